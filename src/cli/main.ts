@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { registerServices } from './services-command';
+import { registerSplit } from './split-command';
+import { registerWorker } from './worker-command';
+
+export function buildProgram(): Command {
+  const program = new Command('cluster-sync')
+    .description('event-driven multi-device test synchronisation for Compass-CI / lkp-tests')
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerSplit(program);
+  registerWorker(program);
+  registerServices(program);
+  return program;
+}
+
+if (require.main === module || process.argv[1]?.endsWith('cluster-sync')) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`cluster-sync: ${String(err)}\n`);
+      process.exitCode = 1;
+    });
+}

@@ -1,0 +1,60 @@
+import { InvalidInputError } from '../core/errors';
+import { LIMITS, loadYamlDocuments } from '../core/safe-yaml';
+import type { Plain } from '../core/safe-yaml';
+import { expandJob } from '../job/expand';
+import { classifyByShape, parseJob } from '../job/job';
+import type { ProgramClassifier } from '../job/job';
+import { loadClusterSpec, localhostSpec, parseClusterSpecText, LOCALHOST_SPECS } from '../spec/cluster-spec';
+import type { ClusterSpec } from '../spec/cluster-spec';
+import { splitJob } from '../split/split';
+import type { NodeJobDraft } from '../split/node-job';
+
+/** Where a job's cluster spec comes from. */
+export interface SpecSource {
+  /** A directory of specs named like the job's `cluster:` (lkp-tests' `cluster/`). */
+  clusterDir?: string;
+  /** The spec itself, YAML text, used whatever the job's `cluster:` says. */
+  inlineSpec?: string;
+}
+
+export interface PrepareOptions extends SpecSource {
+  /** Decides which role keys are programs. Default: by the value's shape. */
+  isProgram?: ProgramClassifier;
+  heartbeatIntervalMs?: number;
+}
+
+/** One expanded job, split: the drafts of one cluster. */
+export interface PreparedCluster {
+  /** Position of this job among the expansions of the submitted file. */
+  index: number;
+  job: Plain;
+  spec: ClusterSpec;
+  nodes: NodeJobDraft[];
+}
+
+function resolveSpec(name: string | undefined, roles: string[], opts: SpecSource, source: string): ClusterSpec {
+  if (opts.inlineSpec !== undefined) return parseClusterSpecText(opts.inlineSpec, name ?? 'inline', 'inline cluster spec');
+  // cs-localhost (or no cluster at all): this one machine runs every role itself.
+  if (name === undefined || LOCALHOST_SPECS.has(name)) return localhostSpec(roles);
+  if (opts.clusterDir === undefined) {
+    throw new InvalidInputError(source, `names cluster ${name}, but no cluster spec directory (--cluster-dir) or inline spec was given`, 'cluster');
+  }
+  return loadClusterSpec(name, opts.clusterDir);
+}
+
+/**
+ * Text of a job file -> the node jobs each of its expansions splits into.
+ * Pure apart from reading spec files: touches no server. Fails whole: a bad
+ * expansion fails the file, so nothing is half-submitted.
+ */
+export function prepareClusters(text: string, source: string, opts: PrepareOptions = {}): PreparedCluster[] {
+  const docs = loadYamlDocuments(text, source, LIMITS.jobBytes);
+  if (docs.length === 0) throw new InvalidInputError(source, 'is empty');
+  const jobs = expandJob(docs, source);
+  return jobs.map((doc, index) => {
+    const where = jobs.length > 1 ? `${source} (job ${index + 1} of ${jobs.length})` : source;
+    const parsed = parseJob(doc, where, opts.isProgram ?? classifyByShape);
+    const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), opts, where);
+    return { index, job: doc, spec, nodes: splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs }) };
+  });
+}

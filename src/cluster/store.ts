@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { formatDuration } from '../core/duration';
+import { NotFoundError } from '../core/errors';
+import { Keys } from '../core/keys';
+import { BARRIERS } from '../core/states';
+import type { Barrier, NodeState, Result } from '../core/states';
+import type { Report } from '../bus/messages';
+import { withScripts } from '../fold/scripts';
+import type { ScriptedRedis } from '../fold/scripts';
+import { parseOutcome } from '../fold/outcome';
+import type { FoldOutcome } from '../fold/outcome';
+import type { NodeJob, NodeJobDraft } from '../split/node-job';
+import type { ClusterView, NodeEntry } from './view';
+
+/** Settings of the Redis side. */
+export interface StoreOptions {
+  /** Prefix of every key (tests, shared servers). Default empty: Compass-CI's key names. */
+  keyPrefix?: string;
+  /** Prefix of node job ids, which are `PREFIX-N`. Default `cs`. */
+  jobIdPrefix?: string;
+  /** Approximate cap of the all-clusters event stream. Default 100 000 events. */
+  maxEvents?: number;
+  /** How long a folded report's outcome is kept to recognise it again, s. Default 1 day. */
+  outcomeTtlSeconds?: number;
+}
+
+/**
+ * Cluster state in Redis. Every write goes through one atomic Lua script;
+ * nothing here reads, modifies and writes back from Node.
+ */
+export class ClusterStore {
+  readonly keys: Keys;
+  readonly redis: ScriptedRedis;
+  private readonly jobIdPrefix: string;
+  private readonly maxEvents: number;
+  private readonly outcomeTtl: number;
+
+  constructor(redis: Redis, options: StoreOptions = {}) {
+    this.redis = withScripts(redis);
+    this.keys = new Keys(options.keyPrefix ?? '');
+    this.jobIdPrefix = options.jobIdPrefix ?? 'cs';
+    this.maxEvents = options.maxEvents ?? 100_000;
+    this.outcomeTtl = options.outcomeTtlSeconds ?? 86_400;
+  }
+
+  /** Gives each draft a job id (the first is the cluster id) and the cluster's token. */
+  async assignIds(drafts: NodeJobDraft[]): Promise<NodeJob[]> {
+    const last = await this.redis.incrby(this.keys.jobSeq, drafts.length);
+    const first = last - drafts.length + 1;
+    const ids = drafts.map((_, i) => `${this.jobIdPrefix}-${first + i}`);
+    const cluster = ids[0] as string;
+    const token = randomBytes(24).toString('base64url');
+    return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token }));
+  }
+
+  /** Writes the cluster's state, id map, meta and "submitted" event in one script. */
+  async createCluster(jobs: NodeJob[]): Promise<number> {
+    const first = jobs[0];
+    if (!first) throw new Error('a cluster needs at least one node job');
+    const cid = first.cluster;
+    const nodes: Record<string, NodeEntry> = {};
+    for (const j of jobs) {
+      nodes[j.job_id] = { state: '', roles: j.node_roles, ip: '', direct_ips: j.direct_ips, direct_macs: j.direct_macs, entire_state: '' };
+    }
+    const meta = {
+      token: first.token,
+      spec: first.cluster_spec,
+      nodes: jobs.length,
+      roles: [...new Set(jobs.flatMap((j) => j.node_roles.split(' ')))].join(' '),
+      timeout_ms: first.cluster_timeout_ms,
+      heartbeat_ms: first.heartbeat_interval_ms,
+      standalone: first.standalone ? 1 : 0,
+    };
+    const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
+    const k = this.keys;
+    return this.redis.csCreate(
+      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters,
+      cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents,
+    );
+  }
+
+  /** Undoes createCluster when the node jobs could not be enqueued. */
+  async deleteCluster(cid: string, jobIds: string[]): Promise<void> {
+    const k = this.keys;
+    const m = this.redis.multi().hdel(k.clusterState, cid).del(k.meta(cid), k.events(cid)).zrem(k.openClusters, cid);
+    if (jobIds.length > 0) m.hdel(k.id2cluster, ...jobIds);
+    await m.exec();
+  }
+
+  /** Folds one validated report. */
+  async fold(report: Report): Promise<FoldOutcome> {
+    const k = this.keys;
+    const cid = report.cluster;
+    const raw = await this.redis.csFold(
+      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.report(report.id), k.heartbeats, k.openClusters,
+      cid, report.job, report.state, report.token, report.info ? JSON.stringify(report.info) : '', report.id, report.at,
+      this.maxEvents, this.outcomeTtl, report.reason ?? '',
+    );
+    return parseOutcome(raw);
+  }
+
+  /** Resolves `barrier` abort if it is still open at its deadline. */
+  async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
+    const k = this.keys;
+    const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.clusterTimeoutMs(cid))}`;
+    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, cid, barrier, prefix, this.maxEvents);
+    return parseOutcome(raw);
+  }
+
+  /** The cheap check the bridge makes before it accepts a report: does the token and job fit the cluster? */
+  async checkMembership(cid: string, job: string, token: string): Promise<{ code: string; reason: string } | undefined> {
+    const [[, metaToken], [, owner]] = (await this.redis.multi().hget(this.keys.meta(cid), 'token').hget(this.keys.id2cluster, job).exec()) as [
+      [unknown, string | null],
+      [unknown, string | null],
+    ];
+    if (metaToken === null) return { code: 'UNKNOWN_CLUSTER', reason: `unknown cluster ${cid}` };
+    if (metaToken !== token) return { code: 'BAD_TOKEN', reason: `wrong token for cluster ${cid}` };
+    if (owner === null) return { code: 'UNKNOWN_JOB', reason: `unknown job ${job}` };
+    if (owner !== cid) return { code: 'OTHER_CLUSTER', reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
+    return undefined;
+  }
+
+  async token(cid: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.meta(cid), 'token')) ?? undefined;
+  }
+
+  async clusterOfJob(job: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.id2cluster, job)) ?? undefined;
+  }
+
+  /** How long each barrier may wait, ms (job field `cluster_timeout`). */
+  async clusterTimeoutMs(cid: string): Promise<number> {
+    return Number(await this.redis.hget(this.keys.meta(cid), 'timeout_ms')) || 0;
+  }
+
+  /** Records when `barrier` times out. */
+  async setDeadline(cid: string, barrier: Barrier, at: number): Promise<void> {
+    await this.redis.hset(this.keys.meta(cid), `deadline:${barrier}`, at);
+  }
+
+  async readCluster(cid: string): Promise<ClusterView> {
+    const [[, raw], [, meta]] = (await this.redis.multi().hget(this.keys.clusterState, cid).hgetall(this.keys.meta(cid)).exec()) as [
+      [unknown, string | null],
+      [unknown, Record<string, string>],
+    ];
+    if (raw === null) throw new NotFoundError(`unknown cluster ${cid}`);
+    const nodes = JSON.parse(raw) as Record<string, NodeEntry>;
+    const num = (f: string): number | undefined => (meta[f] === undefined || meta[f] === '' ? undefined : Number(meta[f]));
+    return {
+      id: cid,
+      spec: meta.spec ?? '',
+      created: num('created') ?? 0,
+      pending: (meta.pending || undefined) as Barrier | undefined,
+      final: (meta.final || undefined) as 'finish' | 'abort' | undefined,
+      nodes: Object.keys(nodes)
+        .sort(compareJobIds)
+        .map((job) => ({ job, ...(nodes[job] as NodeEntry), state: (nodes[job]?.state ?? '') as NodeState })),
+      barriers: BARRIERS.map((b) => ({
+        barrier: b,
+        result: (meta[`res:${b}`] || undefined) as Result | undefined,
+        reason: meta[`reason:${b}`] || undefined,
+        at: num(`at:${b}`),
+        deadline: num(`deadline:${b}`),
+      })),
+      cluster_timeout_ms: num('timeout_ms') ?? 0,
+      heartbeat_interval_ms: num('heartbeat_ms') ?? 0,
+    };
+  }
+
+  /** Open clusters, oldest first. */
+  async openClusters(limit = 1000): Promise<string[]> {
+    return this.redis.zrange(this.keys.openClusters, 0, limit - 1);
+  }
+
+  /** Nodes whose heartbeat deadline has passed: `[cluster, job]` pairs. */
+  async silentNodes(limit = 100): Promise<[string, string][]> {
+    const [sec, usec] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const members = await this.redis.zrangebyscore(this.keys.heartbeats, '-inf', now, 'LIMIT', 0, limit);
+    return members.map((m) => m.split(' ') as [string, string]);
+  }
+}
+
+/** `cs-9` before `cs-10`. */
+export function compareJobIds(a: string, b: string): number {
+  const na = Number(/(\d+)$/.exec(a)?.[1]);
+  const nb = Number(/(\d+)$/.exec(b)?.[1]);
+  return Number.isFinite(na) && Number.isFinite(nb) && na !== nb ? na - nb : a.localeCompare(b);
+}

@@ -1,0 +1,27 @@
+import { InvalidInputError } from './errors';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration as lkp-tests jobs write them: a bare number is seconds
+ * (`runtime: 300`, `cluster_timeout: 28800`), or a number with a unit
+ * (`300s`, `10m`, `8h`, `1d`, `250ms`). Returns milliseconds.
+ */
+export function parseDuration(value: unknown, field: string, source = 'duration'): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.round(value * 1000);
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+    if (m && m[1] !== undefined) {
+      const n = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000);
+      if (n > 0) return Math.round(n);
+    }
+  }
+  throw new InvalidInputError(source, `expected a positive duration like 300, "300s", "10m" or "8h", got ${JSON.stringify(value)}`, field);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+  return `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`;
+}

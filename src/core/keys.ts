@@ -1,0 +1,49 @@
+/**
+ * Every Redis key cluster-sync touches, built in one place. The two
+ * Compass-CI keys keep their names (with an optional prefix for tests and
+ * shared servers) so that Compass-CI's tools keep reading them.
+ */
+export class Keys {
+  constructor(readonly prefix = '') {}
+
+  /** hash: cluster id -> JSON {job id: node entry} (Compass-CI). */
+  get clusterState(): string {
+    return `${this.prefix}sched/cluster_state`;
+  }
+  /** hash: node job id -> cluster id (Compass-CI). */
+  get id2cluster(): string {
+    return `${this.prefix}sched/id2cluster`;
+  }
+  /** hash: a cluster's token, deadlines, resolutions and settings. */
+  meta(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/meta`;
+  }
+  /** stream: a cluster's append-only event log. */
+  events(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/events`;
+  }
+  /** stream: every cluster's events, capped; `watch --since` replays it. */
+  get allEvents(): string {
+    return `${this.prefix}cs/events`;
+  }
+  /** string: the outcome of one folded report, so a re-run of the same report repeats its effects and folds nothing twice. */
+  report(id: string): string {
+    return `${this.prefix}cs/report/${id}`;
+  }
+  /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
+  get heartbeats(): string {
+    return `${this.prefix}cs/heartbeats`;
+  }
+  /** zset: open cluster id -> creation time (ms). */
+  get openClusters(): string {
+    return `${this.prefix}cs/clusters/open`;
+  }
+  /** counter behind node job ids. */
+  get jobSeq(): string {
+    return `${this.prefix}cs/seq/job`;
+  }
+  /** BullMQ's key prefix. */
+  get bullPrefix(): string {
+    return `${this.prefix}cs-bull`;
+  }
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+
+/**
+ * Loads the Lua scripts once, resolving `--@include FILE` lines against the
+ * same folder, and registers them on an ioredis client (EVALSHA, with EVAL
+ * as the fallback when a restarted Redis has forgotten them).
+ */
+const LUA_DIR = path.join(__dirname, 'lua');
+
+const SCRIPTS = {
+  csFold: { file: 'fold.lua', keys: 8 },
+  csTimeout: { file: 'timeout.lua', keys: 6 },
+  csCreate: { file: 'create.lua', keys: 6 },
+} as const;
+
+function readLua(file: string, seen = new Set<string>()): string {
+  if (seen.has(file)) return '';
+  seen.add(file);
+  const text = readFileSync(path.join(LUA_DIR, file), 'utf8');
+  return text.replace(/^--@include (\S+)\s*$/gm, (_, inc: string) => readLua(inc, seen));
+}
+
+const cache = new Map<string, string>();
+export function luaSource(file: string): string {
+  let src = cache.get(file);
+  if (src === undefined) {
+    src = readLua(file);
+    cache.set(file, src);
+  }
+  return src;
+}
+
+export interface ScriptCommands {
+  csFold(...args: (string | number)[]): Promise<string>;
+  csTimeout(...args: (string | number)[]): Promise<string>;
+  csCreate(...args: (string | number)[]): Promise<number>;
+}
+
+export type ScriptedRedis = Redis & ScriptCommands;
+
+export function withScripts(redis: Redis): ScriptedRedis {
+  for (const [name, s] of Object.entries(SCRIPTS)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: s.keys, lua: luaSource(s.file) });
+  }
+  return redis as ScriptedRedis;
+}

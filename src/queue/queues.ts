@@ -1,0 +1,70 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../core/keys';
+import type { Barrier } from '../core/states';
+
+/** BullMQ queue of reports waiting to be folded. */
+export const REPORTS_QUEUE = 'cs-reports';
+/** BullMQ queue of barrier deadlines and the dead-node sweep. */
+export const TIMERS_QUEUE = 'cs-timers';
+/** BullMQ queue of one testbox's node jobs. */
+export function testboxQueueName(testbox: string): string {
+  return `tb-${testbox}`;
+}
+
+export interface DeadlineJob {
+  kind: 'deadline';
+  cluster: string;
+  barrier: Barrier;
+}
+export interface SweepJob {
+  kind: 'sweep';
+}
+export type TimerJob = DeadlineJob | SweepJob;
+
+/** BullMQ job id of a barrier's deadline: one per cluster and barrier, however many workers schedule it. */
+export function deadlineJobId(cluster: string, barrier: Barrier): string {
+  return `deadline-${cluster}-${barrier}`;
+}
+
+/** Queues opened on demand and closed together. */
+export class QueueSet {
+  private readonly queues = new Map<string, Queue>();
+  constructor(
+    private readonly connection: Redis,
+    readonly keys: Keys,
+  ) {}
+
+  get(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.keys.bullPrefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  get reports(): Queue {
+    return this.get(REPORTS_QUEUE);
+  }
+  get timers(): Queue {
+    return this.get(TIMERS_QUEUE);
+  }
+
+  async scheduleDeadline(cluster: string, barrier: Barrier, delayMs: number): Promise<void> {
+    const data: DeadlineJob = { kind: 'deadline', cluster, barrier };
+    await this.timers.add('deadline', data, {
+      jobId: deadlineJobId(cluster, barrier),
+      delay: Math.max(0, delayMs),
+      removeOnComplete: true,
+      removeOnFail: 1000,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 500 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

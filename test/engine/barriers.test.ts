@@ -1,0 +1,140 @@
+import { Subjects } from '../../src/bus/subjects';
+import { NodeClient } from '../../src/client/node-client';
+import type { BarrierAnswer } from '../../src/client/node-client';
+import type { SubmittedCluster } from '../../src/cluster/submit';
+import type { ConnectionConfig } from '../../src/core/config';
+import { startWorkers } from '../../workers';
+import type { WorkersHandle } from '../../workers';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { Resources, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+
+let servers: TestServers;
+beforeAll(async () => {
+  servers = await startTestServers();
+});
+afterAll(async () => {
+  await servers.stop();
+});
+
+const res = new Resources();
+let config: ConnectionConfig;
+let workers: WorkersHandle;
+beforeEach(async () => {
+  config = servers.config();
+  workers = res.add(await startWorkers(config), (w) => w.close());
+});
+afterEach(async () => {
+  await res.closeAll();
+});
+
+async function clients(cluster: SubmittedCluster): Promise<NodeClient[]> {
+  const nc = await res.nats(config);
+  const subjects = new Subjects(config.subjectPrefix);
+  return Promise.all(
+    cluster.jobs.map(async (j) => {
+      const c = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+      await c.start();
+      return c;
+    }),
+  );
+}
+
+async function state(cluster: string): Promise<Record<string, string>> {
+  const view = await workers.store.readCluster(cluster);
+  return Object.fromEntries(view.nodes.map((n) => [n.job, n.state]));
+}
+
+describe.each([2, 8])('a %i-node cluster', (n) => {
+  test('passes start, ready and finish; every node gets every answer', async () => {
+    const { job, spec } = nodesJob(n);
+    const [cluster] = await submitInline(res, config, job, spec);
+    const nodes = await clients(cluster!);
+    for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
+      const answers = await Promise.all(nodes.map((c) => c.wait(kind)));
+      expect(answers.map((a) => [a.barrier, a.result])).toEqual(nodes.map(() => [barrier, barrier]));
+    }
+    const view = await workers.store.readCluster(cluster!.cluster);
+    expect(view.final).toBe('finish');
+    expect(view.nodes.every((x) => x.state === 'finish' && x.entire_state === 'finish')).toBe(true);
+    expect(await workers.store.openClusters()).not.toContain(cluster!.cluster);
+  });
+});
+
+test('a barrier waits for the last node, and answers no one early', async () => {
+  const { job, spec } = nodesJob(3);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const [a, b, c] = await clients(cluster!);
+  let early: BarrierAnswer | undefined;
+  const pa = a!.wait('wait_start').then((x) => (early = x));
+  await b!.wait('wait_start', { timeoutMs: 300 }).catch(() => undefined);
+  expect(early).toBeUndefined();
+  expect(await state(cluster!.cluster)).toEqual({ [cluster!.jobs[0]!.job_id]: 'start', [cluster!.jobs[1]!.job_id]: 'start', [cluster!.jobs[2]!.job_id]: '' });
+  const last = await c!.wait('wait_start');
+  expect(last.result).toBe('start');
+  expect((await pa).result).toBe('start');
+});
+
+test('a node reporting failed aborts the nodes waiting at the next barrier, with its reason', async () => {
+  const { job, spec } = nodesJob(3);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const nodes = await clients(cluster!);
+  await Promise.all(nodes.map((c) => c.wait('wait_start')));
+  const waiting = [nodes[0]!.wait('wait_ready'), nodes[1]!.wait('wait_ready')];
+  await nodes[2]!.report('failed', { reason: 'iperf exited 1' });
+  const answers = await Promise.all(waiting);
+  for (const a of answers) {
+    expect(a.result).toBe('abort');
+    expect(a.reason).toContain(`${cluster!.jobs[2]!.job_id} (client) reported failed: iperf exited 1`);
+  }
+  // Abort is final: a later wait at any barrier answers abort.
+  expect((await nodes[0]!.wait('wait_finish')).result).toBe('abort');
+  const view = await workers.store.readCluster(cluster!.cluster);
+  expect(view.final).toBe('abort');
+  expect(view.barriers.map((b) => b.result)).toEqual(['start', 'abort', 'abort']);
+});
+
+test('duplicate and out-of-order reports change nothing; a late wait gets the stored answer', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const [a, b] = await clients(cluster!);
+  await Promise.all([a!.wait('wait_start'), b!.wait('wait_start')]);
+  await a!.report('wait_ready');
+  const before = await state(cluster!.cluster);
+  await a!.report('wait_start'); // late: states only move forward
+  await a!.report('wait_ready'); // repeated
+  expect(await state(cluster!.cluster)).toEqual(before);
+  // A fresh client of node b (as after a restart) asks again at start: the stored answer is pushed to it.
+  const nc = await res.nats(config);
+  const again = res.add(new NodeClient(nc, new Subjects(config.subjectPrefix), { cluster: cluster!.cluster, job: b!.id.job, token: b!.id.token }), (x) => x.close());
+  expect((await again.wait('wait_start')).result).toBe('start');
+  expect(await state(cluster!.cluster)).toEqual(before);
+});
+
+test('a report id sent twice is folded once', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const j = cluster!.jobs[0]!;
+  const report = { v: 1, id: 'same-report-id-1', cluster: j.cluster, job: j.job_id, state: 'wait_start', at: Date.now(), token: j.token } as const;
+  const first = await workers.store.fold(report);
+  const second = await workers.store.fold(report);
+  expect(first.ok && first.changed).toBe(true);
+  expect(second.ok && second.dup).toBe(true);
+  const events = await workers.store.redis.xlen(workers.store.keys.events(j.cluster));
+  expect(events).toBe(2); // submitted + one report
+});
+
+test('a barrier that times out aborts with the names of the missing nodes', async () => {
+  const { job, spec } = nodesJob(3, 'cluster_timeout: 1s');
+  const [cluster] = await submitInline(res, config, job, spec);
+  const [a, b, c] = await clients(cluster!);
+  await Promise.all([a!.wait('wait_start'), b!.wait('wait_start'), c!.wait('wait_start')]);
+  const waiting = [a!.wait('wait_ready'), b!.wait('wait_ready')];
+  const answers = await Promise.all(waiting);
+  for (const x of answers) {
+    expect(x.result).toBe('abort');
+    expect(x.reason).toMatch(/^barrier ready timed out after 1\.00s; still missing: /);
+    expect(x.reason).toContain(`${cluster!.jobs[2]!.job_id} (client)`);
+    expect(x.reason).not.toContain(cluster!.jobs[0]!.job_id);
+  }
+});

@@ -1,0 +1,51 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Report } from '../src/bus/messages';
+import type { ClusterStore } from '../src/cluster/store';
+import type { Publisher } from './publisher';
+import { REPORTS_QUEUE } from '../src/queue/queues';
+import type { WorkerEvents } from './events';
+
+export interface FoldWorkerOptions {
+  /** Reports folded at once by this process. Default 64. */
+  concurrency?: number;
+}
+
+/**
+ * Takes reports off the BullMQ queue and folds each with the atomic script,
+ * then publishes what the fold decided. A report the fold refuses (its
+ * cluster vanished between the bridge's check and the fold) fails for good;
+ * anything else is retried by BullMQ, and a re-run folds nothing twice.
+ */
+export function startFoldWorker(
+  connection: Redis,
+  bullPrefix: string,
+  store: ClusterStore,
+  publisher: Publisher,
+  events: WorkerEvents,
+  log: Logger,
+  options: FoldWorkerOptions = {},
+): Worker<Report> {
+  const worker = new Worker<Report>(
+    REPORTS_QUEUE,
+    async (job: Job<Report>) => {
+      const started = performance.now();
+      const report = job.data;
+      const outcome = await store.fold(report);
+      if (!outcome.ok) {
+        log.warn({ code: outcome.code, reason: outcome.reason, report: report.id }, 'fold refused report');
+        events.emit('rejected', outcome.code, outcome.reason);
+        throw new UnrecoverableError(`${outcome.code}: ${outcome.reason}`);
+      }
+      await publisher.apply(report.cluster, outcome);
+      events.emit('folded', report, outcome, performance.now() - started);
+      return { state: outcome.state, dup: outcome.dup };
+    },
+    { connection, prefix: bullPrefix, concurrency: options.concurrency ?? 64, drainDelay: 5 },
+  );
+  worker.on('error', (err) => log.error({ err }, 'fold worker error'));
+  worker.on('failed', (job, err) => log.warn({ report: job?.id, err: err.message }, 'report fold failed'));
+  return worker;
+}

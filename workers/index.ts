@@ -1,0 +1,77 @@
+import type { Worker } from 'bullmq';
+import type { NatsConnection } from 'nats';
+import { connectNats } from '../src/bus/connect';
+import { Subjects } from '../src/bus/subjects';
+import { ClusterStore } from '../src/cluster/store';
+import type { ConnectionConfig } from '../src/core/config';
+import { createLogger } from '../src/core/logger';
+import type { Logger } from '../src/core/logger';
+import { connectRedis } from '../src/core/redis';
+import { ReportBridge } from './bridge';
+import { WorkerEvents } from './events';
+import { startFoldWorker } from './fold-worker';
+import { Publisher } from './publisher';
+import { QueryResponder } from './query';
+import { QueueSet } from '../src/queue/queues';
+import { startTimers } from './timers';
+
+export interface WorkersOptions {
+  /** Reports folded at once by this process. Default 64. */
+  concurrency?: number;
+  /** How often silent nodes are looked for, ms. Default 1000. */
+  sweepEveryMs?: number;
+  logger?: Logger;
+}
+
+export interface WorkersHandle {
+  readonly events: WorkerEvents;
+  readonly store: ClusterStore;
+  readonly nc: NatsConnection;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts everything `cluster-sync worker` runs in one process: the report
+ * bridge, the fold worker, barrier deadlines and the dead-node sweep, and
+ * the cluster query responder. Several processes may run side by side.
+ */
+export async function startWorkers(config: ConnectionConfig, options: WorkersOptions = {}): Promise<WorkersHandle> {
+  const log = options.logger ?? createLogger('cluster-sync-worker');
+  const redis = connectRedis(config.redisUrl, 'cs-worker');
+  const bullConn = connectRedis(config.redisUrl, 'cs-worker-bull');
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const queues = new QueueSet(bullConn, store.keys);
+  const subjects = new Subjects(config.subjectPrefix);
+  const events = new WorkerEvents();
+  const nc = await connectNats(config, 'cluster-sync-worker');
+  const publisher = new Publisher(nc, subjects, store, queues);
+  publisher.onEvent((ev) => events.emit('event', ev));
+
+  const workers: Worker[] = [];
+  workers.push(startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency }));
+  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs }));
+  const bridge = new ReportBridge(nc, subjects, store, queues, events, log);
+  bridge.start();
+  const query = new QueryResponder(nc, subjects, store, log);
+  query.start();
+  await nc.flush();
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  log.info({ nats: config.natsUrl, redis: config.redisUrl, prefix: config.subjectPrefix }, 'workers ready');
+
+  let closed = false;
+  return {
+    events,
+    store,
+    nc,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await bridge.close();
+      await query.close();
+      await Promise.all(workers.map((w) => w.close()));
+      await queues.close();
+      await nc.drain().catch(() => undefined);
+      await Promise.all([redis.quit(), bullConn.quit()].map((p) => p.catch(() => undefined)));
+    },
+  };
+}
