@@ -36,7 +36,7 @@ export function splitJob(job: ParsedJob, spec: ClusterSpec, source: string, opti
     throw new InvalidInputError(source, `role${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the job ${missing.length > 1 ? 'are' : 'is'} on no host of cluster spec ${spec.name} (hosts have: ${[...specRoles].join(', ')})`, `if role ${missing[0]}`);
   }
   const timeout = job.params.cluster_timeout;
-  const clusterTimeoutMs = timeout === undefined || timeout === null ? 8 * 3_600_000 : parseDuration(timeout, 'cluster_timeout', source);
+  const clusterTimeoutMs = timeout === undefined || timeout === null ? DEFAULT_CLUSTER_TIMEOUT_MS : parseDuration(timeout, 'cluster_timeout', source);
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
 
   const drafts: NodeJobDraft[] = [];
