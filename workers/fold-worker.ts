@@ -40,6 +40,7 @@ export function startFoldWorker(
         throw new UnrecoverableError(`${outcome.code}: ${outcome.reason}`);
       }
       await publisher.apply(report.cluster, outcome);
+      log.debug({ cluster: report.cluster, job: report.job, report: report.state, state: outcome.state, dup: outcome.dup }, 'folded');
       events.emit('folded', report, outcome, performance.now() - started);
       return { state: outcome.state, dup: outcome.dup };
     },

@@ -1,0 +1,73 @@
+import { Subjects } from '../../src/bus/subjects';
+import { NodeClient } from '../../src/client/node-client';
+import type { ConnectionConfig } from '../../src/core/config';
+import { ClusterStore } from '../../src/cluster/store';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { envFor } from '../helpers/processes';
+import { CliProcess } from '../helpers/processes';
+import { Resources, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+const workers: CliProcess[] = [];
+
+beforeAll(async () => {
+  servers = await startTestServers();
+  config = servers.config();
+  for (let i = 0; i < 2; i++) {
+    const w = new CliProcess(['worker', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: 'debug' }));
+    workers.push(w);
+  }
+  await Promise.all(workers.map((w) => w.waitFor(/workers ready/)));
+});
+afterAll(async () => {
+  await res.closeAll();
+  await Promise.all(workers.map((w) => w.stop()));
+  await servers.stop();
+});
+
+test('two worker processes folding the same clusters at once lose nothing, round after round', async () => {
+  const ROUNDS = 5;
+  const CLUSTERS = 8;
+  const NODES = 4;
+  const nc = await res.nats(config);
+  const subjects = new Subjects(config.subjectPrefix);
+  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  for (let round = 0; round < ROUNDS; round++) {
+    const { job, spec } = nodesJob(NODES);
+    const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, config, job, spec)))).flat();
+    await Promise.all(
+      clusters.map(async (c) => {
+        const nodes = await Promise.all(
+          c.jobs.map(async (j) => {
+            const client = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+            await client.start();
+            return client;
+          }),
+        );
+        // Every node sends everything at once: its info, then each barrier; reports of one cluster race across both workers.
+        await Promise.all(nodes.map((n, i) => n.report('write_state', { info: { ip: `10.0.0.${i + 1}`, node_roles: i === 0 ? 'server' : 'client' } })));
+        for (const kind of ['wait_start', 'wait_ready', 'finished'] as const) {
+          const answers = await Promise.all(nodes.map((n) => n.wait(kind)));
+          expect(new Set(answers.map((a) => a.result)).size).toBe(1);
+          expect(answers[0]!.result).not.toBe('abort');
+        }
+      }),
+    );
+    for (const c of clusters) {
+      const view = await store.readCluster(c.cluster);
+      expect(view.final).toBe('finish');
+      expect(view.nodes.map((n) => [n.state, n.ip])).toEqual(c.jobs.map((_, i) => ['finish', `10.0.0.${i + 1}`]));
+      // Exactly one event per state change of each node, and one per barrier: nothing lost, nothing folded twice.
+      const events = (await store.redis.xrange(store.keys.events(c.cluster), '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { type: string; job?: string });
+      expect(events.filter((e) => e.type === 'resolution')).toHaveLength(3);
+      for (const j of c.jobs) expect(events.filter((e) => e.type === 'report' && e.job === j.job_id)).toHaveLength(4);
+    }
+  }
+  // Both processes really folded reports.
+  const folds = workers.map((w) => (w.stderr + w.stdout).split('\n').filter((l) => l.includes('"msg":"folded"')).length);
+  expect(folds.every((n) => n > 0)).toBe(true);
+  expect(folds.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(ROUNDS * CLUSTERS * NODES * 4);
+});
