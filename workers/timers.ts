@@ -49,7 +49,11 @@ export async function startTimers(
       const silent = await store.silentNodes();
       for (const [cluster, node] of silent) {
         const token = await store.token(cluster);
-        if (!token) continue;
+        if (!token) {
+          // The cluster is gone (removed after a failed submit): nothing to abort.
+          await store.forgetHeartbeat(cluster, node);
+          continue;
+        }
         const hb = (await store.readCluster(cluster)).heartbeat_interval_ms;
         const report: Report = {
           v: 1,

@@ -173,6 +173,10 @@ export class ClusterStore {
     return this.redis.zrange(this.keys.openClusters, 0, limit - 1);
   }
 
+  async forgetHeartbeat(cid: string, job: string): Promise<void> {
+    await this.redis.zrem(this.keys.heartbeats, `${cid} ${job}`);
+  }
+
   /** Nodes whose heartbeat deadline has passed: `[cluster, job]` pairs. */
   async silentNodes(limit = 100): Promise<[string, string][]> {
     const [sec, usec] = await this.redis.time();
