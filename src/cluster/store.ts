@@ -54,8 +54,8 @@ export class ClusterStore {
     return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token }));
   }
 
-  /** Writes the cluster's state, id map, meta and "submitted" event in one script. */
-  async createCluster(jobs: NodeJob[]): Promise<number> {
+  /** Writes the cluster's state, id map, meta and "submitted" event in one script. Returns the creation time and the event's id. */
+  async createCluster(jobs: NodeJob[]): Promise<{ created: number; event: string }> {
     const first = jobs[0];
     if (!first) throw new Error('a cluster needs at least one node job');
     const cid = first.cluster;
@@ -74,16 +74,18 @@ export class ClusterStore {
     };
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.keys;
-    return this.redis.csCreate(
+    const [created, id] = await this.redis.csCreate(
       k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters,
       cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents,
     );
+    return { created: Number(created), event: id };
   }
 
-  /** Undoes createCluster when the node jobs could not be enqueued. */
-  async deleteCluster(cid: string, jobIds: string[]): Promise<void> {
+  /** Undoes createCluster when the node jobs could not be enqueued: no trace of the cluster stays. */
+  async deleteCluster(cid: string, jobIds: string[], submittedEvent?: string): Promise<void> {
     const k = this.keys;
     const m = this.redis.multi().hdel(k.clusterState, cid).del(k.meta(cid), k.events(cid)).zrem(k.openClusters, cid);
+    if (submittedEvent) m.xdel(k.allEvents, submittedEvent);
     if (jobIds.length > 0) m.hdel(k.id2cluster, ...jobIds);
     await m.exec();
   }

@@ -28,7 +28,7 @@ export async function submitClusters(store: ClusterStore, queues: QueueSet, prep
   for (const p of prepared) {
     const jobs = await store.assignIds(p.nodes);
     const first = jobs[0] as NodeJob;
-    const created = await store.createCluster(jobs);
+    const { created, event } = await store.createCluster(jobs);
     try {
       const byQueue = new Map<Queue, NodeJob[]>();
       for (const j of jobs) {
@@ -42,7 +42,7 @@ export async function submitClusters(store: ClusterStore, queues: QueueSet, prep
         await q.addBulk(js.map((j) => ({ name: j.cluster, data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } })));
       }
     } catch (err) {
-      await store.deleteCluster(first.cluster, jobs.map((j) => j.job_id)).catch(() => undefined);
+      await store.deleteCluster(first.cluster, jobs.map((j) => j.job_id), event).catch(() => undefined);
       throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${first.cluster}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     out.push({ cluster: first.cluster, index: p.index, spec: p.spec.name, jobs });

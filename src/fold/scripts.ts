@@ -35,7 +35,7 @@ export function luaSource(file: string): string {
 export interface ScriptCommands {
   csFold(...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
-  csCreate(...args: (string | number)[]): Promise<number>;
+  csCreate(...args: (string | number)[]): Promise<[number, string]>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;

@@ -8,7 +8,7 @@
   ARGV[1] cluster id   ARGV[2] nodes JSON {job: entry}   ARGV[3] meta JSON {field: value}
   ARGV[4] submitted event JSON (without id and at)   ARGV[5] max length of the all-events stream
 
-  Returns the creation time (ms), or an error reply when the cluster exists.
+  Returns {creation time (ms), id of the submitted event}, or an error reply when the cluster exists.
 ]]
 --@include common.lua
 
@@ -27,5 +27,5 @@ redis.call('HSET', k.meta, 'created', now, 'pending', 'start')
 redis.call('ZADD', k.open, now, cid)
 local ev = cjson.decode(ARGV[4])
 ev.at = now
-add_event(k.events, k.all_events, tonumber(ARGV[5]), ev)
-return now
+local added = add_event(k.events, k.all_events, tonumber(ARGV[5]), ev)
+return { now, added.id }

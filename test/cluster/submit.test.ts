@@ -1,0 +1,72 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ClusterStore } from '../../src/cluster/store';
+import { prepareClusters } from '../../src/cluster/prepare';
+import { submitClusters } from '../../src/cluster/submit';
+import type { ConnectionConfig } from '../../src/core/config';
+import { QueueSet, testboxQueueName } from '../../src/queue/queues';
+import type { NodeJob } from '../../src/split/node-job';
+import { CLUSTER_DIR } from '../helpers/fixtures';
+import { Resources, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+beforeAll(async () => {
+  servers = await startTestServers();
+});
+afterAll(async () => {
+  await servers.stop();
+});
+beforeEach(() => {
+  config = servers.config();
+});
+afterEach(async () => {
+  await res.closeAll();
+});
+
+const JOB = 'suite: t\ncluster: cs-vm-2p16g\nif role server:\n  srv:\nif role client:\n  cli:\n';
+
+test('submit writes the cluster state before the node jobs, which carry its id and token', async () => {
+  const redis = res.redis(config);
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
+  const [c] = await submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }));
+  const q = res.add(new Queue(testboxQueueName('vm-2p16g-multi-node'), { connection: redis, prefix: store.keys.bullPrefix }), (x) => x.close());
+  const waiting = await q.getWaiting();
+  expect(waiting.map((j) => j.id).sort()).toEqual(c!.jobs.map((j) => j.job_id).sort());
+  for (const j of waiting) {
+    const data = j.data as NodeJob;
+    expect(data.cluster).toBe(c!.cluster);
+    expect(data.token).toBe(await store.token(c!.cluster));
+    // Compass-CI's keys, as its tools read them.
+    expect(await redis.hget(`${config.keyPrefix}sched/id2cluster`, data.job_id)).toBe(c!.cluster);
+  }
+  const state = JSON.parse((await redis.hget(`${config.keyPrefix}sched/cluster_state`, c!.cluster))!) as Record<string, Record<string, string>>;
+  expect(state).toEqual({
+    [c!.jobs[0]!.job_id]: { state: '', roles: 'server', ip: '', direct_ips: '', direct_macs: '', entire_state: '' },
+    [c!.jobs[1]!.job_id]: { state: '', roles: 'client', ip: '', direct_ips: '', direct_macs: '', entire_state: '' },
+  });
+  expect(c!.cluster).toBe(c!.jobs[0]!.job_id);
+  const view = await store.readCluster(c!.cluster);
+  expect(view.pending).toBe('start');
+  expect(view.barriers[0]!.deadline).toBeGreaterThan(Date.now() + 7.9 * 3_600_000);
+});
+
+test('a cluster whose node jobs cannot be enqueued leaves nothing behind', async () => {
+  const redis = res.redis(config);
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const broken = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  broken.disconnect();
+  const queues = new QueueSet(broken, store.keys);
+  const before = (await redis.keys(`${config.keyPrefix}*`)).sort();
+  await expect(submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }))).rejects.toThrow(/could not enqueue the node jobs of cluster cs-1/);
+  const after = (await redis.keys(`${config.keyPrefix}*`)).sort();
+  // Only the id counter moved on (ids are never reused); the all-clusters log may exist, but holds nothing of this cluster.
+  expect(after.filter((k) => !before.includes(k) && k !== `${config.keyPrefix}cs/events`)).toEqual([`${config.keyPrefix}cs/seq/job`]);
+  expect(await redis.xlen(`${config.keyPrefix}cs/events`)).toBe(0);
+  expect(await redis.hlen(`${config.keyPrefix}sched/cluster_state`)).toBe(0);
+  expect(await redis.hlen(`${config.keyPrefix}sched/id2cluster`)).toBe(0);
+  await queues.close().catch(() => undefined);
+});
