@@ -14,12 +14,16 @@ import { Publisher } from './publisher';
 import { QueryResponder } from './query';
 import { QueueSet } from '../src/queue/queues';
 import { startTimers } from './timers';
+import { Dispatcher } from './dispatcher';
+import type { DispatcherOptions } from './dispatcher';
 
 export interface WorkersOptions {
   /** Reports folded at once by this process. Default 64. */
   concurrency?: number;
   /** How often silent nodes are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
+  /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
+  dispatcher?: DispatcherOptions;
   logger?: Logger;
 }
 
@@ -54,6 +58,8 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);
   query.start();
+  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, options.dispatcher);
+  dispatcher.start();
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   log.info({ nats: config.natsUrl, redis: config.redisUrl, prefix: config.subjectPrefix }, 'workers ready');
@@ -68,6 +74,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
       closed = true;
       await bridge.close();
       await query.close();
+      await dispatcher.close();
       await Promise.all(workers.map((w) => w.close()));
       await queues.close();
       await nc.drain().catch(() => undefined);

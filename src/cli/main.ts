@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { registerServices } from './services-command';
+import { registerDemo } from './demo-command';
+import { registerNode } from './node-command';
 import { registerSplit } from './split-command';
 import { registerWorker } from './worker-command';
 
@@ -11,6 +13,8 @@ export function buildProgram(): Command {
   registerSplit(program);
   registerWorker(program);
   registerServices(program);
+  registerNode(program);
+  registerDemo(program);
   return program;
 }
 

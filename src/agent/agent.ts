@@ -1,0 +1,143 @@
+import os from 'node:os';
+import { ErrorCode as NatsErrorCode } from 'nats';
+import type { NatsConnection, NatsError } from 'nats';
+import { decodeText, encodeJson } from '../bus/connect';
+import type { Subjects } from '../bus/subjects';
+import { NodeClient } from '../client/node-client';
+import { errorMessage } from '../core/errors';
+import type { NodeJob } from '../split/node-job';
+import { runLife } from './life';
+import { EXIT_CODES, EXIT_NO_JOB, Outcome } from './outcome';
+import type { LifeResult } from './outcome';
+import type { Output } from './output';
+import type { DoneReply, DoneRequest, TakeReply, TakeRequest } from './queue-messages';
+import { parseNodeJob } from './queue-messages';
+import { ProcessRunner } from './runner';
+import type { ProgramRunner } from './runner';
+
+export interface AgentOptions {
+  testbox: string;
+  /** Real path of the scripts tree. */
+  scriptsRoot: string;
+  /** Run one node job, then exit with its code. Default false: take jobs until stopped. */
+  once?: boolean;
+  output: Output;
+  /** The address to report. Default: first address of `hostname -I`. */
+  ip?: string;
+  /** Hosts file to append `IP ROLE` lines to. Default: none. */
+  etcHosts?: string;
+  /** Pause between take requests while the queue is empty, ms. Default 1000. */
+  pollMs?: number;
+  /** With `once`: give up when no job came within this long, ms. Default: wait forever. */
+  takeTimeoutMs?: number;
+  /** Stops the agent: a running job is aborted and reported. */
+  signal?: AbortSignal;
+  runner?: ProgramRunner;
+  /** How long one request waits for its reply, ms. Default 3000. */
+  requestTimeoutMs?: number;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * The node agent: takes node jobs of one testbox from the dispatcher
+ * (`<prefix>.queue.<testbox>.take`), runs each job's life, and tells the
+ * dispatcher how it ended (`.done`), so the BullMQ job ends completed or
+ * failed. Returns the exit code (the last job's, with `once`).
+ */
+export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: AgentOptions): Promise<number> {
+  const out = opts.output;
+  const pollMs = opts.pollMs ?? 1000;
+  const timeout = opts.requestTimeoutMs ?? 3000;
+  const me = `${os.hostname()}:${process.pid}`;
+  const started = Date.now();
+  let said = '';
+  const say = (line: string): void => {
+    if (line !== said) out.notice(line);
+    said = line;
+  };
+  let last = 0;
+  while (!opts.signal?.aborted) {
+    let reply: TakeReply;
+    try {
+      const req: TakeRequest = { v: 1, agent: me };
+      const msg = await nc.request(subjects.take(opts.testbox), encodeJson(req), { timeout });
+      reply = JSON.parse(decodeText(msg.data)) as TakeReply;
+    } catch (err) {
+      const code = (err as NatsError).code;
+      if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
+      else say(`take: ${errorMessage(err)}; retrying`);
+      reply = { ok: true, job: null };
+    }
+    if (!reply.ok) {
+      say(`the dispatcher refused: ${reply.reason}`);
+      return EXIT_CODES.setup_error;
+    }
+    if (reply.job === null) {
+      if (opts.once && opts.takeTimeoutMs !== undefined && Date.now() - started > opts.takeTimeoutMs) {
+        out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
+        return EXIT_NO_JOB;
+      }
+      if (said === '') say(`waiting for a node job of testbox ${opts.testbox}`);
+      await sleep(pollMs, opts.signal);
+      continue;
+    }
+    said = '';
+    const lock = reply.lock;
+    let result: LifeResult;
+    let jobId = '?';
+    try {
+      const job = parseNodeJob(reply.job);
+      jobId = job.job_id;
+      result = await runOne(nc, subjects, job, opts);
+    } catch (err) {
+      result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
+      if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
+    }
+    out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
+    await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);
+    last = EXIT_CODES[result.outcome];
+    if (opts.once) return last;
+  }
+  return last;
+}
+
+async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts: AgentOptions): Promise<LifeResult> {
+  const client = new NodeClient(nc, subjects, { cluster: job.cluster, job: job.job_id, token: job.token }, { onNotice: (l) => opts.output.notice(`${job.job_id}: ${l}`) });
+  try {
+    return await runLife(job, client, {
+      scriptsRoot: opts.scriptsRoot,
+      runner: opts.runner ?? new ProcessRunner(),
+      output: opts.output,
+      ip: opts.ip,
+      etcHosts: opts.etcHosts,
+      signal: opts.signal,
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+async function sendDone(nc: NatsConnection, subjects: Subjects, testbox: string, done: DoneRequest, out: Output, timeout: number): Promise<void> {
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    try {
+      const msg = await nc.request(subjects.done(testbox), encodeJson(done), { timeout });
+      const reply = JSON.parse(decodeText(msg.data)) as DoneReply;
+      if (!reply.ok) out.notice(`the dispatcher could not record the end of ${done.job}: ${reply.reason}`);
+      return;
+    } catch (err) {
+      out.notice(`done ${done.job}: ${errorMessage(err)} (attempt ${attempt} of 5)`);
+      await sleep(200 * 2 ** attempt);
+    }
+  }
+}

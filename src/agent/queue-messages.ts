@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import type { NodeJob } from '../split/node-job';
+
+/**
+ * Messages between the node agent and the dispatcher (DESIGN §5,
+ * `<prefix>.queue.<testbox>.take`, plus `.done`, see docs/architecture.md).
+ */
+
+/** node -> dispatcher: give me the next node job of this testbox. */
+export const TakeRequestSchema = z.strictObject({
+  v: z.literal(1),
+  /** Who asks, for the dispatcher's log (host name and pid). */
+  agent: z.string().max(256).optional(),
+});
+export type TakeRequest = z.infer<typeof TakeRequestSchema>;
+
+/** dispatcher -> node: a job and the lock token that ends it, or no job. */
+export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; job: null } | { ok: false; reason: string };
+
+/** node -> dispatcher: the node job ended. */
+export const DoneRequestSchema = z.strictObject({
+  v: z.literal(1),
+  job: z.string().min(1).max(128),
+  lock: z.string().min(1).max(128),
+  ok: z.boolean(),
+  /** The life's outcome (`passed`, `test_failed`, ...). */
+  outcome: z.string().max(64),
+  reason: z.string().max(1024).optional(),
+});
+export type DoneRequest = z.infer<typeof DoneRequestSchema>;
+
+export type DoneReply = { ok: true } | { ok: false; reason: string };
+
+const Scalarish: z.ZodType<unknown> = z.unknown();
+const Ident = z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/);
+
+/** A node job as the agent receives it: checked once, at the edge. */
+export const NodeJobSchema = z.object({
+  job_id: Ident,
+  cluster: Ident,
+  token: z.string().min(1).max(256),
+  host: z.string().max(256),
+  testbox: z.string().max(256),
+  queue: z.string().max(256),
+  node_roles: z.string().min(1).max(4096),
+  direct_macs: z.string().max(4096),
+  direct_ips: z.string().max(4096),
+  nr_nic: z.number(),
+  cluster_spec: z.string().max(256),
+  standalone: z.boolean(),
+  params: z.record(z.string(), Scalarish),
+  programs: z
+    .array(z.object({ name: z.string().min(1).max(128), role: z.string().min(1).max(128), params: z.record(z.string(), Scalarish) }))
+    .max(1000),
+  vars: z.record(z.string(), Scalarish),
+  cluster_timeout_ms: z.number().int().positive(),
+  heartbeat_interval_ms: z.number().int().min(10).max(3_600_000),
+});
+
+export function parseNodeJob(value: unknown): NodeJob {
+  return NodeJobSchema.parse(value) as NodeJob;
+}

@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { connectNats } from '../bus/connect';
+import { Subjects, checkToken } from '../bus/subjects';
+import { runAgent } from '../agent/agent';
+import { Output } from '../agent/output';
+import { scriptsRoot } from '../agent/scripts';
+import { InvalidInputError, errorMessage } from '../core/errors';
+import { parseDuration } from '../core/duration';
+import { action, connectionFrom, withConnectionFlags } from './common';
+
+interface NodeFlags extends Record<string, unknown> {
+  testbox: string;
+  scripts: string;
+  once?: boolean;
+  json?: boolean;
+  etcHosts?: boolean;
+  hostsFile: string;
+  ip?: string;
+  pollMs: number;
+  takeTimeout?: string;
+}
+
+export function registerNode(program: Command): void {
+  withConnectionFlags(
+    program
+      .command('node')
+      .description('the node agent: take node jobs of a testbox, run each job\'s life (daemons, tests, barriers), report how it ended')
+      .requiredOption('--testbox <name>', 'the testbox queue to take node jobs from (the cluster spec host name without --N)')
+      .requiredOption('--scripts <dir>', 'the scripts tree: daemon/NAME runs as a daemon, tests/NAME as a test (an lkp-tests checkout)')
+      .option('--once', 'run one node job, then exit with its exit code')
+      .option('--json', 'print one JSON object per line instead of human lines')
+      .option('--etc-hosts', 'append "IP ROLE" lines for every role to the hosts file after roles_ip')
+      .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
+      .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
+      .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', (v) => Number(v), 1000)
+      .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s'),
+  ).action(
+    action(async (opts: NodeFlags) => {
+      const config = connectionFrom(opts);
+      try {
+        checkToken(opts.testbox, 'testbox');
+      } catch (err) {
+        throw new InvalidInputError('--testbox', errorMessage(err));
+      }
+      if (!Number.isFinite(opts.pollMs) || opts.pollMs < 10) throw new InvalidInputError('--poll-ms', 'must be a number of milliseconds, at least 10');
+      const root = scriptsRoot(opts.scripts);
+      const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
+      const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));
+      const nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
+      const stop = new AbortController();
+      const onSignal = (sig: NodeJS.Signals): void => {
+        output.notice(`${sig}: stopping`);
+        stop.abort(new Error(`agent received ${sig}`));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        return await runAgent(nc, new Subjects(config.subjectPrefix), {
+          testbox: opts.testbox,
+          scriptsRoot: root,
+          once: Boolean(opts.once),
+          output,
+          ip: opts.ip,
+          etcHosts: opts.etcHosts ? opts.hostsFile : undefined,
+          pollMs: opts.pollMs,
+          takeTimeoutMs,
+          signal: stop.signal,
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await nc.drain().catch(() => undefined);
+      }
+    }),
+  );
+}

@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { Logger } from 'pino';
+import type { ZodError } from 'zod';
+import { decodeText, encodeJson } from '../src/bus/connect';
+import { describeZodError } from '../src/bus/messages';
+import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
+import type { Subjects } from '../src/bus/subjects';
+import { errorMessage } from '../src/core/errors';
+import type { Keys } from '../src/core/keys';
+import type { ClusterEvent } from '../src/fold/outcome';
+import { testboxQueueName } from '../src/queue/queues';
+import type { NodeJob } from '../src/split/node-job';
+import { DoneRequestSchema, TakeRequestSchema } from '../src/agent/queue-messages';
+import type { DoneReply, TakeReply } from '../src/agent/queue-messages';
+
+export interface DispatcherOptions {
+  /** How long a taken node job stays locked without being extended, ms. Default 30 000. */
+  lockMs?: number;
+  /** How often this process checks its testbox queues for stalled node jobs, ms. Default: lockMs. */
+  stalledIntervalMs?: number;
+}
+
+interface Held {
+  job: Job<NodeJob>;
+  token: string;
+  testbox: string;
+}
+
+/**
+ * Hands node jobs to node agents: answers `<prefix>.queue.<testbox>.take`
+ * from the BullMQ queue `tb-<testbox>` (manual processing: a Worker without
+ * a processor) and `.done` by moving the job to completed or failed.
+ *
+ * Locks: the process that handed out a job extends its lock every half lock
+ * period until the job ends, so BullMQ's stalled check leaves it alone. If
+ * that process dies the lock lapses and the stalled check (maxStalledCount
+ * 0) fails the job: a node job is never handed out twice. A node aborted as
+ * dead (its `abort` event says "no heartbeat") has its job failed with that
+ * reason by the process that holds it.
+ */
+export class Dispatcher {
+  private readonly workers = new Map<string, Worker<NodeJob>>();
+  private readonly held = new Map<string, Held>();
+  private readonly subs: Subscription[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly lockMs: number;
+  private readonly stalledMs: number;
+  private closed = false;
+  /** Counts lock extensions that succeeded (tests and metrics). */
+  extensions = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly connection: Redis,
+    private readonly keys: Keys,
+    private readonly log: Logger,
+    options: DispatcherOptions = {},
+  ) {
+    this.lockMs = options.lockMs ?? 30_000;
+    this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
+  }
+
+  start(): void {
+    const serve = (subject: string, handler: (msg: Msg) => Promise<unknown>): void => {
+      this.subs.push(
+        this.nc.subscribe(subject, {
+          queue: WORKER_QUEUE_GROUP,
+          callback: (err, msg) => {
+            if (err) return;
+            void handler(msg)
+              .catch((e: unknown) => ({ ok: false, reason: errorMessage(e) }))
+              .then((reply) => msg.reply && msg.respond(encodeJson(reply)));
+          },
+        }),
+      );
+    };
+    serve(this.subjects.allTakes, (m) => this.take(m));
+    serve(this.subjects.allDones, (m) => this.done(m));
+    // Every process sees every event: only the holder of a dead node's job acts on it.
+    this.subs.push(
+      this.nc.subscribe(this.subjects.allEvents, {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            void this.onEvent(JSON.parse(decodeText(msg.data)) as ClusterEvent);
+          } catch {
+            /* not an event */
+          }
+        },
+      }),
+    );
+    this.timer = setInterval(() => void this.extendAll(), Math.max(50, Math.floor(this.lockMs / 2)));
+  }
+
+  private async workerFor(testbox: string): Promise<Worker<NodeJob>> {
+    let w = this.workers.get(testbox);
+    if (!w) {
+      w = new Worker<NodeJob>(testboxQueueName(testbox), null, {
+        connection: this.connection,
+        prefix: this.keys.bullPrefix,
+        lockDuration: this.lockMs,
+        stalledInterval: this.stalledMs,
+        maxStalledCount: 0,
+      });
+      w.on('error', (err) => this.log.error({ err, testbox }, 'dispatcher queue error'));
+      this.workers.set(testbox, w);
+      await w.startStalledCheckTimer();
+    }
+    return w;
+  }
+
+  private parse<T>(msg: Msg, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }): T | string {
+    let body: unknown;
+    try {
+      body = JSON.parse(decodeText(msg.data));
+    } catch {
+      return 'request is not JSON';
+    }
+    const parsed = schema.safeParse(body);
+    return parsed.success ? parsed.data : describeZodError(parsed.error);
+  }
+
+  private async take(msg: Msg): Promise<TakeReply> {
+    const testbox = this.subjects.testboxOf(msg.subject);
+    if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
+    const req = this.parse(msg, TakeRequestSchema);
+    if (typeof req === 'string') return { ok: false, reason: req };
+    const worker = await this.workerFor(testbox);
+    const token = randomUUID();
+    const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
+    if (!job?.id) return { ok: true, job: null };
+    this.held.set(job.id, { job, token, testbox });
+    this.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
+    return { ok: true, job: job.data, lock: token };
+  }
+
+  private async done(msg: Msg): Promise<DoneReply> {
+    const testbox = this.subjects.testboxOf(msg.subject);
+    if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
+    const req = this.parse(msg, DoneRequestSchema);
+    if (typeof req === 'string') return { ok: false, reason: req };
+    const worker = await this.workerFor(testbox);
+    const job = this.held.get(req.job)?.job ?? ((await Job.fromId(worker, req.job)) as Job<NodeJob> | undefined);
+    if (!job) return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
+    this.held.delete(req.job);
+    try {
+      if (req.ok) await job.moveToCompleted({ outcome: req.outcome }, req.lock, false);
+      else await job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), req.lock, false);
+    } catch (err) {
+      return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
+    }
+    this.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
+    return { ok: true };
+  }
+
+  private async onEvent(ev: ClusterEvent): Promise<void> {
+    if (ev.type !== 'report' || ev.report !== 'abort' || !ev.reason?.startsWith('no heartbeat')) return;
+    const h = this.held.get(ev.job);
+    if (!h) return;
+    this.held.delete(ev.job);
+    try {
+      await h.job.moveToFailed(new Error(`aborted: ${ev.reason}`), h.token, false);
+      this.log.warn({ job: ev.job, reason: ev.reason }, 'node job failed: its node is dead');
+    } catch (err) {
+      this.log.warn({ err, job: ev.job }, 'could not fail the node job of a dead node');
+    }
+  }
+
+  private async extendAll(): Promise<void> {
+    for (const [id, h] of [...this.held]) {
+      try {
+        const ok = await h.job.extendLock(h.token, this.lockMs);
+        if (ok) this.extensions++;
+        else throw new Error('lock not held');
+      } catch (err) {
+        // Ended elsewhere (another process took the `done`) or lost: stop extending it.
+        this.held.delete(id);
+        this.log.debug({ job: id, err: errorMessage(err) }, 'stopped extending a node job lock');
+      }
+    }
+  }
+
+  /** Node jobs whose locks this process holds. */
+  get holding(): string[] {
+    return [...this.held.keys()];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(this.subs.map((s) => s.drain().catch(() => undefined)));
+    await Promise.all([...this.workers.values()].map((w) => w.close(true).catch(() => undefined)));
+    this.workers.clear();
+    this.held.clear();
+  }
+}
