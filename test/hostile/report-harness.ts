@@ -32,6 +32,8 @@ export interface ReportHarness {
   b: SubmittedCluster;
   /** Every rejection the workers announced: [code, reason]. */
   rejections: [string, string][];
+  /** Submits one more cluster of `n` nodes. */
+  submit(n: number): Promise<SubmittedCluster>;
 }
 
 /** BullMQ's stalled-job check takes a short lock key on its own every 30 s; it is no one's input. */
@@ -57,7 +59,17 @@ export function useReportHarness(): () => ReportHarness {
     }, 'the first dead-node sweep to finish');
     const rejections: [string, string][] = [];
     workers.events.on('rejected', (code, reason) => rejections.push([code, reason]));
-    h = { config, workers, nc: await res.nats(config), redis, subjects: new Subjects(config.subjectPrefix), a: a!, b: b!, rejections };
+    h = {
+      config,
+      workers,
+      nc: await res.nats(config),
+      redis,
+      subjects: new Subjects(config.subjectPrefix),
+      a: a!,
+      b: b!,
+      rejections,
+      submit: async (n) => (await submitInline(res, config, nodesJob(n).job, nodesJob(n).spec))[0]!,
+    };
   });
   afterAll(async () => {
     await res.closeAll();
