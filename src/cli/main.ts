@@ -3,6 +3,8 @@ import { registerServices } from './services-command';
 import { registerDemo } from './demo-command';
 import { registerNode } from './node-command';
 import { registerSplit } from './split-command';
+import { registerStatus } from './status-command';
+import { registerWatch } from './watch-command';
 import { registerWorker } from './worker-command';
 
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerServices(program);
   registerNode(program);
   registerDemo(program);
+  registerWatch(program);
+  registerStatus(program);
   return program;
 }
 

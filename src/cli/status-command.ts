@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { checkToken } from '../bus/subjects';
+import { ClusterStore } from '../cluster/store';
+import { InvalidInputError } from '../core/errors';
+import { connectRedis } from '../core/redis';
+import { clusterEvents, openClusterSummaries } from '../ops/cluster-summary';
+import { useColor } from '../ops/event-line';
+import { renderCluster, renderOpenClusters } from '../ops/status';
+import { action, connectionFrom, withConnectionFlags } from './common';
+
+export function registerStatus(program: Command): void {
+  withConnectionFlags(
+    program
+      .command('status')
+      .argument('[cluster]', 'a cluster id: every node and the event history')
+      .description('without a cluster id, a table of open clusters; with one, its nodes, barriers and events'),
+  )
+    .option('--json', 'print JSON')
+    .action(
+      action(async (cluster: string | undefined, opts: Record<string, unknown>) => {
+        if (cluster !== undefined) {
+          try {
+            checkToken(cluster, 'cluster id');
+          } catch {
+            throw new InvalidInputError('cluster', `${JSON.stringify(cluster)} is not a cluster id`);
+          }
+        }
+        const config = connectionFrom(opts);
+        const redis = connectRedis(config.redisUrl, 'cs-status');
+        try {
+          const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+          const json = opts.json === true;
+          if (cluster === undefined) {
+            const rows = await openClusterSummaries(store);
+            process.stdout.write(`${json ? JSON.stringify(rows, null, 2) : renderOpenClusters(rows)}\n`);
+            return;
+          }
+          const view = await store.readCluster(cluster);
+          const events = await clusterEvents(store, cluster);
+          process.stdout.write(`${json ? JSON.stringify({ ...view, events }, null, 2) : renderCluster(view, events, useColor(process.stdout))}\n`);
+        } finally {
+          await redis.quit().catch(() => undefined);
+        }
+      }),
+    );
+}

@@ -1,0 +1,52 @@
+import pc from 'picocolors';
+import { formatDuration } from '../core/duration';
+import type { ClusterEvent } from '../fold/outcome';
+
+type Colors = ReturnType<typeof pc.createColors>;
+
+/**
+ * Whether to colour output: `FORCE_COLOR` forces it, `NO_COLOR` turns it
+ * off, otherwise only on a terminal (never when piped, even under CI).
+ */
+export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  return stream.isTTY === true && env.TERM !== 'dumb';
+}
+
+/** `HH:MM:SS.mmm`, local time. */
+export function clock(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
+
+function resultColor(c: Colors, result: string): (s: string) => string {
+  return result === 'abort' ? (s) => c.bold(c.red(s)) : (s) => c.bold(c.green(s));
+}
+
+/**
+ * One line per event, as `watch` prints it:
+ *   time  cluster  node (roles)  report  from -> state
+ *   time  cluster  barrier B  result  took T  [reason]
+ */
+export function formatEvent(ev: ClusterEvent, color = false): string {
+  const c = pc.createColors(color);
+  const head = `${c.dim(clock(ev.at))}  ${c.cyan(ev.cluster.padEnd(8))}`;
+  switch (ev.type) {
+    case 'report': {
+      const who = `${ev.job} (${ev.roles || '?'})`.padEnd(20);
+      const move = ev.from === ev.state ? `${ev.state || 'submitted'} (info)` : `${ev.from || 'submitted'} -> ${ev.state}`;
+      const state = ev.state === 'abort' ? c.red(move) : move;
+      const reason = ev.reason ? `  ${c.red(ev.reason)}` : '';
+      return `${head}  ${c.yellow(who)}  ${ev.report.padEnd(11)}  ${state}${reason}`;
+    }
+    case 'resolution': {
+      const took = ev.took_ms === undefined ? '' : `  took ${formatDuration(ev.took_ms)}`;
+      const reason = ev.reason ? `  ${c.red(ev.reason)}` : '';
+      return `${head}  ${c.magenta(`barrier ${ev.barrier}`.padEnd(20))}  ${resultColor(c, ev.result)(ev.result.padEnd(11))}${took}${reason}`;
+    }
+    case 'submitted':
+      return `${head}  ${c.blue('submitted'.padEnd(20))}  ${ev.nodes} node${ev.nodes === 1 ? '' : 's'} (${ev.roles}), spec ${ev.spec}`;
+  }
+}

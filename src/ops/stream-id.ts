@@ -1,0 +1,29 @@
+/**
+ * Redis stream ids (`<ms>-<seq>`). They order events: the fold appends every
+ * event to the global stream first, so ids grow across all clusters.
+ */
+export interface StreamId {
+  ms: number;
+  seq: number;
+}
+
+const ID = /^(\d+)-(\d+)$/;
+
+export function parseStreamId(id: string): StreamId | undefined {
+  const m = ID.exec(id);
+  if (!m) return undefined;
+  return { ms: Number(m[1]), seq: Number(m[2]) };
+}
+
+/** Negative when `a` is older than `b`, 0 when equal, positive when newer. Ids that do not parse sort first. */
+export function compareStreamIds(a: string, b: string): number {
+  const x = parseStreamId(a);
+  const y = parseStreamId(b);
+  if (!x || !y) return (x ? 1 : 0) - (y ? 1 : 0);
+  return x.ms !== y.ms ? x.ms - y.ms : x.seq - y.seq;
+}
+
+/** The time (ms) a stream id was written. */
+export function streamIdTime(id: string): number | undefined {
+  return parseStreamId(id)?.ms;
+}
