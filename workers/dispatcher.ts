@@ -37,7 +37,8 @@ interface Held {
  * Locks: the process that handed out a job extends its lock every half lock
  * period until the job ends, so BullMQ's stalled check leaves it alone. If
  * that process dies the lock lapses and the stalled check (maxStalledCount
- * 0) fails the job: a node job is never handed out twice. A node aborted as
+ * 0) marks the job to fail; BullMQ 6 puts it back in the queue carrying that
+ * failure, and the next take fails it: a node job is never handed out twice. A node aborted as
  * dead (its `abort` event says "no heartbeat") has its job failed with that
  * reason by the process that holds it.
  */
@@ -130,11 +131,23 @@ export class Dispatcher {
     const req = this.parse(msg, TakeRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
     const worker = await this.workerFor(testbox);
-    const token = randomUUID();
-    const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
-    if (!job?.id) return { ok: true, job: null };
-    this.held.set(job.id, { job, token, testbox });
-    this.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
+    for (;;) {
+      const token = randomUUID();
+      const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
+      if (!job?.id) return { ok: true, job: null };
+      if (job.deferredFailure) {
+        // It stalled (its holder died while a node ran it): BullMQ put it back only to be failed, never to run twice.
+        await job.moveToFailed(new Error(job.deferredFailure), token, false);
+        this.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
+        continue;
+      }
+      return this.hand(job.id, job, token, testbox, req.agent);
+    }
+  }
+
+  private hand(id: string, job: Job<NodeJob>, token: string, testbox: string, agent: string | undefined): TakeReply {
+    this.held.set(id, { job, token, testbox });
+    this.log.info({ job: id, cluster: job.data.cluster, testbox, agent }, 'node job taken');
     return { ok: true, job: job.data, lock: token };
   }
 

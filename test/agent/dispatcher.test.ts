@@ -1,0 +1,107 @@
+import type { NatsConnection } from 'nats';
+import { decodeText, encodeJson } from '../../src/bus/connect';
+import { Subjects } from '../../src/bus/subjects';
+import type { ConnectionConfig } from '../../src/core/config';
+import { Keys } from '../../src/core/keys';
+import { createLogger } from '../../src/core/logger';
+import { Dispatcher } from '../../workers/dispatcher';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+import { bullJob } from './agent-helpers';
+
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+let nc: NatsConnection;
+let subjects: Subjects;
+
+beforeAll(async () => {
+  servers = await startTestServers();
+});
+afterAll(async () => {
+  await servers.stop();
+});
+beforeEach(async () => {
+  config = servers.config();
+  nc = await res.nats(config);
+  subjects = new Subjects(config.subjectPrefix);
+});
+afterEach(async () => {
+  await res.closeAll();
+});
+
+function dispatcher(lockMs: number): Dispatcher {
+  const d = new Dispatcher(nc, subjects, res.redis(config), new Keys(config.keyPrefix), createLogger('test', 'silent'), { lockMs });
+  d.start();
+  return res.add(d, (x) => x.close());
+}
+
+async function ask(subject: string, body: unknown): Promise<Record<string, unknown>> {
+  const data = typeof body === 'string' ? new TextEncoder().encode(body) : encodeJson(body);
+  return JSON.parse(decodeText((await nc.request(subject, data, { timeout: 3000 })).data)) as Record<string, unknown>;
+}
+
+test('take hands out each node job once, with its lock; an empty queue answers no job', async () => {
+  dispatcher(30_000);
+  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const a = await ask(subjects.take('node'), { v: 1, agent: 'test' });
+  const b = await ask(subjects.take('node'), { v: 1 });
+  expect([a, b].map((r) => (r.job as { job_id: string }).job_id)).toEqual(cluster!.jobs.map((j) => j.job_id));
+  expect(typeof a.lock).toBe('string');
+  expect((a.job as { token: string }).token).toBe(cluster!.jobs[0]!.token);
+  expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
+  expect(await ask(subjects.take('other-box'), { v: 1 })).toEqual({ ok: true, job: null });
+});
+
+test('done ends the job completed or failed with the reason; a wrong lock or an unknown job is refused, naming it', async () => {
+  dispatcher(30_000);
+  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [j1, j2] = cluster!.jobs;
+  const a = await ask(subjects.take('node'), { v: 1 });
+  const b = await ask(subjects.take('node'), { v: 1 });
+  expect(await ask(subjects.done('node'), { v: 1, job: j2!.job_id, lock: 'not-the-lock', ok: true, outcome: 'passed' })).toEqual({
+    ok: false,
+    reason: expect.stringContaining(`could not end node job ${j2!.job_id}`),
+  });
+  expect(await ask(subjects.done('node'), { v: 1, job: j1!.job_id, lock: a.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
+  expect(await ask(subjects.done('node'), { v: 1, job: j2!.job_id, lock: b.lock, ok: false, outcome: 'test_failed', reason: 'test t exited with code 1' })).toEqual({ ok: true });
+  expect(await bullJob(res, config, 'node', j1!.job_id)).toMatchObject({ state: 'completed' });
+  expect(await bullJob(res, config, 'node', j2!.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t exited with code 1' });
+  expect(await ask(subjects.done('node'), { v: 1, job: 'cs-999', lock: 'x', ok: true, outcome: 'passed' })).toEqual({ ok: false, reason: `no node job cs-999 in queue tb-node` });
+});
+
+test('bad take and done requests get a clear reason', async () => {
+  dispatcher(30_000);
+  expect(await ask(subjects.take('node'), 'not json')).toEqual({ ok: false, reason: 'request is not JSON' });
+  expect(await ask(subjects.take('node'), { v: 2 })).toEqual({ ok: false, reason: expect.stringMatching(/^v: /) });
+  expect(await ask(subjects.done('node'), { v: 1, job: 'cs-1', ok: true, outcome: 'passed' })).toEqual({ ok: false, reason: expect.stringMatching(/^lock: /) });
+  expect(await ask(subjects.done('node'), { v: 1, job: 'cs-1', lock: 'l', ok: true, outcome: 'passed', extra: 1 })).toEqual({ ok: false, reason: 'message: unknown field extra' });
+});
+
+test('the holder extends the lock, so a long node job outlives many stalled checks; if the holder dies, the job fails instead of being handed out again', async () => {
+  const LOCK = 300;
+  const holder = dispatcher(LOCK);
+  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [j1, j2] = cluster!.jobs;
+  const a = await ask(subjects.take('node'), { v: 1 });
+  await ask(subjects.take('node'), { v: 1 });
+  // Ten lock periods for two jobs, with the stalled check running every lock period.
+  const t0 = Date.now();
+  await eventually(() => holder.extensions >= 20, 'twenty lock extensions', 20_000);
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(9 * (LOCK / 2));
+  expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('active');
+  expect((await bullJob(res, config, 'node', j2!.job_id)).state).toBe('active');
+  expect(await ask(subjects.done('node'), { v: 1, job: j1!.job_id, lock: a.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
+
+  // The holder's process dies: nobody extends j2's lock any more.
+  await holder.close();
+  dispatcher(LOCK);
+  // An agent asking for work meanwhile never gets j2 again; once the stalled check caught it, the next take fails it.
+  await eventually(async () => {
+    expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
+    return (await bullJob(res, config, 'node', j2!.job_id)).state === 'failed';
+  }, 'the stalled node job to fail', 10_000);
+  expect((await bullJob(res, config, 'node', j2!.job_id)).failedReason).toBe('job stalled more than allowable limit');
+  expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('completed');
+});
