@@ -6,7 +6,6 @@ import path from 'node:path';
 import type { ConnectionConfig } from '../../src/core/config';
 import { freePort } from '../../src/services/local-servers';
 import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { submitInline } from '../helpers/cluster';
 import { CLI, ROOT, assertBuilt, envFor } from '../helpers/processes';
 import { Resources, startTestServers } from '../helpers/servers';
@@ -48,7 +47,6 @@ const netnsTest = notPermitted ? test.skip : test;
 let servers: TestServers;
 const res = new Resources();
 let config: ConnectionConfig;
-let workers: WorkersHandle;
 const relays: net.Server[] = [];
 const children: ChildProcess[] = [];
 
@@ -67,7 +65,7 @@ beforeAll(async () => {
   if (notPermitted) return;
   servers = await startTestServers();
   config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
+  res.add(await startWorkers(config), (w) => w.close());
   ip('netns', 'add', NS.a);
   ip('netns', 'add', NS.b);
   ip('link', 'add', `da${sfx}`, 'address', MAC.a, 'type', 'veth', 'peer', 'name', `db${sfx}`, 'address', MAC.b);
