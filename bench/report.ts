@@ -1,0 +1,130 @@
+import type { FloorResult } from './floor';
+import type { IsolatedResult, ScaleResult } from './latency';
+import type { OpenClustersResult } from './open-clusters';
+import type { BenchOptions } from './options';
+import { topCommands } from './redis-stats';
+import type { RampResult } from './throughput';
+import type { WaitCostResult } from './wait-cost';
+
+/** Everything one run measured; written as JSON and printed as a table. */
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; model: string; node: string; loadAverage: number[] };
+  options: BenchOptions;
+  /** PIDs of the processes the run started (all stopped before it exits). */
+  pids: { servers: number[]; workers: number[] };
+  floor: FloorResult;
+  isolated: IsolatedResult;
+  scale: ScaleResult;
+  waitCost: WaitCostResult[];
+  openClusters: OpenClustersResult;
+  ramps: RampResult[];
+  targets: Target[];
+}
+
+export interface Target {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+const f = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : String(v));
+
+export function targetsOf(r: Omit<BenchResult, 'targets' | 'finishedAt'>): Target[] {
+  const floor = r.floor.nats.p50 + r.floor.redis.p50;
+  const ratio = r.isolated.latency.p50 / floor;
+  const one = r.ramps.find((x) => x.workers === 1);
+  const two = r.ramps.find((x) => x.workers === 2);
+  const ours = r.waitCost.filter((w) => w.design === 'cluster-sync');
+  const poll = r.waitCost.filter((w) => w.design === 'polling');
+  const costs = ours.map((w) => w.redisCommandsPerBarrier);
+  const maxRss = Math.max(0, ...r.openClusters.workers.map((w) => w.rssMb));
+  const out: Target[] = [
+    { what: 'barrier p50 (one at a time) against the floor', target: '≤ 3 × floor', measured: `${f(ratio)} × (${f(r.isolated.latency.p50)} ms / ${f(floor)} ms)`, met: ratio <= 3 },
+    {
+      what: `barrier p99 at ${r.scale.clusters} clusters × ${r.scale.nodes} nodes`,
+      target: '≤ 20 ms at 500 × 4',
+      measured: `${f(r.scale.latency.p99)} ms`,
+      met: r.scale.latency.p99 <= 20 && r.scale.clusters >= 500,
+    },
+  ];
+  if (one) out.push({ what: 'reports folded/s, 1 worker process', target: '≥ 5000', measured: f(one.saturationPerSecond, 0), met: one.saturationPerSecond >= 5000 });
+  if (one && two) out.push({ what: 'reports folded/s, 2 worker processes', target: 'more than 1', measured: `${f(two.saturationPerSecond, 0)} (${f(two.saturationPerSecond / one.saturationPerSecond)} ×)`, met: two.saturationPerSecond > one.saturationPerSecond });
+  if (ours.length > 1) {
+    const growth = Math.max(...costs) / Math.max(1e-9, Math.min(...costs));
+    const pg = poll.length > 1 ? Math.max(...poll.map((w) => w.redisCommandsPerBarrier)) / Math.max(1e-9, Math.min(...poll.map((w) => w.redisCommandsPerBarrier))) : NaN;
+    out.push({
+      what: `Redis commands per barrier, held ${ours.map((w) => `${w.holdSeconds}`).join('/')} s`,
+      target: 'independent of waiting',
+      measured: `${costs.map((c) => f(c, 1)).join(' / ')} (polling: ${poll.map((w) => f(w.redisCommandsPerBarrier, 1)).join(' / ')}, ${f(pg, 1)} ×)`,
+      met: growth <= 1.25,
+    });
+  }
+  out.push({ what: `worker RSS with ${r.openClusters.openInRedis} open clusters`, target: '≤ 200 MB at 10 000', measured: `${f(maxRss, 0)} MB`, met: maxRss <= 200 && r.openClusters.openInRedis >= 10_000 });
+  return out;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+export function formatResult(r: BenchResult): string {
+  const lines: string[] = [];
+  const o = r.options;
+  lines.push(`cluster-sync bench, ${r.startedAt} .. ${r.finishedAt}`);
+  lines.push(`machine: ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, load average at start ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}; Redis, NATS, workers and simulated nodes all on it`);
+  lines.push('');
+  lines.push('floor (one at a time, same servers)');
+  lines.push(
+    table([
+      ['', 'p50 ms', 'p99 ms', 'samples'],
+      ['NATS request-reply', f(r.floor.nats.p50, 3), f(r.floor.nats.p99, 3), String(r.floor.nats.n)],
+      ['Redis EVALSHA', f(r.floor.redis.p50, 3), f(r.floor.redis.p99, 3), String(r.floor.redis.n)],
+    ]),
+  );
+  lines.push('');
+  lines.push('barrier latency: last report sent -> each node has the answer');
+  const s = r.scale;
+  lines.push(
+    table([
+      ['', 'p50 ms', 'p99 ms', 'max ms', 'samples'],
+      [`one barrier at a time (${o.nodes} nodes)`, f(r.isolated.latency.p50), f(r.isolated.latency.p99), f(r.isolated.latency.max), String(r.isolated.latency.n)],
+      [`${s.clusters} clusters × ${s.nodes} at once, ${s.rounds} round(s)`, f(s.latency.p50), f(s.latency.p99), f(s.latency.max), String(s.latency.n)],
+    ]),
+  );
+  const floor = r.floor.nats.p50 + r.floor.redis.p50;
+  lines.push(`  ratio p50 (one at a time) / (NATS p50 + Redis p50) = ${f(r.isolated.latency.p50)} / ${f(floor, 3)} = ${f(r.isolated.latency.p50 / floor)}`);
+  lines.push(`  scale phase: ${f(s.offeredPerSecond, 0)} reports/s offered (random pause ≤ ${s.thinkMs} ms), ${f(s.redisCommandsPerBarrier, 1)} Redis commands per barrier (${topCommands(s.redisCommands, 8, s.barriers)}), worker CPU ${s.workerCpuSeconds.map((c) => f(c)).join('+')} s`);
+  lines.push('');
+  lines.push(`throughput: open-loop ramp, ${o.levelSeconds} s per level, stops when p99 > ${o.limitMs} ms (CPU in cores)`);
+  const rows: string[][] = [['workers', 'offered/s', 'sent/s', 'folded/s', 'p50 ms', 'p99 ms', 'max ms', 'worker CPU', 'Redis CPU', 'NATS CPU', 'bench CPU']];
+  for (const ramp of r.ramps) {
+    for (const l of ramp.levels) {
+      rows.push([
+        String(ramp.workers), String(l.offered), f(l.sentPerSecond, 0), f(l.foldedPerSecond, 0), f(l.latency.p50), f(l.latency.p99), f(l.latency.max),
+        l.cpu.workers.map((c) => f(c)).join('+'), f(l.cpu.redis), l.cpu.nats === undefined ? '-' : f(l.cpu.nats), f(l.cpu.bench),
+      ]);
+    }
+  }
+  lines.push(table(rows));
+  for (const ramp of r.ramps) lines.push(`  ${ramp.workers} worker(s): at most ${f(ramp.saturationPerSecond, 0)} reports folded/s; ${f(ramp.withinLimitPerSecond, 0)}/s with p99 ≤ ${o.limitMs} ms`);
+  lines.push('');
+  lines.push(`cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start, the last node held back; polling interval ${o.pollInterval} s`);
+  lines.push(
+    table([
+      ['design', 'held s', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/barrier', 'busiest (per barrier)'],
+      ...r.waitCost.map((w) => [w.design, String(w.holdSeconds), f(w.latency.p50), f(w.latency.p99), f(w.latency.max), f(w.redisCommandsPerBarrier, 1), topCommands(w.redisCommands, 4, w.clusters)]),
+    ]),
+  );
+  lines.push('');
+  const oc = r.openClusters;
+  lines.push(`memory: ${oc.clusters} clusters created and taken through start in ${f(oc.seconds, 1)} s (${f((oc.clusters * oc.nodes) / oc.seconds, 0)} reports/s); ${oc.openInRedis} open in Redis`);
+  for (const w of oc.workers) lines.push(`  worker pid ${w.pid}: RSS ${f(w.rssMb, 0)} MB (peak ${f(w.peakRssMb, 0)} MB), CPU ${f(w.cpuSeconds, 1)} s since start`);
+  lines.push('');
+  lines.push('targets');
+  lines.push(table([['', 'target', 'measured', ''], ...r.targets.map((t) => [t.what, t.target, t.measured, t.met ? 'met' : 'MISSED'])]));
+  return lines.join('\n');
+}

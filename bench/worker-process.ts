@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ConnectionConfig } from '../src/core/config';
+
+/** The compiled command line, next to this file once built (dist/bench -> dist/src/cli). */
+export const CLI = path.resolve(__dirname, '../src/cli/main.js');
+
+export interface WorkerProcessOptions {
+  /** Extra arguments for node itself, e.g. `--cpu-prof`. Default none. */
+  nodeArgs?: string[];
+  /** Folder the process runs in (where `--cpu-prof` writes). Default the current one. */
+  cwd?: string;
+  /** How long to wait for "workers ready", ms. Default 20 000. */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * One `cluster-sync worker` process, as an operator runs it. Output is kept
+ * (the last 8 KiB) for error messages; stopped by its PID.
+ */
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  private output = '';
+  readonly exited: Promise<number | null>;
+
+  private constructor(config: ConnectionConfig, options: WorkerProcessOptions) {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm run bench does)`);
+    const env = {
+      ...process.env,
+      CS_REDIS_URL: config.redisUrl,
+      CS_NATS_URL: config.natsUrl,
+      CS_SUBJECT_PREFIX: config.subjectPrefix,
+      CS_KEY_PREFIX: config.keyPrefix,
+      CS_LOG_LEVEL: 'info',
+    };
+    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'worker'], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer): void => {
+      this.output = (this.output + d.toString()).slice(-8192);
+    };
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  }
+
+  static async start(config: ConnectionConfig, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
+    const p = new WorkerProcess(config, options);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    while (!p.output.includes('workers ready')) {
+      if (p.child.exitCode !== null) throw new Error(`worker process exited (${p.child.exitCode}) before it was ready:\n${p.output}`);
+      if (Date.now() > deadline) {
+        await p.stop();
+        throw new Error(`worker process not ready within ${options.readyTimeoutMs ?? 20_000} ms:\n${p.output}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return p;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get lastOutput(): string {
+    return this.output;
+  }
+
+  /** SIGTERM (the worker closes cleanly, writing a CPU profile if asked), SIGKILL after 10 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

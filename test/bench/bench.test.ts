@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT, assertBuilt } from '../helpers/processes';
+
+/**
+ * Smoke test of `npm run bench -- --quick`: it runs the built bench as its
+ * own process and checks that it measured every figure (present, positive)
+ * and stopped every process it started. It never judges a time: this
+ * machine is shared.
+ */
+const BENCH = path.join(ROOT, 'dist/bench/run.js');
+
+interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function positive(s: Summary): void {
+  expect(s.n).toBeGreaterThan(0);
+  expect(s.p50).toBeGreaterThan(0);
+  expect(s.p99).toBeGreaterThanOrEqual(s.p50);
+  expect(s.max).toBeGreaterThanOrEqual(s.p99);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let out: string;
+beforeAll(() => {
+  assertBuilt();
+  out = mkdtempSync(path.join(os.tmpdir(), 'cs-bench-'));
+});
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+test('bench --quick measures latency, the floor, throughput, cost and the polling baseline, and stops what it started', async () => {
+  const child = spawn(process.execPath, [BENCH, '--quick', '--out', out, '--name', 'smoke'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGTERM'), 150_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+  expect(stdout).toMatch(/barrier latency/);
+  expect(stdout).toMatch(/targets/);
+
+  const r = JSON.parse(readFileSync(path.join(out, 'smoke.json'), 'utf8')) as {
+    floor: { nats: Summary; redis: Summary };
+    isolated: { latency: Summary };
+    scale: { latency: Summary; redisCommandsPerBarrier: number; workerCpuSeconds: number[] };
+    ramps: { levels: { foldedPerSecond: number; latency: Summary }[]; saturationPerSecond: number }[];
+    waitCost: { design: string; holdSeconds: number; latency: Summary; redisCommandsPerBarrier: number }[];
+    openClusters: { workers: { rssMb: number; cpuSeconds: number }[]; openInRedis: number };
+    targets: { what: string; measured: string }[];
+    pids: { servers: number[]; workers: number[] };
+  };
+  positive(r.floor.nats);
+  positive(r.floor.redis);
+  positive(r.isolated.latency);
+  positive(r.scale.latency);
+  expect(r.scale.redisCommandsPerBarrier).toBeGreaterThan(0);
+  expect(r.scale.workerCpuSeconds.every((c) => c > 0)).toBe(true);
+  expect(r.ramps.length).toBeGreaterThan(0);
+  for (const level of r.ramps.flatMap((x) => x.levels)) {
+    expect(level.foldedPerSecond).toBeGreaterThan(0);
+    positive(level.latency);
+  }
+  for (const design of ['cluster-sync', 'polling']) {
+    const rows = r.waitCost.filter((w) => w.design === design);
+    expect(rows.map((w) => w.holdSeconds)).toEqual([0, 1]);
+    for (const w of rows) {
+      positive(w.latency);
+      expect(w.redisCommandsPerBarrier).toBeGreaterThan(0);
+    }
+  }
+  expect(r.openClusters.workers.length).toBeGreaterThan(0);
+  expect(r.openClusters.workers.every((w) => w.rssMb > 0 && w.cpuSeconds > 0)).toBe(true);
+  expect(r.openClusters.openInRedis).toBeGreaterThan(0);
+  expect(r.targets.length).toBeGreaterThanOrEqual(5);
+
+  // Every server and worker process the bench started is gone.
+  const pids = [...r.pids.servers, ...r.pids.workers];
+  expect(pids.length).toBeGreaterThanOrEqual(3);
+  expect(pids.filter(alive)).toEqual([]);
+}, 180_000);
