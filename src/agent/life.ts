@@ -1,4 +1,5 @@
 import type { BarrierAnswer, NodeClient } from '../client/node-client';
+import { formatDuration } from '../core/duration';
 import { errorMessage } from '../core/errors';
 import type { NodeJob } from '../split/node-job';
 import { programEnv, rolesIpEnv } from './env';
@@ -223,14 +224,14 @@ class NodeLife {
     const e = await running.exited;
     this.test = undefined;
     if (this.client.aborted || this.localAbort !== undefined || this.ownFailure !== undefined) {
-      this.step(`test ${t.name}`, 'stopped', { detail: `${describeExit(e)} after ${Date.now() - t0} ms (cluster aborted)` });
+      this.step(`test ${t.name}`, 'stopped', { detail: `${describeExit(e)} after ${formatDuration(Date.now() - t0)} (cluster aborted)` });
       return false;
     }
     if (e.code === 0) {
-      this.step(`test ${t.name}`, 'passed', { waited_ms: Date.now() - t0 });
+      this.step(`test ${t.name}`, 'passed', { detail: `after ${formatDuration(Date.now() - t0)}` });
       return true;
     }
-    this.step(`test ${t.name}`, 'failed', { detail: describeExit(e), waited_ms: Date.now() - t0 });
+    this.step(`test ${t.name}`, 'failed', { detail: `${describeExit(e)} after ${formatDuration(Date.now() - t0)}` });
     this.interrupt('own-failure', `test ${t.name} ${describeExit(e)}`);
     return false;
   }
