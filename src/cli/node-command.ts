@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { connectNats } from '../bus/connect';
 import { Subjects, checkToken } from '../bus/subjects';
+import type { NatsConnection } from 'nats';
 import { runAgent } from '../agent/agent';
+import { EXIT_CODES } from '../agent/outcome';
 import { Output } from '../agent/output';
 import { scriptsRoot } from '../agent/scripts';
 import { InvalidInputError, errorMessage } from '../core/errors';
@@ -46,7 +48,13 @@ export function registerNode(program: Command): void {
       const root = scriptsRoot(opts.scripts);
       const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
       const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));
-      const nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
+      let nc: NatsConnection;
+      try {
+        nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
+      } catch (err) {
+        process.stderr.write(`cluster-sync node: cannot connect to NATS at ${config.natsUrl}: ${errorMessage(err)}\n`);
+        return EXIT_CODES.setup_error;
+      }
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
         output.notice(`${sig}: stopping`);

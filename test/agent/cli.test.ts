@@ -41,6 +41,12 @@ test.each([
   expect(p.stderr).toMatch(message);
 });
 
+test('node with an unreachable NATS says where it tried and exits 5 (setup error)', async () => {
+  const p = cli(['node', '--testbox', 'box', '--scripts', tree, '--nats-url', 'nats://127.0.0.1:1']);
+  expect(await p.exited).toBe(5);
+  expect(p.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: /);
+});
+
 test('node --once with no dispatcher listening says so, and gives up after --take-timeout with exit 6', async () => {
   const p = cli(['node', '--testbox', 'box', '--scripts', tree, '--once', '--take-timeout', '500ms', '--poll-ms', '50']);
   expect(await p.exited).toBe(6);

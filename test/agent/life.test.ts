@@ -27,6 +27,8 @@ const tree = scriptsTree({
   'tests/t1': testScript('t1'),
   'tests/t2': testScript('t2'),
   'tests/hang': '#!/bin/sh\necho "hang ran pid=$$" >> "$log"\nread _ || true\n',
+  'daemon/dies': '#!/bin/sh\nexit 7\n',
+  'daemon/no-interpreter': '#!/no/such/interpreter\n',
 });
 
 beforeAll(async () => {
@@ -164,4 +166,28 @@ test('a cs-localhost node runs every role itself and waits at no barrier', async
   await eventually(async () => (await workers.store.readCluster(cluster!.cluster)).final === 'finish', 'the cluster to finish');
   await eventually(() => waits(only.job_id).finished === 1, 'the finished report to be folded');
   expect(waits(only.job_id)).toEqual({ wait_start: 0, wait_ready: 0, wait_finish: 0, finished: 1, failed: 0 });
+});
+
+test.each([
+  ['dies', 'daemon dies exited with code 7'],
+  ['no-interpreter', 'daemon/no-interpreter could not start: spawn'],
+])('a daemon that fails (%s) reports failed: its node exits 1 and the other node is aborted', async (name, reason) => {
+  // The client's test runs until stopped, so only the daemon's failure can end this cluster.
+  const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\n  ${name}:\nif role client:\n  hang:\n`;
+  const [cluster] = await submitInline(res, config, job, SPEC);
+  const srv = await startAgent(res, config, 'srv', tree);
+  const cli = await startAgent(res, config, 'cli', tree);
+  expect(await srv.code).toBe(1);
+  expect(await cli.code).toBe(3);
+  expect(steps(srv).at(-1)?.detail).toContain(reason);
+  expect(steps(cli).at(-1)?.detail).toContain(`node ${cluster!.jobs[0]!.job_id} (server) reported failed: ${reason}`);
+  for (const pid of pidsIn(readLog(log))) expect(alive(pid)).toBe(false);
+});
+
+test('a barrier that reaches its deadline ends the waiting node with exit 4, naming the missing node', async () => {
+  const job = `suite: t\ncluster: cs-test\ncluster_timeout: 1s\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  t1:\n`;
+  const [cluster] = await submitInline(res, config, job, SPEC);
+  const srv = await startAgent(res, config, 'srv', tree);
+  expect(await srv.code).toBe(4);
+  expect(steps(srv).at(-1)).toMatchObject({ step: 'end', result: 'timed_out', detail: expect.stringContaining(`barrier start timed out after 1.00s; still missing: ${cluster!.jobs[1]!.job_id} (client)`) });
 });
