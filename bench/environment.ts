@@ -20,6 +20,8 @@ export interface EnvironmentOptions {
   nodeConnections: number;
   /** Node arguments for the worker processes (e.g. `--cpu-prof`). */
   workerNodeArgs: string[];
+  /** Arguments for `cluster-sync worker` (e.g. `--concurrency 16`). */
+  workerArgs: string[];
   /** Where worker processes run (CPU profiles land here). */
   workerCwd: string;
 }
@@ -93,7 +95,7 @@ export class Environment {
     mkdirSync(this.opts.workerCwd, { recursive: true });
     while (this.workers.length < n) {
       const started = await Promise.all(
-        Array.from({ length: n - this.workers.length }, () => WorkerProcess.start(this.config, { nodeArgs: this.opts.workerNodeArgs, cwd: this.opts.workerCwd })),
+        Array.from({ length: n - this.workers.length }, () => WorkerProcess.start(this.config, { nodeArgs: this.opts.workerNodeArgs, args: this.opts.workerArgs, cwd: this.opts.workerCwd })),
       );
       this.workers.push(...started);
     }

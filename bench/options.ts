@@ -35,6 +35,8 @@ export interface BenchOptions {
   openClusters: number;
   /** NATS connections the simulated nodes share. Default 8. */
   nodeConnections: number;
+  /** `--concurrency` of each worker process; unset: the worker's default. */
+  concurrency?: number;
   quick: boolean;
   /** Start workers with `node --cpu-prof` (profiles in the results folder). */
   cpuProf: boolean;
@@ -78,6 +80,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--hold-clusters <n>', 'clusters in the cost phase', int('--hold-clusters'))
     .option('--open-clusters <n>', 'clusters left open for the memory check', int('--open-clusters'))
     .option('--node-connections <n>', 'NATS connections shared by the simulated nodes', int('--node-connections'))
+    .option('--concurrency <n>', 'reports each worker process folds at once (worker --concurrency)', int('--concurrency'))
     .option('--cpu-prof', 'run workers under node --cpu-prof (profiles go to the results folder)')
     .option('--redis-url <url>', 'use this Redis instead of starting one (env CS_REDIS_URL)')
     .option('--nats-url <url>', 'use this NATS instead of starting one (env CS_NATS_URL)')
@@ -99,7 +102,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     rampLevels: pick('rampLevels', [500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 15000], [500, 1000, 2000]),
     levelSeconds: pick('levelSeconds', 5, 1.5),
     limitMs: pick('limitMs', 50, 50),
-    thinkMs: pick('thinkMs', 1000, 500),
+    thinkMs: pick('thinkMs', 5000, 500),
     isolatedBarriers: pick('isolated', 300, 60),
     floorSamples: pick('floorSamples', 2000, 500),
     pollInterval: pick('pollInterval', 10, 0.5),
@@ -107,6 +110,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     holdClusters: pick('holdClusters', 100, 20),
     openClusters: pick('openClusters', 10_000, 500),
     nodeConnections: pick('nodeConnections', 8, 4),
+    concurrency: o.concurrency as number | undefined,
     cpuProf: Boolean(o.cpuProf),
     redisUrl: (o.redisUrl as string | undefined) ?? (process.env.CS_REDIS_URL || undefined),
     natsUrl: (o.natsUrl as string | undefined) ?? (process.env.CS_NATS_URL || undefined),

@@ -66,6 +66,12 @@ export function targetsOf(r: Omit<BenchResult, 'targets' | 'finishedAt'>): Targe
   return out;
 }
 
+/** CPU per folded report, µs: workers + Redis + NATS + the bench's simulated nodes. */
+function perReport(l: RampResult['levels'][number]): string {
+  const per = (cores: number): string => f((cores / Math.max(1, l.foldedPerSecond)) * 1e6, 0);
+  return [per(l.cpu.workers.reduce((a, b) => a + b, 0)), per(l.cpu.redis), l.cpu.nats === undefined ? '-' : per(l.cpu.nats), per(l.cpu.bench)].join('+');
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
@@ -100,12 +106,13 @@ export function formatResult(r: BenchResult): string {
   lines.push(`  scale phase: ${f(s.offeredPerSecond, 0)} reports/s offered (random pause ≤ ${s.thinkMs} ms), ${f(s.redisCommandsPerBarrier, 1)} Redis commands per barrier (${topCommands(s.redisCommands, 8, s.barriers)}), worker CPU ${s.workerCpuSeconds.map((c) => f(c)).join('+')} s`);
   lines.push('');
   lines.push(`throughput: open-loop ramp, ${o.levelSeconds} s per level, stops when p99 > ${o.limitMs} ms (CPU in cores)`);
-  const rows: string[][] = [['workers', 'offered/s', 'sent/s', 'folded/s', 'p50 ms', 'p99 ms', 'max ms', 'worker CPU', 'Redis CPU', 'NATS CPU', 'bench CPU']];
+  const rows: string[][] = [['workers', 'offered/s', 'sent/s', 'folded/s', 'p50 ms', 'p99 ms', 'max ms', 'worker CPU', 'Redis CPU', 'NATS CPU', 'bench CPU', 'CPU µs/report w+R+N+b']];
   for (const ramp of r.ramps) {
     for (const l of ramp.levels) {
       rows.push([
         String(ramp.workers), String(l.offered), f(l.sentPerSecond, 0), f(l.foldedPerSecond, 0), f(l.latency.p50), f(l.latency.p99), f(l.latency.max),
         l.cpu.workers.map((c) => f(c)).join('+'), f(l.cpu.redis), l.cpu.nats === undefined ? '-' : f(l.cpu.nats), f(l.cpu.bench),
+        perReport(l),
       ]);
     }
   }

@@ -42,6 +42,7 @@ async function main(): Promise<number> {
     natsUrl: opts.natsUrl,
     nodeConnections: opts.nodeConnections,
     workerNodeArgs: opts.cpuProf ? ['--cpu-prof'] : [],
+    workerArgs: opts.concurrency === undefined ? [] : ['--concurrency', String(opts.concurrency)],
     workerCwd: opts.out,
   });
   let stopping = false;

@@ -12,6 +12,8 @@ export interface WorkerProcessOptions {
   nodeArgs?: string[];
   /** Folder the process runs in (where `--cpu-prof` writes). Default the current one. */
   cwd?: string;
+  /** Arguments after `worker`, e.g. `--concurrency 16`. Default none. */
+  args?: string[];
   /** How long to wait for "workers ready", ms. Default 20 000. */
   readyTimeoutMs?: number;
 }
@@ -35,7 +37,7 @@ export class WorkerProcess {
       CS_KEY_PREFIX: config.keyPrefix,
       CS_LOG_LEVEL: 'info',
     };
-    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'worker'], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'worker', ...(options.args ?? [])], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       this.output = (this.output + d.toString()).slice(-8192);
     };
