@@ -1,16 +1,25 @@
 import type { Command } from 'commander';
 import { startWorkers } from '../../workers';
+import { parseMetricsPort, startWorkerMetrics } from '../ops/metrics/worker-server';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
 
 export function registerWorker(program: Command): void {
   withConnectionFlags(program.command('worker').description('run the workers: report bridge, fold, deadlines, dead-node sweep'))
     .option('--concurrency <n>', 'reports folded at once', (v) => Number(v), 64)
+    .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)')
+    .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
+        const metricsPort = parseMetricsPort(opts.metricsPort as string | undefined);
         const handle = await startWorkers(config, { concurrency: opts.concurrency as number });
+        const metrics = await startWorkerMetrics(handle.events, metricsPort, opts.metricsHost as string).catch(async (err: unknown) => {
+          await handle.close();
+          throw err;
+        });
         const sig = await untilSignal();
         process.stderr.write(`cluster-sync worker: ${sig}, stopping\n`);
+        await metrics?.close();
         await handle.close();
       }),
     );

@@ -1,0 +1,107 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { WorkerEventMap, WorkerEvents } from '../../../workers/events';
+
+/** Recent ids remembered so that an event published again (a re-run fold) is counted once. */
+const REMEMBER = 10_000;
+
+class RecentSet {
+  private readonly set = new Set<string>();
+  /** True the first time `id` is added. */
+  add(id: string): boolean {
+    if (this.set.has(id)) return false;
+    this.set.add(id);
+    if (this.set.size > REMEMBER) this.set.delete(this.set.values().next().value as string);
+    return true;
+  }
+}
+
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  /** Stops counting (the metrics keep their values). */
+  detach(): void;
+}
+
+/**
+ * What happens inside a worker process, counted from its WorkerEvents:
+ * folds, rejections, resolutions, barrier latency, dead nodes. Each worker
+ * process counts its own share; Prometheus sums them across processes.
+ */
+export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = new Registry()): WorkerMetrics {
+  const folded = new Counter({
+    name: 'cs_reports_folded_total',
+    help: 'Reports folded into cluster state, by the state field of the report (wait_start, finished, failed, heartbeat, ...)',
+    labelNames: ['state'],
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: 'cs_reports_duplicate_total',
+    help: 'Reports folded again (same report id): they changed nothing',
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'cs_reports_rejected_total',
+    help: 'Reports refused, by reason code (BAD_TOKEN, UNKNOWN_JOB, INVALID, TOO_LARGE, ...)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const resolutions = new Counter({
+    name: 'cs_barrier_resolutions_total',
+    help: 'Barrier resolutions published, by barrier and result (the barrier itself, or abort)',
+    labelNames: ['barrier', 'result'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'cs_barrier_latency_seconds',
+    help: "From the moment the last node sent the report that completed a barrier (the node's clock) to the resolution published",
+    labelNames: ['barrier'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const foldSeconds = new Histogram({
+    name: 'cs_fold_duration_seconds',
+    help: 'Time to fold one report and publish what it decided',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  const dead = new Counter({
+    name: 'cs_dead_nodes_total',
+    help: 'Nodes found silent (no heartbeat for 3 intervals) and aborted',
+    registers: [registry],
+  });
+
+  const seenEvents = new RecentSet();
+  const seenDead = new RecentSet();
+  const onFolded = (...[report, outcome, ms]: WorkerEventMap['folded']): void => {
+    if (!outcome.ok) return;
+    foldSeconds.observe(ms / 1000);
+    if (outcome.dup) {
+      duplicates.inc();
+      return;
+    }
+    folded.inc({ state: report.state });
+    const published = Date.now();
+    for (const r of outcome.resolutions) latency.observe({ barrier: r.barrier }, Math.max(0, published - report.at) / 1000);
+  };
+  const onRejected = (...[code]: WorkerEventMap['rejected']): void => {
+    rejected.inc({ reason: code });
+  };
+  const onEvent = (...[ev]: WorkerEventMap['event']): void => {
+    if (ev.type === 'resolution' && seenEvents.add(ev.id)) resolutions.inc({ barrier: ev.barrier, result: ev.result });
+  };
+  const onDead = (...[cluster, job]: WorkerEventMap['dead']): void => {
+    if (seenDead.add(`${cluster} ${job}`)) dead.inc();
+  };
+  events.on('folded', onFolded);
+  events.on('rejected', onRejected);
+  events.on('event', onEvent);
+  events.on('dead', onDead);
+  return {
+    registry,
+    detach() {
+      events.off('folded', onFolded);
+      events.off('rejected', onRejected);
+      events.off('event', onEvent);
+      events.off('dead', onDead);
+    },
+  };
+}

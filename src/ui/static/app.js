@@ -1,0 +1,114 @@
+/*
+ * The operator page: the list of clusters, kept up to date from the event
+ * stream (Server-Sent Events, fed from NATS by the scheduler), and one
+ * cluster's timeline. Plain browser JavaScript; data from /ops/*.
+ */
+(function () {
+  'use strict';
+  var clusters = new Map();
+  var selected = location.hash ? decodeURIComponent(location.hash.slice(1)) : '';
+  var skew = 0; // server time - browser time, ms
+  var pending = new Map();
+
+  function $(sel) { return document.querySelector(sel); }
+  function td(tr, content, cls) { var c = tr.insertCell(); c.textContent = content; if (cls) c.className = cls; return c; }
+  function now() { return Date.now() + skew; }
+  function stateOf(s) { return s.final ? s.final : 'open'; }
+  function stateText(s) {
+    if (s.final === 'finish') return 'finished';
+    if (s.final === 'abort') return 'aborted';
+    return 'at ' + (s.pending || '?');
+  }
+  async function getJson(url) {
+    var r = await fetch(url);
+    if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
+    var body = await r.json();
+    if (body.now) skew = body.now - Date.now();
+    return body;
+  }
+
+  function renderList() {
+    var tbody = $('#clusters tbody');
+    var rows = Array.from(clusters.values()).sort(function (a, b) { return b.created - a.created; });
+    tbody.replaceChildren();
+    rows.forEach(function (s) {
+      var tr = tbody.insertRow();
+      tr.dataset.cluster = s.id;
+      tr.dataset.state = stateOf(s);
+      if (s.id === selected) tr.className = 'selected';
+      td(tr, s.id);
+      td(tr, s.spec);
+      td(tr, s.roles);
+      td(tr, stateText(s), 'state-' + stateOf(s));
+      td(tr, s.final ? s.nodes + ' nodes' : s.waiting + '/' + s.nodes);
+      td(tr, window.formatDuration(Math.max(0, now() - s.created)), 'muted');
+      tr.addEventListener('click', function () { location.hash = encodeURIComponent(s.id); });
+    });
+    $('#empty').hidden = rows.length > 0;
+  }
+
+  function renderDetail(d) {
+    var s = d.summary, v = d.cluster;
+    $('#detail-pane').hidden = false;
+    $('#detail-pane').dataset.cluster = v.id;
+    $('#detail-title').textContent = 'cluster ' + v.id;
+    $('#detail-sub').textContent = 'spec ' + v.spec + ' · ' + v.nodes.length + ' nodes · ' + stateText(s) + ' · created ' + new Date(v.created).toLocaleString();
+    window.drawTimeline($('#timeline'), v, d.events, d.now);
+    var reason = $('#abort-reason');
+    reason.hidden = !s.reason;
+    reason.textContent = s.reason ? 'aborted: ' + s.reason : '';
+    var tbody = $('#nodes tbody');
+    tbody.replaceChildren();
+    v.nodes.forEach(function (n) {
+      var tr = tbody.insertRow();
+      tr.dataset.job = n.job;
+      td(tr, n.job);
+      td(tr, n.roles);
+      td(tr, n.state || 'submitted', 'state-' + (n.state === 'abort' ? 'abort' : n.state === 'finish' ? 'finish' : 'open'));
+      td(tr, n.ip || '-');
+      td(tr, n.direct_ips || '-');
+    });
+  }
+
+  async function refresh(id) {
+    try {
+      var d = await getJson('/ops/clusters/' + encodeURIComponent(id));
+      clusters.set(id, d.summary);
+      renderList();
+      if (id === selected) renderDetail(d);
+    } catch (err) {
+      console.warn(err);
+    }
+  }
+  /** Coalesces a burst of events of one cluster into one fetch. */
+  function refreshSoon(id) {
+    if (pending.has(id)) return;
+    pending.set(id, setTimeout(function () { pending.delete(id); void refresh(id); }, 60));
+  }
+
+  function select() {
+    selected = location.hash ? decodeURIComponent(location.hash.slice(1)) : '';
+    renderList();
+    if (selected) void refresh(selected);
+    else $('#detail-pane').hidden = true;
+  }
+
+  function connect() {
+    var es = new EventSource('/ops/events');
+    es.onopen = function () { $('#live').className = 'live'; $('#live').textContent = 'live'; };
+    es.onerror = function () { $('#live').className = 'live off'; $('#live').textContent = 'reconnecting…'; };
+    es.onmessage = function (m) {
+      var ev = JSON.parse(m.data);
+      refreshSoon(ev.cluster);
+    };
+  }
+
+  window.addEventListener('hashchange', select);
+  setInterval(renderList, 1000);
+  // Listen first, then load the list: a cluster that changes meanwhile is fetched again.
+  connect();
+  getJson('/ops/clusters').then(function (body) {
+    body.clusters.forEach(function (s) { if (!clusters.has(s.id)) clusters.set(s.id, s); });
+    select();
+  }, function (err) { $('#empty').textContent = 'cannot load clusters: ' + err.message; });
+})();

@@ -1,0 +1,112 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import type { NodeClient } from '../../src/client/node-client';
+import type { ConnectionConfig } from '../../src/core/config';
+import { startWorkers } from '../../workers';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { ROOT } from '../helpers/processes';
+import { Resources, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+import { startOpsApp } from './ops-app';
+import { nodeClients } from './ops-helpers';
+
+/*
+ * The /ui page in a real headless Chromium (Debian's /usr/bin/chromium, never
+ * a downloaded browser): clusters run through their barriers while the page
+ * is open, and the lanes, report dots and barrier lines appear as they do.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = path.join(ROOT, 'test-output');
+
+let servers: TestServers;
+let config: ConnectionConfig;
+let context: BrowserContext;
+let profile: string;
+const res = new Resources();
+
+beforeAll(async () => {
+  servers = await startTestServers();
+  config = servers.config();
+  res.add(await startWorkers(config), (w) => w.close());
+  profile = mkdtempSync(path.join(tmpdir(), 'cs-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 640 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  mkdirSync(OUT, { recursive: true });
+});
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await res.closeAll();
+  await servers?.stop();
+});
+
+/** The node reports `kind`; resolves once the page shows that report's dot on the node's lane, with the (pending) answer. */
+async function step(page: Page, node: NodeClient, kind: 'wait_start' | 'wait_ready' | 'finished' | 'failed', reason?: string): Promise<{ answered: Promise<unknown> }> {
+  const answered = kind === 'failed' ? node.report('failed', { reason }) : node.wait(kind);
+  await page.locator(`.report[data-job="${node.id.job}"][data-report="${kind}"]`).waitFor();
+  return { answered };
+}
+
+test('the page lists clusters live and draws a timeline with lanes, barrier lines and the abort reason', async () => {
+  const { url } = await startOpsApp(res, config);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${url}/ui`);
+  await page.locator('#live:not(.off)').waitFor({ timeout: 10_000 });
+  await page.locator('#empty').waitFor();
+
+  // Cluster A: two nodes through start, ready and finish.
+  const { job, spec } = nodesJob(2);
+  const [a] = await submitInline(res, config, job, spec);
+  const [server, client] = await nodeClients(res, config, a!);
+  await server!.report('write_state', { info: { ip: '192.168.122.11' } });
+  const row = page.locator(`#clusters tr[data-cluster="${a!.cluster}"]`);
+  await row.waitFor({ timeout: 10_000 });
+  await row.click();
+  await page.locator('#detail-pane[data-cluster] [data-lane]').first().waitFor();
+  await client!.report('write_state', { info: { ip: '192.168.122.12' } });
+  expect(await page.locator('[data-lane]').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-lane')))).toEqual(a!.jobs.map((j) => j.job_id));
+
+  for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
+    const first = await step(page, server!, kind);
+    expect(await page.locator(`.barrier-line[data-barrier="${barrier}"]`).count()).toBe(0); // not before the last node
+    const second = await step(page, client!, kind);
+    await Promise.all([first.answered, second.answered]);
+    await page.locator(`.barrier-line[data-barrier="${barrier}"][data-result="${barrier}"]`).waitFor({ timeout: 10_000 });
+  }
+  await page.locator(`#clusters tr[data-cluster="${a!.cluster}"][data-state="finish"]`).waitFor();
+  expect(await page.locator('.barrier-line').count()).toBe(3);
+  expect(await page.locator('.report').count()).toBe(8);
+  await page.screenshot({ path: path.join(OUT, 'ui-finished.png'), fullPage: true });
+
+  // Cluster B: the client's test fails after start; ready and finish resolve abort with its reason.
+  const [b] = await submitInline(res, config, job, spec);
+  const [bs, bc] = await nodeClients(res, config, b!);
+  await bs!.report('write_state', { info: { ip: '192.168.122.21' } });
+  await page.locator(`#clusters tr[data-cluster="${b!.cluster}"]`).click({ timeout: 10_000 });
+  await page.locator(`#detail-pane[data-cluster="${b!.cluster}"]`).waitFor();
+  await bc!.report('write_state', { info: { ip: '192.168.122.22' } });
+  const s1 = await step(page, bs!, 'wait_start');
+  const s2 = await step(page, bc!, 'wait_start');
+  await Promise.all([s1.answered, s2.answered]);
+  const waitingServer = await step(page, bs!, 'wait_ready');
+  await step(page, bc!, 'failed', 'iperf3 exited 1: connection refused');
+  expect((await waitingServer.answered) as { result: string }).toMatchObject({ result: 'abort' });
+  await page.locator('.barrier-line[data-barrier="ready"][data-result="abort"]').waitFor();
+  await page.locator('.barrier-line[data-barrier="finish"][data-result="abort"]').waitFor();
+  await page.locator(`[data-lane="${b!.jobs[1]!.job_id}"][data-state="abort"]`).waitFor();
+  expect(await page.locator('#abort-reason').textContent()).toBe(`aborted: node ${b!.jobs[1]!.job_id} (client) reported failed: iperf3 exited 1: connection refused`);
+  await page.locator(`#clusters tr[data-cluster="${b!.cluster}"][data-state="abort"]`).waitFor();
+  expect(await page.locator('#clusters tbody tr').count()).toBe(2);
+  await page.screenshot({ path: path.join(OUT, 'ui-aborted.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
