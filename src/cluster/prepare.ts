@@ -23,6 +23,9 @@ export interface PrepareOptions extends SpecSource {
   heartbeatIntervalMs?: number;
 }
 
+/** More node jobs than this from one submitted file is a mistake (or an attack), not a test plan. */
+export const MAX_NODE_JOBS = 10_000;
+
 /** One expanded job, split: the drafts of one cluster. */
 export interface PreparedCluster {
   /** Position of this job among the expansions of the submitted file. */
@@ -51,10 +54,17 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
   const docs = loadYamlDocuments(text, source, LIMITS.jobBytes);
   if (docs.length === 0) throw new InvalidInputError(source, 'is empty');
   const jobs = expandJob(docs, source);
+  let nodeJobs = 0;
   return jobs.map((doc, index) => {
     const where = jobs.length > 1 ? `${source} (job ${index + 1} of ${jobs.length})` : source;
     const parsed = parseJob(doc, where, opts.isProgram ?? classifyByShape);
     const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), opts, where);
-    return { index, job: doc, spec, nodes: splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs }) };
+    const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs });
+    // Expansions times hosts: 10,000 jobs on a 254-host spec would be 2.5 million node jobs.
+    nodeJobs += nodes.length;
+    if (nodeJobs > MAX_NODE_JOBS) {
+      throw new InvalidInputError(source, `splits into more than ${MAX_NODE_JOBS} node jobs (${jobs.length} jobs on cluster spec ${spec.name} of ${spec.hosts.length} hosts)`);
+    }
+    return { index, job: doc, spec, nodes };
   });
 }
