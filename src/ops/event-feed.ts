@@ -40,6 +40,8 @@ export interface EventFeedOptions {
   pageSize?: number;
   /** Called after each replayed page, before the next is read (tests publish events here to hit the seam). */
   onReplayPage?: (page: number, last: boolean) => Promise<void> | void;
+  /** Called once the NATS subscription is in place at the server, before the replay. */
+  onSubscribed?: () => void;
   /** Called with a NATS message that is not an event (ignored otherwise). */
   onInvalid?: (reason: string) => void;
 }
@@ -112,6 +114,7 @@ export class EventFeed {
       },
     });
     await nc.flush();
+    this.opts.onSubscribed?.();
     let replayed = 0;
     if (this.replays) {
       replayed = await this.replay((ev) => {

@@ -18,11 +18,11 @@ export class SseStreams {
   async serve(req: FastifyRequest, reply: FastifyReply, feedOptions: Omit<EventFeedOptions, 'afterId' | 'sinceMs'>): Promise<void> {
     const last = req.headers['last-event-id'];
     const afterId = typeof last === 'string' && parseStreamId(last) ? last : undefined;
-    const feed = new EventFeed({ ...feedOptions, afterId });
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write('retry: 2000\n\n');
+    // The headers go out once NATS has the subscription: a client that sees the stream open misses nothing after.
+    const feed = new EventFeed({ ...feedOptions, afterId, onSubscribed: () => res.write('retry: 2000\n\n') });
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
     keepalive.unref();
     const end = (): void => {
