@@ -19,7 +19,7 @@ export interface BenchOptions {
   levelSeconds: number;
   /** The ramp stops after the first level whose p99 passes this, ms. Default 50. */
   limitMs: number;
-  /** Upper end of each node's random pause before a report in the scale phase, ms. Default 1000. */
+  /** Upper end of each node's random pause before a report in the scale phase, ms. Default 5000 (quick 500). */
   thinkMs: number;
   /** Barriers measured one at a time against the floor. Default 300 (quick 60). */
   isolatedBarriers: number;

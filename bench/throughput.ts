@@ -104,13 +104,19 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
   };
 }
 
-/** Runs the levels in order with `workers` worker processes; stops after the first level over the limit. */
+/**
+ * Runs the levels in order with `workers` worker processes. Stops after two
+ * levels in a row whose p99 is over the limit (one alone can be another
+ * process's hiccup on a shared machine), or as soon as folding falls behind
+ * (under 90 % of what was sent, or barriers left unanswered).
+ */
 export async function ramp(
   env: Environment,
   opts: { workers: number; levels: number[]; seconds: number; nodes: number; limitMs: number; log: (line: string) => void },
 ): Promise<RampResult> {
   await env.setWorkers(opts.workers);
   const levels: LevelResult[] = [];
+  let over = 0;
   for (const rate of opts.levels) {
     const r = await level(env, rate, opts.seconds, opts.nodes, Math.max(10_000, opts.seconds * 2000));
     levels.push(r);
@@ -118,7 +124,8 @@ export async function ramp(
       `  ${opts.workers} worker(s), offered ${rate}/s: sent ${r.sentPerSecond.toFixed(0)}/s, folded ${r.foldedPerSecond.toFixed(0)}/s, ` +
         `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms${r.unanswered ? `, ${r.unanswered} unanswered` : ''}`,
     );
-    if (r.latency.p99 > opts.limitMs || r.unanswered > 0) break;
+    over = r.latency.p99 > opts.limitMs ? over + 1 : 0;
+    if (over >= 2 || r.unanswered > 0 || r.foldedPerSecond < 0.9 * r.sentPerSecond) break;
   }
   const ok = levels.filter((l) => l.latency.p99 <= opts.limitMs && l.unanswered === 0);
   return {
