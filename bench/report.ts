@@ -126,6 +126,18 @@ export function formatResult(r: BenchResult): string {
       ...r.waitCost.map((w) => [w.design, String(w.holdSeconds), f(w.latency.p50), f(w.latency.p99), f(w.latency.max), f(w.redisCommandsPerBarrier, 1), topCommands(w.redisCommands, 4, w.clusters)]),
     ]),
   );
+  const ours = r.waitCost.filter((w) => w.design === 'cluster-sync');
+  const poll = r.waitCost.filter((w) => w.design === 'polling');
+  const slope = (rows: WaitCostResult[]): number | undefined => {
+    const a = rows[0];
+    const b = rows[rows.length - 1];
+    return a && b && b.holdSeconds > a.holdSeconds ? ((b.redisCommandsPerBarrier - a.redisCommandsPerBarrier) * a.clusters) / (b.holdSeconds - a.holdSeconds) : undefined;
+  };
+  const so = slope(ours);
+  const sp = slope(poll);
+  if (so !== undefined && sp !== undefined) {
+    lines.push(`  extra Redis commands per second of waiting, all ${o.holdClusters} clusters together: cluster-sync ${f(so, 1)} (the workers' timers, whatever the number of clusters), polling ${f(sp, 1)} (${f(sp / o.holdClusters, 2)} per waiting cluster)`);
+  }
   lines.push('');
   const oc = r.openClusters;
   lines.push(`memory: ${oc.clusters} clusters created and taken through start in ${f(oc.seconds, 1)} s (${f((oc.clusters * oc.nodes) / oc.seconds, 0)} reports/s); ${oc.openInRedis} open in Redis`);
