@@ -11,6 +11,13 @@ import type { WorkerEvents } from './events';
 export interface FoldWorkerOptions {
   /** Reports folded at once by this process. Default 64. */
   concurrency?: number;
+  /**
+   * How long a report being folded stays locked to this process, ms; when
+   * the process dies, another worker takes the report over after at most
+   * about twice this (lock expiry, then the next stalled-job check).
+   * Default 30000 (BullMQ's default).
+   */
+  lockDurationMs?: number;
 }
 
 /**
@@ -44,7 +51,16 @@ export function startFoldWorker(
       events.emit('folded', report, outcome, performance.now() - started);
       return { state: outcome.state, dup: outcome.dup };
     },
-    { connection, prefix: bullPrefix, concurrency: options.concurrency ?? 64, drainDelay: 5 },
+    {
+      connection,
+      prefix: bullPrefix,
+      concurrency: options.concurrency ?? 64,
+      drainDelay: 5,
+      lockDuration: options.lockDurationMs ?? 30_000,
+      stalledInterval: options.lockDurationMs ?? 30_000,
+      // A re-run folds nothing twice, so a report may outlive several dead workers before it is given up.
+      maxStalledCount: 5,
+    },
   );
   worker.on('error', (err) => log.error({ err }, 'fold worker error'));
   worker.on('failed', (job, err) => log.warn({ report: job?.id, err: err.message }, 'report fold failed'));

@@ -22,6 +22,8 @@ export interface WorkersOptions {
   concurrency?: number;
   /** How often silent nodes are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
+  /** How soon another worker takes over the reports a dead worker was folding, about twice this, ms. Default 30000. */
+  lockDurationMs?: number;
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
   dispatcher?: DispatcherOptions;
   logger?: Logger;
@@ -52,7 +54,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   publisher.onEvent((ev) => events.emit('event', ev));
 
   const workers: Worker[] = [];
-  workers.push(startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency }));
+  workers.push(startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs }));
   workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs }));
   const bridge = new ReportBridge(nc, subjects, store, queues, events, log);
   bridge.start();

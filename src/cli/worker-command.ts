@@ -6,13 +6,14 @@ import { action, connectionFrom, untilSignal, withConnectionFlags } from './comm
 export function registerWorker(program: Command): void {
   withConnectionFlags(program.command('worker').description('run the workers: report bridge, fold, deadlines, dead-node sweep'))
     .option('--concurrency <n>', 'reports folded at once', (v) => Number(v), 64)
+    .option('--lock-ms <ms>', 'a dead worker\'s reports are taken over by another after about twice this', (v) => Number(v), 30_000)
     .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)')
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         const metricsPort = parseMetricsPort(opts.metricsPort as string | undefined);
-        const handle = await startWorkers(config, { concurrency: opts.concurrency as number });
+        const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number });
         const metrics = await startWorkerMetrics(handle.events, metricsPort, opts.metricsHost as string).catch(async (err: unknown) => {
           await handle.close();
           throw err;
