@@ -84,7 +84,7 @@ async function expectRefused(input: string, text: string, opts: PrepareOptions, 
   expect(changed).toEqual([]);
   expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
   const msg = (err as Error).message;
-  note(input, `refused in ${Math.round(ms)} ms: "${msg.length > 110 ? `${msg.slice(0, 110)}...` : msg}"; ${Object.keys(before).length} keys, 0 changed`);
+  note(input, `refused in ${Math.round(ms)} ms: "${msg.length > 120 ? `${msg.slice(0, 60)}...${msg.slice(-60)}` : msg}"; ${Object.keys(before).length} keys, 0 changed`);
 }
 
 const inline = (n = 2): PrepareOptions => ({ inlineSpec: SPEC(n) });

@@ -1,0 +1,89 @@
+import { Queue, QueueEvents } from 'bullmq';
+import { ClusterStore } from '../../src/cluster/store';
+import type { ConnectionConfig } from '../../src/core/config';
+import { REPORTS_QUEUE } from '../../src/queue/queues';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { CliProcess, envFor } from '../helpers/processes';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+import { note } from './summary';
+import { clientsFor, expectAllFinished, life } from './workload';
+
+/**
+ * Fault 1: a worker process is SIGKILLed while it folds a stream of reports.
+ * The reports it held are BullMQ jobs whose lock expires; a second worker's
+ * stalled-job check puts them back and folds them again, and the fold's
+ * per-report outcome key makes a re-run of an already folded report change
+ * nothing. Every barrier must still resolve, every node get every answer,
+ * and each cluster's event log hold exactly one event per state change.
+ */
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+const procs: CliProcess[] = [];
+
+/** 1 s locks: a dead worker's reports are taken over within about 2 s (default 30 s). */
+function worker(level = 'info'): CliProcess {
+  const p = new CliProcess(['worker', '--lock-ms', '1000', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: level }));
+  procs.push(p);
+  return p;
+}
+
+beforeAll(async () => {
+  servers = await startTestServers();
+  config = servers.config();
+});
+afterAll(async () => {
+  await res.closeAll();
+  await Promise.all(procs.map((p) => p.stop()));
+  await servers.stop();
+});
+
+test('a worker SIGKILLed in the middle of a stream of reports: the second worker re-folds what it held, nothing lost or folded twice', async () => {
+  const CLUSTERS = 60;
+  const NODES = 8;
+  const w1 = worker();
+  await w1.waitFor(/workers ready/);
+  const redis = res.redis(config);
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const reports = res.add(new Queue(REPORTS_QUEUE, { connection: redis, prefix: store.keys.bullPrefix }), (q) => q.close());
+  const queueEvents = res.add(new QueueEvents(REPORTS_QUEUE, { connection: res.redis(config), prefix: store.keys.bullPrefix }), (q) => q.close());
+  await queueEvents.waitUntilReady();
+  const stalled = new Set<string>();
+  queueEvents.on('stalled', ({ jobId }) => stalled.add(jobId));
+
+  const { job, spec } = nodesJob(NODES);
+  const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, config, job, spec)))).flat();
+  const nc = await res.nats(config);
+  const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, config, c)))).flat();
+  const lives = nodes.map((n, i) => life(n, i % NODES));
+
+  // Kill while the worker is saturated: reports folded already and a backlog still waiting.
+  await eventually(async () => {
+    const [folded, waiting] = await Promise.all([redis.xlen(store.keys.allEvents), reports.getWaitingCount()]);
+    return folded >= CLUSTERS + 100 && waiting >= 30;
+  }, 'worker 1 to be busy folding with a backlog', 20_000);
+  w1.kill('SIGKILL');
+  await w1.exited;
+  const held = (await reports.getActive()).map((j) => j.id!);
+  const backlog = await reports.getWaitingCount();
+  const foldedAtKill = (await redis.xlen(store.keys.allEvents)) - CLUSTERS;
+  expect(held.length).toBeGreaterThan(0);
+
+  const killedAt = Date.now();
+  const w2 = worker('debug');
+  await w2.waitFor(/workers ready/);
+  const results = await Promise.all(lives);
+  const recoveredMs = Date.now() - killedAt;
+  expect(results.every((r) => r.join(' ') === 'start ready finish')).toBe(true);
+  const counts = await expectAllFinished(store, clusters);
+  expect(counts).toEqual({ reports: CLUSTERS * NODES * 4, resolutions: CLUSTERS * 3 });
+  // BullMQ saw every report the dead worker held as stalled, and worker 2 ran it again.
+  await eventually(() => held.every((id) => stalled.has(id)), 'every held report to be reported stalled');
+  const dups = (w2.stderr + w2.stdout).split('\n').filter((l) => l.includes('"msg":"folded"') && l.includes('"dup":true')).length;
+  expect(await reports.getFailedCount()).toBe(0);
+  note(
+    'worker process SIGKILLed mid-stream (60 clusters x 8 nodes, 2 workers)',
+    `killed after ${foldedAtKill} events, holding ${held.length} reports with ${backlog} waiting; worker 2 re-ran all ${held.length} (stalled), ${dups} folds were duplicates; all ${CLUSTERS * 3} barriers resolved right, ${counts.reports} report events = 4 per node, 0 failed jobs; done ${recoveredMs} ms after the kill`,
+  );
+});
