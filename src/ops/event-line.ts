@@ -36,7 +36,7 @@ export function formatEvent(ev: ClusterEvent, color = false): string {
   switch (ev.type) {
     case 'report': {
       const who = `${ev.job} (${ev.roles || '?'})`.padEnd(20);
-      const move = ev.from === ev.state ? `${ev.state || 'submitted'} (info)` : `${ev.from || 'submitted'} -> ${ev.state}`;
+      const move = ev.from === ev.state ? `${ev.state || 'submitted'}, info${ev.ip ? ` ip=${ev.ip}` : ''}` : `${ev.from || 'submitted'} -> ${ev.state}`;
       const state = ev.state === 'abort' ? c.red(move) : move;
       const reason = ev.reason ? `  ${c.red(ev.reason)}` : '';
       return `${head}  ${c.yellow(who)}  ${ev.report.padEnd(11)}  ${state}${reason}`;

@@ -31,16 +31,35 @@
   }
   window.formatDuration = duration;
 
+  /** Places labels in rows so that none overlaps another: place(x0, x1) -> the first free row. */
+  function packer() {
+    var rows = [];
+    return function (x0, x1) {
+      for (var r = 0; ; r++) {
+        var used = rows[r] || (rows[r] = []);
+        if (used.every(function (u) { return x1 < u[0] || x0 > u[1]; })) {
+          used.push([x0, x1]);
+          return r;
+        }
+      }
+    };
+  }
+
   /**
    * view: the cluster (GET /ops/clusters/:id `cluster`), events: its event log,
    * now: server time (ms) used as the right edge while the cluster is open.
    */
   window.drawTimeline = function (container, view, events, now) {
     var width = Math.max(container.clientWidth || 0, 640);
-    var left = 180, right = 60, top = 52, laneH = 56;
+    var left = 180, right = 60, top = 74, laneH = 66;
     var lanes = view.nodes.map(function (n) { return n.job; });
     var height = top + lanes.length * laneH + 34;
+    var reports = events.filter(function (e) { return e.type === 'report'; });
+    var resolutions = events.filter(function (e) { return e.type === 'resolution'; });
+    // Machines often boot long after the submit: the axis starts at the first event after it.
     var t0 = view.created;
+    var later = events.filter(function (e) { return e.type !== 'submitted'; });
+    if (later.length > 0) t0 = Math.min.apply(null, later.map(function (e) { return e.at; }));
     var tEnd = t0;
     events.forEach(function (e) { if (e.at > tEnd) tEnd = e.at; });
     if (!view.final && now > tEnd) tEnd = now;
@@ -50,13 +69,14 @@
 
     var svg = el('svg', { width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'timeline of cluster ' + view.id });
 
-    // Time axis.
+    // Time axis, from the first event; how long before it the cluster was submitted.
     var axis = el('g', { class: 'axis' }, svg);
     var step = STEPS.find(function (s) { return span / s <= 8; }) || 3600000;
     for (var t = 0; t <= span; t += step) {
       el('line', { x1: x(t0 + t), x2: x(t0 + t), y1: top - 6, y2: height - 28 }, axis);
       text(axis, x(t0 + t), height - 12, '+' + duration(t), { 'text-anchor': 'middle' });
     }
+    text(axis, 12, height - 12, t0 > view.created ? 'submitted ' + duration(t0 - view.created) + ' before' : 'from submit');
 
     // Lanes.
     view.nodes.forEach(function (n) {
@@ -67,34 +87,36 @@
       text(g, 12, y + 12, n.roles + (n.ip ? '  ' + n.ip : ''), { class: 'lane-roles' });
     });
 
-    // Barrier resolutions: vertical lines across every lane.
-    var placed = [];
-    events.filter(function (e) { return e.type === 'resolution'; }).forEach(function (e) {
+    // Barrier resolutions: vertical lines across every lane, labels packed in rows above.
+    var placeBarrier = packer();
+    resolutions.forEach(function (e) {
       var bx = x(e.at);
-      var stack = placed.filter(function (p) { return Math.abs(p - bx) < 60; }).length;
-      placed.push(bx);
+      var label = e.barrier + (e.result === 'abort' ? ' \u2717 abort' : ' \u2713') + (e.took_ms !== undefined ? ' ' + duration(e.took_ms) : '');
+      var w = label.length * 6.6 + 6;
+      var nearEnd = bx + w > width - 4;
+      var row = Math.min(placeBarrier(nearEnd ? bx - w : bx, nearEnd ? bx : bx + w), 3);
       var g = el('g', { class: 'barrier-line result-' + e.result, 'data-barrier': e.barrier, 'data-result': e.result }, svg);
-      el('line', { x1: bx, x2: bx, y1: top - 8 - stack * 14, y2: top + lanes.length * laneH }, g);
-      var label = e.barrier + (e.result === 'abort' ? ' ✗ abort' : ' ✓') + (e.took_ms !== undefined ? ' ' + duration(e.took_ms) : '');
-      var nearEnd = bx > width - right - 110;
-      text(g, nearEnd ? bx - 4 : bx + 4, top - 12 - stack * 14, label, { 'text-anchor': nearEnd ? 'end' : 'start' });
+      el('line', { x1: bx, x2: bx, y1: top - 10 - row * 14, y2: top + lanes.length * laneH }, g);
+      text(g, nearEnd ? bx - 4 : bx + 4, top - 12 - row * 14, label, { 'text-anchor': nearEnd ? 'end' : 'start' });
       if (e.reason) el('title', {}, g).textContent = e.reason;
     });
 
-    // Reports: a dot per report on its node's lane, labels alternating above and below when crowded.
-    var lastX = {};
-    events.filter(function (e) { return e.type === 'report'; }).forEach(function (e) {
+    // Reports: a dot per report on its node's lane; labels above and below, packed so none overlaps.
+    var OFFSETS = [-10, 19, -21, 30];
+    var placeLabel = {};
+    reports.forEach(function (e) {
       if (lanes.indexOf(e.job) < 0) return;
       var rx = x(e.at), y = laneY(e.job);
-      var crowded = lastX[e.job] !== undefined && rx - lastX[e.job].x < 56;
-      var below = crowded ? !lastX[e.job].below : false;
-      lastX[e.job] = { x: rx, below: below };
+      var label = LABEL[e.report] || e.report;
+      var w = label.length * 5.6 + 4;
+      var place = placeLabel[e.job] || (placeLabel[e.job] = packer());
+      var row = Math.min(place(rx - w / 2, rx + w / 2), OFFSETS.length - 1);
       var g = el('g', { class: 'report kind-' + e.report, 'data-job': e.job, 'data-report': e.report, 'data-state': e.state }, svg);
       el('circle', { cx: rx, cy: y, r: e.state === 'abort' ? 7 : 5 }, g);
-      text(g, rx, below ? y + 19 : y - 10, (LABEL[e.report] || e.report), { 'text-anchor': 'middle' });
+      text(g, rx, y + OFFSETS[row], label, { 'text-anchor': 'middle' });
       if (e.state === 'abort' && e.reason) {
         var nearEnd = rx > width - right - 200;
-        var short = e.reason.length > 60 ? e.reason.slice(0, 57) + '…' : e.reason;
+        var short = e.reason.length > 60 ? e.reason.slice(0, 57) + '\u2026' : e.reason;
         text(g, nearEnd ? rx - 10 : rx + 10, y + 4, short, { class: 'abort-note', 'text-anchor': nearEnd ? 'end' : 'start' });
       }
       el('title', {}, g).textContent = e.job + ' ' + e.report + ' at +' + duration(e.at - t0) + (e.reason ? ': ' + e.reason : '');
