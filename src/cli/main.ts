@@ -6,6 +6,8 @@ import { registerSplit } from './split-command';
 import { registerStatus } from './status-command';
 import { registerWatch } from './watch-command';
 import { registerWorker } from './worker-command';
+import { registerScheduler } from './scheduler-command';
+import { registerSubmit } from './submit-command';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerWatch(program);
   registerStatus(program);
+  registerScheduler(program);
+  registerSubmit(program);
   return program;
 }
 

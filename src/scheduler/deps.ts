@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { NatsConnection } from 'nats';
+import type { Subjects } from '../bus/subjects';
+import type { ClusterStore } from '../cluster/store';
+import type { Logger } from '../core/logger';
+import type { QueueSet } from '../queue/queues';
+import type { SchedulerOptions } from './options';
+
+/**
+ * Registers more routes on the scheduler's server (the ops UI, /metrics).
+ * Called once, after the scheduler's own routes; may add hooks and routes.
+ */
+export type RouteRegistrar = (app: FastifyInstance, deps: SchedulerDeps) => void;
+
+/** What the scheduler's routes use; the caller owns every connection. */
+export interface SchedulerDeps {
+  store: ClusterStore;
+  queues: QueueSet;
+  nc: NatsConnection;
+  subjects: Subjects;
+  options: SchedulerOptions;
+  logger?: Logger;
+  /** Extra routes registered after the scheduler's own. Default none. */
+  routes?: RouteRegistrar[];
+}

@@ -1,0 +1,37 @@
+import Fastify from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { LIMITS } from '../core/safe-yaml';
+import { registerClusterRoutes } from './clusters-route';
+import type { SchedulerDeps } from './deps';
+import { sendError } from './error-reply';
+import { registerJobRoutes } from './jobs-route';
+import { registerLegacyRoutes } from './legacy-route';
+import { zodValidatorCompiler } from './zod-validator';
+
+/** Content types a job may come as; every one is read as text and parsed by the bounded YAML loader. */
+const TEXT_TYPES = ['application/json', 'application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
+
+/**
+ * The scheduler's HTTP server, not yet listening: `POST /jobs`,
+ * `GET /clusters/:id` and the legacy lkp endpoint, then `deps.routes`.
+ * Bodies are at most 1 MiB. The caller owns the connections in `deps`.
+ */
+export function buildServer(deps: SchedulerDeps): FastifyInstance {
+  const logger: FastifyBaseLogger | undefined = deps.logger;
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: LIMITS.jobBytes,
+    // lkp's long polls may be held for minutes; Node's default would cut them at 5 min.
+    requestTimeout: 0,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(TEXT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  registerJobRoutes(app, deps);
+  registerClusterRoutes(app, deps);
+  registerLegacyRoutes(app, deps);
+  for (const register of deps.routes ?? []) register(app, deps);
+  return app;
+}

@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import type { NatsConnection } from 'nats';
+import { connectNats } from '../bus/connect';
+import { Subjects } from '../bus/subjects';
+import { ClusterStore } from '../cluster/store';
+import type { ConnectionConfig } from '../core/config';
+import { createLogger } from '../core/logger';
+import type { Logger } from '../core/logger';
+import { connectRedis } from '../core/redis';
+import { QueueSet } from '../queue/queues';
+import type { RouteRegistrar } from './deps';
+import { parseSchedulerOptions } from './options';
+import type { SchedulerOptionsInput } from './options';
+import { buildServer } from './server';
+
+export interface StartSchedulerOptions extends SchedulerOptionsInput {
+  /** Port to listen on. Default 3000 (lkp-tests' LKP_CGI_PORT default); 0 picks a free one. */
+  port?: number;
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  logger?: Logger;
+  routes?: RouteRegistrar[];
+}
+
+export interface SchedulerHandle {
+  app: FastifyInstance;
+  nc: NatsConnection;
+  /** `http://HOST:PORT`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Connects to Redis and NATS, builds the server and listens. */
+export async function startScheduler(config: ConnectionConfig, options: StartSchedulerOptions): Promise<SchedulerHandle> {
+  const opts = parseSchedulerOptions(options);
+  const logger = options.logger ?? createLogger('cluster-sync-scheduler');
+  const redis = connectRedis(config.redisUrl, 'cs-scheduler');
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const queues = new QueueSet(redis, store.keys);
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(config, 'cluster-sync-scheduler');
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, logger, routes: options.routes });
+  const close = async (): Promise<void> => {
+    await app.close();
+    await queues.close();
+    await nc.drain().catch(() => undefined);
+    await redis.quit().catch(() => redis.disconnect());
+  };
+  try {
+    await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1' });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 3000);
+  return { app, nc, url: `http://${options.host ?? '127.0.0.1'}:${port}`, close };
+}
