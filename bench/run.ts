@@ -14,7 +14,7 @@ import { formatResult, targetsOf } from './report';
 import type { BenchResult } from './report';
 import { ramp } from './throughput';
 import type { RampResult } from './throughput';
-import { oursWaitCost, pollingWaitCost } from './wait-cost';
+import { idleCommandsPerSecond, oursWaitCost, pollingWaitCost } from './wait-cost';
 import type { WaitCostResult } from './wait-cost';
 
 /**
@@ -71,9 +71,14 @@ async function main(): Promise<number> {
     log(`bench: ${opts.clusters} clusters × ${opts.nodes} nodes at once, ${opts.rounds} round(s)`);
     const scale = await scaleLatency(env, { clusters: opts.clusters, nodes: opts.nodes, rounds: opts.rounds, thinkMs: opts.thinkMs });
     const waitCost: WaitCostResult[] = [];
+    // Both designs get the same arrivals: the first nodes within one polling interval, the last within a second of the hold.
+    const arrivals = { spreadMs: opts.pollInterval * 1000, lastSpreadMs: Math.min(1000, opts.pollInterval * 1000) };
+    log('bench: Redis commands of idle workers');
+    const idlePerSecond = await idleCommandsPerSecond(env, opts.quick ? 2 : 5);
     for (const hold of opts.holds) {
       log(`bench: cost with the barrier held ${hold} s (cluster-sync)`);
-      waitCost.push(await oursWaitCost(env, tracker, opts.holdClusters, opts.nodes, hold));
+      const w = await oursWaitCost(env, tracker, opts.holdClusters, opts.nodes, hold, arrivals);
+      waitCost.push({ ...w, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idlePerSecond * w.seconds) / w.clusters });
     }
     await tracker.stop();
     log(`bench: ${opts.openClusters} open clusters`);
@@ -91,12 +96,12 @@ async function main(): Promise<number> {
     try {
       for (const hold of opts.holds) {
         log(`bench: cost with the barrier held ${hold} s (polling every ${opts.pollInterval} s)`);
-        waitCost.push(await pollingWaitCost(env, poller, opts.holdClusters, opts.nodes, hold));
+        waitCost.push(await pollingWaitCost(env, poller, opts.holdClusters, opts.nodes, hold, arrivals));
       }
     } finally {
       await poller.close();
     }
-    const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, waitCost, openClusters: open, ramps };
+    const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, openClusters: open, ramps };
     const result: BenchResult = { ...partial, finishedAt: new Date().toISOString(), targets: targetsOf(partial) };
     const base = path.join(opts.out, opts.name);
     writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
