@@ -80,6 +80,7 @@ test('a worker SIGKILLed in the middle of a stream of reports: the second worker
   expect(counts).toEqual({ reports: CLUSTERS * NODES * 4, resolutions: CLUSTERS * 3 });
   // BullMQ saw every report the dead worker held as stalled, and worker 2 ran it again.
   await eventually(() => held.every((id) => stalled.has(id)), 'every held report to be reported stalled');
+  await w2.stop(); // its log is complete once it has exited
   const dups = (w2.stderr + w2.stdout).split('\n').filter((l) => l.includes('"msg":"folded"') && l.includes('"dup":true')).length;
   expect(await reports.getFailedCount()).toBe(0);
   note(
