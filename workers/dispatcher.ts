@@ -21,6 +21,12 @@ export interface DispatcherOptions {
   lockMs?: number;
   /** How often this process checks its testbox queues for stalled node jobs, ms. Default: lockMs. */
   stalledIntervalMs?: number;
+  /**
+   * After a cluster ends (finish or abort), how long its nodes have to report
+   * their end before the dispatcher fails their jobs itself, ms. Covers a node
+   * that took a job and never ran it. Default 60 000.
+   */
+  endGraceMs?: number;
 }
 
 interface Held {
@@ -40,14 +46,18 @@ interface Held {
  * 0) marks the job to fail; BullMQ 6 puts it back in the queue carrying that
  * failure, and the next take fails it: a node job is never handed out twice. A node aborted as
  * dead (its `abort` event says "no heartbeat") has its job failed with that
- * reason by the process that holds it.
+ * reason by the process that holds it, and so is a job whose cluster ended
+ * while its node never reported the job's end (it took the job and died, or
+ * never got the reply).
  */
 export class Dispatcher {
   private readonly workers = new Map<string, Worker<NodeJob>>();
   private readonly held = new Map<string, Held>();
   private readonly subs: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
   private readonly lockMs: number;
+  private readonly endGraceMs: number;
   private readonly stalledMs: number;
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
@@ -63,6 +73,7 @@ export class Dispatcher {
   ) {
     this.lockMs = options.lockMs ?? 30_000;
     this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
+    this.endGraceMs = options.endGraceMs ?? 60_000;
   }
 
   start(): void {
@@ -171,15 +182,31 @@ export class Dispatcher {
   }
 
   private async onEvent(ev: ClusterEvent): Promise<void> {
+    if (ev.type === 'resolution' && (ev.result === 'abort' || ev.barrier === 'finish')) {
+      const ended = ev.result === 'abort' ? 'aborted' : 'finished';
+      const timer = setTimeout(() => {
+        this.graceTimers.delete(timer);
+        for (const [id, h] of [...this.held]) {
+          if (h.job.data.cluster === ev.cluster) void this.fail(id, `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`);
+        }
+      }, this.endGraceMs);
+      this.graceTimers.add(timer);
+      return;
+    }
     if (ev.type !== 'report' || ev.report !== 'abort' || !ev.reason?.startsWith('no heartbeat')) return;
-    const h = this.held.get(ev.job);
+    await this.fail(ev.job, `aborted: ${ev.reason}`);
+  }
+
+  /** Fails a node job this process holds, with the reason. */
+  private async fail(id: string, reason: string): Promise<void> {
+    const h = this.held.get(id);
     if (!h) return;
-    this.held.delete(ev.job);
+    this.held.delete(id);
     try {
-      await h.job.moveToFailed(new Error(`aborted: ${ev.reason}`), h.token, false);
-      this.log.warn({ job: ev.job, reason: ev.reason }, 'node job failed: its node is dead');
+      await h.job.moveToFailed(new Error(reason), h.token, false);
+      this.log.warn({ job: id, reason }, 'node job failed by the dispatcher');
     } catch (err) {
-      this.log.warn({ err, job: ev.job }, 'could not fail the node job of a dead node');
+      this.log.warn({ err, job: id }, 'could not fail a node job');
     }
   }
 
@@ -206,6 +233,8 @@ export class Dispatcher {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    for (const t of this.graceTimers) clearTimeout(t);
+    this.graceTimers.clear();
     await Promise.all(this.subs.map((s) => s.drain().catch(() => undefined)));
     await Promise.all([...this.workers.values()].map((w) => w.close(true).catch(() => undefined)));
     this.workers.clear();

@@ -4,6 +4,8 @@ import { Subjects } from '../../src/bus/subjects';
 import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
 import { createLogger } from '../../src/core/logger';
+import { NodeClient } from '../../src/client/node-client';
+import { startWorkers } from '../../workers';
 import { Dispatcher } from '../../workers/dispatcher';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
@@ -104,4 +106,17 @@ test('the holder extends the lock, so a long node job outlives many stalled chec
   }, 'the stalled node job to fail', 10_000);
   expect((await bullJob(res, config, 'node', j2!.job_id)).failedReason).toBe('job stalled more than allowable limit');
   expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('completed');
+});
+
+test('a job whose node never reports its end is failed once its cluster has ended and the grace period passed', async () => {
+  const workers = res.add(await startWorkers(config, { dispatcher: { endGraceMs: 200 } }), (w) => w.close());
+  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [j1, j2] = cluster!.jobs;
+  // j1's node takes its job and vanishes without a word; j2's node fails.
+  expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1!.job_id);
+  const other = res.add(new NodeClient(nc, subjects, { cluster: j2!.cluster, job: j2!.job_id, token: j2!.token }), (c) => c.close());
+  await other.report('failed', { reason: 'broke' });
+  await eventually(async () => (await bullJob(res, config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail', 10_000);
+  expect((await bullJob(res, config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
+  expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
 });
