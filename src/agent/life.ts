@@ -41,6 +41,8 @@ export interface LifeOptions {
   signal?: AbortSignal;
   /** How long a stopped program gets between SIGTERM and SIGKILL, ms. Default 3000. */
   stopGraceMs?: number;
+  /** How long the life waits, at its end, for its `failed` / `abort` report to be accepted, ms. Default 15 000. */
+  reportGraceMs?: number;
 }
 
 type Interrupt = { kind: 'own-failure' | 'local-abort'; reason: string };
@@ -94,8 +96,9 @@ class NodeLife {
       stopHeartbeat();
       this.opts.signal?.removeEventListener('abort', onSignal);
       await this.stopDaemons();
-      // The failed / abort report goes out before the life ends, so the other nodes hear it.
-      await this.reporting;
+      // The failed / abort report goes out before the life ends, so the other nodes hear it;
+      // with no worker reachable the agent still ends (dead-node detection then tells the others).
+      await this.settleReport();
     }
   }
 
@@ -110,6 +113,13 @@ class NodeLife {
       .catch((err: unknown) => this.opts.output.notice(`could not report ${kind === 'own-failure' ? 'failed' : 'abort'}: ${errorMessage(err)}`));
     this.resolveInterrupt({ kind, reason });
     void this.stopTest();
+  }
+
+  private async settleReport(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.opts.reportGraceMs ?? 15_000)));
+    if (await Promise.race([this.reporting.then(() => false), gaveUp])) this.opts.output.notice('ending without an answer to the last report: no worker answered in time');
+    clearTimeout(timer);
   }
 
   /** The result once an abort answer or an interrupt ended the life. */
