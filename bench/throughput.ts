@@ -105,10 +105,13 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
 }
 
 /**
- * Runs the levels in order with `workers` worker processes. Stops after two
- * levels in a row whose p99 is over the limit (one alone can be another
- * process's hiccup on a shared machine), or as soon as folding falls behind
- * (under 90 % of what was sent, or barriers left unanswered).
+ * Runs the levels in order with `workers` worker processes, until folding
+ * falls behind (under 90 % of what was sent, or barriers left unanswered) or
+ * two levels in a row have a p99 over 20 × the limit. Saturation is the most
+ * it folded; the limit (p99) marks the most it folded while still quick. On
+ * a quiet machine the two are close; on a shared one, other processes'
+ * stalls push p99 over the limit long before the workers are saturated, so
+ * the ramp goes on to find the saturation all the same.
  */
 export async function ramp(
   env: Environment,
@@ -124,7 +127,7 @@ export async function ramp(
       `  ${opts.workers} worker(s), offered ${rate}/s: sent ${r.sentPerSecond.toFixed(0)}/s, folded ${r.foldedPerSecond.toFixed(0)}/s, ` +
         `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms${r.unanswered ? `, ${r.unanswered} unanswered` : ''}`,
     );
-    over = r.latency.p99 > opts.limitMs ? over + 1 : 0;
+    over = r.latency.p99 > 20 * opts.limitMs ? over + 1 : 0;
     if (over >= 2 || r.unanswered > 0 || r.foldedPerSecond < 0.9 * r.sentPerSecond) break;
   }
   const ok = levels.filter((l) => l.latency.p99 <= opts.limitMs && l.unanswered === 0);
