@@ -23,6 +23,8 @@ export function buildServer(deps: SchedulerDeps): FastifyInstance {
     bodyLimit: LIMITS.jobBytes,
     // lkp's long polls may be held for minutes; Node's default would cut them at 5 min.
     requestTimeout: 0,
+    // On close, cut open long polls instead of waiting for them; lkp's client asks again.
+    forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
   app.setValidatorCompiler(zodValidatorCompiler);
