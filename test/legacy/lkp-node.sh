@@ -20,7 +20,7 @@ LKP_USER=${LKP_USER:-lkp}
 RESULT_ROOT=${RESULT_ROOT:-$(mktemp -d)}
 
 case "${HTTP_CLIENT:-curl}" in
-curl) http_client_cmd="curl -sS" ;;
+curl) http_client_cmd="curl -sSf" ;;
 wget) http_client_cmd="wget -q --timeout=1800 --tries=1" ;;
 *) echo "unknown HTTP_CLIENT $HTTP_CLIENT" >&2; exit 2 ;;
 esac
