@@ -1,14 +1,15 @@
 // A jest reporter that prints the fault and hostile-input table:
 // "fault or input | what happened | pass", one row per note() a test made
 // (test/faults/summary.ts), joined with that test's result. Tests under
-// test/faults, test/hostile and test/engine/bad-reports without a note get a
-// row from their title. Prints nothing when no such test ran.
+// test/faults, test/hostile, test/engine/bad-reports and
+// test/agent/agent-process without a note get a row from their title. Prints nothing when no such test ran.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const COVERED = /[\\/]test[\\/](faults|hostile)[\\/]|[\\/]test[\\/]engine[\\/]bad-reports\.test\.ts$/;
+// Fault 5 (a node agent killed mid-test) lives with the agent's tests: agent-process.test.ts.
+const COVERED = /[\\/]test[\\/](faults|hostile)[\\/]|[\\/]test[\\/]engine[\\/]bad-reports\.test\.ts$|[\\/]test[\\/]agent[\\/]agent-process\.test\.ts$/;
 
 class FaultSummaryReporter {
   constructor(globalConfig, options = {}) {

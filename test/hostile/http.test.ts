@@ -1,0 +1,141 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ConnectionConfig } from '../../src/core/config';
+import { Keys } from '../../src/core/keys';
+import { ClusterStore } from '../../src/cluster/store';
+import { REPORTS_QUEUE } from '../../src/queue/queues';
+import type { SubmitMessage } from '../../src/scheduler/jobs-route';
+import type { SchedulerHandle } from '../../src/scheduler/start';
+import { freePort, startNats, startRedis } from '../../src/services/local-servers';
+import type { LocalServer } from '../../src/services/local-servers';
+import { startWorkers } from '../../workers';
+import { note } from '../faults/summary';
+import { Resources, eventually } from '../helpers/servers';
+import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
+import { TOKEN, post, startTestScheduler } from '../scheduler/scheduler-helpers';
+
+/**
+ * Hostile HTTP: the legacy lkp endpoint with missing and huge parameters and
+ * thousands of long polls abandoned at once, and the submit API with every
+ * kind of wrong Authorization header. Each is refused (or cleaned up) and
+ * no Redis key changes. NATS runs with its monitoring port so the test can
+ * count the scheduler's subscriptions.
+ */
+let redis: LocalServer;
+let nats: LocalServer;
+let monitor: string;
+let natsDir: string;
+const res = new Resources();
+let config: ConnectionConfig;
+let scheduler: SchedulerHandle;
+let client: Redis;
+
+beforeAll(async () => {
+  natsDir = mkdtempSync(path.join(os.tmpdir(), 'cs-hostile-http-'));
+  const mport = await freePort();
+  writeFileSync(path.join(natsDir, 'nats.conf'), `http: "127.0.0.1:${mport}"\n`);
+  monitor = `http://127.0.0.1:${mport}`;
+  [redis, nats] = await Promise.all([startRedis(), startNats({ config: path.join(natsDir, 'nats.conf') })]);
+  config = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'thttp', keyPrefix: 'thttp:' };
+  res.add(await startWorkers(config, { sweepEveryMs: 3_600_000 }), (w) => w.close());
+  scheduler = await startTestScheduler(res, config, { longPollMs: 60_000 });
+  client = res.redis(config);
+});
+afterAll(async () => {
+  await res.closeAll();
+  await Promise.all([redis?.dispose(), nats?.dispose()]);
+  rmSync(natsDir, { recursive: true, force: true });
+});
+
+const SPEC = 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n';
+const JOB = 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n';
+const LEGACY = '/~lkp/cgi-bin/lkp-cluster-sync';
+
+async function submit(): Promise<SubmitMessage[]> {
+  const r = await post(scheduler.url, JSON.stringify({ job: JOB, cluster_spec: SPEC }), 'application/json');
+  expect(r.status).toBe(200);
+  return r.body as SubmitMessage[];
+}
+
+/** Cluster keys only: BullMQ's own queues log and lock on their own. */
+const snap = () => snapshotKeys(client, config.keyPrefix, { ignore: /cs-bull:cs-(timers|reports):|:stalled-check$/ });
+
+/** Subscriptions of every connection of this NATS server on `subject`, from its /connz. */
+async function subsOn(subject: string): Promise<number> {
+  const connz = (await (await fetch(`${monitor}/connz?subs=1`)).json()) as { connections: { subscriptions_list?: string[] }[] };
+  return connz.connections.flatMap((c) => c.subscriptions_list ?? []).filter((s) => s === subject).length;
+}
+
+describe('legacy endpoint', () => {
+  test.each([
+    ['no parameters at all', '', 400, /^query: job_id: is missing/],
+    ['a state but no job_id', '?state=wait_ready', 400, /^query: job_id: is missing/],
+    ['job_id given twice', '?job_id=cs-1&job_id=cs-2&state=wait_ready', 400, /^query: job_id: /],
+    ['an ip of 5,000 characters', `?job_id=cs-1&state=write_state&ip=${'1'.repeat(5000)}`, 400, /^query: ip: /],
+    ['a NUL byte in node_roles', '?job_id=cs-1&state=write_state&node_roles=a%00b', 400, /^query: node_roles: no NUL or newline/],
+    ['a 64 KiB query string', `?job_id=cs-1&state=write_state&pad=${'x'.repeat(64 * 1024)}`, 431, /Exceeded maximum allowed HTTP header size/],
+    ['a 1 MiB query string', `?job_id=cs-1&state=write_state&pad=${'x'.repeat(1024 * 1024)}`, 431, /Exceeded maximum allowed HTTP header size/],
+  ])('%s', async (what, query, status, message) => {
+    const before = await snap();
+    const r = await fetch(`${scheduler.url}${LEGACY}${query}`).catch((e: unknown) => e as Error);
+    if (r instanceof Error) throw r;
+    const text = await r.text();
+    expect(r.status).toBe(status);
+    expect(text.trim()).toMatch(message);
+    expect(diffSnapshots(before, await snap())).toEqual([]);
+    const said = r.status === 431 ? 'Request Header Fields Too Large (the HTTP parser, before any handler)' : text.trim().slice(0, 100);
+    note(`legacy endpoint: ${what}`, `HTTP ${r.status} "${said}"; 0 keys changed`);
+  });
+
+  test('2,000 long polls abandoned at once leave no subscription, and the next wait is answered', async () => {
+    const [a, b] = await submit();
+    const subject = `${config.subjectPrefix}.cluster.${a!.cluster}.barrier`;
+    const N = 2000;
+    const polls = Array.from({ length: N }, () => new AbortController());
+    const pending = polls.map((c, i) => fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start&n=${i}`, { signal: c.signal }).catch((e: unknown) => e));
+    await eventually(async () => (await subsOn(subject)) === N, `${N} open long polls to subscribe`, 30_000);
+    // Each poll sent node a's wait_start: one report each, folded once the queue is empty.
+    const reports = res.add(new Queue(REPORTS_QUEUE, { connection: client, prefix: new Keys(config.keyPrefix).bullPrefix }), (q) => q.close());
+    await eventually(async () => Object.values(await reports.getJobCounts('waiting', 'active', 'prioritized')).every((v) => v === 0), 'the polls\' reports to be folded', 30_000);
+    const outcomeKeys = (await client.keys(`${config.keyPrefix}cs/report/*`)).length;
+    const before = await snap();
+    const t0 = Date.now();
+    for (const c of polls) c.abort();
+    await Promise.all(pending);
+    await eventually(async () => (await subsOn(subject)) === 0, 'every subscription of the abandoned polls to go', 30_000);
+    const cleanMs = Date.now() - t0;
+    // Leaving changes nothing: no report, no state.
+    expect(diffSnapshots(before, await snap())).toEqual([]);
+    expect((await new ClusterStore(client, { keyPrefix: config.keyPrefix }).readCluster(a!.cluster)).nodes.map((n) => n.state)).toEqual(['start', '']);
+    const [ra, rb] = await Promise.all([fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start`), fetch(`${scheduler.url}${LEGACY}?job_id=${b!.job_id}&state=wait_start`)]);
+    expect([await ra.text(), await rb.text()]).toEqual(['start', 'start']);
+    note(`legacy endpoint: ${N.toLocaleString('en')} long polls abandoned at once`, `${outcomeKeys} reports folded (node a at start once; one outcome key each, 1-day TTL); all ${N} NATS subscriptions gone ${cleanMs} ms after the clients left, leaving changed no key; the next waits answered start`);
+  });
+});
+
+describe('submit API bearer token', () => {
+  test.each([
+    ['no Authorization header', null],
+    ['a wrong token', 'not-the-token'],
+    ['the token minus its last character', TOKEN.slice(0, -1)],
+    ['the token plus one character', `${TOKEN}x`],
+    ['Basic instead of Bearer', `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}`],
+    ['"Bearer" with no token', 'Bearer'],
+    ['the token and more words', `Bearer ${TOKEN} ${TOKEN}`],
+    ['an 8 KiB header', `Bearer ${'A'.repeat(8192)}`],
+  ])('%s: 401 and nothing changes', async (what, header) => {
+    const before = await snap();
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    // post() adds "Bearer "; raw headers here.
+    if (header !== null) headers.authorization = header.startsWith('Basic') || header.startsWith('Bearer') ? header : `Bearer ${header}`;
+    const r = await fetch(`${scheduler.url}/jobs`, { method: 'POST', headers, body: JSON.stringify({ job: JOB, cluster_spec: SPEC }) });
+    const body = (await r.json()) as SubmitMessage[];
+    expect(r.status).toBe(401);
+    expect(body[0]?.message).toMatch(/^(missing "Authorization: Bearer TOKEN" header|wrong bearer token)/);
+    expect(diffSnapshots(before, await snap())).toEqual([]);
+    note(`submit API: ${what}`, `HTTP 401 "${body[0]?.message ?? ''}"; 0 keys changed`);
+  });
+});
