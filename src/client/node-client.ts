@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ErrorCode as NatsErrorCode } from 'nats';
-import type { NatsConnection, NatsError, Subscription } from 'nats';
+import type { NatsConnection, NatsError, Status, Subscription } from 'nats';
 import { decodeText, encodeJson } from '../bus/connect';
 import type { Report, ReportInfo, ReportReply } from '../bus/messages';
 import type { Subjects } from '../bus/subjects';
@@ -52,6 +52,10 @@ export class NodeClient {
   private readonly emitter = new EventEmitter();
   private openWait: { kind: WaitingKind; info: ReportInfo | undefined } | undefined;
   private stopped = false;
+  /** The node's info as last sent with write_state; every wait report carries it too. */
+  private info: ReportInfo | undefined;
+  /** nats.js status iterators are QueuedIterators: stop() ends the loop and frees the listener. */
+  private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
   private readonly opts: Required<NodeClientOptions>;
 
   constructor(
@@ -83,7 +87,8 @@ export class NodeClient {
       },
     });
     await this.nc.flush();
-    void this.watchReconnects();
+    this.statusIter = this.nc.status();
+    void this.watchReconnects(this.statusIter);
   }
 
   private hear(answer: BarrierAnswer): void {
@@ -98,8 +103,8 @@ export class NodeClient {
     }
   }
 
-  private async watchReconnects(): Promise<void> {
-    for await (const s of this.nc.status()) {
+  private async watchReconnects(statuses: AsyncIterable<Status>): Promise<void> {
+    for await (const s of statuses) {
       if (this.stopped) return;
       if (s.type === 'reconnect' && this.openWait) {
         this.opts.onNotice(`reconnected to NATS; sending ${this.openWait.kind} again`);
@@ -131,6 +136,7 @@ export class NodeClient {
    * RejectedError with the workers' reason.
    */
   async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string } = {}): Promise<void> {
+    if (kind === 'write_state' && extra.info) this.info = { ...this.info, ...extra.info };
     const report: Report = { v: 1, id: this.newReportId(kind), cluster: this.id.cluster, job: this.id.job, state: kind, at: Date.now(), token: this.id.token };
     if (extra.info) report.info = extra.info;
     if (extra.reason) report.reason = extra.reason.slice(0, 1024);
@@ -167,6 +173,9 @@ export class NodeClient {
    */
   async wait(kind: WaitingKind, options: { info?: ReportInfo; timeoutMs?: number } = {}): Promise<BarrierAnswer> {
     await this.start();
+    // The wait carries the node's info as well: its fold may overtake the write_state's
+    // (folds run concurrently), and roles_ip after the barrier must see this node's ip.
+    if (options.info === undefined && this.info !== undefined) options = { ...options, info: this.info };
     const barrier = WAITS_FOR[kind] as Barrier;
     const known = this.abortAnswer ?? this.answers.get(barrier);
     if (known) {
@@ -234,6 +243,8 @@ export class NodeClient {
 
   async close(): Promise<void> {
     this.stopped = true;
+    this.statusIter?.stop?.();
+    this.statusIter = undefined;
     this.sub?.unsubscribe();
     this.sub = undefined;
   }

@@ -6,7 +6,7 @@ import type { ConnectionConfig } from '../../src/core/config';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, startTestServers } from '../helpers/servers';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 
 let servers: TestServers;
@@ -69,7 +69,9 @@ test('a barrier waits for the last node, and answers no one early', async () => 
   const pa = a!.wait('wait_start').then((x) => (early = x));
   await b!.wait('wait_start', { timeoutMs: 300 }).catch(() => undefined);
   expect(early).toBeUndefined();
-  expect(await state(cluster!.cluster)).toEqual({ [cluster!.jobs[0]!.job_id]: 'start', [cluster!.jobs[1]!.job_id]: 'start', [cluster!.jobs[2]!.job_id]: '' });
+  const expected = { [cluster!.jobs[0]!.job_id]: 'start', [cluster!.jobs[1]!.job_id]: 'start', [cluster!.jobs[2]!.job_id]: '' };
+  await eventually(async () => JSON.stringify(await state(cluster!.cluster)) === JSON.stringify(expected), 'two nodes at start');
+  expect(early).toBeUndefined();
   const last = await c!.wait('wait_start');
   expect(last.result).toBe('start');
   expect((await pa).result).toBe('start');
@@ -99,10 +101,19 @@ test('duplicate and out-of-order reports change nothing; a late wait gets the st
   const [cluster] = await submitInline(res, config, job, spec);
   const [a, b] = await clients(cluster!);
   await Promise.all([a!.wait('wait_start'), b!.wait('wait_start')]);
-  await a!.report('wait_ready');
+  // Each report is acknowledged once durable, then folded: wait for its fold before looking.
+  let folded = 0;
+  workers.events.on('folded', () => folded++);
+  const foldedReport = async (send: Promise<void>) => {
+    const target = folded + 1;
+    await send;
+    await eventually(() => folded >= target, 'the report to be folded');
+  };
+  await foldedReport(a!.report('wait_ready'));
   const before = await state(cluster!.cluster);
-  await a!.report('wait_start'); // late: states only move forward
-  await a!.report('wait_ready'); // repeated
+  expect(before[a!.id.job]).toBe('ready');
+  await foldedReport(a!.report('wait_start')); // late: states only move forward
+  await foldedReport(a!.report('wait_ready')); // repeated
   expect(await state(cluster!.cluster)).toEqual(before);
   // A fresh client of node b (as after a restart) asks again at start: the stored answer is pushed to it.
   const nc = await res.nats(config);
@@ -137,4 +148,22 @@ test('a barrier that times out aborts with the names of the missing nodes', asyn
     expect(x.reason).toContain(`${cluster!.jobs[2]!.job_id} (client)`);
     expect(x.reason).not.toContain(cluster!.jobs[0]!.job_id);
   }
+});
+
+test('wait reports carry the info of write_state, so roles_ip after start has every ip whatever order the folds ran in', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const nodes = await clients(cluster!);
+  const observer = await res.nats(config);
+  const seen: Record<string, unknown>[] = [];
+  const sub = observer.subscribe(new Subjects(config.subjectPrefix).report(cluster!.cluster), {
+    callback: (_e, m) => seen.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>),
+  });
+  await observer.flush();
+  await Promise.all(nodes.map((n, i) => n.report('write_state', { info: { ip: `10.1.0.${i + 1}` } })));
+  await Promise.all(nodes.map((n) => n.wait('wait_start')));
+  sub.unsubscribe();
+  const waits = seen.filter((r) => r.state === 'wait_start');
+  expect(waits.map((r) => (r.info as { ip: string }).ip).sort()).toEqual(['10.1.0.1', '10.1.0.2']);
+  expect(await nodes[0]!.rolesIp()).toEqual(['direct_server_ips=', 'server=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2']);
 });
