@@ -5,6 +5,7 @@ import { MAX_REPORT_BYTES, ReportSchema, describeZodError } from '../src/bus/mes
 import type { Report, ReportReply } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
+import { MembershipCache } from '../src/cluster/membership-cache';
 import type { ClusterStore } from '../src/cluster/store';
 import { errorMessage } from '../src/core/errors';
 import type { QueueSet } from '../src/queue/queues';
@@ -29,6 +30,7 @@ export function reportJobOptions(id: string) {
  */
 export class ReportBridge {
   private sub: Subscription | undefined;
+  private readonly members = new MembershipCache();
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
@@ -88,10 +90,13 @@ export class ReportBridge {
       return;
     }
     try {
-      const bad = await this.store.checkMembership(report.cluster, report.job, report.token);
-      if (bad) {
-        this.reject(msg, bad.code, bad.reason, report);
-        return;
+      if (!this.members.has(report.cluster, report.job, report.token)) {
+        const bad = await this.store.checkMembership(report.cluster, report.job, report.token);
+        if (bad) {
+          this.reject(msg, bad.code, bad.reason, report);
+          return;
+        }
+        this.members.remember(report.cluster, report.job, report.token);
       }
       await this.queues.reports.add(report.state, report, reportJobOptions(report.id));
       this.reply(msg, { ok: true, id: report.id });

@@ -50,8 +50,9 @@ export class Publisher {
       this.nc.publish(this.subjects.event(cluster), encodeJson(ev));
       for (const l of this.listeners) l(ev);
     }
-    // The next barrier's clock starts when this one resolves.
+    // The next barrier's clock starts when this one resolves; this one's deadline is moot.
     for (const r of outcome.resolutions) {
+      await this.queues.cancelDeadline(cluster, r.barrier);
       if (r.result === 'abort' || r.barrier === 'finish') continue;
       const next = BARRIERS[BARRIERS.indexOf(r.barrier) + 1];
       if (!next) continue;

@@ -63,6 +63,12 @@ export class QueueSet {
     });
   }
 
+  /** Drops a barrier's deadline once the barrier has resolved, so no delayed job waits hours to do nothing. */
+  async cancelDeadline(cluster: string, barrier: Barrier): Promise<void> {
+    // A deadline job that is running right now is locked and stays; it finds the barrier resolved.
+    await this.timers.remove(deadlineJobId(cluster, barrier)).catch(() => 0);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();

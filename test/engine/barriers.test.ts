@@ -1,4 +1,6 @@
+import { Queue } from 'bullmq';
 import { Subjects } from '../../src/bus/subjects';
+import { TIMERS_QUEUE } from '../../src/queue/queues';
 import { NodeClient } from '../../src/client/node-client';
 import type { BarrierAnswer } from '../../src/client/node-client';
 import type { SubmittedCluster } from '../../src/cluster/submit';
@@ -58,6 +60,9 @@ describe.each([2, 8])('a %i-node cluster', (n) => {
     expect(view.final).toBe('finish');
     expect(view.nodes.every((x) => x.state === 'finish' && x.entire_state === 'finish')).toBe(true);
     expect(await workers.store.openClusters()).not.toContain(cluster!.cluster);
+    // No deadline job stays behind to fire hours later.
+    const timers = res.add(new Queue(TIMERS_QUEUE, { connection: workers.store.redis, prefix: workers.store.keys.bullPrefix }), (q) => q.close());
+    await eventually(async () => (await timers.getDelayed()).every((j) => (j.data as { cluster?: string }).cluster !== cluster!.cluster), 'no deadline job of the cluster left');
   });
 });
 
