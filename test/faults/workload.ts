@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import type { NatsConnection } from 'nats';
 import { Subjects } from '../../src/bus/subjects';
 import { NodeClient } from '../../src/client/node-client';
@@ -5,6 +6,8 @@ import type { NodeClientOptions } from '../../src/client/node-client';
 import type { ClusterStore } from '../../src/cluster/store';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 import type { ConnectionConfig } from '../../src/core/config';
+import { REPORTS_QUEUE } from '../../src/queue/queues';
+import { eventually } from '../helpers/servers';
 import type { Resources } from '../helpers/servers';
 
 /**
@@ -45,33 +48,79 @@ export async function life(client: NodeClient, i: number, between?: (barrier: st
   return results;
 }
 
-export interface EventCount {
-  /** Report events in the clusters' streams. */
-  reports: number;
-  resolutions: number;
+/**
+ * Waits until the reports queue is empty: every accepted report folded. A
+ * write_state may be folded after the barriers it preceded resolved (the
+ * waits carry the same info), so counts are taken only after this.
+ */
+export async function reportsDrained(store: ClusterStore, timeoutMs = 20_000): Promise<void> {
+  const q = new Queue(REPORTS_QUEUE, { connection: store.redis, prefix: store.keys.bullPrefix });
+  try {
+    await eventually(async () => Object.values(await q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((v) => v === 0), 'the reports queue to drain', timeoutMs);
+  } finally {
+    await q.close();
+  }
 }
 
-/** Asserts every cluster finished with every node at `finish`, and exactly 4 report events per node and 3 resolutions per cluster. */
-export async function expectAllFinished(store: ClusterStore, clusters: SubmittedCluster[]): Promise<EventCount> {
-  let reports = 0;
-  let resolutions = 0;
+export interface EventCount {
+  /** Report events that moved a node (wait_start, wait_ready, finished): 3 per node. */
+  moves: number;
+  /** write_state events: 0 or 1 per node (a wait carries the same info and may be folded first). */
+  infos: number;
+  resolutions: number;
+  /** Folded reports (outcome keys), when counted. */
+  folded?: number;
+}
+
+const MOVES = ['wait_start', 'wait_ready', 'finished'];
+
+/**
+ * Asserts every cluster finished with every node at `finish` and its
+ * address, exactly one event for each of a node's three moves and at most
+ * one for its info, and three resolutions per cluster. With `reportsPerNode`,
+ * also that each node's reports were all folded, each once (one outcome key
+ * per report id; retries reuse the id).
+ */
+export async function expectAllFinished(store: ClusterStore, clusters: SubmittedCluster[], reportsPerNode?: number): Promise<EventCount> {
+  const count: EventCount = { moves: 0, infos: 0, resolutions: 0 };
   const problems: string[] = [];
+  const outcomes = new Map<string, number>();
+  if (reportsPerNode !== undefined) {
+    count.folded = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.report('*'), 'COUNT', 10_000);
+      cursor = next;
+      for (const k of keys) {
+        const job = k.slice(store.keys.report('').length).split('.')[0]!;
+        outcomes.set(job, (outcomes.get(job) ?? 0) + 1);
+      }
+    } while (cursor !== '0');
+  }
   for (const c of clusters) {
     const view = await store.readCluster(c.cluster);
     if (view.final !== 'finish') problems.push(`${c.cluster}: final ${view.final ?? 'none'}`);
     view.nodes.forEach((n, i) => {
       if (n.state !== 'finish' || n.ip !== ipOf(i)) problems.push(`${c.cluster} ${n.job}: state ${n.state}, ip ${n.ip}`);
     });
-    const events = (await store.redis.xrange(store.keys.events(c.cluster), '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { type: string; job?: string; barrier?: string; result?: string });
+    const events = (await store.redis.xrange(store.keys.events(c.cluster), '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { type: string; job?: string; report?: string; barrier?: string; result?: string });
     const res = events.filter((e) => e.type === 'resolution');
     if (res.map((e) => `${e.barrier}=${e.result}`).join(' ') !== 'start=start ready=ready finish=finish') problems.push(`${c.cluster}: resolutions ${res.map((e) => `${e.barrier}=${e.result}`).join(' ')}`);
-    resolutions += res.length;
+    count.resolutions += res.length;
     for (const j of c.jobs) {
-      const n = events.filter((e) => e.type === 'report' && e.job === j.job_id).length;
-      reports += n;
-      if (n !== 4) problems.push(`${c.cluster} ${j.job_id}: ${n} report events, expected 4`);
+      const mine = events.filter((e) => e.type === 'report' && e.job === j.job_id);
+      const moves = mine.filter((e) => MOVES.includes(e.report ?? '')).map((e) => e.report);
+      const infos = mine.filter((e) => e.report === 'write_state').length;
+      count.moves += moves.length;
+      count.infos += infos;
+      if (moves.join(' ') !== MOVES.join(' ') || infos > 1 || mine.length !== moves.length + infos) problems.push(`${c.cluster} ${j.job_id}: report events ${mine.map((e) => e.report).join(', ')}`);
+      if (reportsPerNode !== undefined) {
+        const folded = outcomes.get(j.job_id) ?? 0;
+        count.folded! += folded;
+        if (folded !== reportsPerNode) problems.push(`${c.cluster} ${j.job_id}: ${folded} reports folded, expected ${reportsPerNode}`);
+      }
     }
   }
   expect(problems.slice(0, 20)).toEqual([]);
-  return { reports, resolutions };
+  return count;
 }
