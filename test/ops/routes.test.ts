@@ -86,3 +86,18 @@ test('cluster JSON for the page; bad ids and unknown files are refused', async (
   expect(await page.text()).toContain('<script src="/ui/app.js">');
   expect((await fetch(`${url}/ui/app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
 });
+
+test('closing the server ends open event streams instead of waiting for them', async () => {
+  const own = await startOpsApp(res, config);
+  const ctrl = new AbortController();
+  const stream = await fetch(`${own.url}/ops/events`, { signal: ctrl.signal });
+  const reader = stream.body!.getReader();
+  let bound: NodeJS.Timeout | undefined;
+  const hung = new Promise<string>((resolve) => (bound = setTimeout(() => resolve('still closing after 3 s'), 3000)));
+  expect(await Promise.race([own.app.close().then(() => 'closed'), hung])).toBe('closed');
+  clearTimeout(bound);
+  // The client sees the end of the stream.
+  let done = false;
+  while (!done) done = (await reader.read()).done;
+  ctrl.abort();
+});
