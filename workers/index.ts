@@ -27,6 +27,8 @@ export interface WorkersOptions {
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
   dispatcher?: DispatcherOptions;
   logger?: Logger;
+  /** How long close() waits for in-flight work before it cuts the connections, ms. Default 5000. */
+  closeGraceMs?: number;
 }
 
 export interface WorkersHandle {
@@ -74,13 +76,28 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
     async close() {
       if (closed) return;
       closed = true;
-      await bridge.close();
-      await query.close();
-      await dispatcher.close();
-      await Promise.all(workers.map((w) => w.close()));
-      await queues.close();
-      await nc.drain().catch(() => undefined);
-      await Promise.all([redis.quit(), bullConn.quit()].map((p) => p.catch(() => undefined)));
+      const graceful = (async () => {
+        await bridge.close();
+        await query.close();
+        await dispatcher.close();
+        await Promise.all(workers.map((w) => w.close()));
+        await queues.close();
+        await nc.drain().catch(() => undefined);
+        await Promise.all([redis.quit(), bullConn.quit()].map((p) => p.catch(() => undefined)));
+      })();
+      // With Redis gone, ioredis would retry for ever: after the grace period, cut the connections.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), options.closeGraceMs ?? 5000)));
+      const how = await Promise.race([graceful.then(() => 'done' as const), late]);
+      clearTimeout(timer);
+      if (how === 'late') {
+        log.warn('workers did not stop in time (is Redis down?); closing connections');
+        redis.disconnect();
+        bullConn.disconnect();
+        // Not awaited: with Redis gone, BullMQ's close never settles.
+        for (const w of workers) w.close(true).catch(() => undefined);
+        await nc.close().catch(() => undefined);
+      }
     },
   };
 }

@@ -22,6 +22,9 @@ export function registerWorker(program: Command): void {
         process.stderr.write(`cluster-sync worker: ${sig}, stopping\n`);
         await metrics?.close();
         await handle.close();
+        process.stderr.write('cluster-sync worker: stopped\n');
+        // A connection that is still retrying (Redis gone) must not keep a stopped worker alive.
+        setTimeout(() => process.exit(), 1000).unref();
       }),
     );
 }

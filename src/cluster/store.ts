@@ -67,7 +67,7 @@ export class ClusterStore {
       token: first.token,
       spec: first.cluster_spec,
       nodes: jobs.length,
-      roles: [...new Set(jobs.flatMap((j) => j.node_roles.split(' ')))].join(' '),
+      roles: clusterRoles(jobs),
       timeout_ms: first.cluster_timeout_ms,
       heartbeat_ms: first.heartbeat_interval_ms,
       standalone: first.standalone ? 1 : 0,
@@ -186,6 +186,11 @@ export class ClusterStore {
     const members = await this.redis.zrangebyscore(this.keys.heartbeats, '-inf', now, 'LIMIT', 0, limit);
     return members.map((m) => m.split(' ') as [string, string]);
   }
+}
+
+/** Every role of a cluster's nodes, once each, in node order. */
+export function clusterRoles(jobs: readonly NodeJob[]): string {
+  return [...new Set(jobs.flatMap((j) => j.node_roles.split(' ')))].join(' ');
 }
 
 /** `cs-9` before `cs-10`. */

@@ -3,8 +3,13 @@ import { errorMessage, ClusterSyncError, ErrorCode } from '../core/errors';
 import type { QueueSet } from '../queue/queues';
 import { testboxQueueName } from '../queue/queues';
 import type { NodeJob } from '../split/node-job';
+import type { ClusterEvent } from '../fold/outcome';
 import type { PreparedCluster } from './prepare';
+import { clusterRoles } from './store';
 import type { ClusterStore } from './store';
+
+/** Told about each cluster once it is enqueued, with its "submitted" event (to publish it live). */
+export type SubmittedListener = (cluster: string, event: ClusterEvent) => void;
 
 export interface SubmittedCluster {
   cluster: string;
@@ -23,7 +28,12 @@ const NODE_JOB_OPTIONS = { removeOnComplete: { count: 10_000 }, removeOnFail: { 
  * node ever takes a job of a cluster that does not exist, and no cluster
  * waits for nodes that will never come.
  */
-export async function submitClusters(store: ClusterStore, queues: QueueSet, prepared: PreparedCluster[]): Promise<SubmittedCluster[]> {
+export async function submitClusters(
+  store: ClusterStore,
+  queues: QueueSet,
+  prepared: PreparedCluster[],
+  onSubmitted?: SubmittedListener,
+): Promise<SubmittedCluster[]> {
   const out: SubmittedCluster[] = [];
   for (const p of prepared) {
     const jobs = await store.assignIds(p.nodes);
@@ -46,6 +56,16 @@ export async function submitClusters(store: ClusterStore, queues: QueueSet, prep
       throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${first.cluster}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
     out.push({ cluster: first.cluster, index: p.index, spec: p.spec.name, jobs });
+    onSubmitted?.(first.cluster, {
+      id: event,
+      v: 1,
+      type: 'submitted',
+      cluster: first.cluster,
+      nodes: jobs.length,
+      roles: clusterRoles(jobs),
+      spec: p.spec.name,
+      at: created,
+    });
   }
   return out;
 }

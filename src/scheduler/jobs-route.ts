@@ -1,3 +1,4 @@
+import { encodeJson } from '../bus/connect';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { prepareClusters } from '../cluster/prepare';
 import type { SpecSource } from '../cluster/prepare';
@@ -89,7 +90,8 @@ export function registerJobRoutes(app: FastifyInstance, deps: SchedulerDeps): vo
     if (typeof request.body !== 'string' || request.body.trim() === '') throw new InvalidInputError('request body', 'is empty; send a job');
     const { text, spec } = readSubmitBody(request.body, request.headers['content-type'] ?? '', deps.options.clusterDir);
     const prepared = prepareSubmit(text, spec);
-    const clusters = await submitClusters(deps.store, deps.queues, prepared);
+    // Watchers and the live page hear of a new cluster at once, not at its first report.
+    const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => deps.nc.publish(deps.subjects.event(cid), encodeJson(event)));
     request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
     return submitAnswer(clusters);
   });

@@ -1,0 +1,20 @@
+import { startWorkerProcess } from '../helpers/processes';
+import { startTestServers } from '../helpers/servers';
+
+test('a worker stops on SIGTERM even when Redis is already gone', async () => {
+  const servers = await startTestServers();
+  try {
+    const worker = await startWorkerProcess(servers.config());
+    await servers.redis.stop();
+    const started = Date.now();
+    worker.kill('SIGTERM');
+    const timer = setTimeout(() => worker.kill('SIGKILL'), 20_000);
+    const code = await worker.exited;
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(worker.stdout + worker.stderr).toContain('workers did not stop in time (is Redis down?); closing connections');
+  } finally {
+    await servers.stop();
+  }
+});
