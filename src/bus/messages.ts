@@ -34,7 +34,12 @@ export const ReportSchema = z.strictObject({
   token: z.string().min(1).max(256),
   info: ReportInfoSchema.optional(),
   /** Why a node fails or aborts, shown to the other nodes and to operators. */
-  reason: z.string().max(1024).optional(),
+  reason: z
+    .string()
+    .max(1024)
+    // It ends up in logs, `watch` lines and other nodes' output: no control characters.
+    .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, ' '))
+    .optional(),
 });
 export type Report = z.infer<typeof ReportSchema>;
 

@@ -19,7 +19,7 @@ const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
  */
 export const LegacyQuerySchema = z.object({
   job_id: z
-    .string({ error: 'is missing (lkp-tests sends job_id=$id)' })
+    .string({ error: (issue) => (issue.input === undefined ? 'is missing (lkp-tests sends job_id=$id)' : 'must be given once, as text') })
     .min(1, 'is empty')
     .max(128)
     .regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only'),

@@ -23,7 +23,7 @@ const SpecSchema = z.strictObject({
   switch: z.union([z.string(), z.number()]).optional(),
   ip0: z.number().int().min(1).max(254).default(1),
   nodes: z
-    .record(z.string().regex(NAME, 'a host name is letters, digits, ".", "_" or "-"'), HostSchema)
+    .record(z.string(), HostSchema)
     .refine((n) => Object.keys(n).length > 0, 'a cluster needs at least one host')
     .refine((n) => Object.keys(n).length <= MAX_HOSTS, `a cluster has at most ${MAX_HOSTS} hosts`),
 });
@@ -65,6 +65,12 @@ export function parseClusterSpec(doc: Plain, name: string, source = `cluster spe
       else nodes[k] = v;
     }
     current.nodes = nodes;
+  }
+  // Host names are checked here rather than in the schema, whose message for a bad record key names no rule.
+  if (isMapping(current.nodes)) {
+    for (const host of Object.keys(current.nodes)) {
+      if (!NAME.test(host)) throw new InvalidInputError(source, 'a host name is letters, digits, ".", "_" or "-" (at most 253)', `nodes.${JSON.stringify(host)}`);
+    }
   }
   const parsed = SpecSchema.safeParse(current);
   if (!parsed.success) {

@@ -172,3 +172,14 @@ test('wait reports carry the info of write_state, so roles_ip after start has ev
   expect(waits.map((r) => (r.info as { ip: string }).ip).sort()).toEqual(['10.1.0.1', '10.1.0.2']);
   expect(await nodes[0]!.rolesIp()).toEqual(['direct_server_ips=', 'server=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2']);
 });
+
+test('a failure reason reaches the other nodes without control characters', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const [a, b] = await clients(cluster!);
+  const waiting = a!.wait('wait_start');
+  await b!.report('failed', { reason: 'line one\nline two\u001b[31m red' });
+  const answer = await waiting;
+  expect(answer.result).toBe('abort');
+  expect(answer.reason).toMatch(/reported failed: line one line two \[31m red$/);
+});

@@ -73,7 +73,7 @@ describe('legacy endpoint', () => {
   test.each([
     ['no parameters at all', '', 400, /^query: job_id: is missing/],
     ['a state but no job_id', '?state=wait_ready', 400, /^query: job_id: is missing/],
-    ['job_id given twice', '?job_id=cs-1&job_id=cs-2&state=wait_ready', 400, /^query: job_id: /],
+    ['job_id given twice', '?job_id=cs-1&job_id=cs-2&state=wait_ready', 400, /^query: job_id: must be given once, as text$/],
     ['an ip of 5,000 characters', `?job_id=cs-1&state=write_state&ip=${'1'.repeat(5000)}`, 400, /^query: ip: /],
     ['a NUL byte in node_roles', '?job_id=cs-1&state=write_state&node_roles=a%00b', 400, /^query: node_roles: no NUL or newline/],
     ['a 64 KiB query string', `?job_id=cs-1&state=write_state&pad=${'x'.repeat(64 * 1024)}`, 431, /Exceeded maximum allowed HTTP header size/],

@@ -200,6 +200,6 @@ describe('cluster specs', () => {
     await expectRefused(`spec: ip0 ${v}`, JOB('x'), { inlineSpec: `ip0: ${v}\n${SPEC(2)}` }, /: ip0: /);
   });
   test.each([['h;reboot'], ['a/b'], ['a b'], ['..hidden']])('a host name %s', async (name) => {
-    await expectRefused(`spec: host name "${name}"`, JOB('x'), { inlineSpec: `nodes:\n  ${JSON.stringify(name)}: { roles: [server] }\n  h--2: { roles: [client] }\n` }, /: nodes\..*: Invalid key in record$/);
+    await expectRefused(`spec: host name "${name}"`, JOB('x'), { inlineSpec: `nodes:\n  ${JSON.stringify(name)}: { roles: [server] }\n  h--2: { roles: [client] }\n` }, /: nodes\..*: a host name is letters, digits, "\.", "_" or "-" \(at most 253\)$/);
   });
 });
