@@ -38,6 +38,7 @@ export const ReportSchema = z.strictObject({
     .string()
     .max(1024)
     // It ends up in logs, `watch` lines and other nodes' output: no control characters.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, ' '))
     .optional(),
 });
