@@ -8,7 +8,7 @@ export function registerServices(program: Command): void {
     .description('start a local Redis and NATS on loopback (for someone who has neither) until Ctrl-C')
     .option('--redis-port <port>', 'Redis port (default: a free one)', (v) => Number(v))
     .option('--nats-port <port>', 'NATS port (default: a free one)', (v) => Number(v))
-    .option('--appendfsync <mode>', 'Redis AOF: no, everysec or always', 'everysec')
+    .option('--appendfsync <mode>', 'Redis AOF: no, everysec or always (see README, Reliability)', 'always')
     .action(
       action(async (opts: { redisPort?: number; natsPort?: number; appendfsync: 'no' | 'everysec' | 'always' }) => {
         const redis = await startRedis({ port: opts.redisPort, appendfsync: opts.appendfsync });

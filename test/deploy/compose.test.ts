@@ -37,7 +37,7 @@ test.each(['worker', 'scheduler'])('the %s service runs the cluster-sync command
 
 test('the scheduler requires an API token and the Redis keeps an append-only file', () => {
   expect(compose.services.scheduler!.environment?.CS_API_TOKEN).toMatch(/^\$\{CS_API_TOKEN:\?/);
-  expect(compose.services.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+  expect(compose.services.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'always']));
 });
 
 test('the Dockerfile starts the same command line the README documents', () => {
