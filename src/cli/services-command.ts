@@ -1,3 +1,4 @@
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { startNats, startRedis } from '../services/local-servers';
 import { action, untilSignal } from './common';
@@ -8,7 +9,7 @@ export function registerServices(program: Command): void {
     .description('start a local Redis and NATS on loopback (for someone who has neither) until Ctrl-C')
     .option('--redis-port <port>', 'Redis port (default: a free one)', (v) => Number(v))
     .option('--nats-port <port>', 'NATS port (default: a free one)', (v) => Number(v))
-    .option('--appendfsync <mode>', 'Redis AOF: no, everysec or always (see README, Reliability)', 'always')
+    .addOption(new Option('--appendfsync <mode>', 'Redis AOF fsync (see README, Reliability)').choices(['no', 'everysec', 'always']).default('always'))
     .action(
       action(async (opts: { redisPort?: number; natsPort?: number; appendfsync: 'no' | 'everysec' | 'always' }) => {
         const redis = await startRedis({ port: opts.redisPort, appendfsync: opts.appendfsync });
