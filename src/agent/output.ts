@@ -1,4 +1,4 @@
-import pc from 'picocolors';
+import { colors } from '../core/terminal';
 import { formatDuration } from '../core/duration';
 
 /** One step of a node's life, as printed. */
@@ -28,8 +28,8 @@ function clock(ms: number): string {
 }
 
 function colourResult(r: string): string {
-  if (r === 'abort' || r === 'failed' || r.startsWith('error') || r === 'test_failed' || r === 'setup_error' || r === 'aborted' || r === 'timed_out') return pc.red(r);
-  if (r === 'passed' || r === 'finish' || r === 'ok' || r === 'start' || r === 'ready' || r === 'finished') return pc.green(r);
+  if (r === 'abort' || r === 'failed' || r.startsWith('error') || r === 'test_failed' || r === 'setup_error' || r === 'aborted' || r === 'timed_out') return colors().red(r);
+  if (r === 'passed' || r === 'finish' || r === 'ok' || r === 'start' || r === 'ready' || r === 'finished') return colors().green(r);
   return r;
 }
 
@@ -53,16 +53,16 @@ export class Output {
     if (e.waited_ms !== undefined) timing.push(`waited ${formatDuration(e.waited_ms)}`);
     if (e.took_ms !== undefined) timing.push(`barrier took ${formatDuration(e.took_ms)}`);
     const extra = [e.detail, timing.length > 0 ? `(${timing.join(', ')})` : undefined].filter(Boolean).join(' ');
-    this.write(`${pc.dim(clock(e.at))} ${e.cluster} ${e.job} ${pc.bold(e.role)} ${e.step.padEnd(12)} ${colourResult(e.result)}${extra ? ` ${extra}` : ''}`);
+    this.write(`${colors().dim(clock(e.at))} ${e.cluster} ${e.job} ${colors().bold(e.role)} ${e.step.padEnd(12)} ${colourResult(e.result)}${extra ? ` ${extra}` : ''}`);
   }
 
   output(job: string, program: string, stream: 'stdout' | 'stderr', line: string): void {
     if (this.json) this.write(JSON.stringify({ type: 'output', at: Date.now(), job, program, stream, line }));
-    else this.write(`${pc.dim(clock(Date.now()))} ${job} ${pc.cyan(`[${program}]`)} ${line}`);
+    else this.write(`${colors().dim(clock(Date.now()))} ${job} ${colors().cyan(`[${program}]`)} ${line}`);
   }
 
   notice(text: string): void {
     if (this.json) this.write(JSON.stringify({ type: 'notice', at: Date.now(), text }));
-    else this.write(`${pc.dim(clock(Date.now()))} ${pc.yellow(text)}`);
+    else this.write(`${colors().dim(clock(Date.now()))} ${colors().yellow(text)}`);
   }
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import pc from 'picocolors';
+import { colors } from '../core/terminal';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { connectNats, decodeText } from '../bus/connect';
@@ -58,7 +58,7 @@ export function registerDemo(program: Command): void {
 
 async function runDemo(fail: boolean): Promise<number> {
   const t0 = Date.now();
-  const say = (line: string): void => void process.stdout.write(`${pc.dim(`+${((Date.now() - t0) / 1000).toFixed(2)}s`.padStart(8))} ${line}\n`);
+  const say = (line: string): void => void process.stdout.write(`${colors().dim(`+${((Date.now() - t0) / 1000).toFixed(2)}s`.padStart(8))} ${line}\n`);
   const root = projectRoot();
   const cli = path.join(root, 'dist/src/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first (npm run demo does)`);
@@ -77,7 +77,7 @@ async function runDemo(fail: boolean): Promise<number> {
     await Promise.all(servers.map((s) => s.dispose()));
   };
   const onSigint = (): void => {
-    say(pc.yellow('interrupted: stopping everything the demo started'));
+    say(colors().yellow('interrupted: stopping everything the demo started'));
     void cleanup().then(() => process.exit(130));
   };
   process.once('SIGINT', onSigint);
@@ -108,7 +108,7 @@ async function runDemo(fail: boolean): Promise<number> {
         if (ev.type === 'resolution') {
           resolutions.push(ev);
           const took = ev.took_ms === undefined ? '' : ` after ${formatDuration(ev.took_ms)}`;
-          say(pc.bold(`barrier ${ev.barrier} resolved ${ev.result === 'abort' ? pc.red('abort') : pc.green(ev.result)}${took}${ev.reason ? `: ${ev.reason}` : ''}`));
+          say(colors().bold(`barrier ${ev.barrier} resolved ${ev.result === 'abort' ? colors().red('abort') : colors().green(ev.result)}${took}${ev.reason ? `: ${ev.reason}` : ''}`));
         } else if (ev.type === 'report') {
           if (ev.report === 'failed' && failedAt === undefined) failedAt = Date.now();
           say(`${ev.job} (${ev.roles}) reported ${ev.report}${ev.from !== ev.state ? `: state ${ev.from || '""'} -> ${ev.state}` : ''}`);
@@ -139,7 +139,7 @@ async function runDemo(fail: boolean): Promise<number> {
       for (const s of [child.stdout, child.stderr]) {
         if (s) createInterface({ input: s }).on('line', (l) => {
           agent.lines.push(l);
-          say(`${pc.magenta(`[${agent.role} agent]`)} ${l}`);
+          say(`${colors().magenta(`[${agent.role} agent]`)} ${l}`);
         });
       }
       agents.push(agent);
@@ -148,7 +148,7 @@ async function runDemo(fail: boolean): Promise<number> {
     const codes = await Promise.all(agents.map((a) => a.exited));
     const view = await workers.store.readCluster(cluster.cluster);
 
-    process.stdout.write(`\n${pc.bold('summary')} cluster ${cluster.cluster}: ${view.final === 'finish' ? pc.green('finish') : pc.red(view.final ?? 'open')}\n`);
+    process.stdout.write(`\n${colors().bold('summary')} cluster ${cluster.cluster}: ${view.final === 'finish' ? colors().green('finish') : colors().red(view.final ?? 'open')}\n`);
     for (const b of view.barriers) {
       process.stdout.write(`  barrier ${b.barrier.padEnd(6)} ${(b.result ?? '-').padEnd(6)} ${b.at !== undefined ? `resolved ${formatDuration(b.at - view.created)} after submit` : ''}${resolutions.find((r) => r.barrier === b.barrier)?.took_ms !== undefined ? `, took ${formatDuration(resolutions.find((r) => r.barrier === b.barrier)?.took_ms ?? 0)}` : ''}\n`);
     }
@@ -159,11 +159,11 @@ async function runDemo(fail: boolean): Promise<number> {
     if (fail) {
       const abortedIn = failedAt !== undefined && server?.endedAt !== undefined ? ` ${formatDuration(server.endedAt - failedAt)} after the client reported failed` : '';
       const shown = codes[agents.indexOf(client as Agent)] === EXIT_CODES.test_failed && codes[agents.indexOf(server as Agent)] === EXIT_CODES.aborted;
-      process.stdout.write(shown ? `  the client test failed, and the server was aborted${abortedIn} (its daemon stopped)\n` : pc.red('  the failure did not play out as expected\n'));
+      process.stdout.write(shown ? `  the client test failed, and the server was aborted${abortedIn} (its daemon stopped)\n` : colors().red('  the failure did not play out as expected\n'));
       return 1;
     }
     const ok = codes.every((c) => c === 0) && view.final === 'finish' && passedLine;
-    process.stdout.write(ok ? pc.green(`  the client test ran and passed; total ${formatDuration(Date.now() - t0)}\n`) : pc.red('  the demo did not pass\n'));
+    process.stdout.write(ok ? colors().green(`  the client test ran and passed; total ${formatDuration(Date.now() - t0)}\n`) : colors().red('  the demo did not pass\n'));
     return ok ? 0 : 1;
   } finally {
     process.off('SIGINT', onSigint);

@@ -4,15 +4,8 @@ import type { ClusterEvent } from '../fold/outcome';
 
 type Colors = ReturnType<typeof pc.createColors>;
 
-/**
- * Whether to colour output: `FORCE_COLOR` forces it, `NO_COLOR` turns it
- * off, otherwise only on a terminal (never when piped, even under CI).
- */
-export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  return stream.isTTY === true && env.TERM !== 'dumb';
-}
+/** Whether to colour output: see src/core/terminal.ts. */
+export { useColor } from '../core/terminal';
 
 /** `HH:MM:SS.mmm`, local time. */
 export function clock(ms: number): string {
