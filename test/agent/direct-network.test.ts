@@ -109,7 +109,7 @@ function agentIn(ns: string, testbox: string, natsUrl: string): { child: ChildPr
   children.push(child);
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out, code: new Promise((r) => child.once('exit', (code) => r(code))) };
+  return { child, out: () => out, code: new Promise((r) => child.once('close', (code) => r(code))) };
 }
 
 netnsTest('agents in two namespaces bind their direct addresses to the devices with their MACs, and the client reaches the server over them', async () => {

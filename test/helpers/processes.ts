@@ -36,7 +36,7 @@ export class CliProcess {
     this.child = spawn(process.execPath, [CLI, ...args], { env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve(code ?? (signal ? -1 : null))));
   }
 
   get pid(): number {

@@ -88,7 +88,7 @@ function runNode(job: string, roles: string, extra: Record<string, string>): She
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const node: ShellNode = { stdout: '', stderr: '', resultRoot, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
+  const node: ShellNode = { stdout: '', stderr: '', resultRoot, exited: new Promise((r) => child.once('close', (code) => r(code))) };
   child.stdout.on('data', (d: Buffer) => (node.stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (node.stderr += d.toString()));
   res.add(child, async (c) => {
