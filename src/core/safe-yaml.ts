@@ -29,7 +29,12 @@ export function toPlain(value: unknown, source: string, budget = { nodes: LIMITS
   }
   if (depth > LIMITS.maxDepth) throw new InvalidInputError(source, `nested deeper than ${LIMITS.maxDepth} levels`, path || undefined);
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    // A value with a NUL byte cannot reach a program's environment or argument list intact.
+    if (value.includes('\0')) throw new InvalidInputError(source, 'values may not contain NUL bytes', path || undefined);
+    return value;
+  }
+  if (typeof value === 'boolean') return value;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new InvalidInputError(source, 'numbers must be finite', path || undefined);
     return value;
