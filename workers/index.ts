@@ -48,7 +48,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const redis = connectRedis(config.redisUrl, 'cs-worker');
   const bullConn = connectRedis(config.redisUrl, 'cs-worker-bull');
   const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
-  const queues = new QueueSet(bullConn, store.keys);
+  const queues = new QueueSet(bullConn, store.keys, (err) => log.debug({ err: err.message }, 'queue connection error'));
   const subjects = new Subjects(config.subjectPrefix);
   const events = new WorkerEvents();
   const nc = await connectNats(config, 'cluster-sync-worker');

@@ -30,15 +30,23 @@ export function deadlineJobId(cluster: string, barrier: Barrier): string {
 /** Queues opened on demand and closed together. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
+  /**
+   * @param onError told about connection errors of the queues (they recover by themselves);
+   *   default: ignore them, the caller's own Redis client reports the outage.
+   */
   constructor(
     private readonly connection: Redis,
     readonly keys: Keys,
+    private readonly onError: (err: Error) => void = () => undefined,
   ) {}
 
   get(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: this.keys.bullPrefix });
+      // Connection errors while Redis restarts: ioredis reconnects and retries the commands;
+      // without a listener BullMQ prints each one as an unhandled error.
+      q.on('error', (err) => this.onError(err));
       this.queues.set(name, q);
     }
     return q;

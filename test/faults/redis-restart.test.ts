@@ -51,6 +51,7 @@ test('Redis SIGKILLed and restarted from its AOF: state and queues intact, the w
   const redis = res.redis(config);
   const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
   const testbox = res.add(new Queue(testboxQueueName(cluster!.jobs[0]!.queue), { connection: redis, prefix: store.keys.bullPrefix }), (q) => q.close());
+  testbox.on('error', () => undefined); // connection errors while Redis is down are expected here
   const nc = await res.nats(config);
   const notices: string[] = [];
   const nodes = await clientsFor(res, nc, config, cluster!, { requestTimeoutMs: 1000, maxBackoffMs: 250, giveUpAfterMs: 60_000, onNotice: (l) => notices.push(l) });
