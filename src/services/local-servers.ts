@@ -148,12 +148,23 @@ export interface NatsServerOptions {
   dir?: string;
   /** Path of a NATS server configuration file (users, permissions). */
   config?: string;
+  /** Serve nats-server's HTTP monitoring (/connz, /varz) on a free loopback port. Default off. */
+  monitor?: boolean;
 }
 
-export async function startNats(options: NatsServerOptions = {}): Promise<LocalServer> {
+export interface NatsServer extends LocalServer {
+  /** `http://127.0.0.1:PORT` of the monitoring endpoints, when `monitor` was asked for. */
+  readonly monitorUrl: string | undefined;
+}
+
+export async function startNats(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = findBinary('nats-server');
+  const monitorPort = options.monitor ? await freePort() : undefined;
   const args = (port: number, dir: string) => [
-    '-a', '127.0.0.1', '-p', String(port), '-l', path.join(dir, 'nats.log'), ...(options.config ? ['-c', options.config] : []),
+    '-a', '127.0.0.1', '-p', String(port), '-l', path.join(dir, 'nats.log'),
+    ...(monitorPort === undefined ? [] : ['-m', String(monitorPort)]),
+    ...(options.config ? ['-c', options.config] : []),
   ];
-  return launch('nats', bin, args, 'nats')({ port: options.port, dir: options.dir });
+  const server = await launch('nats', bin, args, 'nats')({ port: options.port, dir: options.dir });
+  return Object.assign(server, { monitorUrl: monitorPort === undefined ? undefined : `http://127.0.0.1:${monitorPort}` });
 }

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ConnectionConfig } from '../../src/core/config';
@@ -9,8 +6,8 @@ import { ClusterStore } from '../../src/cluster/store';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
 import type { SchedulerHandle } from '../../src/scheduler/start';
-import { freePort, startNats, startRedis } from '../../src/services/local-servers';
-import type { LocalServer } from '../../src/services/local-servers';
+import { startNats, startRedis } from '../../src/services/local-servers';
+import type { LocalServer, NatsServer } from '../../src/services/local-servers';
 import { startWorkers } from '../../workers';
 import { note } from '../faults/summary';
 import { Resources, eventually } from '../helpers/servers';
@@ -25,20 +22,16 @@ import { TOKEN, post, startTestScheduler } from '../scheduler/scheduler-helpers'
  * count the scheduler's subscriptions.
  */
 let redis: LocalServer;
-let nats: LocalServer;
+let nats: NatsServer;
 let monitor: string;
-let natsDir: string;
 const res = new Resources();
 let config: ConnectionConfig;
 let scheduler: SchedulerHandle;
 let client: Redis;
 
 beforeAll(async () => {
-  natsDir = mkdtempSync(path.join(os.tmpdir(), 'cs-hostile-http-'));
-  const mport = await freePort();
-  writeFileSync(path.join(natsDir, 'nats.conf'), `http: "127.0.0.1:${mport}"\n`);
-  monitor = `http://127.0.0.1:${mport}`;
-  [redis, nats] = await Promise.all([startRedis(), startNats({ config: path.join(natsDir, 'nats.conf') })]);
+  [redis, nats] = await Promise.all([startRedis(), startNats({ monitor: true })]);
+  monitor = nats.monitorUrl!;
   config = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'thttp', keyPrefix: 'thttp:' };
   res.add(await startWorkers(config, { sweepEveryMs: 3_600_000 }), (w) => w.close());
   scheduler = await startTestScheduler(res, config, { longPollMs: 60_000 });
@@ -47,7 +40,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await res.closeAll();
   await Promise.all([redis?.dispose(), nats?.dispose()]);
-  rmSync(natsDir, { recursive: true, force: true });
 });
 
 const SPEC = 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n';

@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { ConnectionConfig } from '../../src/core/config';
-import { freePort, startNats, startRedis } from '../../src/services/local-servers';
-import type { LocalServer } from '../../src/services/local-servers';
+import { startNats, startRedis } from '../../src/services/local-servers';
+import type { LocalServer, NatsServer } from '../../src/services/local-servers';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
 import type { SchedulerHandle } from '../../src/scheduler/start';
 import { startWorkers } from '../../workers';
@@ -16,20 +13,16 @@ import { post, startTestScheduler } from '../scheduler/scheduler-helpers';
  * monitoring port, so the test can count the scheduler's subscriptions.
  */
 let redis: LocalServer;
-let nats: LocalServer;
+let nats: NatsServer;
 let monitor: string;
-let natsDir: string;
 const res = new Resources();
 let config: ConnectionConfig;
 let shortPoll: SchedulerHandle;
 let longPoll: SchedulerHandle;
 
 beforeAll(async () => {
-  natsDir = mkdtempSync(path.join(os.tmpdir(), 'cs-legacy-nats-'));
-  const mport = await freePort();
-  writeFileSync(path.join(natsDir, 'nats.conf'), `http: "127.0.0.1:${mport}"\n`);
-  monitor = `http://127.0.0.1:${mport}`;
-  [redis, nats] = await Promise.all([startRedis(), startNats({ config: path.join(natsDir, 'nats.conf') })]);
+  [redis, nats] = await Promise.all([startRedis(), startNats({ monitor: true })]);
+  monitor = nats.monitorUrl!;
   config = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'tlegacy', keyPrefix: 'tlegacy:' };
   res.add(await startWorkers(config), (w) => w.close());
   shortPoll = await startTestScheduler(res, config, { longPollMs: 400 });
@@ -38,7 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await res.closeAll();
   await Promise.all([redis.dispose(), nats.dispose()]);
-  rmSync(natsDir, { recursive: true, force: true });
 });
 
 const SPEC = 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n';
