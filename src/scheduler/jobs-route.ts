@@ -1,6 +1,7 @@
 import { encodeJson } from '../bus/connect';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { prepareClusters } from '../cluster/prepare';
+import { SpecNotFoundError } from '../spec/cluster-spec';
 import type { SpecSource } from '../cluster/prepare';
 import { submitClusters } from '../cluster/submit';
 import type { SubmittedCluster } from '../cluster/submit';
@@ -79,7 +80,9 @@ function prepareSubmit(text: string, spec: SpecSource): ReturnType<typeof prepar
   try {
     return prepareClusters(text, 'job', spec);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new InvalidInputError('job', err.message, 'cluster', { cause: err });
+    // The submitter learns which spec is missing, not where the scheduler keeps its files.
+    if (err instanceof SpecNotFoundError) throw new InvalidInputError('job', `cluster spec ${JSON.stringify(err.spec)} is not in the scheduler's cluster directory`, 'cluster', { cause: err });
+    if (err instanceof NotFoundError) throw new InvalidInputError('job', 'its cluster spec cannot be read', 'cluster', { cause: err });
     throw err;
   }
 }

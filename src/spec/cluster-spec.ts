@@ -97,6 +97,16 @@ export function localhostSpec(roles: string[]): ClusterSpec {
 }
 
 /** Reads `DIR/NAME` the way lkp-tests' `cluster/` directory is laid out. */
+/** A spec the directory does not hold. `spec` is the name asked for, so a server can answer without showing its paths. */
+export class SpecNotFoundError extends NotFoundError {
+  constructor(
+    readonly spec: string,
+    dir: string,
+  ) {
+    super(`cluster spec ${JSON.stringify(spec)} not found in ${dir}`);
+  }
+}
+
 export function loadClusterSpec(name: string, dir: string): ClusterSpec {
   checkSpecName(name);
   const file = path.join(dir, name);
@@ -108,7 +118,8 @@ export function loadClusterSpec(name: string, dir: string): ClusterSpec {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof NotFoundError || err instanceof InvalidInputError) throw err;
-    throw new NotFoundError(`cluster spec ${JSON.stringify(name)} not found in ${dir}: ${errorMessage(err)}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SpecNotFoundError(name, dir);
+    throw new NotFoundError(`cluster spec ${JSON.stringify(name)} cannot be read from ${dir}: ${errorMessage(err)}`);
   }
   return parseClusterSpecText(text, name, file);
 }

@@ -85,7 +85,7 @@ describe('POST /jobs', () => {
       ['a second document that is not a mapping', 'suite: t\n---\n42\n', YAML, 400, /^job: document 2 is not a YAML mapping of parameters$/],
       ['YAML that does not parse', 'a: [1, 2\n', YAML, 400, /^job: not valid YAML: /],
       ['a job over 1 MiB', `suite: t\npad: "${'x'.repeat(1024 * 1024)}"\n`, YAML, 413, /^request body is over 1048576 bytes: a job may be at most 1 MiB$/],
-      ['a spec the cluster directory does not hold', 'cluster: no-such-spec\nif role server:\n  srv:\n', YAML, 400, /^job: cluster: cluster spec "no-such-spec" not found in /],
+      ['a spec the cluster directory does not hold', 'cluster: no-such-spec\nif role server:\n  srv:\n', YAML, 400, /^job: cluster: cluster spec "no-such-spec" is not in the scheduler's cluster directory$/],
       ['an empty body', '', YAML, 400, /is empty/],
       ['a body of another type', 'suite: t\n', 'application/octet-stream', 415, /application\/yaml/],
       ['an inline spec that is a number', JSON.stringify({ job: 'suite: t\n', cluster_spec: 5 }), 'application/json', 400, /^request body: cluster_spec: must be YAML text or a mapping$/],

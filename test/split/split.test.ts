@@ -117,7 +117,7 @@ describe('edges of splitting', () => {
   });
 
   test('an unknown spec name says where it looked', () => {
-    expect(() => prepareClusters(job('nope'), 'job', { clusterDir: CLUSTER_DIR })).toThrow(/cluster spec "nope" not found in/);
+    expect(() => prepareClusters(job('nope'), 'job', { clusterDir: CLUSTER_DIR })).toThrow(`cluster spec "nope" not found in ${CLUSTER_DIR}`);
   });
 
   test.each([
