@@ -40,8 +40,9 @@ export interface WorkersHandle {
 
 /**
  * Starts everything `cluster-sync worker` runs in one process: the report
- * bridge, the fold worker, barrier deadlines and the dead-node sweep, and
- * the cluster query responder. Several processes may run side by side.
+ * bridge, the fold worker, barrier deadlines and the dead-node sweep, the
+ * cluster query responder, and the dispatcher of node jobs. Several
+ * processes may run side by side.
  */
 export async function startWorkers(config: ConnectionConfig, options: WorkersOptions = {}): Promise<WorkersHandle> {
   const log = options.logger ?? createLogger('cluster-sync-worker');
