@@ -7,7 +7,7 @@ import type { SubmittedCluster } from '../../src/cluster/submit';
 import type { ConnectionConfig } from '../../src/core/config';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
-import { nodesJob, submitInline } from '../helpers/cluster';
+import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 
@@ -30,16 +30,8 @@ afterEach(async () => {
   await res.closeAll();
 });
 
-async function clients(cluster: SubmittedCluster): Promise<NodeClient[]> {
-  const nc = await res.nats(config);
-  const subjects = new Subjects(config.subjectPrefix);
-  return Promise.all(
-    cluster.jobs.map(async (j) => {
-      const c = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
-      await c.start();
-      return c;
-    }),
-  );
+function clients(cluster: SubmittedCluster): Promise<NodeClient[]> {
+  return nodeClients(res, config, cluster);
 }
 
 async function state(cluster: string): Promise<Record<string, string>> {

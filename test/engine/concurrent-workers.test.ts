@@ -1,8 +1,6 @@
-import { Subjects } from '../../src/bus/subjects';
-import { NodeClient } from '../../src/client/node-client';
 import type { ConnectionConfig } from '../../src/core/config';
 import { ClusterStore } from '../../src/cluster/store';
-import { nodesJob, submitInline } from '../helpers/cluster';
+import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
 import { envFor } from '../helpers/processes';
 import { CliProcess } from '../helpers/processes';
 import { Resources, startTestServers } from '../helpers/servers';
@@ -33,20 +31,13 @@ test('two worker processes folding the same clusters at once lose nothing, round
   const CLUSTERS = 8;
   const NODES = 4;
   const nc = await res.nats(config);
-  const subjects = new Subjects(config.subjectPrefix);
   const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
   for (let round = 0; round < ROUNDS; round++) {
     const { job, spec } = nodesJob(NODES);
     const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, config, job, spec)))).flat();
     await Promise.all(
       clusters.map(async (c) => {
-        const nodes = await Promise.all(
-          c.jobs.map(async (j) => {
-            const client = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
-            await client.start();
-            return client;
-          }),
-        );
+        const nodes = await nodeClients(res, config, c, {}, nc);
         // Every node sends everything at once: its info, then each barrier; reports of one cluster race across both workers.
         await Promise.all(nodes.map((n, i) => n.report('write_state', { info: { ip: `10.0.0.${i + 1}`, node_roles: i === 0 ? 'server' : 'client' } })));
         for (const kind of ['wait_start', 'wait_ready', 'finished'] as const) {

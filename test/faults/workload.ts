@@ -1,12 +1,12 @@
 import { Queue } from 'bullmq';
 import type { NatsConnection } from 'nats';
-import { Subjects } from '../../src/bus/subjects';
-import { NodeClient } from '../../src/client/node-client';
+import type { NodeClient } from '../../src/client/node-client';
 import type { NodeClientOptions } from '../../src/client/node-client';
 import type { ClusterStore } from '../../src/cluster/store';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 import type { ConnectionConfig } from '../../src/core/config';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
+import { nodeClients } from '../helpers/cluster';
 import { eventually } from '../helpers/servers';
 import type { Resources } from '../helpers/servers';
 
@@ -25,16 +25,9 @@ export function ipOf(nodeIndex: number): string {
   return `10.${(nodeIndex >> 8) & 255}.${nodeIndex & 255}.1`;
 }
 
-/** A started NodeClient for every node of `cluster`. */
-export async function clientsFor(res: Resources, nc: NatsConnection, config: ConnectionConfig, cluster: SubmittedCluster, options: NodeClientOptions = FAST_CLIENT): Promise<NodeClient[]> {
-  const subjects = new Subjects(config.subjectPrefix);
-  return Promise.all(
-    cluster.jobs.map(async (j) => {
-      const c = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, options), (x) => x.close());
-      await c.start();
-      return c;
-    }),
-  );
+/** A started NodeClient for every node of `cluster`, with fast retries unless told otherwise. */
+export function clientsFor(res: Resources, nc: NatsConnection, config: ConnectionConfig, cluster: SubmittedCluster, options: NodeClientOptions = FAST_CLIENT): Promise<NodeClient[]> {
+  return nodeClients(res, config, cluster, options, nc);
 }
 
 /** Node i's life: its info, then each barrier. Returns the answers' results, in barrier order. */

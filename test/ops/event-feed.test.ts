@@ -11,7 +11,8 @@ import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
-import { allWait, nodeClients } from './ops-helpers';
+import { nodeClients } from '../helpers/cluster';
+import { allWait } from './ops-helpers';
 
 let servers: TestServers;
 beforeAll(async () => {

@@ -8,7 +8,8 @@ import { CliProcess, envFor } from '../helpers/processes';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
-import { allWait, nodeClients } from './ops-helpers';
+import { nodeClients } from '../helpers/cluster';
+import { allWait } from './ops-helpers';
 
 let servers: TestServers;
 beforeAll(async () => {

@@ -5,7 +5,8 @@ import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
-import { allWait, nodeClients } from './ops-helpers';
+import { nodeClients } from '../helpers/cluster';
+import { allWait } from './ops-helpers';
 
 let servers: TestServers;
 let config: ConnectionConfig;

@@ -11,7 +11,7 @@ import { ROOT } from '../helpers/processes';
 import { Resources, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
-import { nodeClients } from './ops-helpers';
+import { nodeClients } from '../helpers/cluster';
 
 /*
  * The /ui page in a real headless Chromium (Debian's /usr/bin/chromium, never

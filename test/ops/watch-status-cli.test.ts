@@ -7,7 +7,8 @@ import { nodesJob, submitInline } from '../helpers/cluster';
 import { CliProcess, envFor } from '../helpers/processes';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
-import { allWait, nodeClients } from './ops-helpers';
+import { nodeClients } from '../helpers/cluster';
+import { allWait } from './ops-helpers';
 
 /*
  * The built `watch` and `status` commands against a lab with two clusters:
