@@ -1,21 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { prepareClusters } from '../cluster/prepare';
-import { InvalidInputError, errorMessage } from '../core/errors';
-import { LIMITS } from '../core/safe-yaml';
 import { action } from './common';
-
-/** Reads a job file, refusing one over the size limit before reading it all. */
-export function readJobFile(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InvalidInputError(file, `cannot read: ${errorMessage(err)}`);
-  }
-  if (Buffer.byteLength(text) > LIMITS.jobBytes) throw new InvalidInputError(file, `is ${Buffer.byteLength(text)} bytes; the limit is ${LIMITS.jobBytes}`);
-  return text;
-}
+import { readJobFile } from './job-file';
 
 export function registerSplit(program: Command): void {
   program

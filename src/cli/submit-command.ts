@@ -1,25 +1,12 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { connectNats } from '../bus/connect';
 import { Subjects } from '../bus/subjects';
 import { InvalidInputError } from '../core/errors';
-import { LIMITS } from '../core/safe-yaml';
 import { formatEvent, useColor } from '../ops/event-line';
 import { formatSubmitted, localSpecFor, submitJob } from '../scheduler/submit-client';
 import { watchClusters } from '../scheduler/watch-clusters';
 import { Exit, action, connectionFrom, withConnectionFlags } from './common';
-
-function readJob(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InvalidInputError(file, 'cannot be read', undefined, { cause: err });
-  }
-  const bytes = Buffer.byteLength(text);
-  if (bytes > LIMITS.jobBytes) throw new InvalidInputError(file, `is ${bytes} bytes; the limit is ${LIMITS.jobBytes}`);
-  return text;
-}
+import { readJobFile } from './job-file';
 
 export function registerSubmit(program: Command): void {
   withConnectionFlags(program.command('submit').description('submit a job through the scheduler and print its node jobs; --watch follows the clusters until they end'))
@@ -33,7 +20,7 @@ export function registerSubmit(program: Command): void {
       action(async (file: string, opts: Record<string, unknown>) => {
         const token = (opts.token as string | undefined) ?? process.env.CS_API_TOKEN;
         if (!token) throw new InvalidInputError('--token', 'is required (or env CS_API_TOKEN)');
-        const job = readJob(file);
+        const job = readJobFile(file);
         const dir = opts.clusterDir as string | undefined;
         const clusterSpec = dir === undefined ? undefined : localSpecFor(job, file, dir);
         const messages = await submitJob({ server: opts.server as string, token, job, clusterSpec });
