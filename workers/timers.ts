@@ -48,13 +48,13 @@ export async function startTimers(
       }
       const silent = await store.silentNodes();
       for (const [cluster, node] of silent) {
-        const token = await store.token(cluster);
-        if (!token) {
+        const settings = await store.heartbeatSettings(cluster);
+        if (!settings) {
           // The cluster is gone (removed after a failed submit): nothing to abort.
           await store.forgetHeartbeat(cluster, node);
           continue;
         }
-        const hb = (await store.readCluster(cluster)).heartbeat_interval_ms;
+        const { token, heartbeatMs: hb } = settings;
         const report: Report = {
           v: 1,
           id: deadReportId(cluster, node),

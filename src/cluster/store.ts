@@ -127,6 +127,12 @@ export class ClusterStore {
     return (await this.redis.hget(this.keys.meta(cid), 'token')) ?? undefined;
   }
 
+  /** The token and heartbeat interval (ms) of a cluster, in one read; `undefined` once the cluster is gone. */
+  async heartbeatSettings(cid: string): Promise<{ token: string; heartbeatMs: number } | undefined> {
+    const [token, hb] = await this.redis.hmget(this.keys.meta(cid), 'token', 'heartbeat_ms');
+    return token ? { token, heartbeatMs: Number(hb) || 0 } : undefined;
+  }
+
   async clusterOfJob(job: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys.id2cluster, job)) ?? undefined;
   }
