@@ -6,6 +6,7 @@ import { rolesIpLines } from '../cluster/view';
 import type { NodeEntry } from '../cluster/view';
 import { InvalidInputError, NotFoundError } from '../core/errors';
 import type { SchedulerDeps } from './deps';
+import { AddressList } from './address-list';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
@@ -21,8 +22,17 @@ import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
  * Bodies carry no trailing newline, as Compass-CI sent them.
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
+  const allowed = deps.options.legacyAllow && new AddressList(deps.options.legacyAllow);
+  // Before the query is even read: a refused address changes nothing.
+  const onRequest = allowed
+    ? async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+        if (allowed.has(request.ip)) return undefined;
+        request.log.warn({ ip: request.ip, from: request.socket.remoteAddress }, 'legacy request from an address outside --legacy-allow refused');
+        return text(reply.code(403), `address ${request.ip} may not use the legacy endpoint (scheduler --legacy-allow)\n`);
+      }
+    : undefined;
   for (const url of LEGACY_ROUTES) {
-    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema } }, (request, reply) => answer(deps, request, reply));
+    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, request, reply));
   }
 }
 
