@@ -96,6 +96,9 @@ export function parseTestboxes(text: string, source: string): string[] {
   return [...new Set(names)];
 }
 
+/** The `authorization.timeout` the block sets, seconds. */
+export const AUTH_TIMEOUT_S = 10;
+
 const quote = (s: string): string => JSON.stringify(s);
 const list = (xs: readonly string[]): string => `[${xs.map(quote).join(', ')}]`;
 
@@ -123,6 +126,10 @@ export function authorizationBlock(users: readonly { user: LabUser; publicKey: s
     `# each allowed exactly the subjects it needs, under the subject prefix ${quote(subjectPrefix)}.`,
     '# Users are nkeys: this file holds public keys only; each process holds its own seed.',
     'authorization {',
+    `  # Seconds a client has to authenticate after it connects. nats-server's default (2 s without`,
+    `  # TLS) is too short for a busy test machine signing the nkey challenge: the server drops the`,
+    `  # connection ("Authentication Timeout") and the process fails to connect.`,
+    `  timeout: ${AUTH_TIMEOUT_S}`,
     '  users = [',
   ];
   for (const { user, publicKey } of users) {

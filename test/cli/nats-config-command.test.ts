@@ -21,6 +21,7 @@ test('nats-config writes one user per testbox plus worker, scheduler and ops, ea
   expect(conf).toContain('"lab1.queue.demo-client.take", "lab1.queue.demo-client.done"');
   expect(conf).toContain('"_INBOX_node-demo-client.>"');
   expect(conf).not.toMatch(/SU[A-Z0-9]{40,}/); // no seed in the server's file
+  expect(conf).toMatch(/^ {2}timeout: 10$/m); // seconds to authenticate: the 2 s default drops busy nkey clients
   for (const user of ['worker', 'scheduler', 'ops', 'node-demo-server', 'node-demo-client']) {
     expect(statSync(path.join(out, `${user}.nk`)).mode & 0o777).toBe(0o600);
     expect(readFileSync(path.join(out, `${user}.nk`), 'utf8')).toMatch(/^SU[A-Z0-9]+\n$/);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, ErrorCode as NatsErrorCode, nkeyAuthenticator } from 'nats';
@@ -54,7 +54,11 @@ afterAll(async () => {
 
 /** A connection as `user`, with the problems its connection reports collected. */
 async function as(user: string, problems: string[] = []): Promise<NatsConnection> {
-  const nc = await connectNats(lab.config(base, user), `test-${user}`, {}, (line) => problems.push(line));
+  const nc = await connectNats(lab.config(base, user), `test-${user}`, {}, (line) => problems.push(line)).catch((err: unknown) => {
+    // Say what the server saw of it, to tell a refusal from a slow machine.
+    const log = readFileSync(path.join(nats.dir, 'nats.log'), 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`connecting as ${user}: ${String(err)}; the end of nats.log:\n${log}`);
+  });
   return res.add(nc, (n) => n.close());
 }
 
