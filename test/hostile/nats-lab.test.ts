@@ -28,13 +28,23 @@ let lab: Lab;
 let tmp: string;
 let base: ConnectionConfig;
 const procs: CliProcess[] = [];
+let worker: CliProcess;
+let scheduler: CliProcess;
+let url: string;
+
+/** Processes start slowly on a busy 2-core machine: wait for their first lines this long. */
+const STARTUP_MS = 60_000;
+jest.setTimeout(240_000);
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-nats-lab-'));
   lab = await writeLab(path.join(tmp, 'lab'), TESTBOXES);
   [redis, nats] = await Promise.all([startRedis(), startNats({ config: lab.authConf })]);
   base = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'cs', keyPrefix: 'lab:' };
-});
+  worker = run('worker', ['worker']);
+  [url, scheduler] = await startScheduler('scheduler');
+  await worker.waitFor(/workers ready/, STARTUP_MS);
+}, 240_000);
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
   await Promise.all([redis?.dispose(), nats?.dispose()]);
@@ -48,19 +58,16 @@ function run(user: string, args: string[], extra: NodeJS.ProcessEnv = {}): CliPr
   return p;
 }
 
-async function startScheduler(user: string): Promise<string> {
+async function startScheduler(user: string): Promise<[string, CliProcess]> {
   const p = run(user, ['scheduler', '--port', '0', '--cluster-dir', path.join(ROOT, 'examples/cluster')], { CS_API_TOKEN: TOKEN });
-  return (await p.waitFor(/listening on (http:\/\/\S+)/))[1]!;
+  return [(await p.waitFor(/listening on (http:\/\/\S+)/, STARTUP_MS))[1]!, p];
 }
 
 const violations = (): string[] => readFileSync(path.join(nats.dir, 'nats.log'), 'utf8').split('\n').filter((l) => /Violation/.test(l));
 
 test('submit -> agents -> watch: every process does its whole job as its own user, and the server refuses nothing', async () => {
-  const worker = run('worker', ['worker']);
-  await worker.waitFor(/workers ready/);
-  const url = await startScheduler('scheduler');
   const watch = run('ops', ['watch', '--json']);
-  await watch.waitFor(/following all clusters live/);
+  await watch.waitFor(/following all clusters live/, STARTUP_MS);
 
   const port = await freePort();
   const jobFile = path.join(tmp, 'echo.yaml');
@@ -73,10 +80,10 @@ test('submit -> agents -> watch: every process does its whole job as its own use
   expect({ codes, out: agents.map((a) => a.stdout + a.stderr) }).toEqual({ codes: [0, 0], out: expect.anything() as unknown });
   expect(await submit.exited).toBe(0);
   expect(submit.stdout).toMatch(/1 finished, 0 aborted/);
-  const submitted = await watch.waitFor(/^\{.*"type":"submitted".*$/m);
-  await watch.waitFor(/"type":"resolution".*"barrier":"finish"/);
+  const submitted = await watch.waitFor(/^\{.*"type":"submitted".*$/m, STARTUP_MS);
+  await watch.waitFor(/"type":"resolution".*"barrier":"finish"/, STARTUP_MS);
 
-  const all = [worker, watch, submit, ...agents, procs[1]!];
+  const all = [worker, scheduler, watch, submit, ...agents];
   expect(all.map((p) => p.stdout + p.stderr).join('\n')).not.toMatch(/permissions violation/i);
   expect(violations()).toEqual([]);
   const ev = JSON.parse(submitted[0]) as { cluster: string; nodes: number };
@@ -87,7 +94,6 @@ test('submit -> agents -> watch: every process does its whole job as its own use
 });
 
 test('the legacy endpoint speaks for HTTP-only nodes under the scheduler user', async () => {
-  const url = await startScheduler('scheduler');
   const spec = 'nodes:\n  demo-server--1: { roles: [server] }\n  demo-client--1: { roles: [client] }\n';
   const res = await fetch(`${url}/jobs`, {
     method: 'POST',
@@ -107,16 +113,15 @@ test('the legacy endpoint speaks for HTTP-only nodes under the scheduler user', 
 });
 
 test('a refused publish shows in the process log: a scheduler run as the ops user says the submitted event was refused', async () => {
-  const url = await startScheduler('ops');
+  const [opsUrl, misconfigured] = await startScheduler('ops');
   const spec = 'nodes:\n  demo-server--1: { roles: [server] }\n';
-  const res = await fetch(`${url}/jobs`, {
+  const res = await fetch(`${opsUrl}/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
     body: JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\n', cluster_spec: spec }),
   });
   expect(res.status).toBe(200);
   const [first] = (await res.json()) as SubmitMessage[];
-  const scheduler = procs[procs.length - 1]!;
-  const line = await scheduler.waitFor(new RegExp(`NATS server refused publish to \\\\?"cs\\.cluster\\.${first!.cluster}\\.event\\\\?": permissions violation`));
+  const line = await misconfigured.waitFor(new RegExp(`NATS server refused publish to \\\\?"cs\\.cluster\\.${first!.cluster}\\.event\\\\?": permissions violation`), STARTUP_MS);
   note('scheduler started with a user that may not publish events (the old secure.conf mistake)', `its log says: ${line[0]}`);
 });
