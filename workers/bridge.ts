@@ -6,7 +6,7 @@ import type { Report, ReportReply } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
 import { MembershipCache } from '../src/cluster/membership-cache';
-import { checkNodeInfo } from '../src/cluster/node-info';
+import { NodeInfoChecker } from '../src/cluster/node-info';
 import type { ClusterStore } from '../src/cluster/store';
 import { errorMessage } from '../src/core/errors';
 import type { QueueSet } from '../src/queue/queues';
@@ -32,6 +32,7 @@ export function reportJobOptions(id: string) {
 export class ReportBridge {
   private sub: Subscription | undefined;
   private readonly members = new MembershipCache();
+  private readonly info = new NodeInfoChecker(async (cid, job) => (await this.store.readCluster(cid)).nodes.find((n) => n.job === job));
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
@@ -99,7 +100,8 @@ export class ReportBridge {
         }
         this.members.remember(report.cluster, report.job, report.token);
       }
-      const problem = report.info && (await this.infoProblem(report));
+      // What a node says about itself must fit its entry: its own roles, one direct IP per MAC (DESIGN §8).
+      const problem = await this.info.problem(report.cluster, report.job, report.info);
       if (problem) {
         this.reject(msg, 'INVALID', problem, report);
         return;
@@ -110,14 +112,6 @@ export class ReportBridge {
       this.log.error({ err, report: report.id }, 'could not enqueue report');
       this.reply(msg, { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true });
     }
-  }
-
-  /** What a node says about itself must fit its entry: its own roles, one direct IP per MAC (DESIGN §8). */
-  private async infoProblem(report: Report): Promise<string | undefined> {
-    if (report.info?.node_roles === undefined && report.info?.direct_ips === undefined) return undefined;
-    const node = (await this.store.readCluster(report.cluster)).nodes.find((n) => n.job === report.job);
-    const problem = node && report.info && checkNodeInfo(report.info, node);
-    return problem && `info.${problem.field}: ${problem.reason}`;
   }
 
   async close(): Promise<void> {

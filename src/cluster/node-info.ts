@@ -25,3 +25,30 @@ export function checkNodeInfo(info: ReportInfo, node: Pick<NodeEntry, 'roles' | 
   }
   return undefined;
 }
+
+/**
+ * `checkNodeInfo` for the report bridge, reading the node's entry only for
+ * info it has not yet accepted from that node: agents send their info with
+ * every wait report, and it does not change.
+ */
+export class NodeInfoChecker {
+  private readonly accepted = new Map<string, string>();
+  constructor(
+    private readonly readNode: (cluster: string, job: string) => Promise<Pick<NodeEntry, 'roles' | 'direct_macs'> | undefined>,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** A problem as `info.<field>: reason`, or undefined when the info fits (or says nothing to check). */
+  async problem(cluster: string, job: string, info: ReportInfo | undefined): Promise<string | undefined> {
+    if (info?.node_roles === undefined && info?.direct_ips === undefined) return undefined;
+    const key = `${cluster} ${job}`;
+    const said = JSON.stringify([info.node_roles, info.direct_ips, info.direct_macs]);
+    if (this.accepted.get(key) === said) return undefined;
+    const node = await this.readNode(cluster, job);
+    const problem = node && checkNodeInfo(info, node);
+    if (problem) return `info.${problem.field}: ${problem.reason}`;
+    if (this.accepted.size >= this.maxEntries) this.accepted.clear();
+    this.accepted.set(key, said);
+    return undefined;
+  }
+}
