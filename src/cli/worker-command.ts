@@ -5,8 +5,8 @@ import { action, connectionFrom, untilSignal, withConnectionFlags } from './comm
 
 export function registerWorker(program: Command): void {
   withConnectionFlags(program.command('worker').description('run the workers: report bridge, fold, deadlines, dead-node sweep'))
-    .option('--concurrency <n>', 'reports folded at once', (v) => Number(v), 64)
-    .option('--lock-ms <ms>', 'a dead worker\'s reports are taken over by another after about twice this', (v) => Number(v), 30_000)
+    .option('--concurrency <n>', 'batches of reports folded at once', (v) => Number(v), 8)
+    .option('--lock-ms <ms>', 'a dead worker\'s batches of reports are taken over by another after about twice this', (v) => Number(v), 30_000)
     .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)')
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .action(

@@ -47,7 +47,6 @@ export async function submitClusters(
       }
       const deadline = created + first.cluster_timeout_ms;
       await store.setDeadline(first.cluster, 'start', deadline);
-      await queues.scheduleDeadline(first.cluster, 'start', deadline - Date.now());
       for (const [q, js] of byQueue) {
         await q.addBulk(js.map((j) => ({ name: j.cluster, data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } })));
       }

@@ -26,13 +26,25 @@ export class Keys {
   get allEvents(): string {
     return `${this.prefix}cs/events`;
   }
-  /** string: the outcome of one folded report, so a re-run of the same report repeats its effects and folds nothing twice. */
-  report(id: string): string {
-    return `${this.prefix}cs/report/${id}`;
+  /**
+   * hash: report id -> outcome JSON of each report folded into the cluster, so a
+   * re-run of the same report repeats its effects and folds nothing twice. Per
+   * cluster: no node of another cluster can claim an id here (DESIGN §5).
+   */
+  reports(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/reports`;
+  }
+  /** Every key one cluster owns (retention deletes exactly these). */
+  clusterKeys(cluster: string): string[] {
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster)];
   }
   /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
   get heartbeats(): string {
     return `${this.prefix}cs/heartbeats`;
+  }
+  /** zset: "cluster barrier" -> the barrier's deadline (ms); the sweep fires the due ones. */
+  get deadlines(): string {
+    return `${this.prefix}cs/deadlines`;
   }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {

@@ -10,8 +10,10 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  csFold: { file: 'fold.lua', keys: 8 },
-  csTimeout: { file: 'timeout.lua', keys: 6 },
+  csFold: { file: 'fold.lua', keys: 9 },
+  // The number of keys is the call's first argument: 6 + 3 per cluster of the batch.
+  csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
+  csTimeout: { file: 'timeout.lua', keys: 7 },
   csCreate: { file: 'create.lua', keys: 6 },
 } as const;
 
@@ -34,6 +36,7 @@ export function luaSource(file: string): string {
 
 export interface ScriptCommands {
   csFold(...args: (string | number)[]): Promise<string>;
+  csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
 }

@@ -119,10 +119,11 @@ test('a replayed old report is accepted as a re-send, folded as a duplicate, and
   expect((await sendRaw(h, c.cluster, stale)).ok).toBe(true);
   await staleDone;
   const changed = diffSnapshots(before, await snapshotKeys(h.redis, h.config.keyPrefix, clusterKeys));
-  expect(changed).toEqual([`+ ${h.config.keyPrefix}cs/report/${stale.id as string} (string)`]);
+  expect(changed).toEqual([`~ ${h.config.keyPrefix}cs/cluster/${c.cluster}/reports (hash)`]);
+  expect(await h.redis.hexists(h.workers.store.keys.reports(c.cluster), stale.id as string)).toBe(1);
   expect((await h.workers.store.readCluster(c.cluster)).nodes.map((n) => n.state)).toEqual(['ready', 'start']);
   note('report: replayed old report (same id)', 'accepted as a re-send, folded as duplicate; 0 cluster keys changed; start answer re-published');
-  note('report: stale report (new id, earlier state)', 'accepted, state stays ready, no event; only its 1-day outcome key added');
+  note('report: stale report (new id, earlier state)', 'accepted, state stays ready, no event; only its record in the cluster\'s reports hash added');
 });
 
 test('a burst of 2,000 garbage reports neither stops the workers nor delays a good one for long', async () => {
