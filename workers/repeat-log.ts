@@ -8,6 +8,11 @@ interface Window {
   timer: NodeJS.Timeout;
 }
 
+/** An error's name and message only: an ioredis error carries its command, a whole Lua script and its arguments. */
+function describe(err: unknown): { type: string; message: string } {
+  return err instanceof Error ? { type: err.name, message: err.message } : { type: typeof err, message: String(err) };
+}
+
 /**
  * Logs an error the first time it happens, then counts its repeats and logs
  * the count once per interval while it keeps happening: a Redis outage makes
@@ -29,7 +34,7 @@ export class RepeatLog {
       open.count++;
       return;
     }
-    this.log.error({ ...fields, err }, msg);
+    this.log.error({ ...fields, err: describe(err) }, msg);
     this.openWindow(key, msg, err);
   }
 
@@ -39,7 +44,7 @@ export class RepeatLog {
       timer: setTimeout(() => {
         this.windows.delete(key);
         if (w.count === 0) return;
-        this.log.error({ err, repeated: w.count, intervalMs: this.intervalMs }, `${msg} (${w.count} more times in the last ${this.intervalMs / 1000}s)`);
+        this.log.error({ err: describe(err), repeated: w.count, intervalMs: this.intervalMs }, `${msg} (${w.count} more times in the last ${this.intervalMs / 1000}s)`);
         this.openWindow(key, msg, err);
       }, this.intervalMs),
     };
