@@ -36,11 +36,13 @@ end
 -- Reads what every report of a cluster needs once: its token and node states.
 -- Returns the cluster context, or nil and a refusal when the cluster is unknown.
 local function load_cluster(k, cid)
-  local token = redis.call('HGET', k.meta, 'token')
+  local meta = redis.call('HMGET', k.meta, 'token', 'final', 'heartbeat_ms')
+  local token = meta[1]
   if not token then return nil, refusal('UNKNOWN_CLUSTER', 'unknown cluster ' .. cid) end
   local raw = redis.call('HGET', k.state, cid)
   if not raw then return nil, refusal('UNKNOWN_CLUSTER', 'no state for cluster ' .. cid) end
-  return { k = k, cid = cid, token = token, nodes = cjson.decode(raw), dirty = false }
+  return { k = k, cid = cid, token = token, final = meta[2], heartbeat_ms = tonumber(meta[3]) or 5000,
+           nodes = cjson.decode(raw), dirty = false }
 end
 
 -- Writes the cluster's node states back if a fold changed them.
@@ -86,12 +88,9 @@ local function fold_report(g, cx, r, now)
     if owner ~= cid then return refusal('OTHER_CLUSTER', 'job ' .. job .. ' belongs to cluster ' .. owner .. ', not ' .. cid) end
     return refusal('UNKNOWN_JOB', 'job ' .. job .. ' is not a node of cluster ' .. cid)
   end
-  local final = redis.call('HGET', k.meta, 'final')
-
   if kind == 'heartbeat' then
-    if not final and node.state ~= 'finish' and node.state ~= 'abort' then
-      local hb = tonumber(redis.call('HGET', k.meta, 'heartbeat_ms')) or 5000
-      redis.call('ZADD', k.heartbeats, now + 3 * hb, cid .. ' ' .. job)
+    if not cx.final and node.state ~= 'finish' and node.state ~= 'abort' then
+      redis.call('ZADD', k.heartbeats, now + 3 * cx.heartbeat_ms, cid .. ' ' .. job)
     end
     return { ok = true, dup = false, changed = false, state = node.state, heartbeat = true }
   end
@@ -142,6 +141,7 @@ local function fold_report(g, cx, r, now)
       if given_reason ~= '' then reason = reason .. ': ' .. given_reason end
     end
     resolutions = resolve(k, cid, cx.nodes, now, reason, g.max_all)
+    if #resolutions > 0 then cx.final = redis.call('HGET', k.meta, 'final') end
     for _, res in ipairs(resolutions) do
       events[#events + 1] = { id = res.event, v = 1, type = 'resolution', cluster = cid, barrier = res.barrier,
                               result = res.result, reason = res.reason, at = res.at, took_ms = res.took_ms }
