@@ -53,8 +53,9 @@ interface Waiting {
  * NATS -> BullMQ, with group commit (DESIGN §5 "Batches"). Each report
  * request is checked at once (size, JSON, schema, subject) and waits for the
  * next add; the bridge keeps one add in flight, and the reports that arrive
- * meanwhile go into the next one as one BullMQ job. Before each add the
- * (cluster, job, token) triples not seen before are checked in one pipeline.
+ * meanwhile go into the next one as one BullMQ job (several, past the caps).
+ * The (cluster, job, token) triples not seen before are checked once per
+ * round, all in one pipeline, before its adds.
  * A report's reply goes out only after the add that carries it returned, so an
  * accepted report is durable in Redis; while Redis refuses the add, every
  * report of it is answered "retry". A lone report is a batch of one: it is
@@ -157,40 +158,55 @@ export class ReportBridge {
     });
   }
 
+  /**
+   * Takes every waiting report, checks the triples not seen before in one
+   * pipeline, then adds the accepted ones in batches up to the caps, one add
+   * at a time. Reports that arrive meanwhile wait for the next round.
+   */
   private async flush(): Promise<void> {
     while (this.waiting.length > 0) {
-      await this.commit(this.take());
+      const round = this.waiting.splice(0);
+      let accepted: Waiting[];
+      try {
+        accepted = await this.checkMembers(round);
+      } catch (err) {
+        this.unavailable(round, err);
+        continue;
+      }
+      while (accepted.length > 0) await this.commit(this.take(accepted));
     }
   }
 
-  /** The next batch: the oldest waiting reports, up to the caps (at least one). */
-  private take(): Waiting[] {
+  /** The next batch: the oldest of `from`, up to the caps (at least one), taken out of it. */
+  private take(from: Waiting[]): Waiting[] {
     let n = 0;
     let bytes = 0;
-    while (n < this.waiting.length && n < this.maxReports) {
-      const b = (this.waiting[n] as Waiting).bytes;
+    while (n < from.length && n < this.maxReports) {
+      const b = (from[n] as Waiting).bytes;
       if (n > 0 && bytes + b > this.maxBytes) break;
       bytes += b;
       n++;
     }
-    return this.waiting.splice(0, n);
+    return from.splice(0, n);
   }
 
   private async commit(batch: Waiting[]): Promise<void> {
-    let accepted = batch;
     try {
-      accepted = await this.checkMembers(batch);
-      if (accepted.length === 0) return;
       await enqueueReports(
         this.queues,
-        accepted.map((w) => w.report),
+        batch.map((w) => w.report),
       );
-      for (const w of accepted) this.reply(w.msg, { ok: true, id: w.report.id });
+      for (const w of batch) this.reply(w.msg, { ok: true, id: w.report.id });
     } catch (err) {
-      this.repeats.error('could not enqueue reports', err, { reports: accepted.length });
-      const reply: ReportReply = { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true };
-      for (const w of accepted) this.reply(w.msg, reply);
+      this.unavailable(batch, err);
     }
+  }
+
+  /** Redis could not take the reports (out of memory, down): each is answered "retry". */
+  private unavailable(batch: Waiting[], err: unknown): void {
+    this.repeats.error('could not enqueue reports', err, { reports: batch.length });
+    const reply: ReportReply = { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true };
+    for (const w of batch) this.reply(w.msg, reply);
   }
 
   /** Refuses the reports whose (cluster, job, token) does not fit, checking the triples not seen before in one pipeline. */

@@ -61,7 +61,7 @@ export interface EventCount {
   /** write_state events: 0 or 1 per node (a wait carries the same info and may be folded first). */
   infos: number;
   resolutions: number;
-  /** Folded reports (outcome keys), when counted. */
+  /** Folded reports (records in the clusters' reports hashes), when counted. */
   folded?: number;
 }
 
