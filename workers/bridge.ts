@@ -65,6 +65,7 @@ interface Waiting {
 export class ReportBridge {
   private sub: Subscription | undefined;
   private readonly members = new MembershipCache();
+  private readonly info = new NodeInfoChecker(async (cid, job) => (await this.store.readCluster(cid)).nodes.find((n) => n.job === job));
   private waiting: Waiting[] = [];
   private flushing: Promise<void> | undefined;
   private kicked = false;
@@ -209,8 +210,22 @@ export class ReportBridge {
     for (const w of batch) this.reply(w.msg, reply);
   }
 
-  /** Refuses the reports whose (cluster, job, token) does not fit, checking the triples not seen before in one pipeline. */
+  /**
+   * Refuses the reports whose (cluster, job, token) does not fit, checking the
+   * triples not seen before in one pipeline, then those whose info does not
+   * fit the node's entry (its own roles, one direct IP per MAC: DESIGN §8).
+   */
   private async checkMembers(batch: Waiting[]): Promise<Waiting[]> {
+    const members = await this.checkTriples(batch);
+    const problems = await Promise.all(members.map((w) => this.info.problem(w.report.cluster, w.report.job, w.report.info)));
+    return members.filter((w, i) => {
+      const problem = problems[i];
+      if (problem) this.reject(w.msg, 'INVALID', problem, w.report);
+      return !problem;
+    });
+  }
+
+  private async checkTriples(batch: Waiting[]): Promise<Waiting[]> {
     const key = (r: Report): string => `${r.cluster}\n${r.job}\n${r.token}`;
     const unknown = new Map<string, Report>();
     for (const { report: r } of batch) {

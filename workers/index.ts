@@ -55,7 +55,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const queues = new QueueSet(bullConn, store.keys, (err) => log.debug({ err: err.message }, 'queue connection error'));
   const subjects = new Subjects(config.subjectPrefix);
   const events = new WorkerEvents();
-  const nc = await connectNats(config, 'cluster-sync-worker');
+  const nc = await connectNats(config, 'cluster-sync-worker', {}, (line) => log.error(line));
   const publisher = new Publisher(nc, subjects);
   publisher.onEvent((ev) => events.emit('event', ev));
 
