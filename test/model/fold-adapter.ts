@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Report } from '../../src/bus/messages';
+import { ClusterStore } from '../../src/cluster/store';
+import type { NodeEntry } from '../../src/cluster/view';
+import { BARRIERS } from '../../src/core/states';
+import type { Barrier, NodeState, Result } from '../../src/core/states';
+import { asList } from '../../src/fold/outcome';
+import type { FoldOutcome } from '../../src/fold/outcome';
+
+const OBSERVE_LUA = readFileSync(path.join(__dirname, 'observe.lua'), 'utf8');
+import type { NodeJob } from '../../src/split/node-job';
+
+/**
+ * The one place where the model tests touch the real fold: create a
+ * cluster, fold a batch of reports, fire a deadline, and read back what a
+ * user can see. Everything else in test/model speaks the model's language,
+ * so moving from `store.fold(report)` to a batch fold changes this file only.
+ */
+
+export interface ClusterSpecForTest {
+  cid: string;
+  token: string;
+  nodes: { job: string; roles: string }[];
+  timeoutMs: number;
+}
+
+/** What the scripts left in Redis for one cluster, in the model's shape. */
+export interface Observed {
+  nodes: Record<string, NodeEntry>;
+  res: Partial<Record<Barrier, { result: Result; reason?: string }>>;
+  final: string | undefined;
+  pending: string;
+  events: Record<string, unknown>[];
+  heartbeats: string[];
+  open: boolean;
+}
+
+export class FoldAdapter {
+  readonly store: ClusterStore;
+
+  constructor(redis: Redis, keyPrefix: string) {
+    this.store = new ClusterStore(redis, { keyPrefix, outcomeTtlSeconds: 600 });
+  }
+
+  async createCluster(c: ClusterSpecForTest): Promise<void> {
+    const jobs: NodeJob[] = c.nodes.map((n) => ({
+      job_id: n.job,
+      cluster: c.cid,
+      token: c.token,
+      host: `${n.job}-host`,
+      testbox: 'model',
+      queue: 'model',
+      node_roles: n.roles,
+      direct_macs: '',
+      direct_ips: '',
+      nr_nic: 2,
+      cluster_spec: 'model',
+      standalone: false,
+      params: {},
+      programs: [],
+      vars: {},
+      cluster_timeout_ms: c.timeoutMs,
+      heartbeat_interval_ms: 5000,
+    }));
+    await this.store.createCluster(jobs);
+  }
+
+  /**
+   * Folds reports in order, each on its own (DESIGN §5 batches). Today: one
+   * script call per report, all sent at once on one connection, which Redis
+   * runs in order.
+   */
+  async foldBatch(reports: Report[]): Promise<FoldOutcome[]> {
+    return Promise.all(reports.map((r) => this.store.fold(r)));
+  }
+
+  /**
+   * Folds a batch and reads the clusters back in the same round trip: the
+   * reads go out right behind the script calls on the same connection, and
+   * Redis answers them in order, so they see the batch's effects.
+   */
+  async foldAndObserve(reports: Report[], cids: string[]): Promise<[FoldOutcome[], Record<string, Observed>]> {
+    // One socket write for the whole step (a write is a system call, the dearest part of a step here).
+    const stream = (this.store.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+    stream?.cork();
+    const both = Promise.all([this.foldBatch(reports), this.observe(cids)]);
+    stream?.uncork();
+    return both;
+  }
+
+  async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
+    return this.store.timeout(cid, barrier);
+  }
+
+  async observe(cids: string[]): Promise<Record<string, Observed>> {
+    const k = this.store.keys;
+    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid)])];
+    const raw = (await this.store.redis.eval(OBSERVE_LUA, keys.length, ...keys, ...cids)) as string;
+    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false }[];
+    const out: Record<string, Observed> = {};
+    cids.forEach((cid, i) => {
+      const o = seen[i]!;
+      const flat = asList<string>(o.meta);
+      const meta: Record<string, string> = {};
+      for (let j = 0; j + 1 < flat.length; j += 2) meta[flat[j]!] = flat[j + 1]!;
+      const res: Observed['res'] = {};
+      for (const b of BARRIERS) {
+        const result = meta[`res:${b}`];
+        if (result) res[b] = { result: result as Result, ...(meta[`reason:${b}`] ? { reason: meta[`reason:${b}`] } : {}) };
+      }
+      out[cid] = {
+        nodes: o.state ? (JSON.parse(o.state) as Record<string, NodeEntry>) : {},
+        res,
+        final: meta.final || undefined,
+        pending: meta.pending ?? '',
+        events: asList<string>(o.events)
+          .map((e) => JSON.parse(e) as Record<string, unknown>)
+          .filter((e) => e.type !== 'submitted'),
+        heartbeats: asList<string>(o.heartbeats).sort(),
+        open: o.open !== false,
+      };
+    });
+    return out;
+  }
+}
+
+/** A report as a node sends it, for the adapter. */
+export function wireReport(r: { id: string; cluster: string; job: string; state: Report['state']; token: string; info?: Report['info']; reason?: string }): Report {
+  return { v: 1, at: 0, ...r } as Report;
+}
+
+export type { NodeState };

@@ -1,0 +1,200 @@
+import type { Redis } from 'ioredis';
+import { isDeepStrictEqual } from 'node:util';
+import { BARRIERS } from '../../src/core/states';
+import type { Barrier, ReportKind } from '../../src/core/states';
+import type { FoldOutcome } from '../../src/fold/outcome';
+import { FoldAdapter, wireReport } from './fold-adapter';
+import type { Observed } from './fold-adapter';
+import { ClusterModel, WorldModel } from './model';
+import type { ModelOutcome, ModelReport } from './model';
+
+/**
+ * One generated test case: two clusters (A, the one under test, and B, whose
+ * jobs and ids A's reports borrow) and a list of steps. Each step is a batch
+ * of actions folded together, or a deadline. `node` indexes pick a node
+ * modulo the cluster's size, so every generated value is valid however it
+ * shrinks.
+ */
+export type Target = 'A' | 'B' | 'unknown-job' | 'other-cluster' | 'unknown-cluster';
+
+export type Action =
+  | {
+      t: 'report';
+      target: Target;
+      node: number;
+      kind: ReportKind;
+      goodToken: boolean;
+      ip?: string;
+      roles?: string;
+      reason?: string;
+    }
+  /** Send an earlier report again, as it was (a retry, a re-run after a crash, a late copy). */
+  | { t: 'again'; pick: number }
+  /** A new report of cluster `target` that reuses an id an earlier report (of any cluster) carried. */
+  | { t: 'reuse-id'; pick: number; target: 'A' | 'B'; node: number; kind: ReportKind };
+
+export type Step = { t: 'batch'; actions: Action[] } | { t: 'deadline'; cluster: 'A' | 'B'; barrier: Barrier };
+
+export interface Sequence {
+  a: string[];
+  b: string[];
+  timeoutMs: number;
+  steps: Step[];
+}
+
+function normalOutcome(o: FoldOutcome): unknown {
+  if (!o.ok) return { ok: false, code: o.code };
+  const res = (r: { barrier: string; result: string; reason?: string }) => ({ barrier: r.barrier, result: r.result, ...(r.reason ? { reason: r.reason } : {}) });
+  return {
+    ok: true,
+    dup: o.dup,
+    changed: o.changed,
+    ...(o.heartbeat ? { heartbeat: true } : {}),
+    state: o.state,
+    resolutions: o.resolutions.map(res),
+    ...(o.answer ? { answer: res(o.answer) } : {}),
+  };
+}
+
+function normalTimeout(o: FoldOutcome | ModelOutcome): unknown {
+  if (!o.ok) return { ok: false, code: o.code };
+  return { ok: true, resolutions: o.resolutions.map((r) => ({ barrier: r.barrier, result: r.result, ...(r.reason ? { reason: r.reason } : {}) })) };
+}
+
+function normalEvent(e: Record<string, unknown>): Record<string, unknown> {
+  const keep = e.type === 'report' ? ['type', 'job', 'roles', 'report', 'state', 'from', 'ip', 'reason'] : ['type', 'barrier', 'result', 'reason'];
+  return Object.fromEntries(keep.filter((f) => e[f] !== undefined && e[f] !== null).map((f) => [f, e[f]]));
+}
+
+interface View {
+  nodes: Record<string, { state: string; roles: string; ip: string; direct_ips: string; direct_macs: string; entire_state: string }>;
+  res: Partial<Record<string, { result: string; reason?: string }>>;
+  final: string | undefined;
+  pending: string;
+  events: Record<string, unknown>[];
+  heartbeats: string[];
+  open: boolean;
+}
+
+/** One cluster's visible state as a string with a fixed key order, so the two sides compare as strings. */
+function canonical(v: View): string {
+  const nodes = Object.keys(v.nodes)
+    .sort()
+    .map((id) => {
+      const n = v.nodes[id]!;
+      return [id, n.state, n.roles, n.ip, n.direct_ips, n.direct_macs, n.entire_state];
+    });
+  const res = BARRIERS.map((b) => [b, v.res[b]?.result ?? null, v.res[b]?.reason ?? null]);
+  return JSON.stringify([nodes, res, v.final ?? null, v.pending, v.events.map(normalEvent), [...v.heartbeats].sort(), v.open]);
+}
+
+function modelView(c: ClusterModel): View {
+  return {
+    nodes: Object.fromEntries(c.nodes),
+    res: Object.fromEntries(c.res),
+    final: c.final,
+    pending: c.pending,
+    events: c.events as unknown as Record<string, unknown>[],
+    heartbeats: [...c.heartbeats],
+    open: c.open,
+  };
+}
+
+/** The first difference between the model's and the Lua's view of a cluster, if any. */
+function viewDifference(path: string, model: View, real: View): string | undefined {
+  const m = canonical(model);
+  const r = canonical(real);
+  return m === r ? undefined : difference(path, JSON.parse(m), JSON.parse(r));
+}
+
+/** A readable account of where two values first differ. */
+function difference(path: string, model: unknown, real: unknown): string | undefined {
+  if (isDeepStrictEqual(model, real)) return undefined;
+  if (model && real && typeof model === 'object' && typeof real === 'object' && Array.isArray(model) === Array.isArray(real)) {
+    for (const key of new Set([...Object.keys(model), ...Object.keys(real)])) {
+      const d = difference(`${path}.${key}`, (model as Record<string, unknown>)[key], (real as Record<string, unknown>)[key]);
+      if (d) return d;
+    }
+  }
+  return `${path}: model ${JSON.stringify(model)}, Lua ${JSON.stringify(real)}`;
+}
+
+export class ModelMismatch extends Error {}
+
+let namespaces = 0;
+
+/**
+ * Runs one sequence against a fresh key namespace of `redis` and the model,
+ * comparing every outcome and both clusters' visible state after each step.
+ * Throws ModelMismatch naming the step and the first difference.
+ */
+export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
+  const ns = `m${process.pid}x${namespaces++}`;
+  const api = new FoldAdapter(redis, `${ns}:`);
+  const world = new WorldModel();
+  const clusters = { A: seq.a.map((roles, i) => ({ job: `${ns}-a${i}`, roles })), B: seq.b.map((roles, i) => ({ job: `${ns}-b${i}`, roles })) };
+  const cid = { A: `${ns}-a0`, B: `${ns}-b0` };
+  const token = { A: `tok-a-${ns}`, B: `tok-b-${ns}` };
+  await Promise.all((['A', 'B'] as const).map((which) => api.createCluster({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
+  for (const which of ['A', 'B'] as const) world.create(new ClusterModel(cid[which], token[which], clusters[which], seq.timeoutMs));
+  const sent: ModelReport[] = [];
+  const log: string[] = [];
+  let n = 0;
+  const newId = (): string => `rep-${ns}-${n++}`;
+  const nodeOf = (which: 'A' | 'B', i: number): string => clusters[which][i % clusters[which].length]!.job;
+
+  const toReport = (a: Action): ModelReport => {
+    if (a.t === 'again') return sent[a.pick % sent.length]!;
+    if (a.t === 'reuse-id') {
+      const id = sent.length > 0 ? sent[a.pick % sent.length]!.id : newId();
+      return { id, cluster: cid[a.target], job: nodeOf(a.target, a.node), state: a.kind, token: token[a.target] };
+    }
+    const which = a.target === 'B' ? 'B' : 'A';
+    const r: ModelReport = { id: newId(), cluster: cid[which], job: nodeOf(which, a.node), state: a.kind, token: a.goodToken ? token[which] : 'wrong-token' };
+    if (a.target === 'unknown-job') r.job = `${ns}-ghost${a.node % 3}`;
+    if (a.target === 'other-cluster') r.job = nodeOf('B', a.node);
+    if (a.target === 'unknown-cluster') r.cluster = `${ns}-nocluster`;
+    if (a.ip !== undefined || a.roles !== undefined) r.info = { ...(a.ip !== undefined ? { ip: a.ip } : {}), ...(a.roles !== undefined ? { node_roles: a.roles } : {}) };
+    if (a.reason) r.reason = a.reason;
+    return r;
+  };
+
+  for (const [i, step] of seq.steps.entries()) {
+    // B is read back after every step that may touch it, and after the last.
+    const touchesB =
+      i === seq.steps.length - 1 ||
+      (step.t === 'deadline' ? step.cluster === 'B' : step.actions.some((a) => a.t !== 'report' || a.target !== 'A'));
+    const watched = touchesB ? [cid.A, cid.B] : [cid.A];
+    let real: unknown[];
+    let expected: unknown[];
+    let observed: Record<string, Observed>;
+    if (step.t === 'deadline') {
+      log.push(`${i}: deadline ${step.barrier} of ${step.cluster}`);
+      real = [normalTimeout(await api.timeout(cid[step.cluster], step.barrier))];
+      expected = [normalTimeout(world.timeout(cid[step.cluster], step.barrier))];
+      observed = await api.observe(watched);
+    } else {
+      const actions = step.actions.filter((a) => a.t !== 'again' || sent.length > 0);
+      const reports = actions.map(toReport);
+      for (const r of reports) {
+        log.push(`${i}: ${r.state} ${r.job} of ${r.cluster} id ${r.id}${r.token.startsWith('tok') ? '' : ' (wrong token)'}${r.info ? ` info ${JSON.stringify(r.info)}` : ''}`);
+        sent.push(r);
+      }
+      const [outcomes, seen] = await api.foldAndObserve(reports.map((r) => wireReport(r)), watched);
+      real = outcomes.map(normalOutcome);
+      observed = seen;
+      expected = reports.map((r) => {
+        const o = world.fold(r);
+        if (!o.ok) return o;
+        return { ok: true, dup: o.dup, changed: o.changed, ...(o.heartbeat ? { heartbeat: true } : {}), state: o.state, resolutions: o.resolutions, ...(o.answer ? { answer: o.answer } : {}) };
+      });
+    }
+    const e = JSON.stringify(expected);
+    const outcomeDiff = e === JSON.stringify(real) ? undefined : difference(`step ${i} outcomes`, JSON.parse(e), real);
+    const stateDiff =
+      viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open]`, modelView(world.clusters.get(cid.A)!), observed[cid.A]!) ??
+      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open]`, modelView(world.clusters.get(cid.B)!), observed[cid.B]!) : undefined);
+    const diff = outcomeDiff ?? stateDiff;
+    if (diff) throw new ModelMismatch(`${diff}\nsteps:\n  ${log.join('\n  ')}`);
+  }
+}
