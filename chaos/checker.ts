@@ -1,0 +1,170 @@
+import { BARRIERS } from '../src/core/states';
+import type { Barrier } from '../src/core/states';
+import type { HistoryLine } from './history';
+import type { ClusterPlan } from './plan';
+import type { ClusterRecord } from './records';
+
+/**
+ * The invariants a chaos round must keep, checked from the clients'
+ * history and the servers' records (README "How we test for faults"):
+ * safety, exactly once, liveness, integrity. Each violation carries the
+ * history lines that show it.
+ */
+export interface Violation {
+  invariant: 'safety' | 'exactly-once' | 'liveness' | 'integrity';
+  cluster?: string;
+  message: string;
+  lines: HistoryLine[];
+}
+
+export interface CheckOptions {
+  /** A barrier whose nodes all reported resolves within this, ms, when no fault is near. */
+  boundMs: number;
+  /** ... and within this when a fault is near (the recovery bound). */
+  recoveryMs: number;
+  heartbeatMs: number;
+  /** The clusters' cluster_timeout, ms. */
+  timeoutMs: number;
+  /** The workers' sweep period, ms. */
+  sweepMs: number;
+  /** Epoch ms of the history's time 0, to place the servers' times on it. */
+  t0: number;
+}
+
+export interface ClusterUnderCheck {
+  record: ClusterRecord;
+  plan: ClusterPlan;
+}
+
+const RANK: Record<string, number> = { start: 1, ready: 2, finish: 3, abort: 4 };
+const STATE_OF: Record<string, string> = { wait_start: 'start', wait_ready: 'ready', wait_finish: 'finish', finished: 'finish', failed: 'abort', abort: 'abort' };
+
+function reaches(kind: string | undefined, b: Barrier): boolean {
+  const s = STATE_OF[kind ?? ''];
+  return s !== undefined && s !== 'abort' && (RANK[s] ?? 0) >= (RANK[b] ?? 0);
+}
+
+export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], o: CheckOptions): { violations: Violation[]; reportsChecked: number } {
+  const out: Violation[] = [];
+  let reportsChecked = 0;
+  const windows: [number, number][] = [];
+  const open = new Map<string, number>();
+  for (const l of lines) {
+    if (l.kind === 'fault') open.set(`${l.what} ${l.detail ?? ''}`, l.t);
+    if (l.kind === 'healed') {
+      const k = `${l.what} ${l.detail ?? ''}`;
+      windows.push([open.get(k) ?? l.t, l.t]);
+      open.delete(k);
+    }
+  }
+  for (const start of open.values()) windows.push([start, Number.POSITIVE_INFINITY]);
+  /** A fault touched [t - recovery, t + bound]: the recovery bound applies. */
+  const faultNear = (t: number): boolean => windows.some(([s, e]) => s <= t + o.boundMs && e >= t - o.recoveryMs);
+
+  for (const { record: rec, plan } of clusters) {
+    const cid = rec.cid;
+    const mine = lines.filter((l) => l.cluster === cid);
+    const v = (invariant: Violation['invariant'], message: string, shown: HistoryLine[]): void => {
+      out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 12) });
+    };
+    const heard = mine.filter((l) => l.kind === 'answer' || l.kind === 'broadcast');
+    const serverRes = new Map<string, { result: string; at: number; index: number }>();
+    rec.events.forEach((e, index) => {
+      if (e.type === 'resolution' && !serverRes.has(e.barrier)) serverRes.set(e.barrier, { result: e.result, at: e.at - o.t0, index });
+    });
+
+    // Integrity: the cluster is whole.
+    if (!rec.view) {
+      v('integrity', `cluster ${cid} was submitted but its state is gone`, mine.filter((l) => l.kind === 'submit'));
+      continue;
+    }
+    const have = rec.view.nodes.map((n) => n.job).sort();
+    if (have.join(' ') !== [...rec.jobs].sort().join(' ')) v('integrity', `cluster ${cid} has nodes ${have.join(', ')}, submitted ${rec.jobs.join(', ')}`, []);
+
+    for (const b of BARRIERS) {
+      const hb = heard.filter((l) => l.barrier === b);
+      // Safety: one result per barrier, the same for every node, the observer and the record.
+      const results = new Set(hb.map((l) => l.result));
+      const sr = serverRes.get(b);
+      if (sr) results.add(sr.result);
+      if (results.size > 1) v('safety', `barrier ${b} has two results: ${[...results].join(' and ')}${sr ? ` (recorded: ${sr.result})` : ''}`, hb);
+      // Safety: nobody hears B before every node had sent a report of state >= B.
+      const firstB = hb.find((l) => l.result === b);
+      if (firstB) {
+        for (const job of rec.jobs) {
+          const sends = mine.filter((l) => l.job === job && l.kind === 'send' && l.t <= firstB.t && reaches(l.what, b));
+          if (sends.length === 0) v('safety', `${firstB.job ?? 'the observer'} heard ${b}=${b} before node ${job} had reported reaching ${b}`, [firstB, ...mine.filter((l) => l.job === job && (l.kind === 'send' || l.kind === 'ack'))]);
+        }
+      }
+      // Safety, server side: the resolution B=B comes after every node's move to >= B in the log.
+      if (sr && sr.result === b) {
+        for (const job of rec.jobs) {
+          const moved = rec.events.slice(0, sr.index).some((e) => e.type === 'report' && e.job === job && e.state !== 'abort' && (RANK[e.state] ?? 0) >= (RANK[b] ?? 0));
+          if (!moved) v('safety', `the log resolves ${b}=${b} before node ${job} reached ${b}`, mine.filter((l) => l.job === job));
+        }
+      }
+    }
+    // Abort is final: after an abort resolution, no other result; after a node's abort, no other state.
+    const firstAbort = rec.events.findIndex((e) => e.type === 'resolution' && e.result === 'abort');
+    if (firstAbort >= 0 && rec.events.slice(firstAbort).some((e) => e.type === 'resolution' && e.result !== 'abort')) v('safety', 'a barrier resolved after the cluster aborted', heard);
+    for (const job of rec.jobs) {
+      const evs = rec.events.filter((e) => e.type === 'report' && e.job === job);
+      const ab = evs.findIndex((e) => e.type === 'report' && e.state === 'abort');
+      if (ab >= 0 && evs.slice(ab).some((e) => e.type === 'report' && e.state !== 'abort')) v('safety', `node ${job} left abort`, mine.filter((l) => l.job === job));
+      // Exactly once: one event per state move.
+      const moves = evs.filter((e) => e.type === 'report' && e.state !== e.from).map((e) => (e.type === 'report' ? e.state : ''));
+      const ranks = moves.map((s) => RANK[s] ?? 0);
+      if (ranks.some((r, i) => i > 0 && r <= (ranks[i - 1] ?? 0))) v('exactly-once', `node ${job} has the moves ${moves.join(' -> ')} (a move folded twice or backwards)`, mine.filter((l) => l.job === job));
+    }
+    // Exactly once: every acknowledged report was folded (its id is in the cluster's records).
+    const acked = new Map<string, HistoryLine>();
+    for (const l of mine) if (l.kind === 'ack' && l.id && l.what !== 'heartbeat') acked.set(l.id, l);
+    reportsChecked += acked.size;
+    for (const [id, l] of acked) {
+      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, mine.filter((x) => x.id === id));
+    }
+
+    // Liveness: every barrier whose nodes all reported resolves within the bound.
+    const paused = mine.some((l) => l.kind === 'pause');
+    for (const b of BARRIERS) {
+      let tAll = 0;
+      const shown: HistoryLine[] = [];
+      let all = true;
+      for (const job of rec.jobs) {
+        const legacy = mine.some((l) => l.job === job && l.legacy);
+        const l = mine.find((x) => x.job === job && x.kind === (legacy ? 'send' : 'ack') && reaches(x.what, b));
+        if (!l) {
+          all = false;
+          break;
+        }
+        tAll = Math.max(tAll, l.t);
+        shown.push(l);
+      }
+      if (!all) continue;
+      const hb = heard.filter((l) => l.barrier === b);
+      const sr = serverRes.get(b);
+      const tRes = Math.min(...hb.map((l) => l.t), sr ? sr.at : Number.POSITIVE_INFINITY);
+      if (!Number.isFinite(tRes)) {
+        v('liveness', `every node reported reaching ${b} (the last at ${(tAll / 1000).toFixed(3)}s) but ${b} never resolved`, shown);
+        continue;
+      }
+      const near = paused || faultNear(tAll);
+      const bound = near ? o.recoveryMs : o.boundMs;
+      if (tRes - tAll > bound) v('liveness', `${b} resolved ${tRes - tAll} ms after its last node reported (bound ${bound} ms${near ? ', a fault was near' : ''})`, [...shown, ...hb.slice(0, 2)]);
+    }
+    // Liveness: a dead node aborts its cluster within the dead-node window; a hung one at the deadline.
+    const tFinal = (): number => {
+      const f = rec.events.find((e) => e.type === 'resolution' && (e.result === 'abort' || e.barrier === 'finish'));
+      return f ? f.at - o.t0 : Number.POSITIVE_INFINITY;
+    };
+    for (const l of mine.filter((x) => x.kind === 'die' || x.kind === 'hang')) {
+      const end = tFinal();
+      const limit = l.kind === 'die' ? 3 * o.heartbeatMs + o.sweepMs : o.timeoutMs + o.sweepMs;
+      const bound = limit + (faultNear(l.t) || paused ? o.recoveryMs : o.boundMs);
+      if (end - l.t > bound) v('liveness', `node ${l.job} ${l.kind === 'die' ? 'died' : 'hung'} at ${(l.t / 1000).toFixed(3)}s; its cluster ${Number.isFinite(end) ? `ended ${end - l.t} ms later` : 'never ended'} (bound ${bound} ms)`, [l]);
+    }
+    if (!rec.view.final) v('liveness', `cluster ${cid} never ended (pending ${rec.view.pending ?? '-'})`, mine.slice(-6));
+    void plan;
+  }
+  return { violations: out, reportsChecked };
+}

@@ -1,0 +1,162 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ConnectionConfig } from '../src/core/config';
+import { freePort, startNats, startRedis } from '../src/services/local-servers';
+import type { LocalServer } from '../src/services/local-servers';
+
+/**
+ * The system under test, all real and all on loopback: Redis (append-only
+ * file, fsync on every write), NATS, two or three worker processes and the
+ * scheduler, each a child process of the built CLI, stopped by PID. Every
+ * exit that the campaign did not cause is recorded as a death.
+ */
+/** The repository: this file runs from chaos/ (jest) or dist/chaos/ (npm run chaos). */
+const ROOT = path.basename(path.dirname(__dirname)) === 'dist' ? path.resolve(__dirname, '../..') : path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+export const API_TOKEN = 'chaos-api-token-0123456789';
+
+export class Proc {
+  readonly child: ChildProcess;
+  private tail = '';
+  /** Set before the campaign kills or stops it on purpose. */
+  expectedExit = false;
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    onDeath: (p: Proc, how: string) => void,
+  ) {
+    this.child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d: Buffer): void => {
+      this.tail = (this.tail + d.toString()).slice(-8000);
+    };
+    this.child.stdout?.on('data', keep);
+    this.child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        if (!this.expectedExit) onDeath(this, `exited with ${signal ?? `code ${code}`}; last output:\n${this.tail.split('\n').slice(-8).join('\n')}`);
+        resolve();
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get output(): string {
+    return this.tail;
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.tail)) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.name} exited before printing ${pattern}:\n${this.tail}`);
+      if (Date.now() > deadline) throw new Error(`${this.name} did not print ${pattern} within ${timeoutMs} ms:\n${this.tail}`);
+      await sleep(20);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.pid, sig);
+  }
+
+  async stop(): Promise<void> {
+    this.expectedExit = true;
+    this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    const t = setTimeout(() => this.signal('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class ChaosEnv {
+  redis!: LocalServer;
+  nats!: LocalServer;
+  config!: ConnectionConfig;
+  workers: Proc[] = [];
+  scheduler!: Proc;
+  schedulerUrl = '';
+  /** Deaths nobody caused: "name (pid): how". */
+  readonly deaths: string[] = [];
+  private schedulerPort = 0;
+
+  constructor(readonly workerCount: number) {}
+
+  private env(level = 'info'): NodeJS.ProcessEnv {
+    return { ...process.env, CS_REDIS_URL: this.config.redisUrl, CS_NATS_URL: this.config.natsUrl, CS_SUBJECT_PREFIX: this.config.subjectPrefix, CS_KEY_PREFIX: this.config.keyPrefix, CS_LOG_LEVEL: level };
+  }
+
+  private readonly onDeath = (p: Proc, how: string): void => {
+    this.deaths.push(`${p.name} (pid ${p.pid}) ${how}`);
+  };
+
+  async start(): Promise<void> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm run chaos does)`);
+    [this.redis, this.nats] = await Promise.all([startRedis({ appendfsync: 'always' }), startNats()]);
+    this.config = { redisUrl: this.redis.url, natsUrl: this.nats.url, subjectPrefix: 'cs', keyPrefix: '' };
+    for (let i = 0; i < this.workerCount; i++) this.workers.push(await this.startWorker(i));
+    this.schedulerPort = await freePort();
+    await this.startScheduler();
+  }
+
+  /** 1 s locks: a killed worker's reports go to another within about 2 s. */
+  async startWorker(i: number): Promise<Proc> {
+    const p = new Proc(`worker ${i}`, ['worker', '--lock-ms', '1000'], this.env(), this.onDeath);
+    await p.waitFor(/workers ready/);
+    return p;
+  }
+
+  async startScheduler(): Promise<void> {
+    this.scheduler = new Proc('scheduler', ['scheduler', '--port', String(this.schedulerPort), '--long-poll', '3', '--token', API_TOKEN], this.env('warn'), this.onDeath);
+    await this.scheduler.waitFor(/listening on/);
+    this.schedulerUrl = `http://127.0.0.1:${this.schedulerPort}`;
+  }
+
+  async killWorker(i: number): Promise<void> {
+    const w = this.workers[i % this.workers.length] as Proc;
+    w.expectedExit = true;
+    w.signal('SIGKILL');
+    await w.exited;
+    this.workers[i % this.workers.length] = await this.startWorker(i % this.workers.length);
+  }
+
+  async pauseWorker(i: number, ms: number): Promise<void> {
+    const w = this.workers[i % this.workers.length] as Proc;
+    w.signal('SIGSTOP');
+    await sleep(ms);
+    w.signal('SIGCONT');
+  }
+
+  async restartNats(): Promise<void> {
+    process.kill(this.nats.pid, 'SIGKILL');
+    await this.nats.restart();
+  }
+
+  /** SIGKILL (no chance to flush), then start again on the same port and folder: it loads its AOF. */
+  async restartRedis(): Promise<void> {
+    process.kill(this.redis.pid, 'SIGKILL');
+    await this.redis.restart();
+  }
+
+  async killScheduler(): Promise<void> {
+    this.scheduler.expectedExit = true;
+    this.scheduler.signal('SIGKILL');
+    await this.scheduler.exited;
+    await this.startScheduler();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.workers, this.scheduler].filter(Boolean).map((p) => p.stop()));
+    await Promise.all([this.redis?.dispose(), this.nats?.dispose()]);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * What every client of a chaos run saw, in order, with times (ms since the
+ * run began): the reports it sent, their acknowledgements and rejections,
+ * the answers it heard, and the faults the run injected. The checker reads
+ * only this and the servers' records.
+ */
+export type HistoryKind =
+  | 'send' // a report went out (NodeClient or the legacy endpoint)
+  | 'ack' // the workers accepted it (it is durable)
+  | 'reject' // the workers refused it
+  | 'error' // the client gave up or failed
+  | 'answer' // a node's wait returned this barrier result
+  | 'broadcast' // the observer heard a barrier resolution on NATS
+  | 'dup' // a report sent again with the same id (a retry, a late copy)
+  | 'late' // a report sent after the cluster ended
+  | 'die' // the node stops its heartbeats and reports (a dead machine)
+  | 'hang' // the node stops reporting but keeps its heartbeats (a hung test)
+  | 'pause' // the node's client is paused (network pause)
+  | 'fault' // a fault begins
+  | 'healed' // a fault ends
+  | 'submit' // a cluster was submitted
+  | 'note';
+
+export interface HistoryLine {
+  n: number;
+  t: number;
+  kind: HistoryKind;
+  cluster?: string;
+  job?: string;
+  /** report kind, or fault kind */
+  what?: string;
+  id?: string;
+  barrier?: string;
+  result?: string;
+  legacy?: boolean;
+  detail?: string;
+}
+
+export class History {
+  readonly lines: HistoryLine[] = [];
+  readonly t0 = Date.now();
+
+  add(line: Omit<HistoryLine, 'n' | 't'>): HistoryLine {
+    const l = { n: this.lines.length, t: Date.now() - this.t0, ...line };
+    this.lines.push(l);
+    return l;
+  }
+
+  now(): number {
+    return Date.now() - this.t0;
+  }
+}
+
+export function formatLine(l: HistoryLine): string {
+  const parts = [`#${l.n}`, `${(l.t / 1000).toFixed(3)}s`, l.kind];
+  if (l.cluster) parts.push(`cluster=${l.cluster}`);
+  if (l.job) parts.push(`job=${l.job}`);
+  if (l.what) parts.push(l.what);
+  if (l.id) parts.push(`id=${l.id}`);
+  if (l.barrier) parts.push(`${l.barrier}=${l.result ?? '?'}`);
+  if (l.legacy) parts.push('(legacy)');
+  if (l.detail) parts.push(`- ${l.detail}`);
+  return parts.join(' ');
+}

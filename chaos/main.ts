@@ -1,0 +1,43 @@
+import { Command } from 'commander';
+import { runCampaign } from './campaign';
+import { FAULT_KINDS } from './plan';
+import { summaryTable } from './table';
+import type { FaultKind } from './plan';
+
+/**
+ * `npm run chaos -- --seed S --rounds N [--minutes M]`: see README "How we
+ * test for faults". Exits 1 when any invariant was violated.
+ */
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+async function main(): Promise<void> {
+  const program = new Command('chaos')
+    .description('seeded workload and faults against real Redis, NATS, workers and scheduler, checked against the invariants')
+    .option('--seed <n>', 'seed of the schedule (the same seed gives the same workload and faults)', int('--seed'), Math.floor(Math.random() * 1e9))
+    .option('--rounds <n>', 'rounds to run', int('--rounds'), 10)
+    .option('--minutes <m>', 'stop starting rounds after this many minutes', Number)
+    .option('--workers <n>', 'worker processes (default: 2 or 3, from the seed)', int('--workers'))
+    .option('--max-clusters <n>', 'clusters per round, at most', int('--max-clusters'), 8)
+    .option('--max-faults <n>', 'faults per round, at most', int('--max-faults'), 2)
+    .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')})`)
+    .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
+    .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
+    .parse();
+  const o = program.opts<{ seed: number; rounds: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number }>();
+  const kinds = o.faults === undefined ? FAULT_KINDS : o.faults.split(',').filter(Boolean);
+  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
+  const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });
+  process.stdout.write(`\n${summaryTable(result)}\n\nreplay: npm run chaos -- --seed ${result.seed} --rounds ${result.rounds}\n`);
+  process.exitCode = result.violations.length > 0 ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chaos: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 2;
+});

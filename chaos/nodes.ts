@@ -1,0 +1,181 @@
+import type { NatsConnection } from 'nats';
+import { encodeJson } from '../src/bus/connect';
+import type { Report, ReportInfo } from '../src/bus/messages';
+import type { Subjects } from '../src/bus/subjects';
+import { NodeClient } from '../src/client/node-client';
+import type { NodeIdentity } from '../src/client/node-client';
+import { errorMessage } from '../src/core/errors';
+import { BARRIERS, WAIT_REPORT } from '../src/core/states';
+import type { ReportKind } from '../src/core/states';
+import { sleep } from './env';
+import type { History } from './history';
+import type { NodePlan } from './plan';
+
+/**
+ * The nodes of a chaos round. A NodeClient node runs DESIGN §3's life
+ * through the real client library, with every report, acknowledgement and
+ * answer written to the history; a legacy node does the same over the
+ * legacy HTTP endpoint, as lkp-tests' shell functions do.
+ */
+
+/** A NodeClient that writes what it sends and hears to the history, and can be paused like a stopped machine. */
+export class RecordingClient extends NodeClient {
+  private lastId = '';
+  pausedUntil = 0;
+  /** Reports sent, in order: for re-sending one with the same id. */
+  readonly sent: Report[] = [];
+
+  constructor(
+    nc: NatsConnection,
+    subjects: Subjects,
+    id: NodeIdentity,
+    private readonly history: History,
+  ) {
+    super(nc, subjects, id, { requestTimeoutMs: 1000, maxBackoffMs: 500, giveUpAfterMs: 120_000 });
+  }
+
+  override newReportId(kind: ReportKind): string {
+    this.lastId = super.newReportId(kind);
+    return this.lastId;
+  }
+
+  override async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string } = {}): Promise<void> {
+    while (Date.now() < this.pausedUntil) await sleep(Math.min(100, this.pausedUntil - Date.now()));
+    const p = super.report(kind, extra); // takes its id synchronously
+    const id = this.lastId;
+    if (kind === 'heartbeat') return p;
+    this.sent.push({ v: 1, id, cluster: this.id.cluster, job: this.id.job, state: kind, at: Date.now(), token: this.id.token, ...(extra.info ? { info: extra.info } : {}) });
+    const h = this.history;
+    h.add({ kind: 'send', cluster: this.id.cluster, job: this.id.job, what: kind, id });
+    try {
+      await p;
+      h.add({ kind: 'ack', cluster: this.id.cluster, job: this.id.job, what: kind, id });
+    } catch (err) {
+      h.add({ kind: 'error', cluster: this.id.cluster, job: this.id.job, what: kind, id, detail: errorMessage(err) });
+      throw err;
+    }
+  }
+
+  /** Sends an earlier report again, byte for byte the same id: what a retry or a late copy looks like. */
+  async resend(report: Report, why: string): Promise<void> {
+    const h = this.history;
+    h.add({ kind: 'dup', cluster: report.cluster, job: report.job, what: report.state, id: report.id, detail: why });
+    try {
+      const msg = await this.nc.request(this.subjects.report(report.cluster), encodeJson({ ...report, at: Date.now() }), { timeout: 2000 });
+      const reply = JSON.parse(new TextDecoder().decode(msg.data)) as { ok: boolean; reason?: string };
+      h.add({ kind: reply.ok ? 'ack' : 'reject', cluster: report.cluster, job: report.job, what: report.state, id: report.id, detail: `${why}${reply.reason ? `: ${reply.reason}` : ''}` });
+    } catch (err) {
+      h.add({ kind: 'error', cluster: report.cluster, job: report.job, what: report.state, id: report.id, detail: `${why}: ${errorMessage(err)}` });
+    }
+  }
+}
+
+export interface NodeContext {
+  history: History;
+  heartbeatMs: number;
+  /** Resolves when the cluster has ended (its final barrier answered or aborted), or after the round's limit. */
+  ended: () => Promise<void>;
+}
+
+function info(plan: NodePlan, i: number): ReportInfo {
+  return { ip: `10.77.${(i >> 8) & 255}.${i & 255}`, node_roles: plan.roles };
+}
+
+/** A NodeClient node's life. Never throws: what went wrong is in the history. */
+export async function clientLife(client: RecordingClient, plan: NodePlan, index: number, ctx: NodeContext): Promise<void> {
+  const h = ctx.history;
+  const who = { cluster: client.id.cluster, job: client.id.job };
+  await sleep(plan.startMs);
+  let stopBeats = client.startHeartbeat(ctx.heartbeatMs);
+  try {
+    await client.report('write_state', { info: info(plan, index) });
+    for (const b of BARRIERS) {
+      if (plan.behaviour !== 'pass' && plan.at === b) {
+        if (plan.behaviour === 'fail') {
+          await client.report('failed', { reason: 'chaos: the test failed' });
+        } else if (plan.behaviour === 'hang') {
+          h.add({ kind: 'hang', ...who, barrier: b });
+        } else {
+          stopBeats();
+          stopBeats = () => undefined;
+          h.add({ kind: 'die', ...who, barrier: b });
+          return;
+        }
+        await ctx.ended();
+        break;
+      }
+      const kind = b === 'finish' ? 'finished' : (WAIT_REPORT[b] as 'wait_start' | 'wait_ready');
+      const waiting = client.wait(kind);
+      if (plan.duplicate) {
+        await sleep(5);
+        const last = client.sent[client.sent.length - 1];
+        if (last?.state === kind) await client.resend(last, 'duplicate');
+      }
+      const answer = await waiting;
+      h.add({ kind: 'answer', ...who, what: kind, barrier: answer.barrier, result: answer.result });
+      if (plan.reorder && client.sent.length >= 2) await client.resend(client.sent[client.sent.length - 2] as Report, 'reordered: an older report again');
+      if (answer.result === 'abort') break;
+    }
+    stopBeats();
+    if (plan.late) {
+      await ctx.ended();
+      h.add({ kind: 'late', ...who, what: 'wait_ready' });
+      await client.report('wait_ready').catch(() => undefined);
+    }
+  } catch (err) {
+    h.add({ kind: 'error', ...who, detail: errorMessage(err) });
+  } finally {
+    stopBeats();
+  }
+}
+
+/** A legacy node: lkp-tests' shell client over `GET /~lkp/cgi-bin/lkp-cluster-sync`. */
+export async function legacyLife(baseUrl: () => string, job: string, cluster: string, plan: NodePlan, index: number, ctx: NodeContext): Promise<void> {
+  const h = ctx.history;
+  const who = { cluster, job, legacy: true };
+  const get = async (state: string, extra: Record<string, string> = {}): Promise<string> => {
+    const q = new URLSearchParams({ job_id: job, state, ...extra });
+    h.add({ kind: 'send', ...who, what: state });
+    // lkp's wait_cluster_state asks again on `retry`, up to 100 times; a refused connection (scheduler restarting) is retried too.
+    for (let attempt = 0; attempt < 100; attempt++) {
+      try {
+        const res = await fetch(`${baseUrl()}/~lkp/cgi-bin/lkp-cluster-sync?${q.toString()}`, { signal: AbortSignal.timeout(30_000) });
+        const body = await res.text();
+        if (res.status === 200 && body !== 'retry') return body;
+        if (res.status !== 200 && res.status < 500) {
+          h.add({ kind: 'reject', ...who, what: state, detail: `HTTP ${res.status}: ${body.slice(0, 200)}` });
+          return '';
+        }
+      } catch {
+        /* the scheduler is being restarted: ask again */
+      }
+      await sleep(200);
+    }
+    h.add({ kind: 'error', ...who, what: state, detail: 'no answer after 100 tries' });
+    return '';
+  };
+  await sleep(plan.startMs);
+  try {
+    const i = info(plan, index);
+    await get('write_state', { node_roles: i.node_roles as string, ip: i.ip as string });
+    h.add({ kind: 'ack', ...who, what: 'write_state' });
+    for (const b of BARRIERS) {
+      if (plan.behaviour !== 'pass' && plan.at === b) {
+        if (plan.behaviour === 'fail') {
+          await get('failed');
+          h.add({ kind: 'ack', ...who, what: 'failed' });
+        } else {
+          h.add({ kind: 'hang', ...who, barrier: b });
+        }
+        return;
+      }
+      const kind = b === 'finish' ? 'finished' : WAIT_REPORT[b];
+      const result = await get(kind);
+      if (result === '') return;
+      h.add({ kind: 'answer', ...who, what: kind, barrier: b, result });
+      if (result === 'abort') return;
+    }
+  } catch (err) {
+    h.add({ kind: 'error', ...who, detail: errorMessage(err) });
+  }
+}

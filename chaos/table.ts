@@ -1,0 +1,19 @@
+import type { CampaignResult } from './campaign';
+
+/** The run's summary as a Markdown table: rounds, clusters, faults by kind, reports checked, violations. */
+export function summaryTable(r: CampaignResult): string {
+  const rows: [string, string][] = [
+    ['seed', String(r.seed)],
+    ['rounds', String(r.rounds)],
+    ['clusters', String(r.clusters)],
+    ['nodes', String(r.nodes)],
+    ...Object.entries(r.faults)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]): [string, string] => [`faults: ${k}`, String(n)]),
+    ['reports checked', String(r.reportsChecked)],
+    ['violations', String(r.violations.length)],
+    ['time', `${(r.ms / 1000).toFixed(0)} s`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return ['| what | count |', '| --- | ---: |', ...rows.map(([k, v]) => `| ${k.padEnd(w)} | ${v} |`)].join('\n');
+}
