@@ -67,7 +67,10 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     const v = (invariant: Violation['invariant'], message: string, shown: HistoryLine[]): void => {
       out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 12) });
     };
-    const heard = mine.filter((l) => l.kind === 'answer' || l.kind === 'broadcast');
+    // A legacy wait answers `abort` once the cluster has aborted, whichever barrier it waits at (as
+    // Compass-CI does): that word is the cluster's abort, not the result of the barrier asked about.
+    const legacyAborts = mine.filter((l) => l.kind === 'answer' && l.legacy && l.result === 'abort');
+    const heard = mine.filter((l) => (l.kind === 'answer' || l.kind === 'broadcast') && !legacyAborts.includes(l));
     const serverRes = new Map<string, { result: string; at: number; index: number }>();
     rec.events.forEach((e, index) => {
       if (e.type === 'resolution' && !serverRes.has(e.barrier)) serverRes.set(e.barrier, { result: e.result, at: e.at - o.t0, index });
@@ -104,6 +107,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         }
       }
     }
+    if (legacyAborts.length > 0 && !rec.events.some((e) => e.type === 'resolution' && e.result === 'abort')) v('safety', 'a legacy node was told abort, but the cluster never aborted', legacyAborts);
     // Abort is final: after an abort resolution, no other result; after a node's abort, no other state.
     const firstAbort = rec.events.findIndex((e) => e.type === 'resolution' && e.result === 'abort');
     if (firstAbort >= 0 && rec.events.slice(firstAbort).some((e) => e.type === 'resolution' && e.result !== 'abort')) v('safety', 'a barrier resolved after the cluster aborted', heard);

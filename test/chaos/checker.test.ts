@@ -1,0 +1,120 @@
+import { checkRound } from '../../chaos/checker';
+import type { HistoryLine } from '../../chaos/history';
+import type { ClusterRecord } from '../../chaos/records';
+import type { ClusterEvent } from '../../src/fold/outcome';
+
+/**
+ * The chaos checker on hand-written histories: it must see each kind of
+ * violation it promises to see (so a clean campaign means something), and
+ * must not see one in a history that is fine.
+ */
+const T0 = 1_000_000;
+const OPTS = { boundMs: 1000, recoveryMs: 20_000, heartbeatMs: 500, timeoutMs: 6000, sweepMs: 1000, t0: T0 };
+const JOBS = ['cs-1', 'cs-2'];
+
+function lines(...ls: Omit<HistoryLine, 'n'>[]): HistoryLine[] {
+  return ls.map((l, n) => ({ n, ...l }));
+}
+
+let evId = 0;
+function report(job: string, state: string, from: string, at: number): ClusterEvent {
+  return { id: `${evId++}-0`, v: 1, type: 'report', cluster: 'cs-1', job, roles: 'server', report: 'wait_start', state, from, at: T0 + at } as ClusterEvent;
+}
+function resolution(barrier: string, result: string, at: number): ClusterEvent {
+  return { id: `${evId++}-0`, v: 1, type: 'resolution', cluster: 'cs-1', barrier, result, at: T0 + at } as ClusterEvent;
+}
+
+function record(events: ClusterEvent[], folded: string[], final: 'finish' | 'abort' | undefined = 'abort'): ClusterRecord {
+  return {
+    cid: 'cs-1',
+    jobs: JOBS,
+    events,
+    folded: new Set(folded),
+    view: {
+      id: 'cs-1',
+      spec: 'x',
+      created: T0,
+      pending: undefined,
+      final,
+      nodes: JOBS.map((job) => ({ job, state: 'start', roles: 'server', ip: '', direct_ips: '', direct_macs: '', entire_state: '' })),
+      barriers: [],
+      cluster_timeout_ms: 6000,
+      heartbeat_interval_ms: 500,
+    },
+  };
+}
+
+const PLAN = { nodes: [], submitMs: 0 };
+
+/** Both nodes send wait_start, both are acknowledged and folded, start resolves, then node 2 fails. */
+function goodStart(): { h: HistoryLine[]; rec: ClusterRecord } {
+  const h = lines(
+    { t: 10, kind: 'send', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' },
+    { t: 12, kind: 'ack', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' },
+    { t: 20, kind: 'send', cluster: 'cs-1', job: 'cs-2', what: 'wait_start', id: 'b' },
+    { t: 22, kind: 'ack', cluster: 'cs-1', job: 'cs-2', what: 'wait_start', id: 'b' },
+    { t: 30, kind: 'broadcast', cluster: 'cs-1', barrier: 'start', result: 'start' },
+    { t: 31, kind: 'answer', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', barrier: 'start', result: 'start' },
+    { t: 40, kind: 'send', cluster: 'cs-1', job: 'cs-2', what: 'failed', id: 'c' },
+    { t: 42, kind: 'ack', cluster: 'cs-1', job: 'cs-2', what: 'failed', id: 'c' },
+    { t: 50, kind: 'broadcast', cluster: 'cs-1', barrier: 'ready', result: 'abort' },
+  );
+  const rec = record(
+    [report('cs-1', 'start', '', 15), report('cs-2', 'start', '', 25), resolution('start', 'start', 25), report('cs-2', 'abort', 'start', 45), resolution('ready', 'abort', 45), resolution('finish', 'abort', 45)],
+    ['a', 'b', 'c'],
+  );
+  return { h, rec };
+}
+
+function check(h: HistoryLine[], rec: ClusterRecord) {
+  return checkRound(h, [{ record: rec, plan: PLAN }], OPTS).violations.map((v) => `${v.invariant}: ${v.message}`);
+}
+
+test('a history that keeps every invariant has no violation', () => {
+  const { h, rec } = goodStart();
+  expect(check(h, rec)).toEqual([]);
+});
+
+test('a node that hears a barrier before every node reported it is a safety violation', () => {
+  const { h, rec } = goodStart();
+  h[2]!.t = 35; // node 2 sends wait_start only after the broadcast at 30
+  expect(check(h, rec)).toContainEqual(expect.stringMatching(/^safety: the observer heard start=start before node cs-2 had reported/));
+});
+
+test('two results for one barrier are a safety violation', () => {
+  const { h, rec } = goodStart();
+  h.push({ n: 99, t: 60, kind: 'answer', cluster: 'cs-1', job: 'cs-2', what: 'wait_start', barrier: 'start', result: 'abort' });
+  expect(check(h, rec)).toContainEqual('safety: barrier start has two results: start and abort (recorded: start)');
+});
+
+test('an acknowledged report the fold never recorded is lost: an exactly-once violation', () => {
+  const { h, rec } = goodStart();
+  rec.folded.delete('b');
+  expect(check(h, rec)).toContainEqual('exactly-once: report b (wait_start of cs-2) was acknowledged but never folded');
+});
+
+test('a move folded twice is an exactly-once violation', () => {
+  const { h, rec } = goodStart();
+  rec.events.splice(1, 0, report('cs-1', 'start', '', 16));
+  expect(check(h, rec)).toContainEqual('exactly-once: node cs-1 has the moves start -> start (a move folded twice or backwards)');
+});
+
+test('a barrier every node reported that never resolves is a liveness violation', () => {
+  const { h, rec } = goodStart();
+  rec.events.splice(2, 1); // no start resolution
+  const seen = check(
+    h.filter((l) => l.kind !== 'broadcast' && l.kind !== 'answer'),
+    rec,
+  );
+  expect(seen).toContainEqual('liveness: every node reported reaching start (the last at 0.022s) but start never resolved');
+});
+
+// seed 7, round 7: a legacy node waiting at start was answered `abort` after the cluster aborted at
+// ready; the legacy endpoint answers any wait with abort once the cluster aborted, as Compass-CI did.
+test('a legacy wait answered abort after its cluster aborted is no violation; before any abort it is', () => {
+  const { h, rec } = goodStart();
+  h.push({ n: 99, t: 60, kind: 'answer', cluster: 'cs-1', job: 'cs-2', what: 'wait_start', barrier: 'start', result: 'abort', legacy: true });
+  expect(check(h, rec)).toEqual([]);
+  const clean = record([report('cs-1', 'start', '', 15), report('cs-2', 'start', '', 25), resolution('start', 'start', 25)], ['a', 'b'], 'finish');
+  expect(check(h.slice(0, 6).concat(h[h.length - 1]!), clean)).toContainEqual('safety: a legacy node was told abort, but the cluster never aborted');
+});
