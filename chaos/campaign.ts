@@ -26,6 +26,8 @@ import { foldedReportIds, readRecord } from './records';
 export interface CampaignOptions {
   seed: number;
   rounds: number;
+  /** The first round to run (each round's schedule depends only on the seed and its number). Default 0. */
+  fromRound?: number;
   /** Stop starting rounds after this many minutes. */
   minutes?: number;
   /** Worker processes (2 or 3); default drawn from the seed. */
@@ -69,7 +71,7 @@ function specText(c: ClusterPlan, name: string): string {
 }
 
 export function describeViolation(seed: number, v: RoundViolation): string {
-  return [`VIOLATION seed=${seed} round=${v.round} [${v.invariant}]${v.cluster ? ` cluster ${v.cluster}` : ''}: ${v.message}`, ...v.lines.map((l) => `    ${formatLine(l)}`)].join('\n');
+  return [`VIOLATION seed=${seed} round=${v.round} (replay: npm run chaos -- --seed ${seed} --from-round ${v.round} --rounds 1) [${v.invariant}]${v.cluster ? ` cluster ${v.cluster}` : ''}: ${v.message}`, ...v.lines.map((l) => `    ${formatLine(l)}`)].join('\n');
 }
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
@@ -94,7 +96,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     queues = new QueueSet(redis, store.keys);
     nc = await connect({ servers: env.config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const known = new Set<string>();
-    for (let round = 0; round < options.rounds && Date.now() < stopAt; round++) {
+    const first = options.fromRound ?? 0;
+    for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
       const plan = planRound(seed, round, planOptions);
       const r = await runRound(plan, { env, store, queues, nc, subjects: new Subjects('cs'), check, result, known, log });
       result.rounds++;

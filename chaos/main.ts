@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     .description('seeded workload and faults against real Redis, NATS, workers and scheduler, checked against the invariants')
     .option('--seed <n>', 'seed of the schedule (the same seed gives the same workload and faults)', int('--seed'), Math.floor(Math.random() * 1e9))
     .option('--rounds <n>', 'rounds to run', int('--rounds'), 10)
+    .option('--from-round <r>', 'first round to run: --from-round R --rounds 1 replays round R of the seed alone', int('--from-round'), 0)
     .option('--minutes <m>', 'stop starting rounds after this many minutes', Number)
     .option('--workers <n>', 'worker processes (default: 2 or 3, from the seed)', int('--workers'))
     .option('--max-clusters <n>', 'clusters per round, at most', int('--max-clusters'), 8)
@@ -29,11 +30,11 @@ async function main(): Promise<void> {
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
     .parse();
-  const o = program.opts<{ seed: number; rounds: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number }>();
+  const o = program.opts<{ seed: number; rounds: number; fromRound: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number }>();
   const kinds = o.faults === undefined ? FAULT_KINDS : o.faults.split(',').filter(Boolean);
   for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
   const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });
-  process.stdout.write(`\n${summaryTable(result)}\n\nreplay: npm run chaos -- --seed ${result.seed} --rounds ${result.rounds}\n`);
+  process.stdout.write(`\n${summaryTable(result)}\n\nreplay: npm run chaos -- --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`);
   process.exitCode = result.violations.length > 0 ? 1 : 0;
 }
 
