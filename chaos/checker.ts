@@ -71,9 +71,9 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     // Compass-CI does): that word is the cluster's abort, not the result of the barrier asked about.
     const legacyAborts = mine.filter((l) => l.kind === 'answer' && l.legacy && l.result === 'abort');
     const heard = mine.filter((l) => (l.kind === 'answer' || l.kind === 'broadcast') && !legacyAborts.includes(l));
-    const serverRes = new Map<string, { result: string; at: number; index: number }>();
+    const serverRes = new Map<string, { result: string; at: number; index: number; reason?: string }>();
     rec.events.forEach((e, index) => {
-      if (e.type === 'resolution' && !serverRes.has(e.barrier)) serverRes.set(e.barrier, { result: e.result, at: e.at - o.t0, index });
+      if (e.type === 'resolution' && !serverRes.has(e.barrier)) serverRes.set(e.barrier, { result: e.result, at: e.at - o.t0, index, reason: e.reason });
     });
 
     // Integrity: the cluster is whole.
@@ -154,7 +154,8 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
       }
       const near = paused || faultNear(tAll);
       const bound = near ? o.recoveryMs : o.boundMs;
-      if (tRes - tAll > bound) v('liveness', `${b} resolved ${tRes - tAll} ms after its last node reported (bound ${bound} ms${near ? ', a fault was near' : ''})`, [...shown, ...hb.slice(0, 2)]);
+      const how = sr ? `${sr.result}${sr.reason ? ` (${sr.reason})` : ''}` : '';
+      if (tRes - tAll > bound) v('liveness', `${b} resolved ${how} ${tRes - tAll} ms after its last node reported (bound ${bound} ms${near ? ', a fault was near' : ''})`, [...shown, ...hb.slice(0, 2)]);
     }
     // Liveness: a dead node aborts its cluster within the dead-node window; a hung one at the deadline.
     const tFinal = (): number => {
