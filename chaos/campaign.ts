@@ -275,6 +275,7 @@ async function inject(f: FaultPlan, ctx: RoundContext, history: History, clients
         else if (f.kind === 'worker-stop') await env.pauseWorker(f.target, f.durationMs);
         else if (f.kind === 'nats-restart') await env.restartNats();
         else if (f.kind === 'redis-restart') await env.restartRedis();
+        else if (f.kind === 'redis-oom') await env.redisOutOfMemory(f.durationMs);
       } catch (err) {
         history.add({ kind: 'note', detail: `${f.kind} failed: ${errorMessage(err)}` });
       }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import type { ConnectionConfig } from '../src/core/config';
 import { freePort, startNats, startRedis } from '../src/services/local-servers';
 import type { LocalServer } from '../src/services/local-servers';
@@ -146,6 +147,21 @@ export class ChaosEnv {
   async restartRedis(): Promise<void> {
     process.kill(this.redis.pid, 'SIGKILL');
     await this.redis.restart();
+  }
+
+  /** An out-of-memory window: `maxmemory` 1 byte with `noeviction`, so Redis refuses every write for `ms`, then no limit again. */
+  async redisOutOfMemory(ms: number): Promise<void> {
+    const admin = new Redis(this.config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    admin.on('error', () => undefined);
+    try {
+      await admin.connect();
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      await sleep(ms);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0').catch(() => undefined);
+      admin.disconnect();
+    }
   }
 
   async killScheduler(): Promise<void> {

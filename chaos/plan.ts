@@ -32,7 +32,7 @@ export interface ClusterPlan {
   submitMs: number;
 }
 
-export const FAULT_KINDS = ['worker-kill', 'worker-stop', 'nats-restart', 'redis-restart', 'client-pause', 'scheduler-kill-submit'] as const;
+export const FAULT_KINDS = ['worker-kill', 'worker-stop', 'nats-restart', 'redis-restart', 'client-pause', 'scheduler-kill-submit', 'redis-oom'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultPlan {
