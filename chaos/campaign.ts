@@ -95,11 +95,11 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const store = new ClusterStore(redis);
     queues = new QueueSet(redis, store.keys);
     nc = await connect({ servers: env.config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const known = new Set<string>();
+    const rctx: RoundContext = { env, store, queues, nc, subjects: new Subjects('cs'), check, result, known: new Set<string>(), log };
     const first = options.fromRound ?? 0;
     for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
       const plan = planRound(seed, round, planOptions);
-      const r = await runRound(plan, { env, store, queues, nc, subjects: new Subjects('cs'), check, result, known, log });
+      const r = await runRound(plan, rctx);
       result.rounds++;
       const deaths = env.deaths.splice(0);
       for (const d of deaths) r.push({ round, invariant: 'integrity', message: `a process died that was not killed: ${d}`, lines: [] });
@@ -128,6 +128,8 @@ interface RoundContext {
   /** Cluster ids already checked for integrity. */
   known: Set<string>;
   log: (line: string) => void;
+  /** When the last fault of an earlier round ended, epoch ms. */
+  lastFaultEnd?: number;
 }
 
 function count(result: CampaignResult, kind: string, n = 1): void {
@@ -223,7 +225,9 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
     under.push({ record: await readRecord(store, s.cid, s.jobs.map((j) => j.job_id), folded), plan: s.plan });
   }
   for (const l of history.lines) if (l.kind === 'note') ctx.log(`round ${plan.round}: ${formatLine(l)}`);
-  const { violations, reportsChecked } = checkRound(history.lines, under, { ...ctx.check, t0: history.t0 });
+  const { violations, reportsChecked } = checkRound(history.lines, under, { ...ctx.check, t0: history.t0, priorFaultEnd: ctx.lastFaultEnd });
+  const healed = history.lines.filter((l) => l.kind === 'healed' || l.kind === 'pause');
+  if (healed.length > 0) ctx.lastFaultEnd = history.t0 + Math.max(...healed.map((l) => l.t));
   result.reportsChecked += reportsChecked;
   const out: RoundViolation[] = violations.map((v) => ({ ...v, round: plan.round }));
   out.push(...(await wholeOrAbsent(store, queues, ctx.known)).map((message) => ({ round: plan.round, invariant: 'integrity' as const, message, lines: history.lines.filter((l) => l.kind === 'fault' || l.kind === 'healed') })));

@@ -29,6 +29,8 @@ export interface CheckOptions {
   sweepMs: number;
   /** Epoch ms of the history's time 0, to place the servers' times on it. */
   t0: number;
+  /** When the previous round's last fault ended (epoch ms): its recovery reaches into this round. */
+  priorFaultEnd?: number;
 }
 
 export interface ClusterUnderCheck {
@@ -58,6 +60,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     }
   }
   for (const start of open.values()) windows.push([start, Number.POSITIVE_INFINITY]);
+  if (o.priorFaultEnd !== undefined) windows.push([o.priorFaultEnd - o.t0, o.priorFaultEnd - o.t0]);
   /** A fault touched [t - recovery, t + bound]: the recovery bound applies. */
   const faultNear = (t: number): boolean => windows.some(([s, e]) => s <= t + o.boundMs && e >= t - o.recoveryMs);
 

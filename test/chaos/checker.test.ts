@@ -118,3 +118,15 @@ test('a legacy wait answered abort after its cluster aborted is no violation; be
   const clean = record([report('cs-1', 'start', '', 15), report('cs-2', 'start', '', 25), resolution('start', 'start', 25)], ['a', 'b'], 'finish');
   expect(check(h.slice(0, 6).concat(h[h.length - 1]!), clean)).toContainEqual('safety: a legacy node was told abort, but the cluster never aborted');
 });
+
+// seed 2026, round 37: barriers took 2.6-5.9 s in a round without faults, right after a round that
+// restarted NATS and killed the scheduler; alone, the round passes. A fault's recovery reaches into
+// the next round, so its bound does too.
+test('a slow barrier is held to the recovery bound when the previous round had a fault just before', () => {
+  const { h, rec } = goodStart();
+  rec.events[2] = resolution('start', 'start', 2500); // start resolves 2.5 s after the last wait_start
+  h.splice(4, 2);
+  expect(check(h, rec)).toContainEqual(expect.stringMatching(/^liveness: start resolved start 2478 ms after its last node reported \(bound 1000 ms\)/));
+  const seen = checkRound(h, [{ record: rec, plan: PLAN }], { ...OPTS, priorFaultEnd: T0 - 500 }).violations;
+  expect(seen).toEqual([]);
+});
