@@ -15,14 +15,14 @@ import type { Action, Sequence, Step } from './sequence';
  * test/model/model.ts; outcomes and visible state must agree after each step.
  *
  * CS_MODEL_RUNS sets the number of sequences (default 10 000), CS_MODEL_BUDGET_S
- * the time they may take (default 120 s; the rest is skipped and the note says so);
+ * the time they may take (default 90 s; the rest is skipped and the note says so);
  * CS_MODEL_SEED replays a run: lane i uses seed CS_MODEL_SEED + i, and a
  * failure names its lane's seed and path.
  */
 const RUNS = Number(process.env.CS_MODEL_RUNS ?? 10_000);
 const SEED = process.env.CS_MODEL_SEED === undefined ? undefined : Number(process.env.CS_MODEL_SEED);
 /** How long the sequences may take in all, ms (CS_MODEL_BUDGET_S); on a busy machine fewer run. */
-const BUDGET_MS = Number(process.env.CS_MODEL_BUDGET_S ?? 120) * 1000;
+const BUDGET_MS = Number(process.env.CS_MODEL_BUDGET_S ?? 90) * 1000;
 
 /** Independent properties run side by side, each on its own connection, so one's round trips overlap another's work. */
 const LANES = 4;
