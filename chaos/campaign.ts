@@ -218,7 +218,7 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   observer.unsubscribe();
   await Promise.all(clients.map((c) => c.close()));
 
-  const folded = await foldedReportIds(store);
+  const folded = await foldedReportIds(store, submitted.map((x) => x.cid));
   const under: ClusterUnderCheck[] = [];
   for (const s of submitted) {
     ctx.known.add(s.cid);

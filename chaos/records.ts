@@ -17,22 +17,10 @@ export interface ClusterRecord {
   folded: Set<string>;
 }
 
-/** Every cluster's recorded report ids, in one pass over the keys: cluster id -> ids. */
-export async function foldedReportIds(store: ClusterStore): Promise<Map<string, Set<string>>> {
+/** The report ids the fold recorded for each cluster (its per-cluster hash `cs/cluster/<cid>/reports`): cluster id -> ids. */
+export async function foldedReportIds(store: ClusterStore, cids: readonly string[]): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  const prefix = store.keys.report('');
-  let cursor = '0';
-  do {
-    const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.report('*'), 'COUNT', 10_000);
-    cursor = next;
-    for (const k of keys) {
-      const rest = k.slice(prefix.length);
-      const at = rest.lastIndexOf('@');
-      const cid = rest.slice(at + 1);
-      if (!out.has(cid)) out.set(cid, new Set());
-      out.get(cid)!.add(rest.slice(0, at));
-    }
-  } while (cursor !== '0');
+  for (const cid of cids) out.set(cid, new Set(await store.redis.hkeys(store.keys.reports(cid))));
   return out;
 }
 

@@ -41,7 +41,7 @@ export class FoldAdapter {
   readonly store: ClusterStore;
 
   constructor(redis: Redis, keyPrefix: string) {
-    this.store = new ClusterStore(redis, { keyPrefix, outcomeTtlSeconds: 600 });
+    this.store = new ClusterStore(redis, { keyPrefix });
   }
 
   async createCluster(c: ClusterSpecForTest): Promise<void> {
@@ -67,13 +67,9 @@ export class FoldAdapter {
     await this.store.createCluster(jobs);
   }
 
-  /**
-   * Folds reports in order, each on its own (DESIGN §5 batches). Today: one
-   * script call per report, all sent at once on one connection, which Redis
-   * runs in order.
-   */
+  /** Folds reports in order, each on its own, in one atomic call (DESIGN §5 batches: the fold-batch script). */
   async foldBatch(reports: Report[]): Promise<FoldOutcome[]> {
-    return Promise.all(reports.map((r) => this.store.fold(r)));
+    return this.store.foldBatch(reports);
   }
 
   /**
