@@ -20,6 +20,10 @@ export class Subjects {
   barrier(cluster: string): string {
     return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.barrier`;
   }
+  /** workers -> nodes: a named message's state after each fold that touched it (LAVA MultiNode). */
+  message(cluster: string): string {
+    return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.msg`;
+  }
   /** workers -> ops: every folded report and every resolution. */
   event(cluster: string): string {
     return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.event`;

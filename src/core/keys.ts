@@ -22,6 +22,14 @@ export class Keys {
   events(cluster: string): string {
     return `${this.prefix}cs/cluster/${cluster}/events`;
   }
+  /** hash: a cluster's named messages (LAVA MultiNode): message ID -> JSON {seq, senders, order, waits}. */
+  messages(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/messages`;
+  }
+  /** Every key a cluster owns, all under `cs/cluster/<cid>/`: what retention deletes. */
+  clusterKeys(cluster: string): string[] {
+    return [this.meta(cluster), this.events(cluster), this.messages(cluster)];
+  }
   /** stream: every cluster's events, capped; `watch --since` replays it. */
   get allEvents(): string {
     return `${this.prefix}cs/events`;
