@@ -156,8 +156,13 @@ export class MessageClient {
       const onState = (s: MessageState): void => {
         if (s.msg === msg) check();
       };
+      // Anything registered after the wait ended (an abort heard at once) is undone at once.
+      const add = (cleanup: () => void): void => {
+        if (settled) cleanup();
+        else cleanups.push(cleanup);
+      };
       this.emitter.on('state', onState);
-      cleanups.push(() => this.emitter.off('state', onState));
+      add(() => this.emitter.off('state', onState));
       // The fold of this very report: a refusal, or (for a send) the moment it is visible to all.
       this.byReport.set(id, (s) => {
         if (s.error) return finish(new RejectedError(s.error));
@@ -168,33 +173,34 @@ export class MessageClient {
         }
         check();
       });
-      cleanups.push(() => this.byReport.delete(id));
-      cleanups.push(this.node.onAbort((a) => finish(new ClusterAbortedError(a.reason ?? 'cluster aborted'))));
-      if (options.timeoutMs !== undefined) {
-        timer = setTimeout(() => finish(new TimeoutError(this.timeoutText(kind, msg, mode, role, options.timeoutMs as number))), options.timeoutMs);
+      add(() => this.byReport.delete(id));
+      add(this.node.onAbort((a) => finish(new ClusterAbortedError(a.reason ?? 'cluster aborted'))));
+      if (options.timeoutMs !== undefined && !settled) {
+        const ms = options.timeoutMs;
+        timer = setTimeout(() => finish(new TimeoutError(this.timeoutText(msg, mode, role, ms))), ms);
       }
-      if (options.signal) {
-        const onSignal = (): void => finish(new Error(`stopped: ${errorMessage(options.signal?.reason ?? 'aborted')}`));
-        if (options.signal.aborted) return onSignal();
-        options.signal.addEventListener('abort', onSignal, { once: true });
-        cleanups.push(() => options.signal?.removeEventListener('abort', onSignal));
+      const signal = options.signal;
+      if (signal) {
+        const onSignal = (): void => finish(new Error(`stopped: ${errorMessage(signal.reason ?? 'aborted')}`));
+        if (signal.aborted) onSignal();
+        signal.addEventListener('abort', onSignal, { once: true });
+        add(() => signal.removeEventListener('abort', onSignal));
       }
       const send = (): void => {
         this.node.report(kind, { id, message: fields }).catch((err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
       };
-      cleanups.push(this.node.onReconnect(send));
+      add(this.node.onReconnect(send));
       // An ID known to be satisfied answers at once, as LAVA's repeat calls do; the wait is still recorded.
       if (kind === 'wait_msg') check();
-      if (!settled || kind === 'wait_msg') send();
+      if (!settled || (kind === 'wait_msg' && !this.node.aborted)) send();
     });
   }
 
-  private timeoutText(kind: string, msg: string, mode: WaitMode | undefined, role: string | undefined, ms: number): string {
-    const verb = kind === 'send' ? (mode ? 'sync' : 'send') : mode === 'all' ? 'wait-all' : 'wait';
-    if (mode === undefined) return `${verb} ${msg}: not confirmed within ${formatDuration(ms)}`;
+  private timeoutText(msg: string, mode: WaitMode | undefined, role: string | undefined, ms: number): string {
+    if (mode === undefined) return `not confirmed by the workers within ${formatDuration(ms)}`;
     const missing = missingSenders(this.states.get(msg), this.group, mode, role);
     const who = mode === 'any' ? 'no node sent it' : `still missing: ${missing.map((j) => `${j} (${this.group[j] ?? '?'})`).join(', ')}`;
-    return `${verb} ${msg}${role ? ` ${role}` : ''} timed out after ${formatDuration(ms)}: ${who}`;
+    return `timed out after ${formatDuration(ms)}: ${who}`;
   }
 
   async close(): Promise<void> {

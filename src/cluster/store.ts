@@ -48,7 +48,8 @@ export class ClusterStore {
     const ids = drafts.map((_, i) => `${this.jobIdPrefix}-${first + i}`);
     const cluster = ids[0] as string;
     const token = randomBytes(24).toString('base64url');
-    return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token }));
+    const group = Object.fromEntries(drafts.map((d, i) => [ids[i] as string, d.node_roles]));
+    return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token, group }));
   }
 
   /** Writes the cluster's state, id map, meta and "submitted" event in one script. Returns the creation time and the event's id. */

@@ -127,7 +127,7 @@ test('a wait past its timeout answers timed out, names who is missing, and abort
   const { msgs, jobs, c } = await cluster(3);
   await msgs[0]!.send('half');
   await expect(msgs[0]!.wait('half', 'all', undefined, { timeoutMs: 300 })).rejects.toThrow(
-    new TimeoutError(`wait-all half timed out after 300ms: still missing: ${jobs[1]} (client), ${jobs[2]} (client)`),
+    new TimeoutError(`timed out after 300ms: still missing: ${jobs[1]} (client), ${jobs[2]} (client)`),
   );
   const view = await workers.store.readCluster(c.cluster);
   expect(view.final).toBeUndefined();
