@@ -24,6 +24,7 @@
     mode `all` when every node (having `role`, when given) has; a role no
     node has is an error;
   - a `send` with a mode also registers that wait (lava-sync in one report);
+    the same open wait asked again keeps its start and changes nothing;
   - each change releases the open waits it satisfies (`released`, with how
     long each waited), logged in the cluster's event.
 ]]
@@ -141,8 +142,12 @@ local function fold_message(mkey, meta_key, cid, job, nodes, kind, req, report_i
     rec.bytes = total
   end
   if mode then
-    rec.waits[job] = { mode = mode, role = role, since = now }
-    changed = true
+    -- The same wait asked again (a long poll's retry, a reconnect) keeps its start; a new one starts now.
+    local w = rec.waits[job]
+    if not (w and not w.released and w.mode == mode and w.role == role) then
+      rec.waits[job] = { mode = mode, role = role, since = now }
+      changed = true
+    end
   end
 
   local released = {}
