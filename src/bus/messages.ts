@@ -1,6 +1,7 @@
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { REPORT_KINDS } from '../core/states';
+import { MSG_NAME } from '../core/names';
 
 /** A report is at most 64 KiB on the wire (DESIGN §8). */
 export const MAX_REPORT_BYTES = 64 * 1024;
@@ -59,8 +60,7 @@ export const ReportInfoSchema = z.strictObject({
   });
 export type ReportInfo = z.infer<typeof ReportInfoSchema>;
 
-/** A message ID or data key (LAVA MultiNode): letters, digits, `_`, `.` and `-`. */
-export const MSG_NAME = /^[A-Za-z0-9_.-]+$/;
+export { MSG_NAME };
 export const MsgName = z.string().min(1, 'is empty').max(128).regex(MSG_NAME, 'letters, digits, "_", "." and "-" only');
 /** Data a node attaches to one message ID, in all its sends together: `key=value` lines of at most this many bytes. */
 export const MAX_MSG_NODE_BYTES = 4096;

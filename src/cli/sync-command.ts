@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runSyncCommand } from '../sync/command';
-import type { SyncOp } from '../sync/protocol';
+import type { SyncOp } from '../sync/wire';
 
 const HELP: Record<SyncOp, string> = {
   send: 'lava-send: add this node\'s key=value data to message ID (inside a program run by "cluster-sync node")',

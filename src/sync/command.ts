@@ -1,10 +1,10 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { MSG_NAME } from '../bus/messages';
+import { MSG_NAME } from '../core/names';
 import { parseDuration } from '../core/duration';
 import { errorMessage } from '../core/errors';
-import { SyncFailure } from './protocol';
-import type { SyncOp, SyncReply, SyncRequest } from './protocol';
+import { SyncFailure } from './wire';
+import type { SyncOp, SyncReply, SyncRequest } from './wire';
 
 /**
  * The program's side of `lava-send ID [key=value ...]`, `lava-wait ID`,

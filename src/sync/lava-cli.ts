@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { SYNC_OPS } from './protocol';
-import type { SyncOp } from './protocol';
+import { SYNC_OPS } from './wire';
+import type { SyncOp } from './wire';
 import { runSyncCommand } from './command';
 
 /**

@@ -13,11 +13,11 @@ import type { TestServers } from '../helpers/servers';
 
 /**
  * LAVA MultiNode calls from unmodified lkp nodes: shell scripts (dash) that
- * source examples/lkp/lava-multinode.sh and ask the legacy endpoint of the
+ * source examples/lkp/lib/lava-multinode.sh and ask the legacy endpoint of the
  * built `cluster-sync scheduler` (a 1 s long poll, so waits see `retry`),
  * against real workers, NATS and Redis.
  */
-const SNIPPET = path.join(ROOT, 'examples/lkp/lava-multinode.sh');
+const SNIPPET = path.join(ROOT, 'examples/lkp/lib/lava-multinode.sh');
 let servers: TestServers;
 let config: ConnectionConfig;
 let workers: WorkersHandle;
