@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ConnectionConfig } from '../../src/core/config';
 import { startWorkers } from '../../workers';
 import { submitInline } from '../helpers/cluster';
-import { CliProcess, envFor } from '../helpers/processes';
+import { CLI, CliProcess, envFor } from '../helpers/processes';
 import { Resources, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { readLog, scriptsTree } from './agent-helpers';
@@ -71,6 +71,9 @@ lava-wait --timeout 1s nobody-sends 2>> "$log"; echo "lava-wait exit $?" >> "$lo
 lava-send 'bad id' 2>> "$log"; echo "lava-send exit $?" >> "$log"
 lava-wait-all x nobody-has-this-role 2>> "$log"; echo "lava-wait-all exit $?" >> "$log"
 lava-send ok 2>> "$log"; echo "lava-send exit $?" >> "$log"
+"$node_bin" "$cs_cli" wait-all --timeout 30s ok 2>> "$log"; echo "cluster-sync wait-all exit $? cache $(cat "$CS_SYNC_CACHE" | wc -l)" >> "$log"
+"$node_bin" "$cs_cli" send ok k=v 2>> "$log"; echo "cluster-sync send exit $?" >> "$log"
+"$node_bin" "$cs_cli" wait ok 2>> "$log"; echo "cluster-sync wait: $(cat "$CS_SYNC_CACHE")" >> "$log"
 `,
 });
 
@@ -103,7 +106,7 @@ function job(roles: Record<string, string>): string {
   const blocks = Object.entries(roles)
     .map(([role, program]) => `if role ${role}:\n  CS_SYNC_CACHE: ${work}/${role}.cache\n  ${program}:\n`)
     .join('');
-  return `suite: lava\ncluster: cs-test\nlog: ${work}/log\nwork: ${work}\nnode_bin: ${NODE}\n${blocks}`;
+  return `suite: lava\ncluster: cs-test\nlog: ${work}/log\nwork: ${work}\nnode_bin: ${NODE}\ncs_cli: ${CLI}\n${blocks}`;
 }
 
 test('the iperf pattern: the server sends server-ready with its address, the client waits, runs, sends client-done', async () => {
@@ -153,7 +156,7 @@ test('a waiter hears abort when another node fails: lava-wait exits 3 and says w
   expect(log.find((l) => l.startsWith('lava-wait never-sent:'))).toMatch(/^lava-wait never-sent: cluster aborted: node \S+ \(client\) reported failed: /);
 });
 
-test('a wait past --timeout exits 4 and aborts nothing; bad usage exits 2 with the reason', async () => {
+test('a wait past --timeout exits 4 and aborts nothing; bad usage exits 2 with the reason; cluster-sync send|wait|wait-all work the same', async () => {
   await submitInline(res, config, job({ server: 'times-out' }), 'nodes:\n  srv--1: { roles: [server] }\n');
   const srv = agent('srv');
   expect(await srv.exited).toBe(0);
@@ -166,5 +169,8 @@ test('a wait past --timeout exits 4 and aborts nothing; bad usage exits 2 with t
     expect.stringMatching(/^lava-wait-all x: no node of this cluster has role nobody-has-this-role \(roles: server\)$/),
     'lava-wait-all exit 2',
     'lava-send exit 0',
+    'cluster-sync wait-all exit 0 cache 0',
+    'cluster-sync send exit 0',
+    'cluster-sync wait: k=v',
   ]);
 });

@@ -33,9 +33,9 @@ afterEach(async () => {
 });
 
 /** N nodes (node 1 server, the others client), each with its NodeClient and MessageClient. */
-async function cluster(n: number): Promise<{ c: SubmittedCluster; nodes: NodeClient[]; msgs: MessageClient[]; jobs: string[] }> {
+async function cluster(n: number, heartbeatMs?: number): Promise<{ c: SubmittedCluster; nodes: NodeClient[]; msgs: MessageClient[]; jobs: string[] }> {
   const { job, spec } = nodesJob(n);
-  const [c] = await submitInline(res, config, job, spec);
+  const [c] = await submitInline(res, config, job, spec, heartbeatMs);
   const nodes = await nodeClients(res, config, c!);
   const group: Group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
   const msgs = nodes.map((node) => res.add(new MessageClient(node, group), (m) => m.close()));
@@ -108,7 +108,7 @@ test('limits: 4 KiB of data per node per ID and 256 IDs per cluster, refused wit
   await expect(a.send('big', { k2: 'y'.repeat(2000) })).rejects.toThrow(new RejectedError(`node ${a.node.id.job} would hold 5008 bytes of data for message big; the limit is 4096`));
   await expect(a.send('bad/id')).rejects.toThrow(/msg: letters, digits, "_", "." and "-" only/);
   await expect(a.send('ok', { 'bad key': 'v' })).rejects.toThrow(/data/);
-  for (let i = 1; i < 256; i++) await a.send(`m${i}`);
+  await Promise.all(Array.from({ length: 255 }, (_, i) => a.send(`m${i + 1}`)));
   await expect(a.send('one-too-many')).rejects.toThrow(/holds 256 message IDs already; no new ID one-too-many/);
   // An existing ID still takes data.
   await a.send('m1', { more: 'yes' });
@@ -148,4 +148,17 @@ test('a send repeated under the same report id is folded once', async () => {
   expect((await messageEvents(c.cluster)).filter((e) => e.msg === 'once')).toHaveLength(1);
   const rec = JSON.parse((await workers.store.redis.hget(workers.store.keys.messages(c.cluster), 'once')) as string) as { seq: number };
   expect(rec.seq).toBe(1);
+});
+
+test('a dead node (no heartbeat for 3 intervals) aborts every pending wait, with the reason', async () => {
+  const hb = 200;
+  workers = res.add(await startWorkers(config, { sweepEveryMs: 100 }), (w) => w.close());
+  const { nodes, msgs, jobs } = await cluster(2, hb);
+  const stopA = nodes[0]!.startHeartbeat(hb);
+  const stopB = nodes[1]!.startHeartbeat(hb);
+  res.add(stopA, async (stop) => stop());
+  const pending = msgs[0]!.wait('from-the-dead', 'any', undefined);
+  await eventually(() => workers.store.redis.zscore(workers.store.keys.heartbeats, `${nodes[1]!.id.cluster} ${jobs[1]}`), 'node B to be alive');
+  stopB(); // node B goes silent
+  await expect(pending).rejects.toThrow(new ClusterAbortedError(`node ${jobs[1]} (client) reported abort: no heartbeat for 600ms (dead node)`));
 });
