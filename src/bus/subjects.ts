@@ -46,6 +46,10 @@ export class Subjects {
   get allQueries(): string {
     return `${this.prefix}.cluster.*.query`;
   }
+  /** Every cluster's named-message states (LAVA MultiNode). */
+  get allMessages(): string {
+    return `${this.prefix}.cluster.*.msg`;
+  }
   get allEvents(): string {
     return `${this.prefix}.cluster.*.event`;
   }

@@ -64,6 +64,8 @@ export class MessageClient {
   /** States that answer a report id (the fold of that send or wait). */
   private readonly byReport = new Map<string, (s: MessageState) => void>();
   private readonly emitter = new EventEmitter();
+  /** Set when NATS refused or closed the message subscription (a lab's permissions without `.msg`). */
+  private failure: Error | undefined;
 
   constructor(
     readonly node: NodeClient,
@@ -75,9 +77,14 @@ export class MessageClient {
   async start(): Promise<void> {
     if (this.sub) return;
     await this.node.start();
-    this.sub = this.node.nc.subscribe(this.node.subjects.message(this.node.id.cluster), {
+    const subject = this.node.subjects.message(this.node.id.cluster);
+    this.sub = this.node.nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err) return;
+        if (err) {
+          this.failure = new Error(`cannot hear named messages on ${subject}: ${err.message} (may this NATS user subscribe to it? see cluster-sync nats-config)`);
+          this.emitter.emit('failure', this.failure);
+          return;
+        }
         try {
           this.hear(normalizeMessage(JSON.parse(decodeText(msg.data)) as MessageState));
         } catch {
@@ -175,6 +182,10 @@ export class MessageClient {
       });
       add(() => this.byReport.delete(id));
       add(this.node.onAbort((a) => finish(new ClusterAbortedError(a.reason ?? 'cluster aborted'))));
+      const onFailure = (err: Error): void => finish(err);
+      if (this.failure) onFailure(this.failure);
+      this.emitter.on('failure', onFailure);
+      add(() => this.emitter.off('failure', onFailure));
       if (options.timeoutMs !== undefined && !settled) {
         const ms = options.timeoutMs;
         timer = setTimeout(() => finish(new TimeoutError(this.timeoutText(msg, mode, role, ms))), ms);
