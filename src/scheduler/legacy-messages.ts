@@ -4,7 +4,7 @@ import { MessageClient, cacheLines } from '../client/message-client';
 import { NodeClient } from '../client/node-client';
 import type { NodeIdentity } from '../client/node-client';
 import type { ClusterStore } from '../cluster/store';
-import { ClusterAbortedError, InvalidInputError, RejectedError, TimeoutError } from '../core/errors';
+import { ClusterAbortedError, InvalidInputError, TimeoutError } from '../core/errors';
 import { LEGACY_PARAMS } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import type { ProxyContext } from './node-proxy';
@@ -44,9 +44,10 @@ export async function answerMessage(
 ): Promise<string> {
   if (q.msg === undefined) throw new InvalidInputError('query', `is required for state=${q.state}`, 'msg');
   if (q.role !== undefined && q.state !== 'wait_all') throw new InvalidInputError('query', `belongs to state=wait_all, not ${q.state}`, 'role');
-  const data = q.state === 'send' || q.state === 'sync' ? legacyData(rawUrl) : {};
-  if ((q.state === 'wait' || q.state === 'wait_all') && Object.keys(legacyData(rawUrl)).length > 0) {
-    throw new InvalidInputError('query', `state=${q.state} takes msg${q.state === 'wait_all' ? ' and role' : ''} only, no data`, Object.keys(legacyData(rawUrl))[0]);
+  const data = legacyData(rawUrl);
+  const extra = Object.keys(data)[0];
+  if ((q.state === 'wait' || q.state === 'wait_all') && extra !== undefined) {
+    throw new InvalidInputError('query', `state=${q.state} takes msg${q.state === 'wait_all' ? ' and role' : ''} only, no data`, extra);
   }
   // The cluster's nodes and roles, read once: wait_all needs to know who must send.
   const group = Object.fromEntries((await store.readCluster(id.cluster)).nodes.map((n) => [n.job, n.roles]));
@@ -69,7 +70,7 @@ export async function answerMessage(
     if (err instanceof ClusterAbortedError) return `abort\n${err.reason}`;
     if (err instanceof TimeoutError) return 'retry';
     if (err instanceof InvalidInputError) throw new InvalidInputError('query', err.message.slice(err.source.length + 2), q.state === 'wait_all' ? 'role' : 'msg');
-    if (err instanceof RejectedError) throw err;
+    // A refusal (RejectedError: HTTP 409 with the workers' reason) and anything else go to the error reply.
     throw err;
   } finally {
     await messages.close();
