@@ -26,10 +26,6 @@ export class Keys {
   messages(cluster: string): string {
     return `${this.prefix}cs/cluster/${cluster}/messages`;
   }
-  /** Every key a cluster owns, all under `cs/cluster/<cid>/`: what retention deletes. */
-  clusterKeys(cluster: string): string[] {
-    return [this.meta(cluster), this.events(cluster), this.messages(cluster)];
-  }
   /** stream: every cluster's events, capped; `watch --since` replays it. */
   get allEvents(): string {
     return `${this.prefix}cs/events`;
@@ -44,7 +40,7 @@ export class Keys {
   }
   /** Every key one cluster owns (retention deletes exactly these). */
   clusterKeys(cluster: string): string[] {
-    return [this.meta(cluster), this.events(cluster), this.reports(cluster)];
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster), this.messages(cluster)];
   }
   /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
   get heartbeats(): string {

@@ -34,7 +34,7 @@ const InternalId = z
   .regex(/^~[A-Za-z0-9_.-]+$/, 'an internal id');
 
 /** A report as it sits in the queue: a node's (validated by the bridge) or one the workers made. */
-export const QueuedReportSchema = ReportSchema.extend({ id: z.union([ReportId, InternalId]) });
+export const QueuedReportSchema = ReportSchema.safeExtend({ id: z.union([ReportId, InternalId]) });
 
 /**
  * Checks each report of a job on its own: the valid ones, and the position and
