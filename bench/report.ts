@@ -5,6 +5,7 @@ import type { BenchOptions } from './options';
 import { topCommands } from './redis-stats';
 import type { RampResult } from './throughput';
 import type { WaitCostResult } from './wait-cost';
+import type { SyncLatencyResult } from './sync-latency';
 
 /** Everything one run measured; written as JSON and printed as a table. */
 export interface BenchResult {
@@ -22,6 +23,8 @@ export interface BenchResult {
   waitCost: WaitCostResult[];
   openClusters: OpenClustersResult;
   ramps: RampResult[];
+  /** lava-sync beside the barrier (bench/sync-latency.ts). */
+  syncLatency?: SyncLatencyResult;
   targets: Target[];
 }
 

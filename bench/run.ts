@@ -15,6 +15,7 @@ import type { BenchResult } from './report';
 import { ramp } from './throughput';
 import type { RampResult } from './throughput';
 import { idleCommandsPerSecond, oursWaitCost, pollingWaitCost } from './wait-cost';
+import { formatSyncLatency, syncLatency, syncTargets } from './sync-latency';
 import type { WaitCostResult } from './wait-cost';
 
 /**
@@ -68,6 +69,9 @@ async function main(): Promise<number> {
     tracker.start();
     log(`bench: ${opts.isolatedBarriers} barriers one at a time`);
     const isolated = await isolatedLatency(env, tracker, opts.isolatedBarriers, opts.nodes);
+    // issue 15: lava-sync beside the barrier, 8 nodes, same run (bench/sync-latency.ts).
+    log('bench: lava-sync against the barrier, 8 nodes');
+    const syncRun = await syncLatency(env, { rounds: opts.quick ? 20 : 200, nodes: 8 });
     log(`bench: ${opts.clusters} clusters × ${opts.nodes} nodes at once, ${opts.rounds} round(s)`);
     const scale = await scaleLatency(env, { clusters: opts.clusters, nodes: opts.nodes, rounds: opts.rounds, thinkMs: opts.thinkMs });
     const waitCost: WaitCostResult[] = [];
@@ -102,11 +106,11 @@ async function main(): Promise<number> {
       await poller.close();
     }
     const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, openClusters: open, ramps };
-    const result: BenchResult = { ...partial, finishedAt: new Date().toISOString(), targets: targetsOf(partial) };
+    const result: BenchResult = { ...partial, syncLatency: syncRun, finishedAt: new Date().toISOString(), targets: [...targetsOf(partial), ...syncTargets(syncRun)] };
     const base = path.join(opts.out, opts.name);
     writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
     writeFileSync(`${base}.svg`, latencyPlot(ramps, opts.limitMs, `cluster-sync: barrier latency against offered load (${opts.nodes}-node clusters)`));
-    process.stdout.write(`${formatResult(result)}\n\nresults: ${base}.json\nplot: ${base}.svg\n`);
+    process.stdout.write(`${formatResult(result)}\n\n${formatSyncLatency(syncRun)}\n\nresults: ${base}.json\nplot: ${base}.svg\n`);
     return 0;
   } finally {
     await tracker.stop();

@@ -50,6 +50,8 @@ export class Publisher {
       if (r.took_ms !== undefined) msg.took_ms = r.took_ms;
       this.nc.publish(this.subjects.barrier(cluster), encodeJson(msg));
     }
+    // Named messages' states, one per report (each sender hears its own report's): waits are pushed, never polled.
+    for (const o of list) if (o.ok && o.message) this.nc.publish(this.subjects.message(cluster), encodeJson(o.message));
     for (const ev of events.values()) {
       this.nc.publish(this.subjects.event(cluster), encodeJson(ev));
       for (const l of this.listeners) l(ev);

@@ -11,6 +11,9 @@ import type { Output } from './output';
 import { describeExit } from './runner';
 import type { ProgramExit, ProgramRunner, RunningProgram } from './runner';
 import { resolvePrograms } from './scripts';
+import { MessageClient } from '../client/message-client';
+import { startSyncServer } from '../sync/server';
+import type { SyncServer } from '../sync/server';
 import type { ResolvedProgram, ResolvedPrograms } from './scripts';
 
 /*
@@ -57,6 +60,9 @@ class NodeLife {
   private ending = false;
   private reporting: Promise<void> = Promise.resolve();
   private readonly role: string;
+  /** The lava-* commands' socket and scripts, once programs may run. */
+  private sync: SyncServer | undefined;
+  private messages: MessageClient | undefined;
 
   constructor(
     private readonly job: NodeJob,
@@ -96,6 +102,8 @@ class NodeLife {
       stopHeartbeat();
       this.opts.signal?.removeEventListener('abort', onSignal);
       await this.stopDaemons();
+      await this.sync?.close().catch((err: unknown) => this.opts.output.notice(`could not remove the lava-* socket: ${errorMessage(err)}`));
+      await this.messages?.close();
       // The failed / abort report goes out before the life ends, so the other nodes hear it;
       // with no worker reachable the agent still ends (dead-node detection then tells the others).
       await this.settleReport();
@@ -162,8 +170,14 @@ class NodeLife {
       this.step('direct_ips', 'ok', { detail: bound.join(', ') });
     }
     const node = { cluster: this.job.cluster, job_id: this.job.job_id, node_roles: this.job.node_roles, node_ip: ip, direct_ips: this.job.direct_ips, direct_macs: this.job.direct_macs };
-    const envFor = (p: ResolvedProgram): NodeJS.ProcessEnv =>
-      programEnv({ base: this.opts.baseEnv ?? process.env, params: this.job.params, vars: { ...this.job.vars, ...Object.fromEntries(programs.variables.map((v) => [v.name, null])) }, programParams: p.params, rolesIp, node });
+    const sync = await this.startSync();
+    const base = this.opts.baseEnv ?? process.env;
+    // lava-send, lava-wait, ... come first on PATH; the socket reaches this agent, which speaks for the program.
+    const syncEnv = { ...sync.env, PATH: [sync.binDir, base.PATH].filter(Boolean).join(':') };
+    const envFor = (p: ResolvedProgram): NodeJS.ProcessEnv => ({
+      ...programEnv({ base, params: this.job.params, vars: { ...this.job.vars, ...Object.fromEntries(programs.variables.map((v) => [v.name, null])) }, programParams: p.params, rolesIp, node }),
+      ...syncEnv,
+    });
 
     for (const d of programs.daemons) {
       const started = await this.startDaemon(d, envFor(d));
@@ -190,6 +204,21 @@ class NodeLife {
     }
     if (this.ownFailure !== undefined || this.localAbort !== undefined) return this.ended();
     return { outcome: Outcome.Passed, reason: '' };
+  }
+
+  /** The MultiNode commands' server: each call and how it ended is a step of the life. */
+  private async startSync(): Promise<SyncServer> {
+    this.messages = new MessageClient(this.client, this.job.group);
+    await this.messages.start();
+    this.sync = await startSyncServer(this.job, this.messages, {
+      defaultTimeoutMs: this.job.cluster_timeout_ms,
+      onCall: (req, reply) => {
+        const what = `lava-${req.op} ${req.msg}${req.role ? ` ${req.role}` : ''}`;
+        if (reply.ok) this.step(what, 'ok', { waited_ms: req.op === 'send' ? undefined : reply.waited_ms, detail: reply.lines.length > 0 ? reply.lines.join(' ') : undefined });
+        else this.step(what, reply.code === 'aborted' ? 'abort' : reply.code === 'timeout' ? 'timed_out' : 'error', { detail: reply.message });
+      },
+    });
+    return this.sync;
   }
 
   private async startDaemon(d: ResolvedProgram, env: NodeJS.ProcessEnv): Promise<boolean> {

@@ -39,6 +39,8 @@ export const NodeJobSchema = z.object({
   job_id: Ident,
   cluster: Ident,
   token: z.string().min(1).max(256),
+  /** Absent in node jobs submitted before named messages existed: lava-group then lists this node only. */
+  group: z.record(Ident, z.string().max(4096)).optional(),
   host: z.string().max(256),
   testbox: z.string().max(256),
   queue: z.string().max(256),
@@ -58,5 +60,6 @@ export const NodeJobSchema = z.object({
 });
 
 export function parseNodeJob(value: unknown): NodeJob {
-  return NodeJobSchema.parse(value) as NodeJob;
+  const job = NodeJobSchema.parse(value);
+  return { ...job, group: job.group ?? { [job.job_id]: job.node_roles } } as NodeJob;
 }

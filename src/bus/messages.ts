@@ -1,6 +1,7 @@
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { REPORT_KINDS } from '../core/states';
+import { MSG_NAME } from '../core/names';
 
 /** A report is at most 64 KiB on the wire (DESIGN §8). */
 export const MAX_REPORT_BYTES = 64 * 1024;
@@ -59,6 +60,28 @@ export const ReportInfoSchema = z.strictObject({
   });
 export type ReportInfo = z.infer<typeof ReportInfoSchema>;
 
+export { MSG_NAME };
+export const MsgName = z.string().min(1, 'is empty').max(128).regex(MSG_NAME, 'letters, digits, "_", "." and "-" only');
+/** Data a node attaches to one message ID, in all its sends together: `key=value` lines of at most this many bytes. */
+export const MAX_MSG_NODE_BYTES = 4096;
+/** Message IDs one cluster may hold. */
+export const MAX_MSG_IDS = 256;
+
+/** Bytes of a data map as `key=value` lines. */
+export function dataBytes(data: Record<string, string>): number {
+  return Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2, 0);
+}
+
+export const MsgDataSchema = z
+  .record(MsgName, z.string().max(MAX_MSG_NODE_BYTES).regex(/^[^\0\n\r]*$/, 'no NUL or newline'))
+  .refine((d) => Object.keys(d).length <= 256, 'at most 256 keys')
+  .refine((d) => dataBytes(d) <= MAX_MSG_NODE_BYTES, `at most ${MAX_MSG_NODE_BYTES} bytes as key=value lines`);
+export type MsgData = z.infer<typeof MsgDataSchema>;
+
+/** How a wait is satisfied: `any` node sent the ID (lava-wait), or `all` nodes (of `role`) did (lava-wait-all, lava-sync). */
+export const WaitMode = z.enum(['any', 'all']);
+export type WaitMode = z.infer<typeof WaitMode>;
+
 export const ReportSchema = z.strictObject({
   v: z.literal(1),
   id: ReportId,
@@ -77,6 +100,22 @@ export const ReportSchema = z.strictObject({
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, ' '))
     .optional(),
+  /** `send` and `wait_msg`: the message ID. */
+  msg: MsgName.optional(),
+  /** `send`: this node's key=value data for the ID. */
+  data: MsgDataSchema.optional(),
+  /** `wait_msg` (and `send` for lava-sync): how the wait is satisfied. */
+  mode: WaitMode.optional(),
+  /** With mode `all`: only nodes of this role count. */
+  role: z.string().min(1).max(128).regex(/^[^\s\0]+$/, 'one role name, no white space').optional(),
+}).superRefine((r, ctx) => {
+  if ((r.state === 'send' || r.state === 'wait_msg') && r.msg === undefined) ctx.addIssue({ code: 'custom', path: ['msg'], message: `is required for ${r.state}` });
+  if (r.state === 'wait_msg' && r.mode === undefined) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'is required for wait_msg' });
+  if (r.state !== 'send' && r.state !== 'wait_msg' && (r.msg !== undefined || r.data !== undefined || r.mode !== undefined || r.role !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['msg'], message: `msg, data, mode and role belong to send and wait_msg, not ${r.state}` });
+  }
+  if (r.state === 'wait_msg' && r.data !== undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'wait_msg carries no data' });
+  if (r.role !== undefined && r.mode !== 'all') ctx.addIssue({ code: 'custom', path: ['role'], message: 'needs mode all' });
 });
 export type Report = z.infer<typeof ReportSchema>;
 

@@ -14,7 +14,8 @@ import { Subjects, checkToken } from './subjects';
  * - `ops` (`watch`, `submit --watch`): reads events and barrier answers; publishes nothing.
  * - `node-<testbox>`, one per testbox: reports and queries (any cluster: the
  *   workers check the cluster's token), takes and dones of its own testbox
- *   queue only, barrier answers (they carry no secret), and replies on its
+ *   queue only, barrier answers and named-message states (they carry no
+ *   secret; message data is visible to every node user), and replies on its
  *   own inbox prefix only, so it reads no other node's take reply (node job,
  *   token).
  */
@@ -54,17 +55,17 @@ export function labUsers(subjectPrefix: string, testboxes: readonly string[]): L
   });
   return [
     user('worker', 'worker', {
-      publish: { allow: [barriers, s.allEvents] },
+      publish: { allow: [barriers, s.allMessages, s.allEvents] },
       subscribe: { allow: [s.allReports, s.allQueries, s.allTakes, s.allDones, s.allEvents] },
       allow_responses: true,
     }),
     user('scheduler', 'scheduler', {
       publish: { allow: [s.allReports, s.allQueries, s.allEvents] },
-      subscribe: { allow: [barriers, s.allEvents, inbox('scheduler')] },
+      subscribe: { allow: [barriers, s.allMessages, s.allEvents, inbox('scheduler')] },
     }),
     user('ops', 'ops', {
       publish: { deny: ['>'] },
-      subscribe: { allow: [s.allEvents, barriers] },
+      subscribe: { allow: [s.allEvents, barriers, s.allMessages] },
     }),
     ...testboxes.map((tb) => {
       const name = `node-${tb}`;
@@ -73,7 +74,7 @@ export function labUsers(subjectPrefix: string, testboxes: readonly string[]): L
         'node',
         {
           publish: { allow: [s.allReports, s.allQueries, s.take(tb), s.done(tb)] },
-          subscribe: { allow: [barriers, inbox(name)] },
+          subscribe: { allow: [barriers, s.allMessages, inbox(name)] },
         },
         tb,
       );

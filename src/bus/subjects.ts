@@ -20,6 +20,10 @@ export class Subjects {
   barrier(cluster: string): string {
     return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.barrier`;
   }
+  /** workers -> nodes: a named message's state after each fold that touched it (LAVA MultiNode). */
+  message(cluster: string): string {
+    return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.msg`;
+  }
   /** workers -> ops: every folded report and every resolution. */
   event(cluster: string): string {
     return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.event`;
@@ -41,6 +45,10 @@ export class Subjects {
   }
   get allQueries(): string {
     return `${this.prefix}.cluster.*.query`;
+  }
+  /** Every cluster's named-message states (LAVA MultiNode). */
+  get allMessages(): string {
+    return `${this.prefix}.cluster.*.msg`;
   }
   get allEvents(): string {
     return `${this.prefix}.cluster.*.event`;

@@ -9,6 +9,7 @@ import { registerWorker } from './worker-command';
 import { registerScheduler } from './scheduler-command';
 import { registerSubmit } from './submit-command';
 import { registerNatsConfig } from './nats-config-command';
+import { registerSync } from './sync-command';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerScheduler(program);
   registerSubmit(program);
   registerNatsConfig(program);
+  registerSync(program);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { ClusterStore } from '../cluster/store';
 import { InvalidInputError } from '../core/errors';
 import { connectRedis } from '../core/redis';
 import { clusterEvents, openClusterSummaries } from '../ops/cluster-summary';
+import { readMessages } from '../cluster/messages-view';
 import { useColor } from '../ops/event-line';
 import { renderCluster, renderOpenClusters } from '../ops/status';
 import { action, connectionFrom, withConnectionFlags } from './common';
@@ -37,7 +38,8 @@ export function registerStatus(program: Command): void {
           }
           const view = await store.readCluster(cluster);
           const events = await clusterEvents(store, cluster);
-          process.stdout.write(`${json ? JSON.stringify({ ...view, events }, null, 2) : renderCluster(view, events, useColor(process.stdout))}\n`);
+          const messages = await readMessages(store, cluster);
+          process.stdout.write(`${json ? JSON.stringify({ ...view, messages, events }, null, 2) : renderCluster(view, events, useColor(process.stdout), Date.now(), messages)}\n`);
         } finally {
           await redis.quit().catch(() => undefined);
         }

@@ -35,6 +35,9 @@ export interface BarrierAnswer extends Resolution {
 
 type WaitingKind = 'wait_start' | 'wait_ready' | 'wait_finish' | 'finished';
 
+/** The named-message fields of a `send` / `wait_msg` report. */
+export type MessageFields = Pick<Report, 'msg' | 'data' | 'mode' | 'role'>;
+
 /**
  * What a test machine uses to talk to cluster-sync: reports with retry and
  * backoff, barrier waits that cannot miss their answer, `roles_ip`, and
@@ -106,6 +109,7 @@ export class NodeClient {
   private async watchReconnects(statuses: AsyncIterable<Status>): Promise<void> {
     for await (const s of statuses) {
       if (this.stopped) return;
+      if (s.type === 'reconnect') this.emitter.emit('reconnect');
       if (s.type === 'reconnect' && this.openWait) {
         this.opts.onNotice(`reconnected to NATS; sending ${this.openWait.kind} again`);
         const w = this.openWait;
@@ -119,10 +123,20 @@ export class NodeClient {
     return this.abortAnswer;
   }
 
-  /** Calls `fn` once, when the cluster aborts (now, if it already has). */
-  onAbort(fn: (answer: BarrierAnswer) => void): void {
-    if (this.abortAnswer) fn(this.abortAnswer);
-    else this.emitter.once('abort', fn);
+  /** Calls `fn` once, when the cluster aborts (now, if it already has). Returns a function that forgets `fn`. */
+  onAbort(fn: (answer: BarrierAnswer) => void): () => void {
+    if (this.abortAnswer) {
+      fn(this.abortAnswer);
+      return () => undefined;
+    }
+    this.emitter.once('abort', fn);
+    return () => this.emitter.off('abort', fn);
+  }
+
+  /** Calls `fn` after each reconnect to NATS (to send open waits again). Returns a function that forgets `fn`. */
+  onReconnect(fn: () => void): () => void {
+    this.emitter.on('reconnect', fn);
+    return () => this.emitter.off('reconnect', fn);
   }
 
   /** A fresh report id: readable in logs, unique, a valid BullMQ job id. */
@@ -133,13 +147,15 @@ export class NodeClient {
   /**
    * Sends one report and waits until the workers accepted it (it is then
    * durable). Retries with backoff when nobody answers; a rejection throws
-   * RejectedError with the workers' reason.
+   * RejectedError with the workers' reason. `extra.id` sends it under a
+   * given report id (a repeat of a report folds nothing twice).
    */
-  async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string } = {}): Promise<void> {
+  async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string; id?: string; message?: MessageFields } = {}): Promise<void> {
     if (kind === 'write_state' && extra.info) this.info = { ...this.info, ...extra.info };
-    const report: Report = { v: 1, id: this.newReportId(kind), cluster: this.id.cluster, job: this.id.job, state: kind, at: Date.now(), token: this.id.token };
+    const report: Report = { v: 1, id: extra.id ?? this.newReportId(kind), cluster: this.id.cluster, job: this.id.job, state: kind, at: Date.now(), token: this.id.token };
     if (extra.info) report.info = extra.info;
     if (extra.reason) report.reason = extra.reason.slice(0, 1024);
+    if (extra.message) Object.assign(report, extra.message);
     const subject = this.subjects.report(this.id.cluster);
     const giveUp = Date.now() + this.opts.giveUpAfterMs;
     let delay = 100;

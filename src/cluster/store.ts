@@ -8,7 +8,7 @@ import type { Barrier, NodeState, Result } from '../core/states';
 import type { Report } from '../bus/messages';
 import { withScripts } from '../fold/scripts';
 import type { ScriptedRedis } from '../fold/scripts';
-import { foldBatchCall } from '../fold/batch';
+import { foldBatchCall, messageFields } from '../fold/batch';
 import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
 import type { NodeJob, NodeJobDraft } from '../split/node-job';
@@ -48,7 +48,8 @@ export class ClusterStore {
     const ids = drafts.map((_, i) => `${this.jobIdPrefix}-${first + i}`);
     const cluster = ids[0] as string;
     const token = randomBytes(24).toString('base64url');
-    return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token }));
+    const group = Object.fromEntries(drafts.map((d, i) => [ids[i] as string, d.node_roles]));
+    return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token, group }));
   }
 
   /** Writes the cluster's state, id map, meta and "submitted" event in one script. Returns the creation time and the event's id. */
@@ -92,7 +93,7 @@ export class ClusterStore {
   async fold(report: Report): Promise<FoldOutcome> {
     const k = this.keys;
     const cid = report.cluster;
-    const body = { id: report.id, job: report.job, state: report.state, token: report.token, at: report.at, info: report.info, reason: report.reason };
+    const body = { id: report.id, job: report.job, state: report.state, token: report.token, at: report.at, info: report.info, reason: report.reason, ...messageFields(report) };
     const raw = await this.redis.csFold(
       k.clusterState, k.id2cluster, k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.meta(cid), k.events(cid), k.reports(cid),
       cid, JSON.stringify(body), this.maxEvents,

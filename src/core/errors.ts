@@ -9,6 +9,7 @@ export const ErrorCode = {
   NoResponders: 'NO_RESPONDERS',
   Timeout: 'TIMEOUT',
   MissingBinary: 'MISSING_BINARY',
+  Aborted: 'ABORTED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -65,6 +66,15 @@ export class NoRespondersError extends ClusterSyncError {
 export class TimeoutError extends ClusterSyncError {
   constructor(message: string) {
     super(ErrorCode.Timeout, message, { retryable: true });
+  }
+}
+
+/** The cluster aborted while this node waited (a node failed, died, or a barrier timed out). Not worth retrying. */
+export class ClusterAbortedError extends ClusterSyncError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(ErrorCode.Aborted, `cluster aborted: ${reason}`);
+    this.reason = reason;
   }
 }
 

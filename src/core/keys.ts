@@ -22,6 +22,10 @@ export class Keys {
   events(cluster: string): string {
     return `${this.prefix}cs/cluster/${cluster}/events`;
   }
+  /** hash: a cluster's named messages (LAVA MultiNode): message ID -> JSON {seq, senders, order, waits}. */
+  messages(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/messages`;
+  }
   /** stream: every cluster's events, capped; `watch --since` replays it. */
   get allEvents(): string {
     return `${this.prefix}cs/events`;
@@ -36,7 +40,7 @@ export class Keys {
   }
   /** Every key one cluster owns (retention deletes exactly these). */
   clusterKeys(cluster: string): string[] {
-    return [this.meta(cluster), this.events(cluster), this.reports(cluster)];
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster), this.messages(cluster)];
   }
   /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
   get heartbeats(): string {

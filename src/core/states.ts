@@ -12,6 +12,10 @@ export const ReportKind = {
   Failed: 'failed',
   Abort: 'abort',
   Heartbeat: 'heartbeat',
+  /** A named message (LAVA's lava-send); with `mode` it also waits for it (lava-sync). */
+  Send: 'send',
+  /** A wait for a named message (lava-wait, lava-wait-all), recorded for watch and the timeline. */
+  WaitMsg: 'wait_msg',
 } as const;
 export type ReportKind = (typeof ReportKind)[keyof typeof ReportKind];
 export const REPORT_KINDS = Object.values(ReportKind) as [ReportKind, ...ReportKind[]];
@@ -41,3 +45,6 @@ export const WAIT_REPORT: Record<Barrier, ReportKind> = {
   ready: 'wait_ready',
   finish: 'wait_finish',
 };
+
+/** Report kinds about named messages; they move no node state and touch no barrier. */
+export const MESSAGE_KINDS: readonly ReportKind[] = [ReportKind.Send, ReportKind.WaitMsg];

@@ -34,7 +34,7 @@ const InternalId = z
   .regex(/^~[A-Za-z0-9_.-]+$/, 'an internal id');
 
 /** A report as it sits in the queue: a node's (validated by the bridge) or one the workers made. */
-export const QueuedReportSchema = ReportSchema.extend({ id: z.union([ReportId, InternalId]) });
+export const QueuedReportSchema = ReportSchema.safeExtend({ id: z.union([ReportId, InternalId]) });
 
 /**
  * Checks each report of a job on its own: the valid ones, and the position and
@@ -67,8 +67,13 @@ export function foldBatchCall(keys: Keys, reports: readonly Report[], maxEvents:
       index.set(r.cluster, c);
       clusterKeys.push(keys.meta(r.cluster), keys.events(r.cluster), keys.reports(r.cluster));
     }
-    return { c, id: r.id, job: r.job, state: r.state, token: r.token, at: r.at, info: r.info, reason: r.reason };
+    return { c, id: r.id, job: r.job, state: r.state, token: r.token, at: r.at, info: r.info, reason: r.reason, ...messageFields(r) };
   });
   const globals = [keys.clusterState, keys.id2cluster, keys.allEvents, keys.heartbeats, keys.openClusters, keys.deadlines];
   return [globals.length + clusterKeys.length, ...globals, ...clusterKeys, JSON.stringify(body), JSON.stringify(cids), maxEvents];
+}
+
+/** The named-message fields of a `send` / `wait_msg` report, for the fold (messages.lua). */
+export function messageFields(report: Report): { msg?: string; data?: Record<string, string>; mode?: string; role?: string } {
+  return report.msg === undefined ? {} : { msg: report.msg, data: report.data ?? {}, mode: report.mode, role: report.role };
 }

@@ -48,7 +48,7 @@ export interface EventFeedOptions {
 
 /** How many recent event ids are remembered to drop a re-published event. */
 const SEEN_LIMIT = 10_000;
-const TYPES = new Set(['report', 'resolution', 'submitted']);
+const TYPES = new Set(['report', 'resolution', 'submitted', 'message']);
 
 /** Parses one event body; undefined when it is not an event. */
 export function parseEvent(body: string, id?: string): ClusterEvent | undefined {

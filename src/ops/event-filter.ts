@@ -28,7 +28,7 @@ export function checkStateFilter(state: string | undefined): string | undefined 
 
 export function matches(filter: EventFilter, ev: ClusterEvent): boolean {
   if (filter.cluster !== undefined && ev.cluster !== filter.cluster) return false;
-  if (filter.node !== undefined && ev.type !== 'resolution' && !(ev.type === 'report' && ev.job === filter.node)) return false;
+  if (filter.node !== undefined && ev.type !== 'resolution' && !((ev.type === 'report' || ev.type === 'message') && ev.job === filter.node)) return false;
   const s = filter.state;
   if (s === undefined) return true;
   switch (ev.type) {
@@ -38,6 +38,8 @@ export function matches(filter: EventFilter, ev: ClusterEvent): boolean {
       return ev.barrier === s || ev.result === s;
     case 'submitted':
       return s === 'submitted';
+    case 'message':
+      return (ev.op === 'send' && s === 'send') || (ev.op === 'wait' && s === 'wait_msg');
   }
 }
 

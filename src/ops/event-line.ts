@@ -22,6 +22,7 @@ function resultColor(c: Colors, result: string): (s: string) => string {
  * One line per event, as `watch` prints it:
  *   time  cluster  node (roles)  report  from -> state
  *   time  cluster  barrier B  result  took T  [reason]
+ *   time  cluster  node (roles)  send|wait|wait-all|sync ID  [keys]  [released: job after T, ...]
  */
 export function formatEvent(ev: ClusterEvent, color = false): string {
   const c = pc.createColors(color);
@@ -41,5 +42,19 @@ export function formatEvent(ev: ClusterEvent, color = false): string {
     }
     case 'submitted':
       return `${head}  ${c.blue('submitted'.padEnd(20))}  ${ev.nodes} node${ev.nodes === 1 ? '' : 's'} (${ev.roles}), spec ${ev.spec}`;
+    case 'message':
+      return `${head}  ${c.yellow(`${ev.job} (${ev.roles || '?'})`.padEnd(20))}  ${messageLine(c, ev)}`;
   }
+}
+
+/** `sync ready`, `send server-ready  ip`, `wait-all done (client)`, then who this fold released and after how long. */
+function messageLine(c: Colors, ev: Extract<ClusterEvent, { type: 'message' }>): string {
+  const verb = ev.op === 'send' ? (ev.mode === 'all' ? 'sync' : 'send') : ev.mode === 'all' ? 'wait-all' : 'wait';
+  const role = ev.role ? ` (${ev.role})` : '';
+  const keys = ev.keys && ev.keys.length > 0 ? `  ${ev.keys.join(' ')}` : '';
+  const released =
+    ev.released && ev.released.length > 0
+      ? `  ${c.green(`released ${ev.released.map((r) => `${r.job} after ${formatDuration(r.waited_ms)}`).join(', ')}`)}`
+      : '';
+  return `${c.blue(verb.padEnd(8))} ${ev.msg}${role}${keys}${released}`;
 }

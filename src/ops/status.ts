@@ -1,5 +1,6 @@
 import pc from 'picocolors';
 import type { ClusterView } from '../cluster/view';
+import type { MessageView } from '../cluster/messages-view';
 import { formatDuration } from '../core/duration';
 import type { ClusterEvent } from '../fold/outcome';
 import type { ClusterSummary } from './cluster-summary';
@@ -31,7 +32,7 @@ export function renderOpenClusters(rows: ClusterSummary[], now = Date.now()): st
 }
 
 /** `cluster-sync status ID`: the cluster, its barriers, every node, and its event history. */
-export function renderCluster(view: ClusterView, events: ClusterEvent[], color = false, now = Date.now()): string {
+export function renderCluster(view: ClusterView, events: ClusterEvent[], color = false, now = Date.now(), messages: MessageView[] = []): string {
   const c = pc.createColors(color);
   const state = view.final ? (view.final === 'abort' ? c.red('aborted') : c.green('finished')) : `waiting at ${view.pending ?? '?'}`;
   const out: string[] = [
@@ -52,9 +53,29 @@ export function renderCluster(view: ClusterView, events: ClusterEvent[], color =
       ['NODE', 'ROLES', 'STATE', 'IP', 'DIRECT_IPS', 'DIRECT_MACS'],
       view.nodes.map((n) => [n.job, n.roles, n.state || 'submitted', n.ip || '-', n.direct_ips || '-', n.direct_macs || '-']),
     ),
+    ...(messages.length > 0 ? ['', renderMessages(messages, now)] : []),
     '',
     `events (${events.length}):`,
     ...events.map((e) => `  ${formatEvent(e, color)}`),
   ];
   return out.join('\n');
+}
+
+/** Named messages (lava-send / lava-wait ...): who sent each, who waits, who was released after how long. */
+export function renderMessages(messages: MessageView[], now = Date.now()): string {
+  return table(
+    ['MESSAGE', 'SENT BY', 'KEYS', 'WAITING', 'RELEASED'],
+    messages.map((m) => {
+      const waiting = m.waits.filter((w) => w.released === undefined);
+      const released = m.waits.filter((w) => w.released !== undefined);
+      const how = (w: MessageView['waits'][number]): string => `${w.job}${w.mode === 'all' ? ` (all${w.role ? ` ${w.role}` : ''})` : ''}`;
+      return [
+        m.msg,
+        m.senders.map((s) => s.job).join(' ') || '-',
+        [...new Set(m.senders.flatMap((s) => s.keys))].join(' ') || '-',
+        waiting.map((w) => `${how(w)} for ${formatDuration(Math.max(0, now - w.since))}`).join(', ') || '-',
+        released.map((w) => `${how(w)} after ${formatDuration((w.released ?? w.since) - w.since)}`).join(', ') || '-',
+      ];
+    }),
+  );
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InfoFields } from '../bus/messages';
+import { InfoFields, MsgName } from '../bus/messages';
 
 /** The CGI path lkp-tests asks, under `http://$LKP_SERVER:$LKP_CGI_PORT/~$LKP_USER/`. */
 export const LEGACY_PATH = '/cgi-bin/lkp-cluster-sync';
@@ -7,7 +7,7 @@ export const LEGACY_PATH = '/cgi-bin/lkp-cluster-sync';
 export const LEGACY_ROUTES = [`/~lkp${LEGACY_PATH}`, `/scheduler/~lkp${LEGACY_PATH}`] as const;
 
 /** What lkp's `sync_cluster_state` may ask for (Compass-CI's request_cluster_state). */
-export const LEGACY_STATES = ['write_state', 'wait_start', 'wait_ready', 'wait_finish', 'finished', 'failed', 'abort', 'roles_ip'] as const;
+export const LEGACY_STATES = ['write_state', 'wait_start', 'wait_ready', 'wait_finish', 'finished', 'failed', 'abort', 'roles_ip', 'send', 'wait', 'wait_all', 'sync'] as const;
 export type LegacyState = (typeof LEGACY_STATES)[number];
 
 /** A value lkp sends: `+`-joined lists arrive as spaces; no newline or NUL. */
@@ -34,5 +34,12 @@ export const LegacyQuerySchema = z.object({
   ip: InfoFields.ip.optional(),
   direct_macs: InfoFields.direct_macs.optional(),
   direct_ips: InfoFields.direct_ips.optional(),
+  /** `send|wait|wait_all|sync` (LAVA MultiNode): the message ID; other parameters of a send or sync are its data. */
+  msg: MsgName.optional(),
+  /** `wait_all`: only nodes of this role count. */
+  role: z.string().min(1).max(128).regex(/^\S+$/, 'one role name, no white space').optional(),
 });
 export type LegacyQuery = z.infer<typeof LegacyQuerySchema>;
+
+/** Parameters that are the endpoint's own; every other parameter of a `send` or `sync` is message data. */
+export const LEGACY_PARAMS: ReadonlySet<string> = new Set([...Object.keys(LegacyQuerySchema.shape)]);

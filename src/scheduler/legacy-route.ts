@@ -10,6 +10,7 @@ import { AddressList } from './address-list';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
+import { answerMessage } from './legacy-messages';
 
 /**
  * `GET /~lkp/cgi-bin/lkp-cluster-sync` (and under `/scheduler`), answering
@@ -18,7 +19,8 @@ import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
  *   `finish` or `abort`, when the barrier resolves; `retry` at the long-poll limit;
  * - `roles_ip`: `direct_ROLE_ips=IPS` and `ROLE=IP` lines;
  * - `write_state|failed|abort` (or no state): the cluster's state JSON, as
- *   stored in `sched/cluster_state`.
+ *   stored in `sched/cluster_state`;
+ * - `send|wait|wait_all|sync` with `msg=ID`: LAVA MultiNode messages (legacy-messages.ts).
  * Bodies carry no trailing newline, as Compass-CI sent them.
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
@@ -99,6 +101,21 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       }
       case undefined:
         return text(reply, await stateJson(deps, cluster));
+      case 'send':
+      case 'wait':
+      case 'wait_all':
+      case 'sync': {
+        // LAVA MultiNode messages (legacy-messages.ts), held open like the barrier waits.
+        try {
+          return text(reply, await answerMessage(ctx, store, id, { ...q, state: q.state }, request.raw.url ?? request.url, deps.options.longPollMs, gone.signal));
+        } catch (err) {
+          if (!gone.signal.aborted) throw err;
+          request.log.info({ job: q.job_id, state: q.state }, 'lkp client went away during a long poll');
+          reply.hijack();
+          reply.raw.destroy();
+          return reply;
+        }
+      }
     }
   } finally {
     gone.release();

@@ -12,6 +12,8 @@ export interface NodeJob {
   cluster: string;
   /** The cluster's secret; every report must carry it. */
   token: string;
+  /** Every node job of the cluster: job id -> its roles (what lava-group and lava-role list print, without a round trip). */
+  group: Record<string, string>;
   /** The spec's host this job was made for. */
   host: string;
   testbox: string;
@@ -40,4 +42,4 @@ export interface NodeJob {
 }
 
 /** A node job before ids and the token are assigned (what `split` previews). */
-export type NodeJobDraft = Omit<NodeJob, 'job_id' | 'cluster' | 'token'>;
+export type NodeJobDraft = Omit<NodeJob, 'job_id' | 'cluster' | 'token' | 'group'>;

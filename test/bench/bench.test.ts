@@ -63,6 +63,7 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
     waitCost: { design: string; holdSeconds: number; latency: Summary; redisCommandsPerBarrier: number }[];
     openClusters: { workers: { rssMb: number; cpuSeconds: number }[]; openInRedis: number };
     targets: { what: string; measured: string }[];
+    syncLatency: { nodes: number; barrier: Summary; sync: Summary };
     pids: { servers: number[]; workers: number[] };
   };
   positive(r.floor.nats);
@@ -88,6 +89,11 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
   expect(r.openClusters.workers.every((w) => w.rssMb > 0 && w.cpuSeconds > 0)).toBe(true);
   expect(r.openClusters.openInRedis).toBeGreaterThan(0);
   expect(r.targets.length).toBeGreaterThanOrEqual(5);
+  // lava-sync beside the barrier, 8 nodes (issue 15).
+  expect(r.syncLatency.nodes).toBe(8);
+  positive(r.syncLatency.barrier);
+  positive(r.syncLatency.sync);
+  expect(stdout).toMatch(/named sync: last send -> every node released/);
 
   // Every server and worker process the bench started is gone.
   const pids = [...r.pids.servers, ...r.pids.workers];

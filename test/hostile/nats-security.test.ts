@@ -8,6 +8,7 @@ import { connectNats, decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { NodeClient } from '../../src/client/node-client';
 import type { ConnectionConfig } from '../../src/core/config';
+import { MessageClient } from '../../src/client/message-client';
 import { startNats, startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
 import type { TakeReply } from '../../src/agent/queue-messages';
@@ -104,6 +105,23 @@ test('a node user does its whole life: reports, barrier answers, roles_ip', asyn
   }
   expect((await nodes[0]!.rolesIp()).length).toBeGreaterThan(0);
   note('NATS user "node-node" (cluster-sync nats-config): its own life', 'reports accepted, start/ready/finish answers heard, roles_ip answered');
+});
+
+test('a node user exchanges named messages (lava-send / lava-wait): it may read the message states', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, base, job, spec);
+  const group = Object.fromEntries(cluster!.jobs.map((j) => [j.job_id, j.node_roles]));
+  const problems: string[] = [];
+  const msgs = await Promise.all(
+    cluster!.jobs.map(async (j) => {
+      const node = res.add(new NodeClient(await as('node-node', problems), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+      return res.add(new MessageClient(node, group), (m) => m.close());
+    }),
+  );
+  const waiting = msgs[1]!.wait('server-ready', 'any', undefined, { timeoutMs: 10_000 });
+  await msgs[0]!.send('server-ready', { ip: '10.0.0.1' }, { timeoutMs: 10_000 });
+  expect((await waiting).senders.map((s) => s.data)).toEqual([{ ip: '10.0.0.1' }]);
+  expect(problems).toEqual([]);
 });
 
 test('a node user cannot publish a barrier answer or an event: the server refuses and no node hears it', async () => {

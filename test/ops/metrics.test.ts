@@ -10,6 +10,7 @@ import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
 import { nodeClients } from '../helpers/cluster';
 import { allWait } from './ops-helpers';
+import { MessageClient } from '../../src/client/message-client';
 
 let servers: TestServers;
 beforeAll(async () => {
@@ -109,4 +110,28 @@ test('cluster-sync worker --metrics-port serves the worker\'s own counters; a ba
   expect(m.get('cs_barrier_resolutions_total{barrier="start",result="start"}')).toBe(1);
   expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(0);
   expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+});
+
+test('GET /metrics counts named messages: sends and waits, waits released by mode and how long they waited, refusals', async () => {
+  const workers = res.add(await startWorkers(config), (w) => w.close());
+  const { url } = await startOpsApp(res, config, { workerEvents: workers.events });
+  const metrics = `${url}/metrics`;
+  const { job, spec } = nodesJob(3);
+  const [c] = await submitInline(res, config, job, spec);
+  const nodes = await nodeClients(res, config, c!);
+  const group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
+  const [a, b, d] = nodes.map((n) => res.add(new MessageClient(n, group), (m) => m.close())) as [MessageClient, MessageClient, MessageClient];
+  const waiting = b.wait('server-ready', 'any', undefined);
+  await a.send('server-ready', { ip: '10.0.0.1' });
+  await waiting;
+  await Promise.all([a.sync('done'), b.sync('done'), d.sync('done')]);
+  await expect(a.send('big', { k: 'x'.repeat(4000) })).resolves.toBeDefined();
+  await expect(a.send('big', { k2: 'y'.repeat(200) })).rejects.toThrow(/the limit is 4096/);
+  const s = await scrapeUntil(metrics, 'cs_messages_refused_total', 1);
+  expect(s.get('cs_messages_total{op="send"}')).toBe(5);
+  expect(s.get('cs_messages_total{op="wait"}')).toBe(1);
+  expect(s.get('cs_message_waits_released_total{mode="any"}')).toBe(1);
+  expect(s.get('cs_message_waits_released_total{mode="all"}')).toBe(3);
+  expect(s.get('cs_message_wait_seconds_count{mode="all"}')).toBe(3);
+  expect(s.get('cs_message_release_latency_seconds_count')).toBe(2);
 });

@@ -12,6 +12,7 @@ import { Resources, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
 import { nodeClients } from '../helpers/cluster';
+import { MessageClient } from '../../src/client/message-client';
 
 /*
  * The /ui page in a real headless Chromium (Debian's /usr/bin/chromium, never
@@ -108,5 +109,34 @@ test('the page lists clusters live and draws a timeline with lanes, barrier line
   await page.locator(`#clusters tr[data-cluster="${b!.cluster}"][data-state="abort"]`).waitFor();
   expect(await page.locator('#clusters tbody tr').count()).toBe(2);
   await page.screenshot({ path: path.join(OUT, 'ui-aborted.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('a named sync gets a marker on the timeline, and each node that waited a bar saying how long', async () => {
+  const { url } = await startOpsApp(res, config);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${url}/ui`);
+  await page.locator('#live:not(.off)').waitFor({ timeout: 10_000 });
+  const { job, spec } = nodesJob(3);
+  const [c] = await submitInline(res, config, job, spec);
+  const nodes = await nodeClients(res, config, c!);
+  const group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
+  const msgs = nodes.map((n) => res.add(new MessageClient(n, group), (m) => m.close()));
+  await nodes[0]!.report('write_state', { info: { ip: '192.168.122.31' } });
+  await page.locator(`#clusters tr[data-cluster="${c!.cluster}"]`).click({ timeout: 10_000 });
+  await page.locator(`#detail-pane[data-cluster="${c!.cluster}"]`).waitFor();
+  const early = [msgs[0]!.sync('ready'), msgs[1]!.sync('ready')];
+  await page.locator(`.report, [data-lane="${c!.jobs[0]!.job_id}"]`).first().waitFor();
+  expect(await page.locator('.sync-marker').count()).toBe(0); // nobody released yet
+  await msgs[2]!.sync('ready');
+  await Promise.all(early);
+  await page.locator('.sync-marker[data-msg="ready"]').waitFor();
+  const bars = await page.locator('.sync-marker[data-msg="ready"] .sync-wait').evaluateAll((bs) => bs.map((b) => [b.getAttribute('data-job'), b.querySelector('title')?.textContent ?? '']));
+  expect(bars.map(([j]) => j).sort()).toEqual(c!.jobs.map((j) => j.job_id).sort());
+  for (const [j, title] of bars) expect(title).toMatch(new RegExp(`^${j} waited \\d+(ms|\\.\\d+s) at wait-all ready$`));
+  await page.screenshot({ path: path.join(OUT, 'ui-sync.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

@@ -9,6 +9,7 @@ import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { nodeClients } from '../helpers/cluster';
 import { allWait } from './ops-helpers';
+import { MessageClient } from '../../src/client/message-client';
 
 /*
  * The built `watch` and `status` commands against a lab with two clusters:
@@ -138,4 +139,27 @@ test('watch --node follows one node live: its reports and its cluster\'s barrier
   expect(out[1]).toMatch(new RegExp(`${b}\\s+barrier ready\\s+ready\\s+took \\S+$`));
   expect(lines(plain.stdout)).toHaveLength(3);
   expect(plain.stdout).toContain(`${bJobs[1]} (client)`);
+});
+
+test('named messages show in status ID (who sent, who waits, who was released after how long) and in watch lines', async () => {
+  const { job, spec } = nodesJob(3);
+  const [c] = await submitInline(res, config, job, spec);
+  const jobs = c!.jobs.map((j) => j.job_id);
+  const group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
+  const [srv, c1, c2] = (await nodeClients(res, config, c!)).map((n) => res.add(new MessageClient(n, group), (m) => m.close()));
+  const released = c1!.wait('server-ready', 'any', undefined);
+  await eventually(async () => (await res.redis(config).hget(new Keys(config.keyPrefix).messages(c!.cluster), 'server-ready')) !== null, 'the wait recorded');
+  await srv!.send('server-ready', { ip: '10.0.0.1', port: '5201' });
+  await released;
+  void c2!.wait('done', 'all', 'client', { timeoutMs: 60_000 }).catch(() => undefined);
+  await eventually(async () => (await res.redis(config).hget(new Keys(config.keyPrefix).messages(c!.cluster), 'done')) !== null, 'the wait-all recorded');
+  const { code, out } = await run(['status', c!.cluster]);
+  expect(code).toBe(0);
+  expect(out).toMatch(/MESSAGE\s+SENT BY\s+KEYS\s+WAITING\s+RELEASED/);
+  expect(out).toMatch(new RegExp(`\\nserver-ready\\s+${jobs[0]}\\s+ip port\\s+-\\s+${jobs[1]} after \\d+(ms|\\.\\d+s)\\n`));
+  expect(out).toMatch(new RegExp(`\\ndone\\s+-\\s+-\\s+${jobs[2]} \\(all client\\) for \\S+\\s+-\\n`));
+  const p = await watch(['--cluster', c!.cluster, '--since', '1h']);
+  await p.waitFor(/wait-all\s+done \(client\)/);
+  expect(p.stdout).toMatch(new RegExp(`${jobs[1]} \\(client\\)\\s+wait\\s+server-ready\\n`));
+  expect(p.stdout).toMatch(new RegExp(`${jobs[0]} \\(server\\)\\s+send\\s+server-ready  ip port  released ${jobs[1]} after \\d+(ms|\\.\\d+s)\\n`));
 });

@@ -16,6 +16,7 @@
   Returns a JSON list of outcomes, one per report, in order (see fold.lua).
 ]]
 --@include common.lua
+--@include messages.lua
 --@include fold-report.lua
 
 local g = { state = KEYS[1], id2cluster = KEYS[2], all_events = KEYS[3], heartbeats = KEYS[4], open = KEYS[5],

@@ -16,7 +16,7 @@ local TARGET = { wait_start = 'start', wait_ready = 'ready', wait_finish = 'fini
                  failed = 'abort', abort = 'abort' }
 local WAITS = { wait_start = 'start', wait_ready = 'ready', wait_finish = 'finish', finished = 'finish' }
 local KINDS = { wait_start = true, wait_ready = true, wait_finish = true, finished = true, failed = true,
-                abort = true, write_state = true, heartbeat = true }
+                abort = true, write_state = true, heartbeat = true, send = true, wait_msg = true }
 local INFO_FIELDS = { node_roles = 'roles', ip = 'ip', direct_macs = 'direct_macs', direct_ips = 'direct_ips' }
 
 local function refusal(code, reason)
@@ -100,8 +100,12 @@ local function fold_report(g, cx, r, now)
     local o = cjson.decode(seen)
     o.dup = true
     o.answer = answer_for(k, WAITS[kind])
+    if o.message then o.message = msg_again(k, cid, cx.nodes, o.message) end
     return o
   end
+
+  -- Named messages (messages.lua): no node state moves, no barrier resolves.
+  if kind == 'send' or kind == 'wait_msg' then return fold_message_report(g, cx, r, node, now) end
 
   local given_reason = type(r.reason) == 'string' and r.reason or ''
   local changed = false

@@ -17,6 +17,7 @@
   dup=true and writes nothing, so a re-run repeats only its side effects.
 ]]
 --@include common.lua
+--@include messages.lua
 --@include fold-report.lua
 
 local g = { state = KEYS[1], id2cluster = KEYS[2], all_events = KEYS[3], heartbeats = KEYS[4], open = KEYS[5],

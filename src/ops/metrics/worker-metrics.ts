@@ -23,7 +23,8 @@ export interface WorkerMetrics {
 
 /**
  * What happens inside a worker process, counted from its WorkerEvents:
- * folds, rejections, resolutions, barrier latency, dead nodes. Each worker
+ * folds, rejections, resolutions, barrier latency, dead nodes, named
+ * messages (sends, waits released, how long they waited). Each worker
  * process counts its own share; Prometheus sums them across processes.
  */
 export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = new Registry()): WorkerMetrics {
@@ -69,6 +70,37 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
     registers: [registry],
   });
 
+  const messages = new Counter({
+    name: 'cs_messages_total',
+    help: 'Named-message reports that changed a message (LAVA MultiNode), by op: send (lava-send, lava-sync) or wait (lava-wait, lava-wait-all)',
+    labelNames: ['op'],
+    registers: [registry],
+  });
+  const messagesRefused = new Counter({
+    name: 'cs_messages_refused_total',
+    help: 'Named-message reports refused by the fold (a size or count limit, a role no node has); the sender was told why',
+    registers: [registry],
+  });
+  const released = new Counter({
+    name: 'cs_message_waits_released_total',
+    help: 'Waits for a named message released, by mode: any (lava-wait) or all (lava-wait-all, lava-sync)',
+    labelNames: ['mode'],
+    registers: [registry],
+  });
+  const waited = new Histogram({
+    name: 'cs_message_wait_seconds',
+    help: 'How long each released wait for a named message waited, from its registration to its release (server clock)',
+    labelNames: ['mode'],
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200],
+    registers: [registry],
+  });
+  const messageLatency = new Histogram({
+    name: 'cs_message_release_latency_seconds',
+    help: "From the moment a node sent the report that released waits (the node's clock) to the message's state published",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
   const seenEvents = new RecentSet();
   const seenDead = new RecentSet();
   const onFolded = (...[report, outcome, ms]: WorkerEventMap['folded']): void => {
@@ -81,12 +113,21 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
     folded.inc({ state: report.state });
     const published = Date.now();
     for (const r of outcome.resolutions) latency.observe({ barrier: r.barrier }, Math.max(0, published - report.at) / 1000);
+    if (outcome.message?.error) messagesRefused.inc();
+    if (outcome.message?.released?.length) messageLatency.observe(Math.max(0, published - report.at) / 1000);
   };
   const onRejected = (...[code]: WorkerEventMap['rejected']): void => {
     rejected.inc({ reason: code });
   };
   const onEvent = (...[ev]: WorkerEventMap['event']): void => {
     if (ev.type === 'resolution' && seenEvents.add(ev.id)) resolutions.inc({ barrier: ev.barrier, result: ev.result });
+    if (ev.type === 'message' && seenEvents.add(ev.id)) {
+      messages.inc({ op: ev.op });
+      for (const r of ev.released ?? []) {
+        released.inc({ mode: r.mode });
+        waited.observe({ mode: r.mode }, r.waited_ms / 1000);
+      }
+    }
   };
   const onDead = (...[cluster, job]: WorkerEventMap['dead']): void => {
     if (seenDead.add(`${cluster} ${job}`)) dead.inc();

@@ -53,7 +53,8 @@
     var width = Math.max(container.clientWidth || 0, 640);
     var left = 180, right = 60, top = 74, laneH = 66;
     var lanes = view.nodes.map(function (n) { return n.job; });
-    var height = top + lanes.length * laneH + 34;
+    var syncs = events.filter(function (e) { return e.type === 'message' && e.released && e.released.length > 0; });
+    var height = top + lanes.length * laneH + 34 + (syncs.length > 0 ? 28 : 0);
     var reports = events.filter(function (e) { return e.type === 'report'; });
     var resolutions = events.filter(function (e) { return e.type === 'resolution'; });
     // Machines often boot long after the submit: the axis starts at the first event after it.
@@ -99,6 +100,28 @@
       el('line', { x1: bx, x2: bx, y1: top - 10 - row * 14, y2: top + lanes.length * laneH }, g);
       text(g, nearEnd ? bx - 4 : bx + 4, top - 12 - row * 14, label, { 'text-anchor': nearEnd ? 'end' : 'start' });
       if (e.reason) el('title', {}, g).textContent = e.reason;
+    });
+
+    // Named syncs and messages (lava-sync, lava-wait, ...): a dashed marker where a message released
+    // waiting nodes, labelled with its ID, and on each released node's lane a bar from the start of its
+    // wait to its release; hovering says who waited how long.
+    var placeSync = packer();
+    syncs.forEach(function (e) {
+      var mx = x(e.at);
+      var label = '⇄ ' + e.msg;
+      var w = label.length * 6.2 + 6;
+      var row = Math.min(placeSync(mx, mx + w), 1);
+      var g = el('g', { class: 'sync-marker', 'data-msg': e.msg }, svg);
+      el('line', { x1: mx, x2: mx, y1: top - 6, y2: top + lanes.length * laneH + 2 + row * 12 }, g);
+      text(g, mx + 4, top + lanes.length * laneH + 12 + row * 12, label, { class: 'sync-label' });
+      e.released.forEach(function (r) {
+        if (lanes.indexOf(r.job) < 0) return;
+        var y = laneY(r.job) + 8;
+        var bar = el('rect', { class: 'sync-wait', 'data-job': r.job, x: x(e.at - r.waited_ms), y: y, width: Math.max(x(e.at) - x(e.at - r.waited_ms), 2), height: 4 }, g);
+        el('title', {}, bar).textContent = r.job + ' waited ' + duration(r.waited_ms) + ' at ' + (r.mode === 'all' ? 'wait-all ' : 'wait ') + e.msg + (r.role ? ' (' + r.role + ')' : '');
+      });
+      el('title', {}, g).textContent = e.msg + ' released by ' + e.job + ' (' + e.op + '): ' +
+        e.released.map(function (r) { return r.job + ' waited ' + duration(r.waited_ms); }).join(', ');
     });
 
     // Reports: a dot per report on its node's lane; labels above and below, packed so none overlaps.
