@@ -45,8 +45,10 @@ export class FoldAdapter {
   }
 
   async createCluster(c: ClusterSpecForTest): Promise<void> {
+    const group = Object.fromEntries(c.nodes.map((n) => [n.job, n.roles]));
     const jobs: NodeJob[] = c.nodes.map((n) => ({
       job_id: n.job,
+      group,
       cluster: c.cid,
       token: c.token,
       host: `${n.job}-host`,
