@@ -14,8 +14,12 @@ import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
 /**
  * `GET /~lkp/cgi-bin/lkp-cluster-sync` (and under `/scheduler`), answering
  * exactly what lkp-tests' `lib/job.sh` reads after `tail -n +2`:
- * - `wait_start|wait_ready|wait_finish|finished`: one word, `start`, `ready`,
- *   `finish` or `abort`, when the barrier resolves; `retry` at the long-poll limit;
+ * - `wait_start|wait_ready|wait_finish`: one word, `start`, `ready`, `finish`
+ *   or `abort`, when the barrier resolves; `retry` at the long-poll limit;
+ * - `finished` (with `job_id`, Compass-CI's client): held until the `finish`
+ *   barrier resolves (`finish`, or `abort`, at the latest at its deadline),
+ *   never `retry`: lkp's `run_test` sends it once and does not ask again, and
+ *   Compass-CI blocks it until the whole cluster finishes;
  * - `roles_ip`: `direct_ROLE_ips=IPS` and `ROLE=IP` lines;
  * - `write_state|failed|abort` (or no state): the cluster's state JSON, as
  *   stored in `sched/cluster_state`.
@@ -66,7 +70,8 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       case 'wait_ready':
       case 'wait_finish':
       case 'finished': {
-        const outcome = await waitAtBarrier(ctx, id, q.state, deps.options.longPollMs, gone.signal);
+        const limit = q.state === 'finished' ? undefined : deps.options.longPollMs;
+        const outcome = await waitAtBarrier(ctx, id, q.state, limit, gone.signal);
         if (outcome === 'gone') {
           request.log.info({ job: q.job_id, state: q.state }, 'lkp client went away during a long poll');
           reply.hijack();
