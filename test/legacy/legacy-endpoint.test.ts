@@ -63,7 +63,7 @@ describe('errors are one line with a 4xx', () => {
     }
   });
   test.each([
-    ['no job_id', 'state=wait_ready', 'query: job_id: is missing (lkp-tests sends job_id=$id)\n'],
+    ['no job_id', 'state=wait_ready', 'query: job_id: is missing (lkp-tests sends job_id=$id, or cluster=<spec name>&node=$HOSTNAME without it)\n'],
     ['an unknown state', 'job_id=cs-1&state=reboot', 'query: state: must be one of write_state, wait_start, wait_ready, wait_finish, finished, failed, abort, roles_ip\n'],
     ['a job id with a newline', 'job_id=cs-1%0Aevil&state=wait_ready', 'query: job_id: letters, digits and _+=,@%.- only\n'],
   ])('%s: 400', async (_what, query, message) => {

@@ -11,7 +11,7 @@
 # direct_ips, HOSTNAME; and for the test: NODE_IP, NODE_LIFE (daemon|test),
 # NODE_PROGRAM (the program's command line; default `true`), HTTP_CLIENT
 # (curl|wget, default curl), RESULT_ROOT, TMP, ETC_HOSTS (the file that
-# stands for /etc/hosts).
+# stands for /etc/hosts), RELEASE and PAUSE_BEFORE (below).
 #
 # stderr gets `answer STATE FIRST-LINE-OF-BODY` per request; stdout gets what
 # the job prints, then `env NAME=VALUE` for every exported role variable and
@@ -36,8 +36,13 @@ http_get_cgi()
 	http_prefix="http://$LKP_SERVER:${LKP_CGI_PORT:-3000}/~$LKP_USER"
 	if [ "${HTTP_CLIENT:-curl}" = wget ]; then out_opt=-O; else out_opt=-o; fi
 	echo $http_client_cmd "$http_prefix/$1" $out_opt "${2:-/dev/null}"
-	body=$($http_client_cmd "$http_prefix/$1" $out_opt -)
 	asked=$(echo "$1" | sed -n 's/.*[?&]state=\([^&]*\).*/\1/p')
+	# PAUSE_BEFORE=STATE: the first such request waits for $RELEASE (a slow machine, made on purpose)
+	if [ -n "$PAUSE_BEFORE" ] && [ "$asked" = "$PAUSE_BEFORE" ] && mkdir "$TMP/paused" 2>/dev/null; then
+		echo "paused before $asked" >&2
+		while [ ! -e "$RELEASE" ] && [ -d "$TMP" ]; do sleep 0.05; done
+	fi
+	body=$($http_client_cmd "$http_prefix/$1" $out_opt -)
 	printf 'answer %s %s\n' "${asked:-none}" "$(printf '%s\n' "$body" | head -n 1)" >&2
 	[ "${2:-/dev/null}" = - ] && printf '%s' "$body"
 }

@@ -136,8 +136,9 @@ export class ShellLab {
     return shell;
   }
 
-  release(): void {
-    writeFileSync(path.join(this.dir, 'release'), '');
+  /** Creates a node's RELEASE file (default: the one every node waits on unless given its own). */
+  release(file = path.join(this.dir, 'release')): void {
+    writeFileSync(file, '');
   }
 
   async clusterStates(cluster: string): Promise<Record<string, string>> {
