@@ -88,6 +88,7 @@ run_node_life()
 	test) run_test ${NODE_PROGRAM:-true} ;;
 	*) echo "NODE_LIFE must be daemon or test" >&2; exit 2 ;;
 	esac
+	echo # lkp's answers printed above end without a newline
 	env | grep -E '^(direct_[A-Za-z0-9_]+_ips|server|client|monitor|store)=' | sort | sed 's/^/env /'
 	echo done
 }
