@@ -116,3 +116,19 @@ test('abandoned long polls leave no subscription behind', async () => {
   await Promise.all(pending);
   await eventually(async () => (await subsOn(longPoll, subject)) === 0 || undefined, 'every subscription of the abandoned polls to go');
 });
+
+test('finished with job_id is held past the long-poll limit (never retry) and answers abort when another node fails', async () => {
+  const [a, b] = await submit();
+  // both through start and ready, so the client's finished waits at the finish barrier only
+  await Promise.all([ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_start`), ask(shortPoll.url, `job_id=${b!.job_id}&state=wait_start`)]);
+  await Promise.all([ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_ready`), ask(shortPoll.url, `job_id=${b!.job_id}&state=wait_ready`)]);
+  let answered: { status: number; text: string } | undefined;
+  const finished = ask(shortPoll.url, `job_id=${b!.job_id}&state=finished`).then((r) => (answered = r));
+  await eventually(async () => (await subsOn(shortPoll, `tlegacy.cluster.${a!.cluster}.barrier`)) === 1, 'finished to subscribe');
+  // a wait in another cluster is told retry at the 400 ms limit: the held finished has outlived a long poll
+  const [other] = await submit();
+  expect(await ask(shortPoll.url, `job_id=${other!.job_id}&state=wait_start`)).toEqual({ status: 200, text: 'retry' });
+  expect(answered).toBeUndefined();
+  await ask(shortPoll.url, `job_id=${a!.job_id}&state=failed`);
+  expect(await finished).toEqual({ status: 200, text: 'abort' });
+});
