@@ -13,6 +13,7 @@ export function registerSplit(program: Command): void {
     .action(
       action(async (file: string, opts: { clusterDir?: string; json?: boolean }) => {
         const prepared = prepareClusters(readJobFile(file), file, { clusterDir: opts.clusterDir });
+        for (const w of new Set(prepared.flatMap((p) => p.warnings))) process.stderr.write(`warning: ${w}\n`);
         let n = 0;
         const jobs = prepared.flatMap((p) =>
           p.nodes.map((d, i) => {

@@ -25,6 +25,7 @@ export function registerSubmit(program: Command): void {
         const clusterSpec = dir === undefined ? undefined : localSpecFor(job, file, dir);
         const messages = await submitJob({ server: opts.server as string, token, job, clusterSpec });
         process.stdout.write(opts.json ? `${JSON.stringify(messages, null, 2)}\n` : `${formatSubmitted(messages).join('\n')}\n`);
+        for (const w of new Set(messages.map((m) => m.message).filter(Boolean))) process.stderr.write(`warning: ${w}\n`);
         if (!opts.watch) return Exit.Ok;
 
         const clusters = [...new Set(messages.map((m) => m.cluster))];

@@ -3,8 +3,8 @@ import { LIMITS, loadYamlDocuments } from '../core/safe-yaml';
 import type { Plain } from '../core/safe-yaml';
 import { expandJob } from '../job/expand';
 import { classifyByShape, parseJob } from '../job/job';
-import type { ProgramClassifier } from '../job/job';
-import { loadClusterSpec, localhostSpec, parseClusterSpecText, LOCALHOST_SPECS } from '../spec/cluster-spec';
+import type { Mapping, ProgramClassifier } from '../job/job';
+import { checkSpecName, loadClusterSpec, localhostSpec, parseClusterSpec, parseClusterSpecText, LOCALHOST_SPECS } from '../spec/cluster-spec';
 import type { ClusterSpec } from '../spec/cluster-spec';
 import { splitJob } from '../split/split';
 import type { NodeJobDraft } from '../split/node-job';
@@ -33,9 +33,13 @@ export interface PreparedCluster {
   job: Plain;
   spec: ClusterSpec;
   nodes: NodeJobDraft[];
+  /** What was ignored: keys of the spec cluster-sync does not use, job roles no host has. */
+  warnings: string[];
 }
 
-function resolveSpec(name: string | undefined, roles: string[], opts: SpecSource, source: string): ClusterSpec {
+function resolveSpec(name: string | undefined, roles: string[], own: Mapping | undefined, opts: SpecSource, source: string): ClusterSpec {
+  // Compass-CI: cs-localhost (or no cluster) runs locally whatever else the job says, then the job's own cluster_spec, then the file
+  if (own !== undefined && name !== undefined && !LOCALHOST_SPECS.has(name)) return parseClusterSpec(own, checkSpecName(name, source), `${source}: cluster_spec`);
   if (opts.inlineSpec !== undefined) return parseClusterSpecText(opts.inlineSpec, name ?? 'inline', 'inline cluster spec');
   // cs-localhost (or no cluster at all): this one machine runs every role itself.
   if (name === undefined || LOCALHOST_SPECS.has(name)) return localhostSpec(roles);
@@ -58,13 +62,14 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
   return jobs.map((doc, index) => {
     const where = jobs.length > 1 ? `${source} (job ${index + 1} of ${jobs.length})` : source;
     const parsed = parseJob(doc, where, opts.isProgram ?? classifyByShape);
-    const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), opts, where);
-    const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs });
+    const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), parsed.clusterSpec, opts, where);
+    const warnings = [...spec.warnings];
+    const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs, warn: (line) => warnings.push(line) });
     // Expansions times hosts: 10,000 jobs on a 254-host spec would be 2.5 million node jobs.
     nodeJobs += nodes.length;
     if (nodeJobs > MAX_NODE_JOBS) {
       throw new InvalidInputError(source, `splits into more than ${MAX_NODE_JOBS} node jobs (${jobs.length} jobs on cluster spec ${spec.name} of ${spec.hosts.length} hosts)`);
     }
-    return { index, job: doc, spec, nodes };
+    return { index, job: doc, spec, nodes, warnings };
   });
 }

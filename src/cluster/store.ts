@@ -69,11 +69,13 @@ export class ClusterStore {
       timeout_ms: first.cluster_timeout_ms,
       heartbeat_ms: first.heartbeat_interval_ms,
       standalone: first.standalone ? 1 : 0,
+      // the node job of each spec host, for clients that send no job_id
+      ...Object.fromEntries(jobs.map((j) => [hostField(j.host), j.job_id])),
     };
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.keys;
     const [created, id] = await this.redis.csCreate(
-      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters,
+      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.specClusters(first.cluster_spec),
       cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents,
     );
     return { created: Number(created), event: id };
@@ -82,8 +84,10 @@ export class ClusterStore {
   /** Undoes createCluster when the node jobs could not be enqueued: no trace of the cluster stays. */
   async deleteCluster(cid: string, jobIds: string[], submittedEvent?: string): Promise<void> {
     const k = this.keys;
-    const m = this.redis.multi().hdel(k.clusterState, cid).del(k.meta(cid), k.events(cid)).zrem(k.openClusters, cid);
+    const spec = await this.redis.hget(k.meta(cid), 'spec');
+    const m = this.redis.multi().hdel(k.clusterState, cid).del(...k.clusterKeys(cid)).zrem(k.openClusters, cid);
     m.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`));
+    if (spec !== null) m.zrem(k.specClusters(spec), cid);
     if (submittedEvent) m.xdel(k.allEvents, submittedEvent);
     if (jobIds.length > 0) m.hdel(k.id2cluster, ...jobIds);
     await m.exec();
@@ -160,6 +164,12 @@ export class ClusterStore {
     return Number(await this.redis.hget(this.keys.meta(cid), 'timeout_ms')) || 0;
   }
 
+  /** Records that a legacy client's daemon started (intel's early `finished`); the node's state does not move. */
+  async recordDaemonStarted(cid: string, job: string): Promise<void> {
+    const [sec, usec] = await this.redis.time();
+    await this.redis.hset(this.keys.meta(cid), `daemon_started:${job}`, Number(sec) * 1000 + Math.floor(Number(usec) / 1000));
+  }
+
   /** Records when `barrier` times out: the workers' sweep fires it then (later deadlines are written by the fold). */
   async setDeadline(cid: string, barrier: Barrier, at: number): Promise<void> {
     await this.redis.multi().hset(this.keys.meta(cid), `deadline:${barrier}`, at).zadd(this.keys.deadlines, at, `${cid} ${barrier}`).exec();
@@ -232,6 +242,11 @@ function membershipRefusal(cid: string, job: string, token: string, metaToken: s
   if (owner === null) return { code: 'UNKNOWN_JOB', reason: `unknown job ${job}` };
   if (owner !== cid) return { code: 'OTHER_CLUSTER', reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
   return undefined;
+}
+
+/** The meta field holding the node job id of spec host `host`. */
+export function hostField(host: string): string {
+  return `host:${host}`;
 }
 
 /** Every role of a cluster's nodes, once each, in node order. */

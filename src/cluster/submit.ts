@@ -16,6 +16,8 @@ export interface SubmittedCluster {
   index: number;
   spec: string;
   jobs: NodeJob[];
+  /** What the split ignored (unused spec keys, job roles no host has). */
+  warnings: string[];
 }
 
 /** BullMQ options of a node job: kept after it ends, so its result can be read. */
@@ -54,7 +56,7 @@ export async function submitClusters(
       await store.deleteCluster(first.cluster, jobs.map((j) => j.job_id), event).catch(() => undefined);
       throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${first.cluster}: ${errorMessage(err)}`, { cause: err, retryable: true });
     }
-    out.push({ cluster: first.cluster, index: p.index, spec: p.spec.name, jobs });
+    out.push({ cluster: first.cluster, index: p.index, spec: p.spec.name, jobs, warnings: p.warnings });
     onSubmitted?.(first.cluster, {
       id: event,
       v: 1,

@@ -54,6 +54,15 @@ export class Keys {
   get openClusters(): string {
     return `${this.prefix}cs/clusters/open`;
   }
+  /**
+   * zset: the clusters made from spec `spec`, cluster id -> creation time (ms).
+   * How the legacy endpoint finds the node job of a client that sends no
+   * job_id (intel's lkp-tests: `cluster=<spec>&node=<host>`). A global index:
+   * deleting a cluster removes it from here too.
+   */
+  specClusters(spec: string): string {
+    return `${this.prefix}cs/spec/${spec}/clusters`;
+  }
   /** counter behind node job ids. */
   get jobSeq(): string {
     return `${this.prefix}cs/seq/job`;

@@ -28,6 +28,8 @@ export const MAX_EXPANDED_JOBS = 10_000;
 type Mapping = { [key: string]: Plain };
 
 const ACCUMULATIVE = new Set(['mail_to', 'mail_cc', 'constraints']);
+/** Not job parameters but data: a job's own cluster spec (its hosts' roles and macs are lists). */
+const NOT_EXPANDED = new Set(['cluster_spec']);
 
 function expandable(key: string): boolean {
   return !ACCUMULATIVE.has(key) && !key.startsWith('need_') && !key.endsWith('+') && !key.endsWith('-');
@@ -41,6 +43,7 @@ export function mergeOver(first: Mapping, later: Mapping): Mapping {
 /** Path of keys to the first list to expand, walking keys before their values. */
 function firstList(m: Mapping, at: string[]): string[] | undefined {
   for (const [k, v] of Object.entries(m)) {
+    if (at.length === 0 && NOT_EXPANDED.has(k)) continue;
     if (Array.isArray(v) && expandable(k)) return [...at, k];
     if (isMapping(v)) {
       const inner = firstList(v, [...at, k]);

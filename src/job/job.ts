@@ -30,6 +30,8 @@ export interface ParsedJob {
   params: Mapping;
   /** The cluster spec's name, `undefined` when the job has no `cluster:`. */
   cluster: string | undefined;
+  /** The job's own `cluster_spec:` mapping, used instead of the file named by `cluster:`. */
+  clusterSpec: Mapping | undefined;
   /** In YAML order. */
   roles: RoleBlock[];
 }
@@ -81,5 +83,11 @@ export function parseJob(doc: Plain, source: string, isProgram: ProgramClassifie
   if (cluster !== undefined && cluster !== null && typeof cluster !== 'string') {
     throw new InvalidInputError(source, 'must be the name of a cluster spec', 'cluster');
   }
-  return { params, cluster: cluster ?? undefined, roles };
+  // Compass-CI reads a job's own cluster_spec before the file named by cluster:
+  const clusterSpec = params.cluster_spec;
+  if (clusterSpec !== undefined && clusterSpec !== null && !isMapping(clusterSpec)) {
+    throw new InvalidInputError(source, 'must be a cluster spec mapping (nodes: {HOST: {roles: [...]}})', 'cluster_spec');
+  }
+  delete params.cluster_spec;
+  return { params, cluster: cluster ?? undefined, clusterSpec: clusterSpec ?? undefined, roles };
 }

@@ -62,7 +62,8 @@ export function submitAnswer(clusters: SubmittedCluster[]): SubmitMessage[] {
   return clusters.flatMap((c) =>
     c.jobs.map((j) => ({
       job_id: j.job_id,
-      message: '',
+      // Compass-CI's message field: empty, or what the split ignored
+      message: c.warnings.join('; '),
       job_state: 'submit' as const,
       cluster: c.cluster,
       job_index: c.index,
@@ -96,6 +97,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: SchedulerDeps): vo
     // Watchers and the live page hear of a new cluster at once, not at its first report.
     const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => deps.nc.publish(deps.subjects.event(cid), encodeJson(event)));
     request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
+    for (const c of clusters) for (const w of c.warnings) request.log.warn({ cluster: c.cluster }, w);
     return submitAnswer(clusters);
   });
 }

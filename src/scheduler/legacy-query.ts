@@ -15,7 +15,8 @@ const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
 
 /**
  * The query of `GET .../lkp-cluster-sync`, as lkp-tests' `lib/job.sh` sends it:
- * `job_id=$id&cluster=$cluster&node=$HOSTNAME&state=S[&node_roles=..&ip=..&direct_macs=..&direct_ips=..]`.
+ * `job_id=$id&cluster=$cluster&node=$HOSTNAME&state=S[&node_roles=..&ip=..&direct_macs=..&direct_ips=..]`
+ * (Compass-CI's), or the same without `job_id` (intel's upstream).
  * Unknown parameters are ignored, as Compass-CI ignored them.
  */
 export const LegacyQuerySchema = z.object({
@@ -23,11 +24,12 @@ export const LegacyQuerySchema = z.object({
     .string({ error: (issue) => (issue.input === undefined ? 'is missing (lkp-tests sends job_id=$id)' : 'must be given once, as text') })
     .min(1, 'is empty')
     .max(128)
-    .regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only'),
+    .regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only')
+    .optional(),
   state: z.enum(LEGACY_STATES, { error: `must be one of ${LEGACY_STATES.join(', ')}` }).optional(),
-  /** The job's `cluster:` (the spec name); informational. */
+  /** The job's `cluster:` (the spec name); with `node`, identifies the node job when there is no job_id (intel's lkp-tests). */
   cluster: Field.optional(),
-  /** The node's host name; informational. */
+  /** The node's host name (`$HOSTNAME`, the spec's host). */
   node: Field.optional(),
   /** What `write_state` records, checked as a NATS report's info is (`InfoFields`): they reach other nodes' /etc/hosts. */
   node_roles: InfoFields.node_roles.optional(),

@@ -7,6 +7,7 @@ import type { NodeEntry } from '../cluster/view';
 import { InvalidInputError, NotFoundError } from '../core/errors';
 import type { SchedulerDeps } from './deps';
 import { AddressList } from './address-list';
+import { identifyLegacyNode } from './legacy-identify';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
@@ -15,13 +16,19 @@ import { answerMessage } from './legacy-messages';
 /**
  * `GET /~lkp/cgi-bin/lkp-cluster-sync` (and under `/scheduler`), answering
  * exactly what lkp-tests' `lib/job.sh` reads after `tail -n +2`:
- * - `wait_start|wait_ready|wait_finish|finished`: one word, `start`, `ready`,
- *   `finish` or `abort`, when the barrier resolves; `retry` at the long-poll limit;
- * - `roles_ip`: `direct_ROLE_ips=IPS` and `ROLE=IP` lines;
+ * - `wait_start|wait_ready|wait_finish`: one word, `start`, `ready`, `finish`
+ *   or `abort`, when the barrier resolves; `retry` at the long-poll limit;
+ * - `finished` (with `job_id`, Compass-CI's client): held until the `finish`
+ *   barrier resolves (`finish`, or `abort`, at the latest at its deadline),
+ *   never `retry`: lkp's `run_test` sends it once and does not ask again, and
+ *   Compass-CI blocks it until the whole cluster finishes;
+ * - `finished` without `job_id` (intel's client): the state JSON at once;
+ * - `roles_ip`: `direct_ROLE_ips=IPS` and `ROLE=IP` lines, never an empty line;
  * - `write_state|failed|abort` (or no state): the cluster's state JSON, as
  *   stored in `sched/cluster_state`;
  * - `send|wait|wait_all|sync` with `msg=ID`: LAVA MultiNode messages (legacy-messages.ts).
- * Bodies carry no trailing newline, as Compass-CI sent them.
+ * Bodies carry no trailing newline, as Compass-CI sent them. The node job is
+ * `job_id`, or found by spec and host for clients without it (legacy-identify.ts).
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
   const allowed = deps.options.legacyAllow && new AddressList(deps.options.legacyAllow);
@@ -55,22 +62,25 @@ function text(reply: FastifyReply, body: string): FastifyReply {
 async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring: LegacyQuery }>, reply: FastifyReply): Promise<FastifyReply> {
   const q = request.query;
   const { store } = deps;
-  const cluster = await store.clusterOfJob(q.job_id);
-  if (!cluster) throw new NotFoundError(`unknown job id ${q.job_id}`);
+  const target = await identifyLegacyNode(store, q);
+  const { cluster, job } = target;
   const token = await store.token(cluster);
-  if (!token) throw new NotFoundError(`cluster ${cluster} of job ${q.job_id} no longer exists`);
-  const id: NodeIdentity = { cluster, job: q.job_id, token };
+  if (!token) throw new NotFoundError(`cluster ${cluster} of job ${job} no longer exists`);
+  const id: NodeIdentity = { cluster, job, token };
   const ctx = { nc: deps.nc, subjects: deps.subjects };
   const gone = clientGone(reply);
   try {
     switch (q.state) {
+      case 'finished':
       case 'wait_start':
       case 'wait_ready':
-      case 'wait_finish':
-      case 'finished': {
-        const outcome = await waitAtBarrier(ctx, id, q.state, deps.options.longPollMs, gone.signal);
+      case 'wait_finish': {
+        if (q.state === 'finished' && target.flavour === 'intel') return text(reply, await intelFinished(deps, id, request, gone.signal));
+        // Compass-CI's `finished` is held until the finish barrier resolves (its deadline bounds it)
+        const limit = q.state === 'finished' ? undefined : deps.options.longPollMs;
+        const outcome = await waitAtBarrier(ctx, id, q.state, limit, gone.signal);
         if (outcome === 'gone') {
-          request.log.info({ job: q.job_id, state: q.state }, 'lkp client went away during a long poll');
+          request.log.info({ job, state: q.state }, 'lkp client went away during a long poll');
           reply.hijack();
           reply.raw.destroy();
           return reply;
@@ -79,13 +89,15 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       }
       case 'roles_ip': {
         const view = await store.readCluster(cluster);
-        return text(reply, rolesIpLines(view.nodes).join('\n'));
+        const lines = rolesIpLines(view.nodes);
+        // an empty line would make lkp `export ""`, which kills dash: say there are none in a comment line lkp skips
+        return text(reply, lines.length > 0 ? lines.join('\n') : `# cluster ${cluster} has no roles`);
       }
       case 'write_state': {
         const info: ReportInfo = {};
         for (const f of ['node_roles', 'ip', 'direct_macs', 'direct_ips'] as const) if (q[f] !== undefined) info[f] = q[f];
         if (info.node_roles === '') delete info.node_roles; // empty roles are "not told", as over NATS
-        const node = (await store.readCluster(cluster)).nodes.find((n) => n.job === q.job_id);
+        const node = (await store.readCluster(cluster)).nodes.find((n) => n.job === job);
         const problem = node && checkNodeInfo(info, node);
         if (problem) throw new InvalidInputError('query', problem.reason, problem.field);
         if (changes(node, info)) await reportAndSeeFold(ctx, id, 'write_state', info, deps.options.foldWaitMs, gone.signal);
@@ -93,7 +105,7 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       }
       case 'failed':
       case 'abort': {
-        const node = (await store.readCluster(cluster)).nodes.find((n) => n.job === q.job_id);
+        const node = (await store.readCluster(cluster)).nodes.find((n) => n.job === job);
         if (node?.state !== 'abort') {
           await reportAndSeeFold(ctx, id, q.state, undefined, deps.options.foldWaitMs, gone.signal);
         }
@@ -120,6 +132,27 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
   } finally {
     gone.release();
   }
+}
+
+/**
+ * `finished` from intel's lkp-tests, answered at once with the cluster's
+ * state JSON: its `start_daemon` sends it right after starting the daemon,
+ * before `write_state` and `wait_ready`, so holding it would deadlock. From a
+ * node not yet at `ready` it means "my daemon started", not "my test ended":
+ * it is recorded (meta `daemon_started:<job>`) without moving the node's
+ * state, or `ready` could resolve before that node's `write_state` and the
+ * others would export an empty address for its roles. From a node at
+ * `ready` it is the test's end, folded as usual.
+ */
+async function intelFinished(deps: SchedulerDeps, id: NodeIdentity, request: FastifyRequest, signal: AbortSignal): Promise<string> {
+  const node = (await deps.store.readCluster(id.cluster)).nodes.find((n) => n.job === id.job);
+  if (node?.state === '' || node?.state === 'start') {
+    await deps.store.recordDaemonStarted(id.cluster, id.job);
+    request.log.info({ cluster: id.cluster, job: id.job }, 'intel lkp client reported finished before ready (its daemon started): recorded, state unchanged');
+  } else if (node?.state === 'ready') {
+    await reportAndSeeFold({ nc: deps.nc, subjects: deps.subjects }, id, 'finished', undefined, deps.options.foldWaitMs, signal);
+  }
+  return stateJson(deps, id.cluster);
 }
 
 /** Would folding `info` change the node's entry? A repeat is not sent, so it is not waited for. */

@@ -27,12 +27,12 @@ export type WaitKind = 'wait_start' | 'wait_ready' | 'wait_finish' | 'finished';
 /** What one wait ended with: the barrier's result, `retry` at the time limit, or `gone` when the client left. */
 export type WaitOutcome = Result | 'retry' | 'gone';
 
-/** Waits for one message on `subject` that `match` accepts, or the limit, or the signal. */
+/** Waits for one message on `subject` that `match` accepts, or the limit (none when `undefined`), or the signal. */
 function waitFor<T>(
   ctx: ProxyContext,
   subject: string,
   match: (body: unknown) => T | undefined,
-  limitMs: number,
+  limitMs: number | undefined,
   signal: AbortSignal,
   send: () => Promise<void>,
 ): Promise<T | 'retry' | 'gone'> {
@@ -62,7 +62,7 @@ function waitFor<T>(
       },
     });
     const onGone = (): void => finish('gone');
-    const timer = setTimeout(() => finish('retry'), limitMs);
+    const timer = limitMs === undefined ? undefined : setTimeout(() => finish('retry'), limitMs);
     signal.addEventListener('abort', onGone, { once: true });
     // The subscription is known to the server before the report goes out.
     ctx.nc
@@ -78,14 +78,18 @@ function clientFor(ctx: ProxyContext, id: NodeIdentity, giveUpAfterMs: number): 
   return new NodeClient(ctx.nc, ctx.subjects, id, { giveUpAfterMs });
 }
 
+/** How long a report of a wait held without limit keeps trying to reach the workers, ms. */
+const UNLIMITED_WAIT_REPORT_GIVE_UP_MS = 600_000;
+
 /**
- * Reports `kind` for the node and waits for its barrier's resolution. A
- * barrier resolved before is answered at once: the workers publish the stored
- * answer again for a repeated wait report.
+ * Reports `kind` for the node and waits for its barrier's resolution, or
+ * `limitMs` (then `retry`; `undefined`: no limit, the barrier's own deadline
+ * ends the wait with `abort`). A barrier resolved before is answered at once:
+ * the workers publish the stored answer again for a repeated wait report.
  */
-export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number, signal: AbortSignal): Promise<WaitOutcome> {
+export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number | undefined, signal: AbortSignal): Promise<WaitOutcome> {
   const barrier = WAITS_FOR[kind];
-  const client = clientFor(ctx, id, limitMs);
+  const client = clientFor(ctx, id, limitMs ?? UNLIMITED_WAIT_REPORT_GIVE_UP_MS);
   try {
     return await waitFor<Result>(
       ctx,

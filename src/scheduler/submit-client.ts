@@ -23,7 +23,7 @@ export interface SubmitRequest {
 export function localSpecFor(jobText: string, source: string, dir: string): string | undefined {
   const names = new Set<string>();
   for (const doc of loadYamlDocuments(jobText, source, LIMITS.jobBytes)) {
-    if (!isMapping(doc)) continue;
+    if (!isMapping(doc) || isMapping(doc.cluster_spec)) continue; // a job's own cluster_spec needs no file
     const c = doc.cluster;
     for (const n of Array.isArray(c) ? c : [c]) if (typeof n === 'string' && !LOCALHOST_SPECS.has(n)) names.add(n);
   }

@@ -14,12 +14,16 @@ export const MAX_HOSTS = 254;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
-const HostSchema = z.strictObject({
+/** The keys cluster-sync reads; others (`bmc_ip`, comments, ...) are ignored as Compass-CI ignores them, and named in `warnings`. */
+const HOST_KEYS = new Set(['roles', 'macs']);
+const SPEC_KEYS = new Set(['switch', 'ip0', 'nodes']);
+
+const HostSchema = z.object({
   roles: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a role is letters, digits, "_", "." or "-"')).min(1, 'a host needs at least one role'),
   macs: z.array(z.string().regex(MAC, 'a MAC address looks like ec:f4:bb:cb:7b:92')).optional(),
 });
 
-const SpecSchema = z.strictObject({
+const SpecSchema = z.object({
   switch: z.union([z.string(), z.number()]).optional(),
   ip0: z.number().int().min(1).max(254).default(1),
   nodes: z
@@ -42,6 +46,8 @@ export interface ClusterSpec {
   ip0: number;
   /** In the order the spec lists them. */
   hosts: ClusterHost[];
+  /** What was ignored (keys cluster-sync does not use), one line each. */
+  warnings: string[];
 }
 
 /** Checks a spec name before it is joined to a directory: no path tricks. */
@@ -56,15 +62,26 @@ export function checkSpecName(name: string, source = 'job'): string {
 export function parseClusterSpec(doc: Plain, name: string, source = `cluster spec ${name}`): ClusterSpec {
   if (!isMapping(doc)) throw new InvalidInputError(source, 'a cluster spec must be a YAML mapping of hosts');
   let current: Record<string, Plain> = doc;
+  const ignored: string[] = [];
   if (!('nodes' in doc)) {
-    // Legacy form: every key but the known settings is a host.
+    // Legacy form: every key but the known settings is a host; a key whose value is no mapping is no host.
     const nodes: Record<string, Plain> = {};
     current = {};
     for (const [k, v] of Object.entries(doc)) {
       if (k === 'switch' || k === 'ip0') current[k] = v;
-      else nodes[k] = v;
+      else if (isMapping(v)) nodes[k] = v;
+      else ignored.push(k);
     }
     current.nodes = nodes;
+  } else {
+    ignored.push(...Object.keys(doc).filter((k) => !SPEC_KEYS.has(k)));
+  }
+  const warnings = ignored.length > 0 ? [`${source}: ignored key${ignored.length > 1 ? 's' : ''} ${ignored.join(', ')} (not used by cluster-sync)`] : [];
+  if (isMapping(current.nodes)) {
+    for (const [host, h] of Object.entries(current.nodes)) {
+      const extra = isMapping(h) ? Object.keys(h).filter((k) => !HOST_KEYS.has(k)) : [];
+      if (extra.length > 0) warnings.push(`${source}: host ${host}: ignored key${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (not used by cluster-sync)`);
+    }
   }
   // Host names are checked here rather than in the schema, whose message for a bad record key names no rule.
   if (isMapping(current.nodes)) {
@@ -88,12 +105,13 @@ export function parseClusterSpec(doc: Plain, name: string, source = `cluster spe
     switch: parsed.data.switch === undefined ? undefined : String(parsed.data.switch),
     ip0: parsed.data.ip0,
     hosts,
+    warnings,
   };
 }
 
 /** The spec for a job without `cluster:`: one local machine with the job's roles. */
 export function localhostSpec(roles: string[]): ClusterSpec {
-  return { name: 'cs-localhost', localhost: true, switch: undefined, ip0: 1, hosts: [{ name: 'localhost', roles, macs: [] }] };
+  return { name: 'cs-localhost', localhost: true, switch: undefined, ip0: 1, hosts: [{ name: 'localhost', roles, macs: [] }], warnings: [] };
 }
 
 /** Reads `DIR/NAME` the way lkp-tests' `cluster/` directory is laid out. */

@@ -12,6 +12,8 @@ const DIRECT_NET = '192.168.222';
 export interface SplitOptions {
   /** Heartbeat interval written into each node job. Default 5 s. */
   heartbeatIntervalMs?: number;
+  /** Told what the split ignored (a job role no host has), one line each. Default: nothing. */
+  warn?: (line: string) => void;
 }
 
 /** `vm-2p16g-multi-node--2` -> `vm-2p16g-multi-node` (Compass-CI's testbox rule). */
@@ -32,8 +34,12 @@ export function splitJob(job: ParsedJob, spec: ClusterSpec, source: string, opti
   }
   const specRoles = new Set(spec.hosts.flatMap((h) => h.roles));
   const missing = [...jobRoles].filter((r) => !specRoles.has(r) && !spec.localhost);
-  if (missing.length > 0) {
-    throw new InvalidInputError(source, `role${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the job ${missing.length > 1 ? 'are' : 'is'} on no host of cluster spec ${spec.name} (hosts have: ${[...specRoles].join(', ')})`, `if role ${missing[0]}`);
+  if (missing.length > 0 && missing.length < jobRoles.size) {
+    // Compass-CI splits by the roles hosts have and ignores the rest.
+    options.warn?.(`${source}: role${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of the job ${missing.length > 1 ? 'are' : 'is'} on no host of cluster spec ${spec.name}: ignored`);
+  }
+  if (missing.length > 0 && missing.length === jobRoles.size) {
+    throw new InvalidInputError(source, `no role of the job (${missing.join(', ')}) is on a host of cluster spec ${spec.name} (hosts have: ${[...specRoles].join(', ')})`, `if role ${missing[0]}`);
   }
   const timeout = job.params.cluster_timeout;
   const clusterTimeoutMs = timeout === undefined || timeout === null ? DEFAULT_CLUSTER_TIMEOUT_MS : parseDuration(timeout, 'cluster_timeout', source);

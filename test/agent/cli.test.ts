@@ -69,10 +69,10 @@ test('demo: with no servers configured it starts its own, runs a real two-node t
 test('demo --fail: the client test fails, the server is aborted at once and its daemon stopped; exit 1', async () => {
   const p = cli(['demo', '--fail'], bareEnv());
   expect(await p.exited).toBe(1);
-  expect(p.stdout).toMatch(/barrier finish resolved abort after \d+ms: node cs-2 \(client\) reported failed: test echo-client exited with code 1/);
+  expect(p.stdout).toMatch(/barrier finish resolved abort after [\d.]+m?s: node cs-2 \(client\) reported failed: test echo-client exited with code 1/);
   expect(p.stdout).toMatch(/server agent exit 3 \(aborted\)/);
   expect(p.stdout).toMatch(/client agent exit 1 \(test_failed\)/);
-  expect(p.stdout).toMatch(/the client test failed, and the server was aborted \d+ms after the client reported failed/);
+  expect(p.stdout).toMatch(/the client test failed, and the server was aborted [\d.]+m?s after the client reported failed/);
   expect([...p.stdout.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])).filter(alive)).toEqual([]);
 });
 

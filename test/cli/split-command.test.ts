@@ -35,12 +35,22 @@ test('split of a fixture job prints one line per node job', () => {
 test('a bad job exits 2 with one line that names the file and the field', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-split-'));
   const job = path.join(dir, 'bad.yaml');
-  writeFileSync(job, 'cluster: cs-vm-2p16g\nif role server:\n  srv:\nif role tester:\n  t:\n');
+  writeFileSync(job, 'cluster: cs-vm-2p16g\nif role tester:\n  t:\n');
   const r = run(['split', job, '--cluster-dir', CLUSTER_DIR]);
   expect(r.status).toBe(2);
   expect(r.stdout).toBe('');
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
-  expect(r.stderr).toContain(`${job}: if role tester: role tester of the job is on no host of cluster spec cs-vm-2p16g`);
+  expect(r.stderr).toContain(`${job}: if role tester: no role of the job (tester) is on a host of cluster spec cs-vm-2p16g`);
+});
+
+test('a job role no host has, and spec keys cluster-sync does not use, are split around with a warning naming them', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-split-'));
+  const job = path.join(dir, 'lab.yaml');
+  writeFileSync(job, 'cluster: cs-lab\nif role server:\n  srv:\nif role tester:\n  t:\ncluster_spec:\n  nodes:\n    lab--1: { roles: [server], bmc_ip: 10.0.0.9 }\n');
+  const r = run(['split', job]);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain('job 1 of 1: cluster spec cs-lab, 1 node job\n  lab--1  queue=lab  roles="server"  programs=srv\n');
+  expect(r.stderr).toBe(`warning: ${job}: cluster_spec: host lab--1: ignored key bmc_ip (not used by cluster-sync)\nwarning: ${job}: role tester of the job is on no host of cluster spec cs-lab: ignored\n`);
 });
 
 test('a missing job file is a clear error', () => {

@@ -63,7 +63,7 @@ describe('errors are one line with a 4xx', () => {
     }
   });
   test.each([
-    ['no job_id', 'state=wait_ready', 'query: job_id: is missing (lkp-tests sends job_id=$id)\n'],
+    ['no job_id', 'state=wait_ready', 'query: job_id: is missing (lkp-tests sends job_id=$id, or cluster=<spec name>&node=$HOSTNAME without it)\n'],
     ['an unknown state', 'job_id=cs-1&state=reboot', 'query: state: must be one of write_state, wait_start, wait_ready, wait_finish, finished, failed, abort, roles_ip, send, wait, wait_all, sync\n'],
     ['a job id with a newline', 'job_id=cs-1%0Aevil&state=wait_ready', 'query: job_id: letters, digits and _+=,@%.- only\n'],
   ])('%s: 400', async (_what, query, message) => {
@@ -115,4 +115,20 @@ test('abandoned long polls leave no subscription behind', async () => {
   for (const c of polls) c.abort();
   await Promise.all(pending);
   await eventually(async () => (await subsOn(longPoll, subject)) === 0 || undefined, 'every subscription of the abandoned polls to go');
+});
+
+test('finished with job_id is held past the long-poll limit (never retry) and answers abort when another node fails', async () => {
+  const [a, b] = await submit();
+  // both through start and ready, so the client's finished waits at the finish barrier only
+  await Promise.all([ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_start`), ask(shortPoll.url, `job_id=${b!.job_id}&state=wait_start`)]);
+  await Promise.all([ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_ready`), ask(shortPoll.url, `job_id=${b!.job_id}&state=wait_ready`)]);
+  let answered: { status: number; text: string } | undefined;
+  const finished = ask(shortPoll.url, `job_id=${b!.job_id}&state=finished`).then((r) => (answered = r));
+  await eventually(async () => (await subsOn(shortPoll, `tlegacy.cluster.${a!.cluster}.barrier`)) === 1, 'finished to subscribe');
+  // a wait in another cluster is told retry at the 400 ms limit: the held finished has outlived a long poll
+  const [other] = await submit();
+  expect(await ask(shortPoll.url, `job_id=${other!.job_id}&state=wait_start`)).toEqual({ status: 200, text: 'retry' });
+  expect(answered).toBeUndefined();
+  await ask(shortPoll.url, `job_id=${a!.job_id}&state=failed`);
+  expect(await finished).toEqual({ status: 200, text: 'abort' });
 });

@@ -1,148 +1,110 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { ConnectionConfig } from '../../src/core/config';
-import { startWorkers } from '../../workers';
-import { CliProcess, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { readFileSync } from 'node:fs';
+import { eventually } from '../helpers/servers';
+import { ShellLab, answers, lastState } from './shell-nodes';
 
 /**
- * Real shell "nodes" (test/legacy/lkp-node.sh: what lkp-tests' lib/job.sh
- * does, with curl or wget) run concurrently against `cluster-sync scheduler`
- * started from the built command line; `cluster-sync submit --watch` submits
- * and follows the cluster.
+ * Shell nodes running Compass-CI's lib/job.sh (lkp-node.sh, which follows it
+ * function by function) against `cluster-sync scheduler`: the client lkp
+ * users run, with curl or wget.
  */
-const SCRIPT = path.join(__dirname, 'lkp-node.sh');
-const TOKEN = 'shell-test-token-0123456789';
-let servers: TestServers;
-let config: ConnectionConfig;
-let scheduler: CliProcess;
-let port: string;
-let dir: string;
-const res = new Resources();
+const SCRIPT = 'lkp-node.sh';
+const lab = new ShellLab();
 
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  res.add(await startWorkers(config), (w) => w.close());
-  dir = mkdtempSync(path.join(os.tmpdir(), 'cs-lkp-shell-'));
-  writeFileSync(
-    path.join(dir, 'cs-pair'),
-    'nodes:\n  pair--1: { roles: [server, monitor], macs: ["ec:f4:bb:cb:7b:92", "ec:f4:bb:cb:7b:93"] }\n  pair--2: { roles: [client] }\n',
-  );
-  writeFileSync(path.join(dir, 'job.yaml'), 'suite: shell\ncluster: cs-pair\nif role server:\n  netserver:\nif role client:\n  netperf:\n');
-  scheduler = new CliProcess(['scheduler', '--port', '0', '--cluster-dir', dir, '--long-poll', '1'], envFor(config, { CS_API_TOKEN: TOKEN }));
-  res.add(scheduler, (s) => s.stop());
-  [, port] = (await scheduler.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-interface NodeJobLine {
-  job: string;
-  roles: string;
-}
-
-/** `cluster-sync submit --watch`, started; resolves with its node jobs once printed. */
-async function submitWatching(): Promise<{ watch: CliProcess; nodes: NodeJobLine[] }> {
-  const watch = res.add(
-    new CliProcess(['submit', path.join(dir, 'job.yaml'), '--watch', '--server', `http://127.0.0.1:${port}`], envFor(config, { CS_API_TOKEN: TOKEN })),
-    (w) => w.stop(),
-  );
-  await watch.waitFor(/^cluster \S+ .*\n.*\n.*host pair--2$/m);
-  const nodes = [...watch.stdout.matchAll(/^ {2}(\S+)\s+(.+?)\s+queue \S+\s+host \S+$/gm)].map((m) => ({ job: m[1] as string, roles: m[2] as string }));
-  expect(nodes.map((n) => n.roles)).toEqual(['server monitor', 'client']);
-  return { watch, nodes };
-}
-
-interface ShellNode {
-  stdout: string;
-  stderr: string;
-  resultRoot: string;
-  exited: Promise<number | null>;
-}
-
-function runNode(job: string, roles: string, extra: Record<string, string>): ShellNode {
-  const resultRoot = mkdtempSync(path.join(dir, 'result-'));
-  const isServer = roles.startsWith('server');
-  const child = spawn('sh', [SCRIPT], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      LKP_SERVER: '127.0.0.1',
-      LKP_CGI_PORT: port,
-      LKP_USER: 'lkp',
-      id: job,
-      cluster: 'cs-pair',
-      HOSTNAME: isServer ? 'pair--1' : 'pair--2',
-      node_roles: roles,
-      direct_macs: isServer ? 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93' : '',
-      direct_ips: isServer ? '192.168.222.1 192.168.222.2' : '',
-      NODE_IP: isServer ? '10.9.0.1' : '10.9.0.2',
-      RESULT_ROOT: resultRoot,
-      ...extra,
+beforeAll(() =>
+  lab.start(
+    {
+      'cs-pair': 'nodes:\n  pair--1: { roles: [server, monitor], macs: ["ec:f4:bb:cb:7b:92", "ec:f4:bb:cb:7b:93"] }\n  pair--2: { roles: [client] }\n',
+      'cs-six': `nodes:\n${[['server'], ['store'], ['client'], ['client'], ['client'], ['client']].map((r, i) => `  six--${i + 1}: { roles: [${r.join(', ')}] }`).join('\n')}\n`,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: ShellNode = { stdout: '', stderr: '', resultRoot, exited: new Promise((r) => child.once('close', (code) => r(code))) };
-  child.stdout.on('data', (d: Buffer) => (node.stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (node.stderr += d.toString()));
-  res.add(child, async (c) => {
-    if (c.exitCode === null) c.kill('SIGKILL');
-  });
-  return node;
-}
+    {
+      'pair.yaml': 'suite: shell\ncluster: cs-pair\nif role server:\n  netserver:\nif role client:\n  netperf:\n',
+      'six.yaml': 'suite: shell\ncluster: cs-six\nif role server:\n  netserver:\nif role store:\n  redis-server:\nif role client:\n  netperf:\n',
+    },
+  ),
+);
+afterAll(() => lab.stop());
 
-test('two shell nodes (curl) pass start, ready and finish; roles_ip lines are exported; submit --watch exits 0', async () => {
-  const { watch, nodes } = await submitWatching();
-  const [server, client] = [runNode(nodes[0]!.job, nodes[0]!.roles, { NODE_LIFE: 'daemon' }), runNode(nodes[1]!.job, nodes[1]!.roles, { NODE_LIFE: 'test' })];
+const isServer = (roles: string): boolean => roles.startsWith('server') || roles === 'store';
+
+test('two shell nodes (curl) pass start, ready and finish; roles_ip lines are exported and written to the hosts file; submit --watch exits 0', async () => {
+  const { watch, nodes } = await lab.submitWatching('pair.yaml', 2);
+  expect(nodes.map((n) => n.roles)).toEqual(['server monitor', 'client']);
+  const macs = 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93';
+  const server = lab.runNode(SCRIPT, nodes[0]!, 'cs-pair', 'daemon', 'ok', { direct_macs: macs, direct_ips: '192.168.222.1 192.168.222.2' });
+  const client = lab.runNode(SCRIPT, nodes[1]!, 'cs-pair', 'test', 'ok');
   expect(await Promise.all([server.exited, client.exited])).toEqual([0, 0]);
-  expect(server.stdout).toContain('answer wait_start start\n');
-  expect(server.stdout).toContain('answer wait_ready ready\n');
-  expect(server.stdout).toContain('answer wait_finish finish\n');
-  expect(client.stdout).toContain('answer wait_start start\n');
-  expect(client.stdout).toContain('answer wait_ready ready\n');
-  expect(client.stdout).toContain('answer finished finish\n');
-  // what the programs see: every role's address, the server's two direct addresses joined by a space
+  expect(answers(server, 'wait_start')).toEqual(['start']);
+  expect(answers(server, 'wait_ready').at(-1)).toBe('ready');
+  expect(answers(server, 'wait_finish').at(-1)).toBe('finish');
+  expect(answers(client, 'wait_start')).toEqual(['start']);
+  expect(answers(client, 'wait_ready').at(-1)).toBe('ready');
+  expect(answers(client, 'finished')).toEqual(['finish']);
   for (const n of [server, client]) {
     expect(n.stdout).toContain('env server=10.9.0.1\n');
     expect(n.stdout).toContain('env monitor=10.9.0.1\n');
     expect(n.stdout).toContain('env client=10.9.0.2\n');
     expect(n.stdout).toContain('env direct_server_ips=192.168.222.1 192.168.222.2\n');
     expect(n.stdout).toMatch(/done\n$/);
+    // lib/job.sh writes "VALUE NAME" per roles_ip line
+    const hosts = readFileSync(n.etcHosts, 'utf8');
+    expect(hosts).toContain('\n10.9.0.1 server\n');
+    expect(hosts).toContain('\n10.9.0.1 monitor\n');
+    expect(hosts).toContain('\n10.9.0.2 client\n');
+    expect(n.stderr).not.toMatch(/bad variable name|not found/);
   }
-  // write_state answered the cluster state JSON with the +-joined lists as spaces
-  const state = JSON.parse(readFileSync(path.join(server.resultRoot, 'write_state.json'), 'utf8')) as Record<string, { roles: string; direct_macs: string }>;
-  expect(state[nodes[0]!.job]).toMatchObject({ roles: 'server monitor', direct_macs: 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93' });
+  // the server bound its direct addresses to the devices with its MACs (lkp runs ip; here it is recorded)
+  expect(readFileSync(`${server.tmp}/ip-commands`, 'utf8')).toContain('ip addr add 192.168.222.2/24 dev eth3\n');
+  // write_state answered the cluster state JSON, the +-joined lists as spaces
+  expect(server.stdout).toContain('"roles":"server monitor","direct_ips":"192.168.222.1 192.168.222.2","direct_macs":"ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93"');
   expect(await watch.exited).toBe(0);
   expect(watch.stdout).toMatch(/barrier finish\s+finish/);
   expect(watch.stdout).toContain('1 finished, 0 aborted');
 });
 
-test('a node reporting failed makes the other\'s wait answer abort; both exit 1; submit --watch exits non-zero', async () => {
-  const { watch, nodes } = await submitWatching();
-  const server = runNode(nodes[0]!.job, nodes[0]!.roles, { NODE_LIFE: 'daemon', NODE_FAIL: '1' });
-  const client = runNode(nodes[1]!.job, nodes[1]!.roles, { NODE_LIFE: 'test' });
+test('a daemon that fails to start reports failed; the other node\'s wait answers abort; both exit 1; submit --watch exits non-zero', async () => {
+  const { watch, nodes } = await lab.submitWatching('pair.yaml', 2);
+  const server = lab.runNode(SCRIPT, nodes[0]!, 'cs-pair', 'daemon', 'fail');
+  const client = lab.runNode(SCRIPT, nodes[1]!, 'cs-pair', 'test', 'ok');
   expect(await Promise.all([server.exited, client.exited])).toEqual([1, 1]);
-  expect(server.stdout).toContain('reported failed\n');
-  expect(client.stdout).toContain('answer wait_ready abort\n');
-  expect(readFileSync(path.join(client.resultRoot, 'last_state'), 'utf8')).toBe('cluster.abort: 1\n');
-  const failed = JSON.parse(readFileSync(path.join(server.resultRoot, 'failed.json'), 'utf8')) as Record<string, { state: string }>;
-  expect(failed[nodes[0]!.job]!.state).toBe('abort');
+  expect(answers(server, 'failed')).toHaveLength(1);
+  expect(lastState(server)).toContain('exit_fail: 1\n');
+  expect(answers(client, 'wait_ready').at(-1)).toBe('abort');
+  expect(lastState(client)).toBe('cluster.abort: 1\n');
   expect(await watch.exited).toBe(1);
   expect(watch.stdout).toContain('0 finished, 1 aborted');
 });
 
 test('a node that comes first loops on retry (wget) until the other arrives', async () => {
-  const { watch, nodes } = await submitWatching();
-  const server = runNode(nodes[0]!.job, nodes[0]!.roles, { NODE_LIFE: 'daemon', HTTP_CLIENT: 'wget' });
-  await eventually(() => server.stderr.includes('raw wait_start: retry'), 'the first node to be told retry', 15_000);
-  const client = runNode(nodes[1]!.job, nodes[1]!.roles, { NODE_LIFE: 'test', HTTP_CLIENT: 'wget' });
+  const { watch, nodes } = await lab.submitWatching('pair.yaml', 2);
+  const server = lab.runNode(SCRIPT, nodes[0]!, 'cs-pair', 'daemon', 'ok', { HTTP_CLIENT: 'wget' });
+  await eventually(() => answers(server, 'wait_start').includes('retry'), 'the first node to be told retry', 15_000);
+  const client = lab.runNode(SCRIPT, nodes[1]!, 'cs-pair', 'test', 'ok', { HTTP_CLIENT: 'wget' });
   expect(await Promise.all([server.exited, client.exited])).toEqual([0, 0]);
-  expect(server.stdout).toContain('answer wait_start start\n');
+  expect(answers(server, 'wait_start').at(-1)).toBe('start');
   expect(await watch.exited).toBe(0);
 });
+
+test('six nodes (2 daemon roles, 4 test roles): test nodes that end early have their finished held until the whole cluster finishes, never answered retry', async () => {
+  const { watch, cluster, nodes } = await lab.submitWatching('six.yaml', 6);
+  const shells = nodes.map((n, i) => lab.runNode(SCRIPT, n, 'cs-six', isServer(n.roles) ? 'daemon' : 'test', i === 5 ? 'wait-release' : 'ok'));
+  const [d1, d2, t1, t2, t3, slow] = shells as [(typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0]];
+  const early = [t1, t2, t3];
+  // the three early test nodes have sent finished (their state is finish) ...
+  await eventually(async () => {
+    const s = await lab.clusterStates(cluster);
+    return [2, 3, 4].every((i) => s[nodes[i]!.job] === 'finish');
+  }, 'the early test nodes to report finished', 30_000);
+  // ... and more than a long poll (1 s here) passes: the daemons' wait_finish is answered retry twice more
+  const seen = answers(d1, 'wait_finish').length;
+  await eventually(() => answers(d1, 'wait_finish').filter((a) => a === 'retry').length >= seen + 2, 'two more long polls of the daemon', 30_000);
+  for (const n of early) {
+    expect({ host: n.host, exit: n.exitCode(), finished: answers(n, 'finished') }).toEqual({ host: n.host, exit: null, finished: [] });
+  }
+  expect(slow.exitCode()).toBeNull();
+  lab.release();
+  expect(await Promise.all(shells.map((s) => s.exited))).toEqual([0, 0, 0, 0, 0, 0]);
+  for (const n of [...early, slow]) expect(answers(n, 'finished')).toEqual(['finish']);
+  for (const d of [d1, d2]) expect(answers(d, 'wait_finish').at(-1)).toBe('finish');
+  expect(await watch.exited).toBe(0);
+  expect(watch.stdout).toContain('1 finished, 0 aborted');
+}, 120_000);

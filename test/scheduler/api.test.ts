@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
+import { localSpecFor } from '../../src/scheduler/submit-client';
 import type { SchedulerHandle } from '../../src/scheduler/start';
 import { fixtureJob } from '../helpers/fixtures';
 import { Resources, startTestServers } from '../helpers/servers';
@@ -101,6 +102,23 @@ describe('POST /jobs', () => {
       expect(answer[0]!.message).toMatch(message);
       expect(diffSnapshots(before, await snapshotKeys(redis, config.keyPrefix))).toEqual([]);
     });
+  });
+});
+
+describe('Compass-CI jobs and specs', () => {
+  test('a job\'s own cluster_spec is used instead of the file named by cluster:; what the split ignored is in each node job\'s message', async () => {
+    const job = 'suite: t\ncluster: cs-not-in-the-dir\nif role server:\n  netserver:\nif role monitor:\n  mon:\ncluster_spec:\n  nodes:\n    own--1: { roles: [server], bmc_ip: 10.0.0.1 }\n';
+    const r = await post(scheduler.url, job, YAML);
+    expect(r.status).toBe(200);
+    const messages = r.body as SubmitMessage[];
+    expect(messages.map((m) => [m.host, m.spec, m.node_roles])).toEqual([['own--1', 'cs-not-in-the-dir', 'server']]);
+    expect(messages[0]!.message).toBe('job: cluster_spec: host own--1: ignored key bmc_ip (not used by cluster-sync); job: role monitor of the job is on no host of cluster spec cs-not-in-the-dir: ignored');
+  });
+
+  test('submit --cluster-dir reads no spec file for a job that carries its own cluster_spec', () => {
+    const job = 'cluster: cs-not-in-the-dir\nif role server:\n  netserver:\ncluster_spec:\n  nodes:\n    own--1: { roles: [server] }\n';
+    expect(localSpecFor(job, 'job.yaml', '/nonexistent')).toBeUndefined();
+    expect(() => localSpecFor('cluster: cs-not-in-the-dir\n', 'job.yaml', '/nonexistent')).toThrow(/cluster spec cs-not-in-the-dir not found in \/nonexistent/);
   });
 });
 

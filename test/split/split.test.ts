@@ -109,11 +109,44 @@ describe('edges of splitting', () => {
     expect(c!.nodes[0]!.node_roles).toBe('server monitor');
   });
 
-  test('a role of the job that no host has is a clear error', () => {
+  test('a role of the job that no host has is ignored with a warning naming it (Compass-CI splits by the roles hosts have)', () => {
     const dir = specDir({ only: 'nodes:\n  s: { roles: [server] }\n' });
-    const err = errorOf(() => prepareClusters(job('only'), 'job', { clusterDir: dir }));
-    expect(err.message).toMatch(/role client of the job is on no host of cluster spec only/);
-    expect(err.field).toBe('if role client');
+    const [c] = prepareClusters(job('only'), 'job', { clusterDir: dir });
+    expect(c!.nodes.map((n) => [n.host, n.node_roles])).toEqual([['s', 'server']]);
+    expect(c!.warnings).toEqual(['job: role client of the job is on no host of cluster spec only: ignored']);
+  });
+
+  test('no role of the job on any host is a clear error', () => {
+    const dir = specDir({ none: 'nodes:\n  m: { roles: [monitor] }\n' });
+    const err = errorOf(() => prepareClusters(job('none'), 'job', { clusterDir: dir }));
+    expect(err.message).toMatch(/no role of the job \(server, client\) is on a host of cluster spec none \(hosts have: monitor\)/);
+    expect(err.field).toBe('if role server');
+  });
+
+  test('keys of a host or of the spec that cluster-sync does not use are ignored, and named in a warning', () => {
+    const dir = specDir({ lab: 'switch: Switch-P12\nlab: z9\nnodes:\n  s: { roles: [server], bmc_ip: 10.1.1.1, cpus: 4 }\n  c: { roles: [client], macs: ["EC:F4:BB:CB:54:92"] }\n' });
+    const [c] = prepareClusters(job('lab'), 'job', { clusterDir: dir });
+    expect(c!.nodes.map((n) => [n.host, n.node_roles, n.direct_macs, n.direct_ips])).toEqual([
+      ['s', 'server', '', ''],
+      ['c', 'client', 'ec:f4:bb:cb:54:92', '192.168.222.1'],
+    ]);
+    expect(c!.warnings).toEqual([`${path.join(dir, 'lab')}: ignored key lab (not used by cluster-sync)`, `${path.join(dir, 'lab')}: host s: ignored keys bmc_ip, cpus (not used by cluster-sync)`]);
+  });
+
+  test('a job\'s own cluster_spec mapping is used instead of the file named by cluster: (Compass-CI reads it first)', () => {
+    const dir = specDir({ own: 'nodes:\n  file--1: { roles: [server] }\n  file--2: { roles: [client] }\n' });
+    const text = `${job('own')}cluster_spec:\n  ip0: 7\n  nodes:\n    inline--1: { roles: [server], macs: ["ec:f4:bb:cb:7b:92"] }\n    inline--2: { roles: [client] }\n`;
+    for (const opts of [{ clusterDir: dir }, {}]) {
+      const [c] = prepareClusters(text, 'job', opts);
+      expect(c!.spec.name).toBe('own');
+      expect(c!.nodes.map((n) => [n.host, n.direct_ips])).toEqual([['inline--1', '192.168.222.7'], ['inline--2', '']]);
+      // the spec is not passed on to the node as a parameter
+      expect(c!.nodes[0]!.params.cluster_spec).toBeUndefined();
+    }
+    const bad = errorOf(() => prepareClusters(`${job('own')}cluster_spec: other-file\n`, 'job', { clusterDir: dir }));
+    expect(bad.field).toBe('cluster_spec');
+    const badHost = errorOf(() => prepareClusters(`${job('own')}cluster_spec:\n  nodes:\n    a: { roles: [] }\n`, 'job', { clusterDir: dir }));
+    expect(badHost.message).toMatch(/^job: cluster_spec: nodes\.a\.roles: a host needs at least one role/);
   });
 
   test('an unknown spec name says where it looked', () => {
@@ -130,7 +163,6 @@ describe('edges of splitting', () => {
   test.each([
     ['nodes:\n  a: { roles: [server], macs: ["zz:00:00:00:00:01"] }\n', /nodes\.a\.macs\.0: a MAC address looks like/],
     ['nodes:\n  a: { roles: [] }\n', /nodes\.a\.roles: a host needs at least one role/],
-    ['nodes:\n  a: { roles: [server], cpus: 4 }\n', /nodes\.a: Unrecognized key/],
     ['ip0: 0\nnodes:\n  a: { roles: [server] }\n', /ip0/],
     ['- a\n- b\n', /a cluster spec must be a YAML mapping/],
   ])('a bad spec is refused naming the field: %#', (text, re) => {

@@ -5,6 +5,7 @@
   KEYS[1] sched/cluster_state (hash)   KEYS[2] sched/id2cluster (hash)
   KEYS[3] cluster meta (hash)          KEYS[4] cluster events (stream)
   KEYS[5] all events (stream)          KEYS[6] open clusters (zset)
+  KEYS[7] the clusters of this cluster's spec (zset, see Keys.specClusters)
   ARGV[1] cluster id   ARGV[2] nodes JSON {job: entry}   ARGV[3] meta JSON {field: value}
   ARGV[4] submitted event JSON (without id and at)   ARGV[5] max length of the all-events stream
 
@@ -25,6 +26,7 @@ local meta = cjson.decode(ARGV[3])
 for f, v in pairs(meta) do redis.call('HSET', k.meta, f, v) end
 redis.call('HSET', k.meta, 'created', now, 'pending', 'start')
 redis.call('ZADD', k.open, now, cid)
+redis.call('ZADD', KEYS[7], now, cid)
 local ev = cjson.decode(ARGV[4])
 ev.at = now
 local added = add_event(k.events, k.all_events, tonumber(ARGV[5]), ev)
