@@ -43,7 +43,9 @@ const kind = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('wait_start', 'wait_ready', 'wait_finish', 'finished') },
   { weight: 2, arbitrary: fc.constantFrom('write_state', 'heartbeat') },
   { weight: 1, arbitrary: fc.constantFrom('failed', 'abort') },
-  { weight: 1, arbitrary: fc.constantFrom(...REPORT_KINDS) },
+  // The model covers DESIGN §4 (barriers); named messages (send, wait_msg) carry a message body the
+  // generator does not build: their rules are tested in test/engine/messages.test.ts, not here.
+  { weight: 1, arbitrary: fc.constantFrom(...REPORT_KINDS.filter((k) => k !== 'send' && k !== 'wait_msg')) },
 );
 const target = fc.oneof(
   { weight: 12, arbitrary: fc.constant('A' as const) },
