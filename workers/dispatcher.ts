@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
+import { payloadLimit, respondBounded } from '../src/bus/bounded';
 import { decodeText, encodeJson } from '../src/bus/connect';
 import { describeZodError } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
@@ -85,7 +86,7 @@ export class Dispatcher {
             if (err) return;
             void handler(msg)
               .catch((e: unknown) => ({ ok: false, reason: errorMessage(e) }))
-              .then((reply) => msg.reply && msg.respond(encodeJson(reply)));
+              .then((reply) => respondBounded(this.nc, msg, reply, this.log));
           },
         }),
       );
@@ -151,6 +152,17 @@ export class Dispatcher {
         await job.moveToFailed(new Error(job.deferredFailure), token, false);
         this.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
         continue;
+      }
+      const reply: TakeReply = { ok: true, job: job.data, lock: token };
+      const bytes = encodeJson(reply).length;
+      const limit = payloadLimit(this.nc);
+      if (bytes > limit) {
+        // Submit refuses such jobs; one queued by an older scheduler, or for a server with a smaller
+        // max_payload, is failed with the reason rather than left active with nobody to run it.
+        const reason = `node job ${job.id} is ${bytes} bytes, over the ${limit} bytes this NATS server carries (its max_payload less headroom)`;
+        await job.moveToFailed(new Error(`too large to hand out: ${reason}`), token, false);
+        this.log.error({ job: job.id, bytes, limit }, 'node job too large for NATS; failed it');
+        return { ok: false, reason };
       }
       return this.hand(job.id, job, token, testbox, req.agent);
     }

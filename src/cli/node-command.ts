@@ -8,6 +8,7 @@ import { Output } from '../agent/output';
 import { scriptsRoot } from '../agent/scripts';
 import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
+import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, withConnectionFlags } from './common';
 
 interface NodeFlags extends Record<string, unknown> {
@@ -39,6 +40,7 @@ export function registerNode(program: Command): void {
   ).action(
     action(async (opts: NodeFlags) => {
       const config = connectionFrom(opts);
+      installProcessGuards('node');
       try {
         checkToken(opts.testbox, 'testbox');
       } catch (err) {

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../core/errors';
 import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
+import { createLogger } from '../core/logger';
+import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
 
 function positiveInt(flag: string) {
@@ -24,6 +26,7 @@ export function registerScheduler(program: Command): void {
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
+        installProcessGuards('scheduler', createLogger('cluster-sync-scheduler'));
         const handle = await startScheduler(config, {
           apiToken: (opts.token as string | undefined) ?? process.env.CS_API_TOKEN ?? '',
           clusterDir: opts.clusterDir as string | undefined,

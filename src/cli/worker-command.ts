@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { startWorkers } from '../../workers';
 import { parseMetricsPort, startWorkerMetrics } from '../ops/metrics/worker-server';
+import { createLogger } from '../core/logger';
+import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
 
 export function registerWorker(program: Command): void {
@@ -12,8 +14,10 @@ export function registerWorker(program: Command): void {
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
+        const log = createLogger('cluster-sync-worker');
+        installProcessGuards('worker', log);
         const metricsPort = parseMetricsPort(opts.metricsPort as string | undefined);
-        const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number });
+        const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number, logger: log });
         const metrics = await startWorkerMetrics(handle.events, metricsPort, opts.metricsHost as string).catch(async (err: unknown) => {
           await handle.close();
           throw err;
