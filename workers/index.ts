@@ -20,8 +20,12 @@ import type { DispatcherOptions } from './dispatcher';
 export interface WorkersOptions {
   /** Reports folded at once by this process. Default 64. */
   concurrency?: number;
-  /** How often silent nodes are looked for, ms. Default 1000. */
+  /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
+  /** How long an ended cluster is kept before it is deleted whole, ms. Default 7 days. */
+  retentionMs?: number;
+  /** How long a half-submitted cluster may wait before the reaper finishes or removes it, ms. Default 60 000. */
+  submitGraceMs?: number;
   /** How soon another worker takes over the reports a dead worker was folding, about twice this, ms. Default 30000. */
   lockDurationMs?: number;
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
@@ -58,7 +62,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
 
   const workers: Worker[] = [];
   workers.push(startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs }));
-  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs }));
+  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs }));
   const bridge = new ReportBridge(nc, subjects, store, queues, events, log);
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);

@@ -10,9 +10,11 @@ import { TIMERS_QUEUE } from '../src/queue/queues';
 import type { QueueSet, TimerJob } from '../src/queue/queues';
 import { reportJobOptions } from './bridge';
 import type { WorkerEvents } from './events';
+import { Housekeeping } from './housekeeping';
+import type { HousekeepingOptions } from './housekeeping';
 
-export interface TimerOptions {
-  /** How often silent nodes are looked for, ms. Default 1000. */
+export interface TimerOptions extends HousekeepingOptions {
+  /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
 }
 
@@ -35,6 +37,7 @@ export async function startTimers(
   log: Logger,
   options: TimerOptions = {},
 ): Promise<Worker<TimerJob>> {
+  const housekeeping = new Housekeeping(store, queues, log, options);
   const worker = new Worker<TimerJob>(
     TIMERS_QUEUE,
     async (job: Job<TimerJob>) => {
@@ -65,11 +68,16 @@ export async function startTimers(
           token,
           reason: `no heartbeat for ${formatDuration(3 * hb)} (dead node)`,
         };
+        // Queued first (the same job id from every worker), then taken off the watch: only the
+        // sweep whose ZREM removed the node tells of it, so a node is counted dead once, however
+        // many sweeps (of however many workers) see it before its abort is folded.
+        await queues.reports.add('abort', report, reportJobOptions(report.id));
+        if (!(await store.forgetHeartbeat(cluster, node))) continue;
         log.warn({ cluster, job: node }, 'node stopped sending heartbeats; aborting it');
         events.emit('dead', cluster, node);
-        await queues.reports.add('abort', report, reportJobOptions(report.id));
       }
-      return { dead: silent.length };
+      const kept = await housekeeping.run();
+      return { dead: silent.length, ...kept };
     },
     { connection, prefix: queues.keys.bullPrefix, concurrency: 16 },
   );

@@ -34,6 +34,40 @@ export class Keys {
   get heartbeats(): string {
     return `${this.prefix}cs/heartbeats`;
   }
+  /**
+   * hash: the outcome of each folded report of a cluster, field = report id
+   * (written by the per-cluster dedupe of the fold; retention deletes it with
+   * its cluster).
+   */
+  reports(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/reports`;
+  }
+  /**
+   * Every key one cluster owns, all under `cs/cluster/<cid>/`. Retention
+   * deletes exactly these, plus the cluster's fields and members in the
+   * global hashes and zsets ({@link clusterState}, {@link id2cluster},
+   * {@link openClusters}, {@link heartbeats}, {@link submitting},
+   * {@link deadlines}) and its BullMQ node and deadline jobs.
+   */
+  clusterKeys(cluster: string): string[] {
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster)];
+  }
+  /** zset: barrier deadlines, member `"<cid> <barrier>"`, score = time (ms). */
+  get deadlines(): string {
+    return `${this.prefix}cs/deadlines`;
+  }
+  /**
+   * zset: clusters whose submit has not finished queueing their node jobs
+   * -> creation time (ms). Written by create.lua, cleared by submit; what is
+   * left there a while later the workers' reaper finishes or removes.
+   */
+  get submitting(): string {
+    return `${this.prefix}cs/clusters/submitting`;
+  }
+  /** string: where retention's walk over {@link clusterState} (HSCAN) continues. */
+  get retentionCursor(): string {
+    return `${this.prefix}cs/retention/cursor`;
+  }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {
     return `${this.prefix}cs/clusters/open`;

@@ -12,7 +12,7 @@ const LUA_DIR = path.join(__dirname, 'lua');
 const SCRIPTS = {
   csFold: { file: 'fold.lua', keys: 8 },
   csTimeout: { file: 'timeout.lua', keys: 6 },
-  csCreate: { file: 'create.lua', keys: 6 },
+  csCreate: { file: 'create.lua', keys: 7 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
+import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../core/keys';
 import type { Barrier } from '../core/states';
@@ -27,9 +28,22 @@ export function deadlineJobId(cluster: string, barrier: Barrier): string {
   return `deadline-${cluster}-${barrier}`;
 }
 
+/** BullMQ options of a barrier's deadline job. */
+export function deadlineJobOptions(cluster: string, barrier: Barrier, delayMs: number): JobsOptions {
+  return {
+    jobId: deadlineJobId(cluster, barrier),
+    delay: Math.max(0, delayMs),
+    removeOnComplete: true,
+    removeOnFail: 1000,
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 500 },
+  };
+}
+
 /** Queues opened on demand and closed together. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
+  private flowProducer: FlowProducer | undefined;
   /**
    * @param onError told about connection errors of the queues (they recover by themselves);
    *   default: ignore them, the caller's own Redis client reports the outage.
@@ -52,6 +66,15 @@ export class QueueSet {
     return q;
   }
 
+  /** Adds jobs to several queues in one MULTI: all of them or none (submit's node jobs and first deadline). */
+  get flows(): FlowProducer {
+    if (!this.flowProducer) {
+      this.flowProducer = new FlowProducer({ connection: this.connection, prefix: this.keys.bullPrefix });
+      this.flowProducer.on('error', (err) => this.onError(err));
+    }
+    return this.flowProducer;
+  }
+
   get reports(): Queue {
     return this.get(REPORTS_QUEUE);
   }
@@ -61,14 +84,7 @@ export class QueueSet {
 
   async scheduleDeadline(cluster: string, barrier: Barrier, delayMs: number): Promise<void> {
     const data: DeadlineJob = { kind: 'deadline', cluster, barrier };
-    await this.timers.add('deadline', data, {
-      jobId: deadlineJobId(cluster, barrier),
-      delay: Math.max(0, delayMs),
-      removeOnComplete: true,
-      removeOnFail: 1000,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 500 },
-    });
+    await this.timers.add('deadline', data, deadlineJobOptions(cluster, barrier, delayMs));
   }
 
   /** Drops a barrier's deadline once the barrier has resolved, so no delayed job waits hours to do nothing. */
@@ -80,5 +96,7 @@ export class QueueSet {
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
+    await this.flowProducer?.close();
+    this.flowProducer = undefined;
   }
 }
