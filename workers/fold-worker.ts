@@ -48,7 +48,7 @@ export function startFoldWorker(
       }
       await publisher.apply(report.cluster, outcome);
       log.debug({ cluster: report.cluster, job: report.job, report: report.state, state: outcome.state, dup: outcome.dup }, 'folded');
-      events.emit('folded', report, outcome, performance.now() - started);
+      events.emit('folded', report, outcome, performance.now() - started, job.timestamp);
       return { state: outcome.state, dup: outcome.dup };
     },
     {
