@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { connectNats } from '../bus/connect';
-import { Subjects, checkToken } from '../bus/subjects';
+import { Subjects, checkTestbox } from '../bus/subjects';
 import type { NatsConnection } from 'nats';
 import { runAgent } from '../agent/agent';
 import { EXIT_CODES } from '../agent/outcome';
@@ -42,7 +42,7 @@ export function registerNode(program: Command): void {
       const config = connectionFrom(opts);
       installProcessGuards('node');
       try {
-        checkToken(opts.testbox, 'testbox');
+        checkTestbox(opts.testbox, 'testbox');
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }
