@@ -28,6 +28,12 @@ export interface DispatcherOptions {
    * that took a job and never ran it. Default 60 000.
    */
   endGraceMs?: number;
+  /**
+   * Testbox queues this process keeps a BullMQ Worker open for (each holds a
+   * Redis connection); past this the least recently used one that holds no
+   * node job is closed. Default 64.
+   */
+  maxOpenQueues?: number;
 }
 
 interface Held {
@@ -60,6 +66,7 @@ export class Dispatcher {
   private readonly lockMs: number;
   private readonly endGraceMs: number;
   private readonly stalledMs: number;
+  private readonly maxOpen: number;
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
   extensions = 0;
@@ -75,6 +82,7 @@ export class Dispatcher {
     this.lockMs = options.lockMs ?? 30_000;
     this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
     this.endGraceMs = options.endGraceMs ?? 60_000;
+    this.maxOpen = options.maxOpenQueues ?? 64;
   }
 
   start(): void {
@@ -109,9 +117,23 @@ export class Dispatcher {
     this.timer = setInterval(() => void this.extendAll(), Math.max(50, Math.floor(this.lockMs / 2)));
   }
 
+  /** Whether anything was ever queued for `testbox`: BullMQ writes a queue's meta hash with its first job. */
+  private async queueExists(testbox: string): Promise<boolean> {
+    return (await this.connection.exists(`${this.keys.bullPrefix}:${testboxQueueName(testbox)}:meta`)) === 1;
+  }
+
+  /**
+   * The BullMQ Worker of a testbox queue, opened on first use and kept in
+   * least-recently-used order; the caller has checked that the queue exists,
+   * so a made-up testbox name never opens one.
+   */
   private async workerFor(testbox: string): Promise<Worker<NodeJob>> {
     let w = this.workers.get(testbox);
-    if (!w) {
+    if (w) {
+      this.workers.delete(testbox);
+      this.workers.set(testbox, w);
+    } else {
+      this.closeIdleWorkers(this.maxOpen - 1);
       w = new Worker<NodeJob>(testboxQueueName(testbox), null, {
         connection: this.connection,
         prefix: this.keys.bullPrefix,
@@ -124,6 +146,17 @@ export class Dispatcher {
       await w.startStalledCheckTimer();
     }
     return w;
+  }
+
+  /** Closes least recently used Workers that hold no node job until at most `keep` are open. */
+  private closeIdleWorkers(keep: number): void {
+    const busy = new Set([...this.held.values()].map((h) => h.testbox));
+    for (const [testbox, w] of this.workers) {
+      if (this.workers.size <= keep) return;
+      if (busy.has(testbox)) continue;
+      this.workers.delete(testbox);
+      w.close().catch((err: unknown) => this.log.debug({ testbox, err: errorMessage(err) }, 'closing an idle testbox queue failed'));
+    }
   }
 
   private parse<T>(msg: Msg, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }): T | string {
@@ -142,6 +175,8 @@ export class Dispatcher {
     if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
     const req = this.parse(msg, TakeRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
+    // A testbox nothing was ever queued for has no job: answered without opening anything for it.
+    if (!this.workers.has(testbox) && !(await this.queueExists(testbox))) return { ok: true, job: null };
     const worker = await this.workerFor(testbox);
     for (;;) {
       const token = randomUUID();
@@ -179,6 +214,9 @@ export class Dispatcher {
     if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
     const req = this.parse(msg, DoneRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
+    if (!this.held.has(req.job) && !this.workers.has(testbox) && !(await this.queueExists(testbox))) {
+      return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
+    }
     const worker = await this.workerFor(testbox);
     const job = this.held.get(req.job)?.job ?? ((await Job.fromId(worker, req.job)) as Job<NodeJob> | undefined);
     if (!job) return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
