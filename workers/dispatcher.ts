@@ -48,10 +48,12 @@ interface Held {
  * a processor) and `.done` by moving the job to completed or failed.
  *
  * Locks: the process that handed out a job extends its lock every half lock
- * period until the job ends, so BullMQ's stalled check leaves it alone. If
- * that process dies the lock lapses and the stalled check (maxStalledCount
- * 0) marks the job to fail; BullMQ 6 puts it back in the queue carrying that
- * failure, and the next take fails it: a node job is never handed out twice. A node aborted as
+ * period until the job ends. BullMQ's stalled check is not run on testbox
+ * queues: a holder that is paused (SIGSTOP) or dies lets the lock lapse, the
+ * job stays active (never handed out twice), and the node's `done`, checked
+ * against the lock token recorded at take (`Keys.nodeLocks`), ends it as the
+ * node really ended, whichever process gets it. A job stalled by an older
+ * version (deferredFailure) is failed at the next take. A node aborted as
  * dead (its `abort` event says "no heartbeat") has its job failed with that
  * reason by the process that holds it, and so is a job whose cluster ended
  * while its node never reported the job's end (it took the job and died, or
@@ -142,8 +144,10 @@ export class Dispatcher {
         maxStalledCount: 0,
       });
       w.on('error', (err) => this.log.error({ err, testbox }, 'dispatcher queue error'));
+      // No stalled check: a node job's fate is the node's to tell (`done`), not a lock's. A holder that
+      // was paused or died lets its locks lapse; the job stays active, never handed out twice, and the
+      // node's `done` (checked against the lock token recorded at take) still ends it as it really ended.
       this.workers.set(testbox, w);
-      await w.startStalledCheckTimer();
     }
     return w;
   }
@@ -199,6 +203,7 @@ export class Dispatcher {
         this.log.error({ job: job.id, bytes, limit }, 'node job too large for NATS; failed it');
         return { ok: false, reason };
       }
+      await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
       return this.hand(job.id, job, token, testbox, req.agent);
     }
   }
@@ -221,11 +226,22 @@ export class Dispatcher {
     const job = this.held.get(req.job)?.job ?? ((await Job.fromId(worker, req.job)) as Job<NodeJob> | undefined);
     if (!job) return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
     this.held.delete(req.job);
+    const end = (lock: string): Promise<unknown> =>
+      req.ok ? job.moveToCompleted({ outcome: req.outcome }, lock, false) : job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), lock, false);
     try {
-      if (req.ok) await job.moveToCompleted({ outcome: req.outcome }, req.lock, false);
-      else await job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), req.lock, false);
+      await end(req.lock);
     } catch (err) {
-      return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
+      // BullMQ's lock lapsed (the holding process was stopped or died while the node ran): the job is
+      // still active. The token recorded at take says whether this node holds it; then it is ended
+      // without BullMQ's lock check ("0"), as the node says it ended.
+      const recorded = /Missing lock/.test(errorMessage(err)) ? await this.connection.hget(this.keys.nodeLocks(job.data.cluster), req.job) : null;
+      if (recorded?.split(' ')[1] !== req.lock) return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
+      try {
+        await end('0');
+        this.log.info({ job: req.job }, 'node job ended after its lock had lapsed (its dispatcher was stopped or died)');
+      } catch (again) {
+        return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(again)}` };
+      }
     }
     this.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
     return { ok: true };
@@ -236,9 +252,11 @@ export class Dispatcher {
       const ended = ev.result === 'abort' ? 'aborted' : 'finished';
       const timer = setTimeout(() => {
         this.graceTimers.delete(timer);
+        const reason = `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`;
         for (const [id, h] of [...this.held]) {
-          if (h.job.data.cluster === ev.cluster) void this.fail(id, `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`);
+          if (h.job.data.cluster === ev.cluster) void this.fail(id, reason);
         }
+        void this.failOrphans(ev.cluster, reason);
       }, this.endGraceMs);
       this.graceTimers.add(timer);
       return;
@@ -257,6 +275,31 @@ export class Dispatcher {
       this.log.warn({ job: id, reason }, 'node job failed by the dispatcher');
     } catch (err) {
       this.log.warn({ err, job: id }, 'could not fail a node job');
+    }
+  }
+
+  /**
+   * Fails the node jobs of an ended cluster that are still active with no
+   * lock: their holder died (or is stopped) and so is their node. Every
+   * process tries; BullMQ lets one succeed.
+   */
+  private async failOrphans(cluster: string, reason: string): Promise<void> {
+    try {
+      const locks = await this.connection.hgetall(this.keys.nodeLocks(cluster));
+      for (const [id, value] of Object.entries(locks)) {
+        if (this.held.has(id)) continue;
+        const testbox = value.split(' ')[0] ?? '';
+        const queue = testboxQueueName(testbox);
+        if ((await this.connection.exists(`${this.keys.bullPrefix}:${queue}:${id}:lock`)) === 1) continue;
+        const job = (await Job.fromId(await this.workerFor(testbox), id)) as Job<NodeJob> | undefined;
+        if (!job || !(await job.isActive())) continue;
+        await job.moveToFailed(new Error(reason), '0', false).then(
+          () => this.log.warn({ job: id, reason }, 'node job failed by the dispatcher (its holder and its node are gone)'),
+          () => undefined,
+        );
+      }
+    } catch (err) {
+      this.log.warn({ cluster, err: errorMessage(err) }, 'could not look for orphaned node jobs');
     }
   }
 

@@ -50,7 +50,15 @@ export class Keys {
    * {@link deadlines}) and its BullMQ node and deadline jobs.
    */
   clusterKeys(cluster: string): string[] {
-    return [this.meta(cluster), this.events(cluster), this.reports(cluster)];
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster), this.nodeLocks(cluster)];
+  }
+  /**
+   * hash: node job id -> `"<testbox> <lock token>"` handed out with it, so
+   * that the node's `done` is recorded whichever dispatcher gets it, even
+   * after BullMQ's own lock lapsed (its holder was paused or died).
+   */
+  nodeLocks(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/locks`;
   }
   /** zset: barrier deadlines, member `"<cid> <barrier>"`, score = time (ms). */
   get deadlines(): string {
