@@ -317,6 +317,11 @@ export class Dispatcher {
     }
   }
 
+  /** Testbox queues this process has a BullMQ Worker open for, least recently used first. */
+  get openQueues(): string[] {
+    return [...this.workers.keys()];
+  }
+
   /** Node jobs whose locks this process holds. */
   get holding(): string[] {
     return [...this.held.keys()];

@@ -255,7 +255,8 @@ export class ClusterStore {
   async scanClusters(count: number): Promise<{ clusters: string[]; cursorDone: boolean }> {
     const cursor = (await this.redis.get(this.keys.retentionCursor)) ?? '0';
     const [next, flat] = await this.redis.hscan(this.keys.clusterState, cursor, 'COUNT', count);
-    await this.redis.set(this.keys.retentionCursor, next);
+    // Written only when the walk moves on: a small hash is walked in one step and writes nothing.
+    if (next !== cursor) await (next === '0' ? this.redis.del(this.keys.retentionCursor) : this.redis.set(this.keys.retentionCursor, next));
     const clusters: string[] = [];
     for (let i = 0; i < flat.length; i += 2) clusters.push(flat[i] as string);
     return { clusters, cursorDone: next === '0' };

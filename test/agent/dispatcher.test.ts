@@ -33,8 +33,8 @@ afterEach(async () => {
   await res.closeAll();
 });
 
-function dispatcher(lockMs: number): Dispatcher {
-  const d = new Dispatcher(nc, subjects, res.redis(config), new Keys(config.keyPrefix), createLogger('test', 'silent'), { lockMs });
+function dispatcher(lockMs: number, maxOpenQueues?: number): Dispatcher {
+  const d = new Dispatcher(nc, subjects, res.redis(config), new Keys(config.keyPrefix), createLogger('test', 'silent'), { lockMs, maxOpenQueues });
   d.start();
   return res.add(d, (x) => x.close());
 }
@@ -121,4 +121,24 @@ test('a job whose node never reports its end is failed once its cluster has ende
   await eventually(async () => (await bullJob(res, config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail', 10_000);
   expect((await bullJob(res, config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
   expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
+});
+
+test('open testbox queues are bounded: past the bound the least recently used idle one is closed, one holding a job never', async () => {
+  const d = dispatcher(30_000, 3);
+  const spec = Array.from({ length: 6 }, (_, i) => `  box${i}--1: { roles: [r${i}] }`).join('\n');
+  const job = `suite: t\ncluster: cs-test\n${Array.from({ length: 6 }, (_, i) => `if role r${i}:\n  p${i}:\n`).join('')}`;
+  await submitInline(res, config, job, `nodes:\n${spec}\n`);
+  // box0's job is taken and held; the others are taken and ended at once.
+  const held = await ask(subjects.take('box0'), { v: 1 });
+  expect(held.job).not.toBeNull();
+  for (let i = 1; i < 6; i++) {
+    const t = await ask(subjects.take(`box${i}`), { v: 1 });
+    const j = t.job as { job_id: string };
+    expect(await ask(subjects.done(`box${i}`), { v: 1, job: j.job_id, lock: t.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
+    expect(d.openQueues.length).toBeLessThanOrEqual(3);
+  }
+  expect(d.openQueues).toContain('box0');
+  expect(d.openQueues).toHaveLength(3);
+  const h = held.job as { job_id: string };
+  expect(await ask(subjects.done('box0'), { v: 1, job: h.job_id, lock: held.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
 });
