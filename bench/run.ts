@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     const ramps: RampResult[] = [];
     for (const w of opts.rampWorkers) {
       log(`bench: throughput ramp with ${w} worker process(es)`);
-      ramps.push(await ramp(env, { workers: w, levels: opts.rampLevels, seconds: opts.levelSeconds, nodes: opts.nodes, limitMs: opts.limitMs, log }));
+      ramps.push(await ramp(env, { workers: w, levels: opts.rampLevels, seconds: opts.levelSeconds, nodes: opts.nodes, limitMs: opts.limitMs, idlePerSecond, log }));
       notePids();
     }
     // The baseline runs with the workers stopped, so Redis counts only its commands.

@@ -3,7 +3,7 @@ import type { Environment } from './environment';
 import { STEPS, closeClusters, createClusters, timedWait } from './clusters';
 import type { SimCluster } from './clusters';
 import { sampleProcess } from './proc-stats';
-import { redisCpuSeconds } from './redis-stats';
+import { commandCounts, countsDelta, redisCpuSeconds, total } from './redis-stats';
 import { summarize } from './stats';
 import type { Summary } from './stats';
 
@@ -23,6 +23,11 @@ export interface LevelResult {
   latency: Summary;
   /** Barriers still unanswered after the drain period. */
   unanswered: number;
+  /**
+   * Redis commands (INFO commandstats, commands inside scripts included) per report sent,
+   * from the level's start until its last answer, net of the idle workers' commands.
+   */
+  redisCommandsPerReport?: number;
   /** CPU used per second of window (1 = one core): each worker, Redis, NATS (when local), the bench itself. */
   cpu: { workers: number[]; redis: number; nats?: number; bench: number };
 }
@@ -38,7 +43,7 @@ export interface RampResult {
 
 type Cluster = SimCluster & { step: number };
 
-async function level(env: Environment, rate: number, seconds: number, nodes: number, drainMs: number): Promise<LevelResult> {
+async function level(env: Environment, rate: number, seconds: number, nodes: number, drainMs: number, idlePerSecond: number): Promise<LevelResult> {
   const arrivalsPerSecond = rate / nodes;
   const expected = Math.ceil(arrivalsPerSecond * seconds);
   const fresh: Cluster[] = (await createClusters(env, Math.ceil(expected / STEPS.length) + 4, nodes)).map((c) => ({ ...c, step: 0 }));
@@ -51,6 +56,7 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
   let starved = 0;
   const natsPid = env.servers.find((s) => s.url.startsWith('nats'))?.pid;
   const cpu0 = { workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0), redis: await redisCpuSeconds(env.redis), nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined, bench: process.cpuUsage() };
+  const commands0 = await commandCounts(env.redis);
   const t0 = performance.now();
   const windowEnd = t0 + seconds * 1000;
   const launch = (c: Cluster): void => {
@@ -88,6 +94,7 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, drainMs)))]);
   clearTimeout(timer);
   const unanswered = pending.size;
+  const commands = total(countsDelta(commands0, await commandCounts(env.redis))) - idlePerSecond * ((performance.now() - t0) / 1000);
   await closeClusters(all);
   return {
     offered: rate,
@@ -95,6 +102,7 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
     foldedPerSecond: folded / window,
     latency: summarize(samples),
     unanswered,
+    redisCommandsPerReport: arrivals > starved ? commands / ((arrivals - starved) * nodes) : undefined,
     cpu: {
       workers: cpu1.workers.map((c, i) => (c - (cpu0.workers[i] ?? 0)) / window),
       redis: (cpu1.redis - cpu0.redis) / window,
@@ -115,17 +123,17 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
  */
 export async function ramp(
   env: Environment,
-  opts: { workers: number; levels: number[]; seconds: number; nodes: number; limitMs: number; log: (line: string) => void },
+  opts: { workers: number; levels: number[]; seconds: number; nodes: number; limitMs: number; idlePerSecond: number; log: (line: string) => void },
 ): Promise<RampResult> {
   await env.setWorkers(opts.workers);
   const levels: LevelResult[] = [];
   let over = 0;
   for (const rate of opts.levels) {
-    const r = await level(env, rate, opts.seconds, opts.nodes, Math.max(10_000, opts.seconds * 2000));
+    const r = await level(env, rate, opts.seconds, opts.nodes, Math.max(10_000, opts.seconds * 2000), opts.idlePerSecond);
     levels.push(r);
     opts.log(
       `  ${opts.workers} worker(s), offered ${rate}/s: sent ${r.sentPerSecond.toFixed(0)}/s, folded ${r.foldedPerSecond.toFixed(0)}/s, ` +
-        `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms${r.unanswered ? `, ${r.unanswered} unanswered` : ''}`,
+        `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, ${r.redisCommandsPerReport?.toFixed(1) ?? '-'} Redis commands/report${r.unanswered ? `, ${r.unanswered} unanswered` : ''}`,
     );
     over = r.latency.p99 > 20 * opts.limitMs ? over + 1 : 0;
     if (over >= 2 || r.unanswered > 0 || r.foldedPerSecond < 0.9 * r.sentPerSecond) break;

@@ -5,7 +5,12 @@ import path from 'node:path';
 import type { ConnectionConfig } from '../src/core/config';
 
 /** The compiled command line, next to this file once built (dist/bench -> dist/src/cli). */
-export const CLI = path.resolve(__dirname, '../src/cli/main.js');
+/**
+ * The `cluster-sync` CLI the workers run from: this build's, or another build's given by
+ * `CS_BENCH_WORKER_CLI` (its `dist/src/cli/main.js`), to measure two versions side by side with
+ * the same bench and servers.
+ */
+export const CLI = process.env.CS_BENCH_WORKER_CLI ? path.resolve(process.env.CS_BENCH_WORKER_CLI) : path.resolve(__dirname, '../src/cli/main.js');
 
 export interface WorkerProcessOptions {
   /** Extra arguments for node itself, e.g. `--cpu-prof`. Default none. */

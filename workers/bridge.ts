@@ -6,32 +6,73 @@ import type { Report, ReportReply } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
 import { MembershipCache } from '../src/cluster/membership-cache';
+import { NodeInfoChecker } from '../src/cluster/node-info';
 import type { ClusterStore } from '../src/cluster/store';
 import { errorMessage } from '../src/core/errors';
+import { BATCH_JOB } from '../src/fold/batch';
+import type { BatchJob } from '../src/fold/batch';
 import type { QueueSet } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
+import { RepeatLog } from './repeat-log';
 
-/** BullMQ options of a report job. The report id is the job id, so a report sent twice is folded once. */
-export function reportJobOptions(id: string) {
-  return {
-    jobId: id,
-    removeOnComplete: true,
-    removeOnFail: 5000,
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 200 },
-  } as const;
+/**
+ * BullMQ options of a batch job. The job id is BullMQ's own: a report's id
+ * deduplicates it inside its cluster's fold. A fold that fails because of
+ * Redis is retried inside the fold worker until Redis recovers; these
+ * attempts cover anything else (a fault of the worker itself).
+ */
+export const BATCH_JOB_OPTIONS = {
+  removeOnComplete: true,
+  removeOnFail: 5000,
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 200 },
+} as const;
+
+/** Adds one batch of reports to the reports queue (the bridge, and the dead-node sweep). */
+export async function enqueueReports(queues: QueueSet, reports: Report[]): Promise<void> {
+  const data: BatchJob = { reports };
+  await queues.reports.add(BATCH_JOB, data, BATCH_JOB_OPTIONS);
+}
+
+export interface BridgeOptions {
+  /** Most reports in one BullMQ job (one fold-batch call). Default 64. */
+  maxBatchReports?: number;
+  /** Most bytes of reports (as received) in one BullMQ job. Default 256 KiB. */
+  maxBatchBytes?: number;
+  /** Reports waiting for the next add beyond which new ones are answered "retry" at once. Default 10 000. */
+  maxWaiting?: number;
+}
+
+interface Waiting {
+  msg: Msg;
+  report: Report;
+  bytes: number;
 }
 
 /**
- * NATS -> BullMQ. Each report request is checked (size, JSON, schema, subject,
- * token and membership) and added to the reports queue; the reply goes out
- * only once the add succeeded, so an accepted report is durable in Redis.
+ * NATS -> BullMQ, with group commit (DESIGN §5 "Batches"). Each report
+ * request is checked at once (size, JSON, schema, subject) and waits for the
+ * next add; the bridge keeps one add in flight, and the reports that arrive
+ * meanwhile go into the next one as one BullMQ job (several, past the caps).
+ * The (cluster, job, token) triples not seen before are checked once per
+ * round, all in one pipeline, before its adds.
+ * A report's reply goes out only after the add that carries it returned, so an
+ * accepted report is durable in Redis; while Redis refuses the add, every
+ * report of it is answered "retry". A lone report is a batch of one: it is
+ * added in the same event-loop turn it arrived in, no timer.
  * Workers share a queue group: each report reaches one bridge.
  */
 export class ReportBridge {
   private sub: Subscription | undefined;
   private readonly members = new MembershipCache();
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly info = new NodeInfoChecker(async (cid, job) => (await this.store.readCluster(cid)).nodes.find((n) => n.job === job));
+  private waiting: Waiting[] = [];
+  private flushing: Promise<void> | undefined;
+  private kicked = false;
+  private readonly repeats: RepeatLog;
+  private readonly maxReports: number;
+  private readonly maxBytes: number;
+  private readonly maxWaiting: number;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -40,7 +81,13 @@ export class ReportBridge {
     private readonly queues: QueueSet,
     private readonly events: WorkerEvents,
     private readonly log: Logger,
-  ) {}
+    options: BridgeOptions = {},
+  ) {
+    this.repeats = new RepeatLog(log);
+    this.maxReports = options.maxBatchReports ?? 64;
+    this.maxBytes = options.maxBatchBytes ?? 256 * 1024;
+    this.maxWaiting = options.maxWaiting ?? 10_000;
+  }
 
   start(): void {
     this.sub = this.nc.subscribe(this.subjects.allReports, {
@@ -50,8 +97,7 @@ export class ReportBridge {
           this.log.error({ err }, 'report subscription failed');
           return;
         }
-        const p = this.handle(msg).finally(() => this.inflight.delete(p));
-        this.inflight.add(p);
+        this.handle(msg);
       },
     });
   }
@@ -66,7 +112,8 @@ export class ReportBridge {
     this.reply(msg, { ok: false, code, reason });
   }
 
-  async handle(msg: Msg): Promise<void> {
+  /** Checks one report request and queues it for the next add. */
+  handle(msg: Msg): void {
     if (msg.data.length > MAX_REPORT_BYTES) {
       this.reject(msg, 'TOO_LARGE', `report is ${msg.data.length} bytes; the limit is ${MAX_REPORT_BYTES}`);
       return;
@@ -89,25 +136,126 @@ export class ReportBridge {
       this.reject(msg, 'OTHER_CLUSTER', `report for cluster ${report.cluster} sent on the subject of cluster ${subjectCluster ?? '?'}`, report);
       return;
     }
-    try {
-      if (!this.members.has(report.cluster, report.job, report.token)) {
-        const bad = await this.store.checkMembership(report.cluster, report.job, report.token);
-        if (bad) {
-          this.reject(msg, bad.code, bad.reason, report);
-          return;
-        }
-        this.members.remember(report.cluster, report.job, report.token);
-      }
-      await this.queues.reports.add(report.state, report, reportJobOptions(report.id));
-      this.reply(msg, { ok: true, id: report.id });
-    } catch (err) {
-      this.log.error({ err, report: report.id }, 'could not enqueue report');
-      this.reply(msg, { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true });
+    if (this.waiting.length >= this.maxWaiting) {
+      this.reply(msg, { ok: false, code: 'UNAVAILABLE', reason: `this worker has ${this.waiting.length} reports waiting to be enqueued; try again`, retryable: true });
+      return;
     }
+    this.waiting.push({ msg, report, bytes: msg.data.length });
+    this.kick();
+  }
+
+  /**
+   * Starts a flush unless one runs. The start waits for the end of the
+   * current task (a microtask, not a timer), so the reports that NATS handed
+   * over in one read go out together.
+   */
+  private kick(): void {
+    if (this.flushing || this.kicked) return;
+    this.kicked = true;
+    queueMicrotask(() => {
+      this.kicked = false;
+      if (this.flushing || this.waiting.length === 0) return;
+      this.flushing = this.flush().finally(() => (this.flushing = undefined));
+    });
+  }
+
+  /**
+   * Takes every waiting report, checks the triples not seen before in one
+   * pipeline, then adds the accepted ones in batches up to the caps, one add
+   * at a time. Reports that arrive meanwhile wait for the next round.
+   */
+  private async flush(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const round = this.waiting.splice(0);
+      let accepted: Waiting[];
+      try {
+        accepted = await this.checkMembers(round);
+      } catch (err) {
+        this.unavailable(round, err);
+        continue;
+      }
+      while (accepted.length > 0) await this.commit(this.take(accepted));
+    }
+  }
+
+  /** The next batch: the oldest of `from`, up to the caps (at least one), taken out of it. */
+  private take(from: Waiting[]): Waiting[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < from.length && n < this.maxReports) {
+      const b = (from[n] as Waiting).bytes;
+      if (n > 0 && bytes + b > this.maxBytes) break;
+      bytes += b;
+      n++;
+    }
+    return from.splice(0, n);
+  }
+
+  private async commit(batch: Waiting[]): Promise<void> {
+    try {
+      await enqueueReports(
+        this.queues,
+        batch.map((w) => w.report),
+      );
+      for (const w of batch) this.reply(w.msg, { ok: true, id: w.report.id });
+    } catch (err) {
+      this.unavailable(batch, err);
+    }
+  }
+
+  /** Redis could not take the reports (out of memory, down): each is answered "retry". */
+  private unavailable(batch: Waiting[], err: unknown): void {
+    this.repeats.error('could not enqueue reports', err, { reports: batch.length });
+    const reply: ReportReply = { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true };
+    for (const w of batch) this.reply(w.msg, reply);
+  }
+
+  /**
+   * Refuses the reports whose (cluster, job, token) does not fit, checking the
+   * triples not seen before in one pipeline, then those whose info does not
+   * fit the node's entry (its own roles, one direct IP per MAC: DESIGN §8).
+   */
+  private async checkMembers(batch: Waiting[]): Promise<Waiting[]> {
+    const members = await this.checkTriples(batch);
+    const problems = await Promise.all(members.map((w) => this.info.problem(w.report.cluster, w.report.job, w.report.info)));
+    return members.filter((w, i) => {
+      const problem = problems[i];
+      if (problem) this.reject(w.msg, 'INVALID', problem, w.report);
+      return !problem;
+    });
+  }
+
+  private async checkTriples(batch: Waiting[]): Promise<Waiting[]> {
+    const key = (r: Report): string => `${r.cluster}\n${r.job}\n${r.token}`;
+    const unknown = new Map<string, Report>();
+    for (const { report: r } of batch) {
+      if (!this.members.has(r.cluster, r.job, r.token)) unknown.set(key(r), r);
+    }
+    if (unknown.size === 0) return batch;
+    const triples = [...unknown.values()];
+    const answers = await this.store.checkMemberships(triples);
+    const refused = new Map<string, { code: string; reason: string }>();
+    triples.forEach((t, i) => {
+      const bad = answers[i];
+      if (bad) refused.set(key(t), bad);
+      else this.members.remember(t.cluster, t.job, t.token);
+    });
+    if (refused.size === 0) return batch;
+    return batch.filter((w) => {
+      const bad = refused.get(key(w.report));
+      if (bad) this.reject(w.msg, bad.code, bad.reason, w.report);
+      return !bad;
+    });
   }
 
   async close(): Promise<void> {
     await this.sub?.drain().catch(() => undefined);
-    await Promise.allSettled([...this.inflight]);
+    // Reports handed over before the drain ended still get their add and their answer.
+    while (this.flushing || this.kicked || this.waiting.length > 0) {
+      if (this.flushing) await this.flushing;
+      else await new Promise<void>((resolve) => setImmediate(resolve));
+      if (!this.flushing && !this.kicked && this.waiting.length > 0) this.kick();
+    }
+    this.repeats.close();
   }
 }

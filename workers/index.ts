@@ -8,6 +8,7 @@ import { createLogger } from '../src/core/logger';
 import type { Logger } from '../src/core/logger';
 import { connectRedis } from '../src/core/redis';
 import { ReportBridge } from './bridge';
+import type { BridgeOptions } from './bridge';
 import { WorkerEvents } from './events';
 import { startFoldWorker } from './fold-worker';
 import { Publisher } from './publisher';
@@ -18,7 +19,7 @@ import { Dispatcher } from './dispatcher';
 import type { DispatcherOptions } from './dispatcher';
 
 export interface WorkersOptions {
-  /** Reports folded at once by this process. Default 64. */
+  /** Batches of reports folded at once by this process. Default 8. */
   concurrency?: number;
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
@@ -26,8 +27,10 @@ export interface WorkersOptions {
   retentionMs?: number;
   /** How long a half-submitted cluster may wait before the reaper finishes or removes it, ms. Default 60 000. */
   submitGraceMs?: number;
-  /** How soon another worker takes over the reports a dead worker was folding, about twice this, ms. Default 30000. */
+  /** How soon another worker takes over the batches a dead worker was folding, about twice this, ms. Default 30000. */
   lockDurationMs?: number;
+  /** Group commit caps of the report bridge. */
+  bridge?: BridgeOptions;
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
   dispatcher?: DispatcherOptions;
   logger?: Logger;
@@ -56,14 +59,15 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const queues = new QueueSet(bullConn, store.keys, (err) => log.debug({ err: err.message }, 'queue connection error'));
   const subjects = new Subjects(config.subjectPrefix);
   const events = new WorkerEvents();
-  const nc = await connectNats(config, 'cluster-sync-worker');
-  const publisher = new Publisher(nc, subjects, store, queues);
+  const nc = await connectNats(config, 'cluster-sync-worker', {}, (line) => log.error(line));
+  const publisher = new Publisher(nc, subjects);
   publisher.onEvent((ev) => events.emit('event', ev));
 
   const workers: Worker[] = [];
-  workers.push(startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs }));
+  const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });
+  workers.push(fold.worker);
   workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs }));
-  const bridge = new ReportBridge(nc, subjects, store, queues, events, log);
+  const bridge = new ReportBridge(nc, subjects, store, queues, events, log, options.bridge);
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);
   query.start();
@@ -96,6 +100,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
       const how = await Promise.race([graceful.then(() => 'done' as const), late]);
       clearTimeout(timer);
       if (how === 'late') {
+        fold.stop();
         log.warn('workers did not stop in time (is Redis down?); closing connections');
         redis.disconnect();
         bullConn.disconnect();

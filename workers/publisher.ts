@@ -1,10 +1,7 @@
 import type { NatsConnection } from 'nats';
 import type { Subjects } from '../src/bus/subjects';
 import { encodeJson } from '../src/bus/connect';
-import type { ClusterStore } from '../src/cluster/store';
-import { BARRIERS } from '../src/core/states';
 import type { ClusterEvent, FoldOutcome, Resolution } from '../src/fold/outcome';
-import type { QueueSet } from '../src/queue/queues';
 
 /** What goes out on `<prefix>.cluster.<cid>.barrier`. */
 export interface BarrierMessage extends Resolution {
@@ -16,49 +13,46 @@ export interface BarrierMessage extends Resolution {
 export type EventListener = (event: ClusterEvent) => void;
 
 /**
- * Carries out the side effects of a fold: publishes the resolutions it made
- * (and the answer to a re-sent wait), its events, and schedules the next
- * barrier's deadline. All of it is safe to repeat.
+ * Carries out the side effects of folds: publishes the resolutions they made
+ * (and the answer to a re-sent wait) and their events, on NATS only. The
+ * next barrier's deadline is written by the fold itself. All of it is safe
+ * to repeat.
  */
 export class Publisher {
   private readonly listeners: EventListener[] = [];
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
-    private readonly store: ClusterStore,
-    private readonly queues: QueueSet,
   ) {}
 
   onEvent(listener: EventListener): void {
     this.listeners.push(listener);
   }
 
-  async apply(cluster: string, outcome: FoldOutcome): Promise<void> {
-    if (!outcome.ok) return;
-    const sent = new Set<string>();
-    const toSend: Resolution[] = [...outcome.resolutions];
-    if (outcome.answer) toSend.push(outcome.answer);
-    for (const r of toSend) {
-      if (sent.has(r.barrier)) continue;
-      sent.add(r.barrier);
+  /**
+   * Publishes what the folds of one cluster decided (one report's, or a whole
+   * batch's): each barrier's answer once, however many of the reports
+   * resolved it or waited at it, then every event once.
+   */
+  apply(cluster: string, outcomes: FoldOutcome | readonly FoldOutcome[]): void {
+    const list = Array.isArray(outcomes) ? (outcomes as readonly FoldOutcome[]) : [outcomes as FoldOutcome];
+    const answers = new Map<string, Resolution>();
+    const events = new Map<string, ClusterEvent>();
+    for (const o of list) {
+      if (!o.ok) continue;
+      for (const r of o.resolutions) if (!answers.has(r.barrier)) answers.set(r.barrier, r);
+      if (o.answer && !answers.has(o.answer.barrier)) answers.set(o.answer.barrier, o.answer);
+      for (const ev of o.events) events.set(ev.id, ev);
+    }
+    for (const r of answers.values()) {
       const msg: BarrierMessage = { v: 1, cluster, barrier: r.barrier, result: r.result, at: r.at };
       if (r.reason) msg.reason = r.reason;
       if (r.took_ms !== undefined) msg.took_ms = r.took_ms;
       this.nc.publish(this.subjects.barrier(cluster), encodeJson(msg));
     }
-    for (const ev of outcome.events) {
+    for (const ev of events.values()) {
       this.nc.publish(this.subjects.event(cluster), encodeJson(ev));
       for (const l of this.listeners) l(ev);
-    }
-    // The next barrier's clock starts when this one resolves; this one's deadline is moot.
-    for (const r of outcome.resolutions) {
-      await this.queues.cancelDeadline(cluster, r.barrier);
-      if (r.result === 'abort' || r.barrier === 'finish') continue;
-      const next = BARRIERS[BARRIERS.indexOf(r.barrier) + 1];
-      if (!next) continue;
-      const at = r.at + (await this.store.clusterTimeoutMs(cluster));
-      await this.store.setDeadline(cluster, next, at);
-      await this.queues.scheduleDeadline(cluster, next, at - Date.now());
     }
   }
 }

@@ -3,12 +3,14 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Report } from '../src/bus/messages';
+import type { Barrier } from '../src/core/states';
 import type { ClusterStore } from '../src/cluster/store';
 import { formatDuration } from '../src/core/duration';
 import type { Publisher } from './publisher';
 import { TIMERS_QUEUE } from '../src/queue/queues';
 import type { QueueSet, TimerJob } from '../src/queue/queues';
-import { reportJobOptions } from './bridge';
+import { enqueueReports } from './bridge';
+import { deadReportId } from '../src/fold/batch';
 import type { WorkerEvents } from './events';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
@@ -18,15 +20,12 @@ export interface TimerOptions extends HousekeepingOptions {
   sweepEveryMs?: number;
 }
 
-/** The report id of a dead-node abort: the same from every worker, so it is folded once. */
-export function deadReportId(cluster: string, job: string): string {
-  return `dead-${cluster}-${job}`;
-}
-
 /**
- * Barrier deadlines (one delayed job per cluster and barrier) and the sweep
- * for nodes whose heartbeats stopped. A silent node is aborted through the
- * reports queue like any other report, so its abort is folded exactly once.
+ * The per-second sweep (one BullMQ job scheduler, run by one worker process
+ * at a time): barrier deadlines that have come (the fold keeps them in the
+ * `cs/deadlines` zset) are fired through timeout.lua, and nodes whose
+ * heartbeats stopped are aborted through the reports queue like any other
+ * report, so a dead node's abort is folded exactly once.
  */
 export async function startTimers(
   connection: Redis,
@@ -38,17 +37,24 @@ export async function startTimers(
   options: TimerOptions = {},
 ): Promise<Worker<TimerJob>> {
   const housekeeping = new Housekeeping(store, queues, log, options);
+  /** Resolves a barrier abort if it is still open at its deadline (timeout.lua drops the deadline either way). */
+  const fireDeadline = async (cluster: string, barrier: Barrier): Promise<number> => {
+    const outcome = await store.timeout(cluster, barrier);
+    if (!outcome.ok) return 0;
+    if (outcome.resolutions.length > 0) log.info({ cluster, barrier }, 'barrier timed out');
+    publisher.apply(cluster, outcome);
+    return outcome.resolutions.length;
+  };
   const worker = new Worker<TimerJob>(
     TIMERS_QUEUE,
     async (job: Job<TimerJob>) => {
       const data = job.data;
       if (data.kind === 'deadline') {
-        const outcome = await store.timeout(data.cluster, data.barrier);
-        if (!outcome.ok) return { skipped: outcome.reason };
-        if (outcome.resolutions.length > 0) log.info({ cluster: data.cluster, barrier: data.barrier }, 'barrier timed out');
-        await publisher.apply(data.cluster, outcome);
-        return { resolved: outcome.resolutions.length };
+        // A delayed deadline job left by an older version.
+        return { resolved: await fireDeadline(data.cluster, data.barrier) };
       }
+      let timedOut = 0;
+      for (const [cluster, barrier] of await store.dueDeadlines()) timedOut += await fireDeadline(cluster, barrier);
       const silent = await store.silentNodes();
       for (const [cluster, node] of silent) {
         const settings = await store.heartbeatSettings(cluster);
@@ -60,7 +66,7 @@ export async function startTimers(
         const { token, heartbeatMs: hb } = settings;
         const report: Report = {
           v: 1,
-          id: deadReportId(cluster, node),
+          id: deadReportId(node),
           cluster,
           job: node,
           state: 'abort',
@@ -68,16 +74,16 @@ export async function startTimers(
           token,
           reason: `no heartbeat for ${formatDuration(3 * hb)} (dead node)`,
         };
-        // Queued first (the same job id from every worker), then taken off the watch: only the
+        // Queued first (the same report id from every worker: folded once), then taken off the watch: only the
         // sweep whose ZREM removed the node tells of it, so a node is counted dead once, however
         // many sweeps (of however many workers) see it before its abort is folded.
-        await queues.reports.add('abort', report, reportJobOptions(report.id));
+        await enqueueReports(queues, [report]);
         if (!(await store.forgetHeartbeat(cluster, node))) continue;
         log.warn({ cluster, job: node }, 'node stopped sending heartbeats; aborting it');
         events.emit('dead', cluster, node);
       }
       const kept = await housekeeping.run();
-      return { dead: silent.length, ...kept };
+      return { dead: silent.length, timedOut, ...kept };
     },
     { connection, prefix: queues.keys.bullPrefix, concurrency: 16 },
   );

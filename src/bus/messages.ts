@@ -1,3 +1,4 @@
+import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { REPORT_KINDS } from '../core/states';
 
@@ -15,12 +16,47 @@ export const ReportId = z
 
 const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
 
+const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
+const ROLE = /^[A-Za-z0-9_.-]+$/;
+
+/** The words of a space-separated list (lkp's `+`-joined lists arrive as spaces). */
+export function wordsOf(value: string): string[] {
+  return value.split(' ').filter((w) => w !== '');
+}
+
+/** A space-separated list whose every word passes `ok`; stored with single spaces. Empty is an empty list. */
+function listOf(ok: (word: string) => boolean, what: string) {
+  return Field.refine((v) => wordsOf(v).every(ok), `must be ${what} separated by spaces`).transform((v) => wordsOf(v).join(' '));
+}
+
+/**
+ * What a node says about itself in `write_state` (over NATS, or through the
+ * legacy endpoint, which uses these same rules). Each value ends up in other
+ * nodes' environment and /etc/hosts (`roles_ip`), so each is checked to be
+ * exactly what it claims: `ip` one IPv4 or IPv6 address, `direct_ips` IPv4
+ * addresses, `direct_macs` MAC addresses, `node_roles` role names; empty
+ * means unknown. That `node_roles` are the node's own and `direct_ips` as
+ * many as its MACs is checked against its entry (`checkNodeInfo`).
+ */
+export const InfoFields = {
+  node_roles: listOf((w) => ROLE.test(w), 'role names (letters, digits, "_", "." and "-")'),
+  ip: Field.refine((v) => v === '' || isIP(v) !== 0, 'must be one IPv4 or IPv6 address'),
+  direct_macs: listOf((w) => MAC.test(w), 'MAC addresses (like ec:f4:bb:cb:7b:92)'),
+  direct_ips: listOf((w) => isIPv4(w), 'IPv4 addresses'),
+} as const;
+
 export const ReportInfoSchema = z.strictObject({
-  node_roles: Field.optional(),
-  ip: Field.optional(),
-  direct_macs: Field.optional(),
-  direct_ips: Field.optional(),
-});
+  node_roles: InfoFields.node_roles.optional(),
+  ip: InfoFields.ip.optional(),
+  direct_macs: InfoFields.direct_macs.optional(),
+  direct_ips: InfoFields.direct_ips.optional(),
+})
+  // Empty roles are "not told": they never blank the roles the split gave the node.
+  .transform((info) => {
+    const out = { ...info };
+    if (out.node_roles === '') delete out.node_roles;
+    return out;
+  });
 export type ReportInfo = z.infer<typeof ReportInfoSchema>;
 
 export const ReportSchema = z.strictObject({

@@ -8,6 +8,7 @@ import { registerWatch } from './watch-command';
 import { registerWorker } from './worker-command';
 import { registerScheduler } from './scheduler-command';
 import { registerSubmit } from './submit-command';
+import { registerNatsConfig } from './nats-config-command';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerScheduler(program);
   registerSubmit(program);
+  registerNatsConfig(program);
   return program;
 }
 

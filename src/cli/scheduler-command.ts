@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../core/errors';
+import { splitList } from '../scheduler/address-list';
 import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
 import { createLogger } from '../core/logger';
@@ -14,6 +15,12 @@ function positiveInt(flag: string) {
   };
 }
 
+/** A comma-separated list from a flag, else from the environment; undefined when neither is set. */
+function listFrom(flag: unknown, env: string | undefined): string[] | undefined {
+  if (typeof flag === 'string') return splitList(flag); // given but empty: refused by the options' check
+  return env === undefined || env === '' ? undefined : splitList(env);
+}
+
 export function registerScheduler(program: Command): void {
   withConnectionFlags(
     program.command('scheduler').description('run the HTTP API: POST /jobs, GET /clusters/:id and the legacy lkp-cluster-sync endpoint'),
@@ -23,19 +30,25 @@ export function registerScheduler(program: Command): void {
     .option('--cluster-dir <dir>', 'directory of cluster specs named by jobs\' cluster: (like lkp-tests\' cluster/)')
     .option('--token <token>', 'bearer token POST /jobs requires (env CS_API_TOKEN; at least 16 characters)')
     .option('--long-poll <seconds>', 'how long a legacy wait is held before it answers retry', positiveInt('--long-poll'), 300)
+    .option('--legacy-allow <cidrs>', 'only these addresses or CIDR ranges (comma separated) may use the legacy lkp endpoint; others get 403 (env CS_LEGACY_ALLOW; default: open to all, as Compass-CI)')
+    .option('--trusted-proxy <cidrs>', 'believe X-Forwarded-For only from these proxy addresses or ranges, comma separated (env CS_TRUSTED_PROXY; default: ignore the header)')
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         installProcessGuards('scheduler', createLogger('cluster-sync-scheduler'));
+        const allow = listFrom(opts.legacyAllow, process.env.CS_LEGACY_ALLOW);
         const handle = await startScheduler(config, {
           apiToken: (opts.token as string | undefined) ?? process.env.CS_API_TOKEN ?? '',
           clusterDir: opts.clusterDir as string | undefined,
           longPollMs: (opts.longPoll as number) * 1000,
+          legacyAllow: allow,
+          trustedProxies: listFrom(opts.trustedProxy, process.env.CS_TRUSTED_PROXY),
           port: opts.port as number,
           host: opts.host as string,
           routes: [registerOpsRoutes],
         });
-        process.stderr.write(`cluster-sync scheduler: listening on ${handle.url} (legacy endpoint ${handle.url}/~lkp/cgi-bin/lkp-cluster-sync)\n`);
+        const who = allow ? `only from ${allow.join(', ')}` : 'open to every address, as Compass-CI; --legacy-allow limits it';
+        process.stderr.write(`cluster-sync scheduler: listening on ${handle.url} (legacy endpoint ${handle.url}/~lkp/cgi-bin/lkp-cluster-sync, ${who})\n`);
         const sig = await untilSignal();
         process.stderr.write(`cluster-sync scheduler: ${sig}, stopping\n`);
         await handle.close();

@@ -8,8 +8,8 @@ import { action, connectionFrom, untilSignal, withConnectionFlags } from './comm
 
 export function registerWorker(program: Command): void {
   withConnectionFlags(program.command('worker').description('run the workers: report bridge, fold, deadlines, dead-node sweep'))
-    .option('--concurrency <n>', 'reports folded at once', (v) => Number(v), 64)
-    .option('--lock-ms <ms>', 'a dead worker\'s reports are taken over by another after about twice this (also the lock of node jobs it hands out)', (v) => Number(v), 30_000)
+    .option('--concurrency <n>', 'batches of reports folded at once', (v) => Number(v), 8)
+    .option('--lock-ms <ms>', 'a dead worker\'s batches of reports are taken over by another after about twice this (also the lock of node jobs it hands out)', (v) => Number(v), 30_000)
     .option('--retention <duration>', 'how long an ended cluster is kept before it is deleted whole (e.g. 7d, 12h, 30s)', '7d')
     .option('--submit-grace <duration>', 'how long a half-submitted cluster may wait before it is finished or removed', '60s')
     .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)')

@@ -8,6 +8,7 @@ import type { Barrier, NodeState, Result } from '../core/states';
 import type { Report } from '../bus/messages';
 import { withScripts } from '../fold/scripts';
 import type { ScriptedRedis } from '../fold/scripts';
+import { foldBatchCall } from '../fold/batch';
 import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
 import type { NodeJob, NodeJobDraft } from '../split/node-job';
@@ -23,8 +24,6 @@ export interface StoreOptions {
   jobIdPrefix?: string;
   /** Approximate cap of the all-clusters event stream. Default 100 000 events. */
   maxEvents?: number;
-  /** How long a folded report's outcome is kept to recognise it again, s. Default 1 day. */
-  outcomeTtlSeconds?: number;
 }
 
 /**
@@ -36,14 +35,12 @@ export class ClusterStore {
   readonly redis: ScriptedRedis;
   private readonly jobIdPrefix: string;
   private readonly maxEvents: number;
-  private readonly outcomeTtl: number;
 
   constructor(redis: Redis, options: StoreOptions = {}) {
     this.redis = withScripts(redis);
     this.keys = new Keys(options.keyPrefix ?? '');
     this.jobIdPrefix = options.jobIdPrefix ?? 'cs';
     this.maxEvents = options.maxEvents ?? 100_000;
-    this.outcomeTtl = options.outcomeTtlSeconds ?? 86_400;
   }
 
   /** Gives each draft a job id (the first is the cluster id) and the cluster's token. */
@@ -83,7 +80,7 @@ export class ClusterStore {
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.keys;
     const [created, id] = await this.redis.csCreate(
-      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.submitting,
+      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.submitting, k.deadlines,
       cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents, MIN_CLUSTER_TIMEOUT_MS, MAX_CLUSTER_TIMEOUT_MS,
     );
     return { created: Number(created), event: id };
@@ -153,31 +150,52 @@ export class ClusterStore {
   async fold(report: Report): Promise<FoldOutcome> {
     const k = this.keys;
     const cid = report.cluster;
+    const body = { id: report.id, job: report.job, state: report.state, token: report.token, at: report.at, info: report.info, reason: report.reason };
     const raw = await this.redis.csFold(
-      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.report(report.id), k.heartbeats, k.openClusters,
-      cid, report.job, report.state, report.token, report.info ? JSON.stringify(report.info) : '', report.id, report.at,
-      this.maxEvents, this.outcomeTtl, report.reason ?? '',
+      k.clusterState, k.id2cluster, k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.meta(cid), k.events(cid), k.reports(cid),
+      cid, JSON.stringify(body), this.maxEvents,
     );
     return parseOutcome(raw);
+  }
+
+  /** Folds validated reports in order, each on its own, in one atomic call: one outcome per report. */
+  async foldBatch(reports: readonly Report[]): Promise<FoldOutcome[]> {
+    if (reports.length === 0) return [];
+    const [numberOfKeys, ...args] = foldBatchCall(this.keys, reports, this.maxEvents);
+    const raw = JSON.parse(await this.redis.csFoldBatch(numberOfKeys, ...args)) as unknown[];
+    return raw.map((o) => parseOutcome(o));
   }
 
   /** Resolves `barrier` abort if it is still open at its deadline. */
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
     const k = this.keys;
     const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.clusterTimeoutMs(cid))}`;
-    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, cid, barrier, prefix, this.maxEvents);
+    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, cid, barrier, prefix, this.maxEvents);
     return parseOutcome(raw);
   }
 
-  /** The cheap check the bridge makes before it accepts a report: does the token and job fit the cluster? */
-  async checkMembership(cid: string, job: string, token: string): Promise<{ code: string; reason: string } | undefined> {
-    // Two reads, no MULTI: a MULTI is refused while Redis is out of memory, reads never are.
-    const [metaToken, owner] = await Promise.all([this.redis.hget(this.keys.meta(cid), 'token'), this.redis.hget(this.keys.id2cluster, job)]);
-    if (metaToken === null) return { code: 'UNKNOWN_CLUSTER', reason: `unknown cluster ${cid}` };
-    if (metaToken !== token) return { code: 'BAD_TOKEN', reason: `wrong token for cluster ${cid}` };
-    if (owner === null) return { code: 'UNKNOWN_JOB', reason: `unknown job ${job}` };
-    if (owner !== cid) return { code: 'OTHER_CLUSTER', reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
-    return undefined;
+  /** The cheap check made before a report or query is accepted: does the token and job fit the cluster? */
+  async checkMembership(cid: string, job: string, token: string): Promise<MembershipRefusal | undefined> {
+    const [bad] = await this.checkMemberships([{ cluster: cid, job, token }]);
+    return bad;
+  }
+
+  /**
+   * The same check for many (cluster, job, token) triples in one pipeline (no
+   * MULTI: nothing is written, and each answer stands alone): one refusal or
+   * `undefined` per triple, in order.
+   */
+  async checkMemberships(triples: readonly { cluster: string; job: string; token: string }[]): Promise<(MembershipRefusal | undefined)[]> {
+    const p = this.redis.pipeline();
+    for (const t of triples) p.hget(this.keys.meta(t.cluster), 'token').hget(this.keys.id2cluster, t.job);
+    const replies = (await p.exec()) ?? [];
+    return triples.map((t, i) => {
+      const [tokenErr, metaToken] = replies[2 * i] ?? [new Error('no reply')];
+      const [ownerErr, owner] = replies[2 * i + 1] ?? [new Error('no reply')];
+      if (tokenErr) throw tokenErr;
+      if (ownerErr) throw ownerErr;
+      return membershipRefusal(t.cluster, t.job, t.token, metaToken as string | null, owner as string | null);
+    });
   }
 
   async token(cid: string): Promise<string | undefined> {
@@ -199,9 +217,17 @@ export class ClusterStore {
     return Number(await this.redis.hget(this.keys.meta(cid), 'timeout_ms')) || 0;
   }
 
-  /** Records when `barrier` times out. */
+  /** Records when `barrier` times out: the workers' sweep fires it then (later deadlines are written by the fold). */
   async setDeadline(cid: string, barrier: Barrier, at: number): Promise<void> {
-    await this.redis.hset(this.keys.meta(cid), `deadline:${barrier}`, at);
+    await this.redis.multi().hset(this.keys.meta(cid), `deadline:${barrier}`, at).zadd(this.keys.deadlines, at, `${cid} ${barrier}`).exec();
+  }
+
+  /** Barrier deadlines that have come (Redis server time): `[cluster, barrier]` pairs, earliest first. */
+  async dueDeadlines(limit = 1000): Promise<[string, Barrier][]> {
+    const [sec, usec] = await this.redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const members = await this.redis.zrangebyscore(this.keys.deadlines, '-inf', now, 'LIMIT', 0, limit);
+    return members.map((m) => m.split(' ') as [string, Barrier]);
   }
 
   async readCluster(cid: string): Promise<ClusterView> {
@@ -286,6 +312,20 @@ export class ClusterStore {
     const members = await this.redis.zrangebyscore(this.keys.heartbeats, '-inf', now, 'LIMIT', 0, limit);
     return members.map((m) => m.split(' ') as [string, string]);
   }
+}
+
+/** Why a report or query does not fit its cluster (codes as the fold's refusals). */
+export interface MembershipRefusal {
+  code: string;
+  reason: string;
+}
+
+function membershipRefusal(cid: string, job: string, token: string, metaToken: string | null, owner: string | null): MembershipRefusal | undefined {
+  if (metaToken === null) return { code: 'UNKNOWN_CLUSTER', reason: `unknown cluster ${cid}` };
+  if (metaToken !== token) return { code: 'BAD_TOKEN', reason: `wrong token for cluster ${cid}` };
+  if (owner === null) return { code: 'UNKNOWN_JOB', reason: `unknown job ${job}` };
+  if (owner !== cid) return { code: 'OTHER_CLUSTER', reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
+  return undefined;
 }
 
 /** Every role of a cluster's nodes, once each, in node order. */

@@ -1,8 +1,7 @@
 import type { FlowJob } from 'bullmq';
 import { errorMessage, ClusterSyncError, ErrorCode } from '../core/errors';
 import type { QueueSet } from '../queue/queues';
-import { TIMERS_QUEUE, deadlineJobId, deadlineJobOptions, testboxQueueName } from '../queue/queues';
-import type { DeadlineJob } from '../queue/queues';
+import { testboxQueueName } from '../queue/queues';
 import type { NodeJob } from '../split/node-job';
 import type { ClusterEvent } from '../fold/outcome';
 import type { PreparedCluster } from './prepare';
@@ -46,12 +45,13 @@ const NODE_JOB_OPTIONS = { removeOnComplete: { count: 10_000 }, removeOnFail: { 
  * whatever instant the scheduler dies or Redis fails:
  *
  * 1. ids and token (a counter: nothing of the cluster exists yet);
- * 2. `create.lua`: state, id map, meta with the start deadline, the
- *    "submitted" event, and the cluster's entry in the "submitting" zset —
- *    one atomic script, which checks its arguments before writing;
- * 3. every node job and the start deadline job in one MULTI (BullMQ
- *    FlowProducer): all queued or none. So no node can take a job of a
- *    cluster that does not exist, nor of one that is missing a node;
+ * 2. `create.lua`: state, id map, meta, the start deadline (in
+ *    `cs/deadlines`), the "submitted" event, and the cluster's entry in the
+ *    "submitting" zset — one atomic script, which checks its arguments
+ *    before writing;
+ * 3. every node job in one MULTI (BullMQ FlowProducer, across the testbox
+ *    queues): all queued or none. So no node can take a job of a cluster
+ *    that does not exist, nor of one that is missing a node;
  * 4. the cluster leaves the "submitting" zset: it is complete.
  *
  * If 3 fails, the cluster is removed again with plain commands (Redis
@@ -85,11 +85,7 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   const cid = first.cluster;
   const { created, event } = await store.createCluster(jobs);
   try {
-    const deadline: DeadlineJob = { kind: 'deadline', cluster: cid, barrier: 'start' };
-    const flows: FlowJob[] = [
-      ...jobs.map((j) => ({ name: cid, queueName: testboxQueueName(j.queue), data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } })),
-      { name: 'deadline', queueName: TIMERS_QUEUE, data: deadline, opts: deadlineJobOptions(cid, 'start', created + first.cluster_timeout_ms - Date.now()) },
-    ];
+    const flows: FlowJob[] = jobs.map((j) => ({ name: cid, queueName: testboxQueueName(j.queue), data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } }));
     await queues.flows.addBulk(flows);
   } catch (err) {
     await removeCluster(store, queues, cid).catch(() => undefined);
@@ -102,8 +98,7 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
 }
 
 /**
- * Removes a cluster whole: its node jobs and deadline jobs from BullMQ
- * first (a job that is running cannot be removed: that is an error, and the
+ * Removes a cluster whole: its node jobs from BullMQ first (a job that is running cannot be removed: that is an error, and the
  * cluster stays for a later try), then its keys. Safe to repeat.
  */
 export async function removeCluster(store: ClusterStore, queues: QueueSet, cid: string): Promise<void> {
@@ -113,8 +108,7 @@ export async function removeCluster(store: ClusterStore, queues: QueueSet, cid: 
     // remove() answers 0 both for "no such job" and for "locked": tell them apart.
     if ((await q.remove(job)) === 0 && (await q.getJobState(job)) !== 'unknown') throw new Error(`node job ${job} is locked (taken by a node)`);
   });
-  const deadlines = (['start', 'ready', 'finish'] as const).map((b) => queues.timers.remove(deadlineJobId(cid, b)));
-  const results = await Promise.allSettled([...removals, ...deadlines]);
+  const results = await Promise.allSettled(removals);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   await store.deleteCluster(cid, Object.keys(where));

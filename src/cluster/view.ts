@@ -1,3 +1,5 @@
+import type { ZodType } from 'zod';
+import { InfoFields } from '../bus/messages';
 import type { Barrier, NodeState, Result } from '../core/states';
 
 /** A node's entry in `sched/cluster_state` (Compass-CI's shape). */
@@ -41,10 +43,19 @@ export interface ClusterView {
  */
 export function rolesIpLines(nodes: readonly Pick<NodeEntry, 'roles' | 'ip' | 'direct_ips'>[]): string[] {
   const lines: string[] = [];
+  // Every line is built from values that pass write_state's rules (lkp writes these lines into
+  // /etc/hosts and the environment of every node); a value that does not, say one stored by an
+  // older version, is left out rather than passed on.
+  const valid = (schema: ZodType<string>, v: string): string => {
+    const r = schema.safeParse(v);
+    return r.success ? r.data : '';
+  };
   for (const n of nodes) {
-    for (const role of n.roles.split(/\s+/).filter(Boolean)) {
-      lines.push(`direct_${role}_ips=${n.direct_ips}`);
-      lines.push(`${role}=${n.ip}`);
+    const ip = valid(InfoFields.ip, n.ip);
+    const directIps = valid(InfoFields.direct_ips, n.direct_ips);
+    for (const role of valid(InfoFields.node_roles, n.roles).split(' ').filter(Boolean)) {
+      lines.push(`direct_${role}_ips=${directIps}`);
+      lines.push(`${role}=${ip}`);
     }
   }
   return lines;

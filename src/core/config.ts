@@ -18,6 +18,15 @@ export const ConnectionConfigSchema = z.object({
   natsToken: z.string().optional(),
   /** Path of a NATS credentials (.creds) file or an nkey seed file. Env `CS_NATS_CREDS`. */
   natsCreds: z.string().optional(),
+  /**
+   * Prefix of this process's reply subjects (nats.js `inboxPrefix`). Env
+   * `CS_NATS_INBOX_PREFIX`. Default `_INBOX_<user>` with `CS_NATS_USER`, else
+   * `_INBOX`. `cluster-sync nats-config` allows each user its own prefix only.
+   */
+  natsInboxPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_+=,@%-]+(\.[A-Za-z0-9_+=,@%-]+)*$/, 'dot-separated subject tokens without wildcards or white space')
+    .optional(),
   /** Subject prefix. Env `CS_SUBJECT_PREFIX`. Default `cs`. */
   subjectPrefix: z
     .string()
@@ -37,6 +46,7 @@ const ENV: Record<keyof ConnectionConfig, string> = {
   natsPass: 'CS_NATS_PASS',
   natsToken: 'CS_NATS_TOKEN',
   natsCreds: 'CS_NATS_CREDS',
+  natsInboxPrefix: 'CS_NATS_INBOX_PREFIX',
   subjectPrefix: 'CS_SUBJECT_PREFIX',
   keyPrefix: 'CS_KEY_PREFIX',
 };

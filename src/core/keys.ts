@@ -26,21 +26,17 @@ export class Keys {
   get allEvents(): string {
     return `${this.prefix}cs/events`;
   }
-  /** string: the outcome of one folded report, so a re-run of the same report repeats its effects and folds nothing twice. */
-  report(id: string): string {
-    return `${this.prefix}cs/report/${id}`;
+  /**
+   * hash: report id -> outcome JSON of each report folded into the cluster, so a
+   * re-run of the same report repeats its effects and folds nothing twice. Per
+   * cluster: no node of another cluster can claim an id here (DESIGN §5).
+   */
+  reports(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/reports`;
   }
   /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
   get heartbeats(): string {
     return `${this.prefix}cs/heartbeats`;
-  }
-  /**
-   * hash: the outcome of each folded report of a cluster, field = report id
-   * (written by the per-cluster dedupe of the fold; retention deletes it with
-   * its cluster).
-   */
-  reports(cluster: string): string {
-    return `${this.prefix}cs/cluster/${cluster}/reports`;
   }
   /**
    * Every key one cluster owns, all under `cs/cluster/<cid>/`. Retention

@@ -62,8 +62,9 @@ export function asList<T>(value: unknown): T[] {
   return Array.isArray(value) ? (value as T[]) : [];
 }
 
-export function parseOutcome(raw: string): FoldOutcome {
-  const o = JSON.parse(raw) as FoldOutcome;
+/** An outcome from a script: its JSON text, or one element of a batch's decoded list. */
+export function parseOutcome(raw: unknown): FoldOutcome {
+  const o = (typeof raw === 'string' ? JSON.parse(raw) : raw) as FoldOutcome;
   if (o.ok) {
     o.resolutions = asList(o.resolutions);
     o.events = asList(o.events);

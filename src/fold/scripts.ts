@@ -34,6 +34,7 @@ export function luaSource(file: string): string {
 
 export interface ScriptCommands {
   csFold(...args: (string | number)[]): Promise<string>;
+  csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
 }

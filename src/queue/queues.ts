@@ -4,15 +4,16 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../core/keys';
 import type { Barrier } from '../core/states';
 
-/** BullMQ queue of reports waiting to be folded. */
+/** BullMQ queue of reports waiting to be folded, in batches (`src/fold/batch.ts`). */
 export const REPORTS_QUEUE = 'cs-reports';
-/** BullMQ queue of barrier deadlines and the dead-node sweep. */
+/** BullMQ queue of the per-second sweep (barrier deadlines, dead nodes). */
 export const TIMERS_QUEUE = 'cs-timers';
 /** BullMQ queue of one testbox's node jobs. */
 export function testboxQueueName(testbox: string): string {
   return `tb-${testbox}`;
 }
 
+/** A barrier's deadline as a delayed job, as older versions scheduled it (deadlines now live in `cs/deadlines`). */
 export interface DeadlineJob {
   kind: 'deadline';
   cluster: string;
@@ -22,23 +23,6 @@ export interface SweepJob {
   kind: 'sweep';
 }
 export type TimerJob = DeadlineJob | SweepJob;
-
-/** BullMQ job id of a barrier's deadline: one per cluster and barrier, however many workers schedule it. */
-export function deadlineJobId(cluster: string, barrier: Barrier): string {
-  return `deadline-${cluster}-${barrier}`;
-}
-
-/** BullMQ options of a barrier's deadline job. */
-export function deadlineJobOptions(cluster: string, barrier: Barrier, delayMs: number): JobsOptions {
-  return {
-    jobId: deadlineJobId(cluster, barrier),
-    delay: Math.max(0, delayMs),
-    removeOnComplete: true,
-    removeOnFail: 1000,
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 500 },
-  };
-}
 
 /** Queues opened on demand and closed together. */
 export class QueueSet {
@@ -80,17 +64,6 @@ export class QueueSet {
   }
   get timers(): Queue {
     return this.get(TIMERS_QUEUE);
-  }
-
-  async scheduleDeadline(cluster: string, barrier: Barrier, delayMs: number): Promise<void> {
-    const data: DeadlineJob = { kind: 'deadline', cluster, barrier };
-    await this.timers.add('deadline', data, deadlineJobOptions(cluster, barrier, delayMs));
-  }
-
-  /** Drops a barrier's deadline once the barrier has resolved, so no delayed job waits hours to do nothing. */
-  async cancelDeadline(cluster: string, barrier: Barrier): Promise<void> {
-    // A deadline job that is running right now is locked and stays; it finds the barrier resolved.
-    await this.timers.remove(deadlineJobId(cluster, barrier)).catch(() => 0);
   }
 
   async close(): Promise<void> {

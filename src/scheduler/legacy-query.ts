@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InfoFields } from '../bus/messages';
 
 /** The CGI path lkp-tests asks, under `http://$LKP_SERVER:$LKP_CGI_PORT/~$LKP_USER/`. */
 export const LEGACY_PATH = '/cgi-bin/lkp-cluster-sync';
@@ -28,9 +29,10 @@ export const LegacyQuerySchema = z.object({
   cluster: Field.optional(),
   /** The node's host name; informational. */
   node: Field.optional(),
-  node_roles: Field.optional(),
-  ip: Field.optional(),
-  direct_macs: Field.optional(),
-  direct_ips: Field.optional(),
+  /** What `write_state` records, checked as a NATS report's info is (`InfoFields`): they reach other nodes' /etc/hosts. */
+  node_roles: InfoFields.node_roles.optional(),
+  ip: InfoFields.ip.optional(),
+  direct_macs: InfoFields.direct_macs.optional(),
+  direct_ips: InfoFields.direct_ips.optional(),
 });
 export type LegacyQuery = z.infer<typeof LegacyQuerySchema>;

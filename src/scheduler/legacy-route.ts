@@ -1,9 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ReportInfo } from '../bus/messages';
 import type { NodeIdentity } from '../client/node-client';
+import { checkNodeInfo } from '../cluster/node-info';
 import { rolesIpLines } from '../cluster/view';
-import { NotFoundError } from '../core/errors';
+import type { NodeEntry } from '../cluster/view';
+import { InvalidInputError, NotFoundError } from '../core/errors';
 import type { SchedulerDeps } from './deps';
+import { AddressList } from './address-list';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
@@ -19,8 +22,17 @@ import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
  * Bodies carry no trailing newline, as Compass-CI sent them.
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
+  const allowed = deps.options.legacyAllow && new AddressList(deps.options.legacyAllow);
+  // Before the query is even read: a refused address changes nothing.
+  const onRequest = allowed
+    ? async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+        if (allowed.has(request.ip)) return undefined;
+        request.log.warn({ ip: request.ip, from: request.socket.remoteAddress }, 'legacy request from an address outside --legacy-allow refused');
+        return text(reply.code(403), `address ${request.ip} may not use the legacy endpoint (scheduler --legacy-allow)\n`);
+      }
+    : undefined;
   for (const url of LEGACY_ROUTES) {
-    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema } }, (request, reply) => answer(deps, request, reply));
+    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, request, reply));
   }
 }
 
@@ -70,7 +82,11 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       case 'write_state': {
         const info: ReportInfo = {};
         for (const f of ['node_roles', 'ip', 'direct_macs', 'direct_ips'] as const) if (q[f] !== undefined) info[f] = q[f];
-        if (await changes(deps, id, info)) await reportAndSeeFold(ctx, id, 'write_state', info, deps.options.foldWaitMs, gone.signal);
+        if (info.node_roles === '') delete info.node_roles; // empty roles are "not told", as over NATS
+        const node = (await store.readCluster(cluster)).nodes.find((n) => n.job === q.job_id);
+        const problem = node && checkNodeInfo(info, node);
+        if (problem) throw new InvalidInputError('query', problem.reason, problem.field);
+        if (changes(node, info)) await reportAndSeeFold(ctx, id, 'write_state', info, deps.options.foldWaitMs, gone.signal);
         return text(reply, await stateJson(deps, cluster));
       }
       case 'failed':
@@ -90,8 +106,7 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
 }
 
 /** Would folding `info` change the node's entry? A repeat is not sent, so it is not waited for. */
-async function changes(deps: SchedulerDeps, id: NodeIdentity, info: ReportInfo): Promise<boolean> {
-  const node = (await deps.store.readCluster(id.cluster)).nodes.find((n) => n.job === id.job);
+function changes(node: NodeEntry | undefined, info: ReportInfo): boolean {
   if (!node) return true;
   const now: Record<keyof ReportInfo, string> = { node_roles: node.roles, ip: node.ip, direct_macs: node.direct_macs, direct_ips: node.direct_ips };
   return (Object.keys(info) as (keyof ReportInfo)[]).some((k) => info[k] !== now[k]);

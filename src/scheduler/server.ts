@@ -26,6 +26,8 @@ export function buildServer(deps: SchedulerDeps): FastifyInstance {
     // On close, cut open long polls instead of waiting for them; lkp's client asks again.
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true },
+    // X-Forwarded-For is believed only from these proxies (the closest address not among them is request.ip).
+    trustProxy: deps.options.trustedProxies ?? false,
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   app.removeAllContentTypeParsers();

@@ -39,7 +39,7 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
   const queues = new QueueSet(redis, store.keys);
   let nc: NatsConnection;
   try {
-    nc = await connectNats(config, 'cluster-sync-scheduler');
+    nc = await connectNats(config, 'cluster-sync-scheduler', {}, (line) => logger.error(line));
   } catch (err) {
     redis.disconnect();
     throw err;

@@ -44,7 +44,7 @@ test('a dead node is told of once however many sweeps see it before its abort is
   // The node's heartbeat deadline is long past, as after a power loss.
   const silent = cluster!.jobs[1]!;
   await redis.zadd(store.keys.heartbeats, 1, `${cluster!.cluster} ${silent.job_id}`);
-  const timers = res.add(await startTimers(res.redis(config), store, queues, new Publisher(nc, new Subjects(config.subjectPrefix), store, queues), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (w) => w.close());
+  const timers = res.add(await startTimers(res.redis(config), store, queues, new Publisher(nc, new Subjects(config.subjectPrefix)), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (w) => w.close());
   let sweeps = 0;
   timers.on('completed', (j: Job) => void (j.name === 'sweep' && sweeps++));
   await eventually(() => sweeps >= 10, 'ten sweeps');

@@ -7,7 +7,7 @@ import { decodeText } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { ClusterStore } from '../../src/cluster/store';
 import type { ConnectionConfig } from '../../src/core/config';
-import { QueueSet, deadlineJobId } from '../../src/queue/queues';
+import { QueueSet } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { CLUSTER_DIR, fixtureJob } from '../helpers/fixtures';
@@ -55,8 +55,8 @@ async function completeness(config: ConnectionConfig): Promise<Completeness> {
   for (const cid of await store.redis.hkeys(store.keys.clusterState)) {
     const where = await store.nodeQueues(cid);
     const states = await Promise.all(Object.entries(where).map(([job, q]) => queues.get(q).getJobState(job)));
-    const deadline = await queues.timers.getJobState(deadlineJobId(cid, 'start'));
-    const ok = states.length > 0 && states.every((s) => s !== 'unknown') && deadline !== 'unknown' && !submitting.has(cid);
+    const deadline = await store.redis.zscore(store.keys.deadlines, `${cid} start`);
+    const ok = states.length > 0 && states.every((s) => s !== 'unknown') && deadline !== null && !submitting.has(cid);
     (ok ? out.complete : out.partial).push(cid);
   }
   return out;
@@ -144,11 +144,8 @@ describe('half-written clusters', () => {
     await store.createCluster(orphan);
     // What one killed after the enqueue but before it cleared the mark leaves: a complete cluster, still marked.
     const whole = await store.assignIds(p2!.nodes);
-    const { created } = await store.createCluster(whole);
-    await queues.flows.addBulk([
-      { name: whole[0]!.cluster, queueName: `tb-${whole[0]!.queue}`, data: whole[0], opts: { jobId: whole[0]!.job_id } },
-      { name: 'deadline', queueName: 'cs-timers', data: { kind: 'deadline', cluster: whole[0]!.cluster, barrier: 'start' }, opts: { jobId: deadlineJobId(whole[0]!.cluster, 'start'), delay: created + 3_600_000 - Date.now() } },
-    ]);
+    await store.createCluster(whole);
+    await queues.flows.addBulk([{ name: whole[0]!.cluster, queueName: `tb-${whole[0]!.queue}`, data: whole[0], opts: { jobId: whole[0]!.job_id } }]);
     await eventually(async () => (await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER)).length === 0, 'the reaper to handle both clusters');
     expect(await store.redis.hexists(store.keys.clusterState, orphan[0]!.cluster)).toBe(0);
     expect(await store.redis.exists(store.keys.meta(orphan[0]!.cluster))).toBe(0);

@@ -1,4 +1,6 @@
 import { Queue, QueueEvents } from 'bullmq';
+import type { Report } from '../../src/bus/messages';
+import type { BatchJob } from '../../src/fold/batch';
 import { ClusterStore } from '../../src/cluster/store';
 import type { ConnectionConfig } from '../../src/core/config';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
@@ -10,12 +12,12 @@ import { note } from './summary';
 import { clientsFor, expectAllFinished, life, reportsDrained } from './workload';
 
 /**
- * Fault 1: a worker process is SIGKILLed while it folds a stream of reports.
- * The reports it held are BullMQ jobs whose lock expires; a second worker's
- * stalled-job check puts them back and folds them again, and the fold's
- * per-report outcome key makes a re-run of an already folded report change
- * nothing. Every barrier must still resolve, every node get every answer,
- * and each cluster's event log hold exactly one event per state change.
+ * Fault 1: a worker process is SIGKILLed while it folds a batch of reports.
+ * The batches it held are BullMQ jobs whose lock expires; a second worker's
+ * stalled-job check puts them back and folds them again, and each cluster's
+ * record of folded report ids makes a re-run of an already folded report
+ * change nothing. Every barrier must still resolve, every node get every
+ * answer, and each cluster's event log hold exactly one event per state change.
  */
 let servers: TestServers;
 const res = new Resources();
@@ -39,7 +41,7 @@ afterAll(async () => {
   await servers.stop();
 });
 
-test('a worker SIGKILLed in the middle of a stream of reports: the second worker re-folds what it held, nothing lost or folded twice', async () => {
+test('a worker SIGKILLed while it folds a batch: the second worker re-folds the batches it held, nothing lost or folded twice', async () => {
   const CLUSTERS = 60;
   const NODES = 8;
   const w1 = worker();
@@ -58,25 +60,39 @@ test('a worker SIGKILLed in the middle of a stream of reports: the second worker
   const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, config, c)))).flat();
   const lives = nodes.map((n, i) => life(n, i % NODES));
 
-  // Kill while the worker is saturated: reports folded already and a backlog still waiting.
+  // Kill at an event, not a time: Redis holds every write (CLIENT PAUSE WRITE; reads go on), which
+  // freezes worker 1 wherever it is, before or after a batch's fold and before BullMQ marks the batch
+  // done. While frozen, its active batches are read; once it holds a batch of several reports, it is
+  // killed, then Redis is let go. Otherwise Redis is let go and the look is repeated.
+  const active = `${store.keys.bullPrefix}:${REPORTS_QUEUE}:active`;
+  const jobKey = (id: string) => `${store.keys.bullPrefix}:${REPORTS_QUEUE}:${id}`;
+  let heldJobs: { id: string; reports: Report[] }[] = [];
   await eventually(async () => {
-    const [folded, waiting, active] = await Promise.all([redis.xlen(store.keys.allEvents), reports.getWaitingCount(), reports.getActiveCount()]);
-    return folded >= CLUSTERS + 100 && waiting >= 30 && active >= 4;
-  }, 'worker 1 to be busy folding with a backlog', 20_000);
+    if ((await redis.xlen(store.keys.allEvents)) < CLUSTERS + 100) return false;
+    await redis.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+    const ids = await redis.lrange(active, 0, -1);
+    heldJobs = await Promise.all(ids.map(async (id) => ({ id, reports: (JSON.parse((await redis.hget(jobKey(id), 'data')) ?? '{"reports":[]}') as BatchJob).reports })));
+    if (heldJobs.some((j) => j.reports.length >= 2)) return true;
+    await redis.call('CLIENT', 'UNPAUSE');
+    return false;
+  }, 'worker 1 to hold a batch of several reports', 20_000);
   w1.kill('SIGKILL');
   await w1.exited;
-  const held = (await reports.getActive()).map((j) => j.id!);
+  const held = heldJobs.map((j) => j.id);
+  const heldReports = heldJobs.flatMap((j) => j.reports);
+  // Reports of the held batches that worker 1 folded before it froze: their re-run must change nothing.
+  const foldedBeforeKill = (await Promise.all(heldReports.map((r) => redis.hexists(store.keys.reports(r.cluster), r.id)))).filter((x) => x === 1).length;
+  await redis.call('CLIENT', 'UNPAUSE');
   const backlog = await reports.getWaitingCount();
   const foldedAtKill = (await redis.xlen(store.keys.allEvents)) - CLUSTERS;
   expect(held.length).toBeGreaterThan(0);
-
   const killedAt = Date.now();
   const w2 = worker('debug');
   await w2.waitFor(/workers ready/);
   const results = await Promise.all(lives);
   const recoveredMs = Date.now() - killedAt;
   expect(results.every((r) => r.join(' ') === 'start ready finish')).toBe(true);
-  // BullMQ saw every report the dead worker held as stalled, and worker 2 ran it again. A held
+  // BullMQ saw every batch the dead worker held as stalled, and worker 2 ran it again. A held
   // write_state may come last: the nodes' waits carry the same info, so no barrier waited for it.
   await eventually(() => held.every((id) => stalled.has(id)), 'every held report to be reported stalled');
   await reportsDrained(store);
@@ -85,8 +101,10 @@ test('a worker SIGKILLed in the middle of a stream of reports: the second worker
   await w2.stop(); // its log is complete once it has exited
   const dups = (w2.stderr + w2.stdout).split('\n').filter((l) => l.includes('"msg":"folded"') && l.includes('"dup":true')).length;
   expect(await reports.getFailedCount()).toBe(0);
+  // Every report of the held batches that was folded before the kill came back as a duplicate.
+  expect(dups).toBeGreaterThanOrEqual(foldedBeforeKill);
   note(
-    'worker process SIGKILLed mid-stream (60 clusters x 8 nodes, 2 workers)',
-    `killed after ${foldedAtKill} events, holding ${held.length} reports with ${backlog} waiting; worker 2 re-ran all ${held.length} (stalled), ${dups} folds were duplicates; all ${CLUSTERS * 3} barriers resolved right; ${counts.folded} reports each folded once, one event per node move (${counts.moves}), 0 failed jobs; done ${recoveredMs} ms after the kill`,
+    'worker process SIGKILLed mid-batch (60 clusters x 8 nodes, 2 workers)',
+    `killed after ${foldedAtKill} events, holding ${held.length} batches of ${heldReports.length} reports (${foldedBeforeKill} of them already folded) with ${backlog} batches waiting; worker 2 re-ran all ${held.length} (stalled), ${dups} folds were duplicates; all ${CLUSTERS * 3} barriers resolved right; ${counts.folded} reports each folded once, one event per node move (${counts.moves}), 0 failed jobs; done ${recoveredMs} ms after the kill`,
   );
 });

@@ -61,7 +61,7 @@ export interface EventCount {
   /** write_state events: 0 or 1 per node (a wait carries the same info and may be folded first). */
   infos: number;
   resolutions: number;
-  /** Folded reports (outcome keys), when counted. */
+  /** Folded reports (records in the clusters' reports hashes), when counted. */
   folded?: number;
 }
 
@@ -71,8 +71,8 @@ const MOVES = ['wait_start', 'wait_ready', 'finished'];
  * Asserts every cluster finished with every node at `finish` and its
  * address, exactly one event for each of a node's three moves and at most
  * one for its info, and three resolutions per cluster. With `reportsPerNode`,
- * also that each node's reports were all folded, each once (one outcome key
- * per report id; retries reuse the id).
+ * also that each node's reports were all folded, each once (one outcome
+ * record per report id in the cluster's reports hash; retries reuse the id).
  */
 export async function expectAllFinished(store: ClusterStore, clusters: SubmittedCluster[], reportsPerNode?: number): Promise<EventCount> {
   const count: EventCount = { moves: 0, infos: 0, resolutions: 0 };
@@ -80,15 +80,12 @@ export async function expectAllFinished(store: ClusterStore, clusters: Submitted
   const outcomes = new Map<string, number>();
   if (reportsPerNode !== undefined) {
     count.folded = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.report('*'), 'COUNT', 10_000);
-      cursor = next;
-      for (const k of keys) {
-        const job = k.slice(store.keys.report('').length).split('.')[0]!;
+    for (const c of clusters) {
+      for (const id of await store.redis.hkeys(store.keys.reports(c.cluster))) {
+        const job = id.split('.')[0]!;
         outcomes.set(job, (outcomes.get(job) ?? 0) + 1);
       }
-    } while (cursor !== '0');
+    }
   }
   for (const c of clusters) {
     const view = await store.readCluster(c.cluster);

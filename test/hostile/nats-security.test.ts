@@ -1,61 +1,50 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, ErrorCode as NatsErrorCode } from 'nats';
+import { connect, ErrorCode as NatsErrorCode, nkeyAuthenticator } from 'nats';
 import type { NatsConnection, NatsError } from 'nats';
+import { createUser } from 'nkeys.js';
 import { connectNats, decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { NodeClient } from '../../src/client/node-client';
 import type { ConnectionConfig } from '../../src/core/config';
 import { startNats, startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
+import type { TakeReply } from '../../src/agent/queue-messages';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { note } from '../faults/summary';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { ROOT } from '../helpers/processes';
+import { serverLogLine, violationOf, writeLab } from '../helpers/nats-lab';
+import type { Lab } from '../helpers/nats-lab';
 import { Resources, eventually } from '../helpers/servers';
 
 /**
- * The NATS permissions of examples/nats/secure.conf, run as they are: the
- * workers connect as `worker`, nodes as `node`. A node can do its whole
- * life, and nothing else: it cannot publish a barrier answer or an event,
- * nor read reports (they carry the cluster's token) or events. Without the
- * right password nobody connects.
+ * The NATS permissions `cluster-sync nats-config` writes, run as written by
+ * a real nats-server: the workers connect as `worker`, each node as the user
+ * of its testbox. A node can do its whole life, and nothing else: it cannot
+ * publish a barrier answer or an event, read reports (they carry the
+ * cluster's token), events or any reply but its own (take replies carry node
+ * jobs and tokens), nor take another testbox's jobs. Every refusal is also
+ * shown as the nats-server log line that records it.
  */
-const CONF = path.join(ROOT, 'examples/nats/secure.conf');
-const PASS = { worker: 'w-secret-1', node: 'n-secret-2', scheduler: 's-secret-3', ops: 'o-secret-4' };
+const TESTBOXES = ['node', 'other'];
 
 let redis: LocalServer;
 let nats: LocalServer;
 const res = new Resources();
-let config: ConnectionConfig;
+let base: ConnectionConfig;
+let lab: Lab;
 let workers: WorkersHandle;
 let tmp: string;
-
-/**
- * The example with its `$CS_NATS_*_PASS` references replaced by this test's
- * passwords (jest cannot hand nats-server an environment); the permission
- * blocks run exactly as written.
- */
-function configWithPasswords(dir: string): string {
-  let text = readFileSync(CONF, 'utf8');
-  for (const [user, pass] of Object.entries(PASS)) {
-    const ref = `$CS_NATS_${user.toUpperCase()}_PASS`;
-    expect(text).toContain(ref);
-    text = text.replaceAll(ref, JSON.stringify(pass));
-  }
-  const file = path.join(dir, 'secure.conf');
-  writeFileSync(file, text);
-  return file;
-}
+const subjects = new Subjects('cs');
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'cs-nats-secure-'));
-  [redis, nats] = await Promise.all([startRedis(), startNats({ config: configWithPasswords(tmp) })]);
-  // The file's subjects are under the default prefix "cs".
-  config = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'cs', keyPrefix: 'sec:' };
-  workers = res.add(await startWorkers({ ...config, natsUser: 'worker', natsPass: PASS.worker }), (w) => w.close());
+  lab = await writeLab(path.join(tmp, 'lab'), TESTBOXES);
+  [redis, nats] = await Promise.all([startRedis(), startNats({ config: lab.authConf })]);
+  base = { redisUrl: redis.url, natsUrl: nats.url, subjectPrefix: 'cs', keyPrefix: 'sec:' };
+  workers = res.add(await startWorkers(lab.config(base, 'worker')), (w) => w.close());
 });
 afterAll(async () => {
   await res.closeAll();
@@ -63,8 +52,13 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function as(user: keyof typeof PASS): Promise<NatsConnection> {
-  const nc = await connectNats({ ...config, natsUser: user, natsPass: PASS[user] }, `test-${user}`);
+/** A connection as `user`, with the problems its connection reports collected. */
+async function as(user: string, problems: string[] = []): Promise<NatsConnection> {
+  const nc = await connectNats(lab.config(base, user), `test-${user}`, {}, (line) => problems.push(line)).catch((err: unknown) => {
+    // Say what the server saw of it, to tell a refusal from a slow machine.
+    const log = readFileSync(path.join(nats.dir, 'nats.log'), 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`connecting as ${user}: ${String(err)}; the end of nats.log:\n${log}`);
+  });
   return res.add(nc, (n) => n.close());
 }
 
@@ -76,13 +70,31 @@ async function nextPermissionError(nc: NatsConnection): Promise<string> {
   throw new Error('connection closed without a permissions error');
 }
 
+/** Subscribes to `subject` and returns the error the server ends the subscription with. */
+async function subscriptionError(nc: NatsConnection, subject: string): Promise<NatsError | undefined> {
+  const sub = nc.subscribe(subject);
+  try {
+    for await (const _m of sub) {
+      /* no message can come */
+    }
+  } catch (e) {
+    return e as NatsError;
+  }
+  return undefined;
+}
+
+/** A cluster with one node on testbox `other` and one on `node`. */
+const twoTestboxes = {
+  job: 'suite: t\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n',
+  spec: 'nodes:\n  other--1: { roles: [server] }\n  node--1: { roles: [client] }\n',
+};
+
 test('a node user does its whole life: reports, barrier answers, roles_ip', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  const subjects = new Subjects('cs');
+  const [cluster] = await submitInline(res, base, job, spec);
   const nodes = await Promise.all(
     cluster!.jobs.map(async (j) => {
-      const c = res.add(new NodeClient(await as('node'), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+      const c = res.add(new NodeClient(await as('node-node'), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
       await c.start();
       return c;
     }),
@@ -91,29 +103,33 @@ test('a node user does its whole life: reports, barrier answers, roles_ip', asyn
     expect((await Promise.all(nodes.map((n) => n.wait(kind)))).map((a) => a.result)).toEqual([barrier, barrier]);
   }
   expect((await nodes[0]!.rolesIp()).length).toBeGreaterThan(0);
-  note('NATS user "node" (examples/nats/secure.conf): its own life', 'reports accepted, start/ready/finish answers heard, roles_ip answered');
+  note('NATS user "node-node" (cluster-sync nats-config): its own life', 'reports accepted, start/ready/finish answers heard, roles_ip answered');
 });
 
 test('a node user cannot publish a barrier answer or an event: the server refuses and no node hears it', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  const subjects = new Subjects('cs');
+  const [cluster] = await submitInline(res, base, job, spec);
   const j = cluster!.jobs[1]!;
-  const victim = res.add(new NodeClient(await as('node'), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+  const victim = res.add(new NodeClient(await as('node-node'), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
   await victim.start();
   const heard: string[] = [];
   const ops = await as('ops');
   ops.subscribe(subjects.event(cluster!.cluster), { callback: (_e, m) => heard.push(decodeText(m.data)) });
   await ops.flush();
 
-  const attacker = await as('node');
+  const problems: string[] = [];
+  const attacker = await as('node-node', problems);
   for (const subject of [subjects.barrier(cluster!.cluster), subjects.event(cluster!.cluster)]) {
     const refused = nextPermissionError(attacker);
     attacker.publish(subject, encodeJson({ v: 1, cluster: cluster!.cluster, barrier: 'start', result: 'abort', at: Date.now(), reason: 'forged' }));
     const message = await refused;
     expect(message).toBe(`publish ${subject}`);
-    note(`NATS user "node" publishes a forged ${subject.split('.').pop()} message`, `refused by the server (permissions violation: ${message}); no node heard it`);
+    const line = await serverLogLine(nats, violationOf('Publish', subject));
+    note(`NATS user "node-node" publishes a forged ${subject.split('.').pop()} message`, `refused by the server; no node heard it; nats-server: ${line}`);
   }
+  // The refusal is told to the process (its log), not swallowed.
+  await eventually(() => problems.length >= 2, 'both refusals told to the connection\'s problem sink');
+  expect(problems[0]).toMatch(/NATS server refused publish to "cs\.cluster\.[^"]+\.barrier": permissions violation/);
   // The server handled the forged publishes before it sent the errors; a round trip on each listener shows nothing arrived.
   await victim.nc.flush();
   await ops.flush();
@@ -122,33 +138,89 @@ test('a node user cannot publish a barrier answer or an event: the server refuse
 });
 
 test.each([
-  ['reports (which carry the token)', (s: Subjects) => s.allReports],
-  ['events', (s: Subjects) => s.allEvents],
-  ['everything', () => '>'],
-])('a node user cannot read %s', async (what, subjectOf) => {
-  const nc = await as('node');
-  const subject = subjectOf(new Subjects('cs'));
-  const sub = nc.subscribe(subject);
-  const err = await (async () => {
-    try {
-      for await (const _m of sub) {
-        /* no message can come */
-      }
-    } catch (e) {
-      return e as NatsError;
-    }
-    return undefined;
-  })();
+  ['reports (which carry the token)', subjects.allReports],
+  ['events', subjects.allEvents],
+  ['everything', '>'],
+  ['every reply (take replies carry node jobs and tokens)', '_INBOX.>'],
+  ["another testbox's replies", '_INBOX_node-other.>'],
+  ['the take requests of its own testbox', subjects.take('node')],
+])('a node user cannot read %s', async (what, subject) => {
+  const nc = await as('node-node');
+  const err = await subscriptionError(nc, subject);
   expect(err?.code).toBe(NatsErrorCode.PermissionsViolation);
   expect(err?.message).toMatch(/Permissions Violation for Subscription to/);
-  note(`NATS user "node" subscribes to ${what} (${subject})`, `refused by the server: "${err?.message ?? ''}"`);
+  const line = await serverLogLine(nats, violationOf('Subscription', subject));
+  note(`NATS user "node-node" subscribes to ${what} (${subject})`, `refused by the server; nats-server: ${line}`);
 });
 
-test('without a password, or with a wrong one, nobody connects', async () => {
+test("a node user cannot read another node's take reply: it hears nothing while the other node gets its job", async () => {
+  const [cluster] = await submitInline(res, base, twoTestboxes.job, twoTestboxes.spec);
+  const victimJob = cluster!.jobs.find((j) => j.testbox === 'other')!;
+  const attacker = await as('node-node');
+  const heard: string[] = [];
+  // Allowed: its own inbox prefix. Refused: nats.js' default `_INBOX` and the victim's prefix.
+  attacker.subscribe('_INBOX_node-node.>', { callback: (_e, m) => heard.push(m.subject) });
+  const refusals = await Promise.all(['_INBOX.>', '_INBOX_node-other.>'].map((s) => subscriptionError(attacker, s)));
+  expect(refusals.map((e) => e?.code)).toEqual([NatsErrorCode.PermissionsViolation, NatsErrorCode.PermissionsViolation]);
+
+  const victim = await as('node-other');
+  const reply = JSON.parse(decodeText((await victim.request(subjects.take('other'), encodeJson({ v: 1, agent: 'victim' }), { timeout: 10_000 })).data)) as TakeReply;
+  expect(reply.ok && reply.job?.job_id).toBe(victimJob.job_id);
+  await attacker.flush();
+  expect(heard).toEqual([]);
+  note(
+    'NATS user "node-node" listens for replies while testbox "other" takes its node job',
+    `"_INBOX.>" and "_INBOX_node-other.>" refused; on its own prefix it heard nothing; the victim got ${victimJob.job_id}`,
+  );
+});
+
+test("a node user cannot take another testbox's job: the take is refused and the job stays for its testbox", async () => {
+  const [cluster] = await submitInline(res, base, twoTestboxes.job, twoTestboxes.spec);
+  const otherJob = cluster!.jobs.find((j) => j.testbox === 'other')!;
+  const attacker = await as('node-node');
+  const refused = nextPermissionError(attacker);
+  const taken = attacker.request(subjects.take('other'), encodeJson({ v: 1, agent: 'attacker' }), { timeout: 2000 }).catch((e: unknown) => e as NatsError);
+  expect(await refused).toBe(`publish ${subjects.take('other')}`);
+  const err = await taken;
+  expect(err).toBeInstanceOf(Error);
+  const line = await serverLogLine(nats, violationOf('Publish', subjects.take('other')));
+
+  const owner = await as('node-other');
+  const reply = JSON.parse(decodeText((await owner.request(subjects.take('other'), encodeJson({ v: 1, agent: 'owner' }), { timeout: 10_000 })).data)) as TakeReply;
+  expect(reply.ok && reply.job?.job_id).toBe(otherJob.job_id);
+  note('NATS user "node-node" sends a take on testbox "other"', `refused by the server (no reply); "other" then took ${otherJob.job_id}; nats-server: ${line}`);
+});
+
+test('the ops user reads events and barrier answers and can publish nothing', async () => {
+  const ops = await as('ops');
+  const refused = nextPermissionError(ops);
+  ops.publish(subjects.report('cs-1'), encodeJson({}));
+  expect(await refused).toBe(`publish ${subjects.report('cs-1')}`);
+  const line = await serverLogLine(nats, violationOf('Publish', subjects.report('cs-1')));
+  const job = 'suite: t\ncluster: cs-test\nif role server:\n  srv:\n';
+  const spec = 'nodes:\n  node--1: { roles: [server] }\n';
+  const heard: string[] = [];
+  ops.subscribe(subjects.allEvents, { callback: (_e, m) => heard.push(decodeText(m.data)) });
+  ops.subscribe('cs.cluster.*.barrier', { callback: (_e, m) => heard.push(decodeText(m.data)) });
+  await ops.flush();
+  const [cluster] = await submitInline(res, base, job, spec);
+  const [node] = await Promise.all(
+    cluster!.jobs.map(async (j) => {
+      const c = res.add(new NodeClient(await as('node-node'), subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close());
+      await c.start();
+      return c;
+    }),
+  );
+  await node!.wait('wait_start');
+  await eventually(() => heard.some((h) => h.includes('"barrier":"start"')), 'the ops user to hear the start answer');
+  note('NATS user "ops" publishes a report', `refused by the server; it hears events and barrier answers; nats-server: ${line}`);
+});
+
+test('without a key, or with a key the server does not know, nobody connects', async () => {
+  const stranger = createUser();
   for (const [what, opts] of [
     ['no credentials', {}],
-    ['wrong password for "worker"', { user: 'worker', pass: 'guess' }],
-    ['the node password for "worker"', { user: 'worker', pass: PASS.node }],
+    ['an nkey not in auth.conf', { authenticator: nkeyAuthenticator(stranger.getSeed()) }],
   ] as const) {
     const err = (await connect({ servers: nats.url, reconnect: false, ...opts }).catch((e: unknown) => e)) as NatsError;
     expect(err.code).toBe(NatsErrorCode.AuthorizationViolation);
@@ -156,6 +228,8 @@ test('without a password, or with a wrong one, nobody connects', async () => {
   }
 });
 
-test('the forged abort changed nothing in Redis: its cluster is still open, not aborted', async () => {
-  await eventually(async () => (await workers.store.openClusters()).length === 1, 'the forged-abort cluster to stay open (only it is)');
+test('the forged abort changed nothing in Redis: no cluster was aborted', async () => {
+  const open = await workers.store.openClusters();
+  const views = await Promise.all(open.map((c) => workers.store.readCluster(c)));
+  expect(views.every((v) => v.final !== 'abort')).toBe(true);
 });

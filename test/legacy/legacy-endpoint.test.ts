@@ -83,16 +83,16 @@ test('a wait answers retry at the long-poll limit, then the barrier once every n
 
 test('write_state records the node (+-joined lists arrive as spaces) and answers the state JSON; roles_ip answers its lines', async () => {
   const [a, b] = await submit();
-  const w = await ask(shortPoll.url, `job_id=${a!.job_id}&cluster=cs-x&node=box--1&state=write_state&node_roles=server+extra&ip=10.1.0.1&direct_macs=ec:f4:bb:cb:7b:92+ec:f4:bb:cb:7b:93&direct_ips=192.168.222.1+192.168.222.2`);
+  const w = await ask(shortPoll.url, `job_id=${a!.job_id}&cluster=cs-x&node=box--1&state=write_state&node_roles=server&ip=10.1.0.1&direct_macs=ec:f4:bb:cb:7b:92+ec:f4:bb:cb:7b:93&direct_ips=192.168.222.1+192.168.222.2`);
   expect(w.status).toBe(200);
   expect(JSON.parse(w.text)).toEqual({
-    [a!.job_id]: { state: '', roles: 'server extra', ip: '10.1.0.1', direct_ips: '192.168.222.1 192.168.222.2', direct_macs: 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93', entire_state: '' },
+    [a!.job_id]: { state: '', roles: 'server', ip: '10.1.0.1', direct_ips: '192.168.222.1 192.168.222.2', direct_macs: 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93', entire_state: '' },
     [b!.job_id]: { state: '', roles: 'client', ip: '', direct_ips: '', direct_macs: '', entire_state: '' },
   });
   await ask(shortPoll.url, `job_id=${b!.job_id}&state=write_state&node_roles=client&ip=10.1.0.2&direct_macs=&direct_ips=`);
   const r = await ask(shortPoll.url, `job_id=${b!.job_id}&state=roles_ip`);
   expect(r.text).toBe(
-    ['direct_server_ips=192.168.222.1 192.168.222.2', 'server=10.1.0.1', 'direct_extra_ips=192.168.222.1 192.168.222.2', 'extra=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'),
+    ['direct_server_ips=192.168.222.1 192.168.222.2', 'server=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'),
   );
 });
 

@@ -4,7 +4,12 @@
   states only move forward (start < ready < finish), abort is final; a barrier
   resolves `abort` as soon as any node is `abort`, and resolves to itself when
   every node's state is at least the barrier.
-  Meta hash fields used here: res:B, reason:B, at:B (ms), final, pending, created.
+  Meta hash fields used here: res:B, reason:B, at:B (ms), deadline:B (ms), final,
+  pending, created, timeout_ms.
+  Deadlines: `k.deadlines` is a zset of "<cid> <barrier>" -> deadline (ms). A
+  barrier that resolves drops its own member and, unless the cluster ended,
+  adds the next barrier's deadline (its clock starts now), in the same atomic
+  call; the workers' sweep fires the due ones through timeout.lua.
 ]]
 local RANK = { [''] = 0, start = 1, ready = 2, finish = 3 }
 local BARRIERS = { 'start', 'ready', 'finish' }
@@ -65,12 +70,19 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all)
         reason = reason ~= '' and reason or nil, at = now, took_ms = now - prev_at,
       })
       out[#out + 1] = { barrier = b, result = result, reason = reason ~= '' and reason or nil, at = now, took_ms = now - prev_at, event = ev.id }
+      redis.call('ZREM', k.deadlines, cid .. ' ' .. b)
       if result == 'abort' then
         redis.call('HSET', k.meta, 'final', 'abort', 'pending', '')
       elseif b == 'finish' then
         redis.call('HSET', k.meta, 'final', 'finish', 'pending', '')
       else
-        redis.call('HSET', k.meta, 'pending', BARRIERS[idx + 2])
+        local next_b = BARRIERS[idx + 2]
+        redis.call('HSET', k.meta, 'pending', next_b)
+        local timeout_ms = tonumber(redis.call('HGET', k.meta, 'timeout_ms'))
+        if timeout_ms and timeout_ms > 0 then
+          redis.call('HSET', k.meta, 'deadline:' .. next_b, now + timeout_ms)
+          redis.call('ZADD', k.deadlines, now + timeout_ms, cid .. ' ' .. next_b)
+        end
       end
     end
   end

@@ -11,7 +11,7 @@
   KEYS[1] sched/cluster_state (hash)   KEYS[2] sched/id2cluster (hash)
   KEYS[3] cluster meta (hash)          KEYS[4] cluster events (stream)
   KEYS[5] all events (stream)          KEYS[6] open clusters (zset)
-  KEYS[7] clusters being submitted (zset)
+  KEYS[7] clusters being submitted (zset)   KEYS[8] barrier deadlines (zset, member "<cid> <barrier>")
   ARGV[1] cluster id   ARGV[2] nodes JSON {job: entry}   ARGV[3] meta JSON {field: value}
           (meta must hold timeout_ms, an integer of ms between ARGV[6] and ARGV[7])
   ARGV[4] submitted event JSON (without id and at)   ARGV[5] max length of the all-events stream
@@ -23,7 +23,7 @@
 --@include common.lua
 
 local cid = ARGV[1]
-local k = { state = KEYS[1], id2cluster = KEYS[2], meta = KEYS[3], events = KEYS[4], all_events = KEYS[5], open = KEYS[6], submitting = KEYS[7] }
+local k = { state = KEYS[1], id2cluster = KEYS[2], meta = KEYS[3], events = KEYS[4], all_events = KEYS[5], open = KEYS[6], submitting = KEYS[7], deadlines = KEYS[8] }
 
 -- Check everything first: nothing below may fail half-way.
 if type(cid) ~= 'string' or cid == '' or #cid > 128 then return redis.error_reply('INVALID cluster id') end
@@ -57,6 +57,8 @@ for f, v in pairs(meta) do redis.call('HSET', k.meta, f, v) end
 redis.call('HSET', k.meta, 'created', now, 'pending', 'start', 'deadline:start', now + timeout)
 redis.call('ZADD', k.open, now, cid)
 redis.call('ZADD', k.submitting, now, cid)
+-- The start barrier's deadline, fired by the workers' sweep (later ones are written by the fold).
+redis.call('ZADD', k.deadlines, now + timeout, cid .. ' start')
 ev.at = now
 local added = add_event(k.events, k.all_events, max_all, ev)
 redis.call('HSET', k.meta, 'submitted_event', added.id)

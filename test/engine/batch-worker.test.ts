@@ -1,0 +1,78 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { Report } from '../../src/bus/messages';
+import type { ConnectionConfig } from '../../src/core/config';
+import { BATCH_JOB } from '../../src/fold/batch';
+import { REPORTS_QUEUE } from '../../src/queue/queues';
+import { startWorkers } from '../../workers';
+import type { WorkersHandle } from '../../workers';
+import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+
+/**
+ * Group commit through the real bridge and fold worker: reports that arrive
+ * together share BullMQ jobs, a lone report is a job of its own, and a job
+ * holding a malformed or refused report folds the rest and completes.
+ */
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+let workers: WorkersHandle;
+let queue: Queue;
+let queueEvents: QueueEvents;
+const completed: { id: string; reports: number; refused: number }[] = [];
+
+beforeAll(async () => {
+  servers = await startTestServers();
+  config = servers.config();
+  workers = res.add(await startWorkers(config, { sweepEveryMs: 3_600_000 }), (w) => w.close());
+  const prefix = workers.store.keys.bullPrefix;
+  queue = res.add(new Queue(REPORTS_QUEUE, { connection: res.redis(config), prefix }), (q) => q.close());
+  queueEvents = res.add(new QueueEvents(REPORTS_QUEUE, { connection: res.redis(config), prefix }), (q) => q.close());
+  await queueEvents.waitUntilReady();
+  queueEvents.on('completed', ({ jobId, returnvalue }) => {
+    const v = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as { reports: number; refused: number };
+    completed.push({ id: jobId, ...v });
+  });
+});
+afterAll(async () => {
+  await res.closeAll();
+  await servers.stop();
+});
+
+test('reports sent together share BullMQ jobs; a lone report is a job of its own', async () => {
+  const { job, spec } = nodesJob(4);
+  const clusters = (await Promise.all(Array.from({ length: 30 }, () => submitInline(res, config, job, spec)))).flat();
+  const nc = await res.nats(config);
+  const nodes = (await Promise.all(clusters.map((c) => nodeClients(res, config, c, {}, nc)))).flat();
+  completed.length = 0;
+  const answers = await Promise.all(nodes.map((n) => n.wait('wait_start')));
+  expect(answers.every((a) => a.result === 'start')).toBe(true);
+  await eventually(() => completed.reduce((n, c) => n + c.reports, 0) >= nodes.length, 'every report to be folded');
+  expect(completed.reduce((n, c) => n + c.reports, 0)).toBe(nodes.length);
+  expect(completed.length).toBeLessThan(nodes.length);
+
+  completed.length = 0;
+  expect((await nodes[0]!.wait('wait_ready', { timeoutMs: 100 }).catch(() => 'waiting'))).toBe('waiting');
+  await eventually(() => completed.length === 1, 'the lone report to be folded');
+  expect(completed[0]).toMatchObject({ reports: 1, refused: 0 });
+});
+
+test('a malformed or refused report inside a batch is counted and logged, the others fold, the job completes', async () => {
+  const { job, spec } = nodesJob(2);
+  const [c] = await submitInline(res, config, job, spec);
+  const [a, b] = c!.jobs;
+  const good = (j: typeof a, id: string): Report => ({ v: 1, id, cluster: j!.cluster, job: j!.job_id, state: 'wait_start', at: Date.now(), token: j!.token });
+  const rejected: string[] = [];
+  const folded: string[] = [];
+  workers.events.on('rejected', (code) => rejected.push(code));
+  workers.events.on('folded', (r) => folded.push(r.id));
+  const data = { reports: [good(a, 'batch-good-a'), { v: 1, id: 'x', state: 'dance' }, { ...good(b, 'batch-bad-token'), token: 'nope' }, good(b, 'batch-good-b')] };
+  const injected = await queue.add(BATCH_JOB, data, { removeOnComplete: false });
+  await eventually(async () => (await queue.getJobState(injected.id!)) === 'completed', 'the batch job to complete');
+  expect(folded).toEqual(['batch-good-a', 'batch-good-b']);
+  expect(rejected.sort()).toEqual(['BAD_TOKEN', 'INVALID']);
+  const view = await workers.store.readCluster(c!.cluster);
+  expect(view.barriers[0]!.result).toBe('start');
+  expect(await queue.getFailedCount()).toBe(0);
+});
