@@ -1,5 +1,4 @@
 import { FlowProducer, Queue } from 'bullmq';
-import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../core/keys';
 import type { Barrier } from '../core/states';
