@@ -10,9 +10,11 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  csFold: { file: 'fold.lua', keys: 8 },
-  csTimeout: { file: 'timeout.lua', keys: 6 },
-  csCreate: { file: 'create.lua', keys: 7 },
+  csFold: { file: 'fold.lua', keys: 9 },
+  // The number of keys is the call's first argument: 6 + 3 per cluster of the batch.
+  csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
+  csTimeout: { file: 'timeout.lua', keys: 7 },
+  csCreate: { file: 'create.lua', keys: 8 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
