@@ -98,7 +98,7 @@ describe('cluster_timeout', () => {
     const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
     const k = store.keys;
     const before = await snapshotKeys(store.redis, config.keyPrefix);
-    const keys = [k.clusterState, k.id2cluster, k.meta('cs-900'), k.events('cs-900'), k.allEvents, k.openClusters, k.submitting];
+    const keys = [k.clusterState, k.id2cluster, k.meta('cs-900'), k.events('cs-900'), k.allEvents, k.openClusters, k.submitting, k.deadlines];
     const nodes = JSON.stringify({ 'cs-900': { state: '' } });
     const event = JSON.stringify({ v: 1, type: 'submitted' });
     const bad: [string, (string | number)[]][] = [
@@ -183,18 +183,21 @@ describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clus
     await nc.flush();
     const answer = post(url, netperfBody(), 'application/json').catch((e: Error) => ({ status: 0, text: e.message }));
     await killed;
-    expect((await answer).status).toBe(0); // the client got no answer
+    // Usually the client gets no answer; a kill after the last cluster was announced may come after the answer.
+    const status = (await answer).status;
+    expect([0, 200]).toContain(status);
     const atKill = await completeness(config);
     await eventually(async () => (await completeness(config)).partial.length === 0, 'the reaper to finish or remove every half-written cluster', 20_000);
     const end = await completeness(config);
     expect(end.partial).toEqual([]);
     expect(end.complete.length).toBeGreaterThanOrEqual(n);
-    expect(end.complete.length).toBeLessThan(28);
+    if (status === 200) expect(end.complete.length).toBe(28);
+    else expect(end.complete.length).toBeLessThan(28);
     if (atKill.partial.length > 0) await worker.waitFor(/removed half-written cluster|marked it complete/);
     expect(worker.child.exitCode).toBeNull();
     note(
       `scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters), frozen at its next Redis write after the ${n}. cluster was announced`,
-      `client got no answer; at the kill ${atKill.complete.length} complete and ${atKill.partial.length} half-written; after the 1 s grace the reaper left ${end.complete.length} complete, 0 half-written`,
+      `client got ${status === 0 ? 'no answer' : 'its answer first'}; at the kill ${atKill.complete.length} complete and ${atKill.partial.length} half-written; after the 1 s grace the reaper left ${end.complete.length} complete, 0 half-written`,
     );
   });
 });
