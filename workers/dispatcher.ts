@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
+import { payloadLimit, respondBounded } from '../src/bus/bounded';
 import { decodeText, encodeJson } from '../src/bus/connect';
 import { describeZodError } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
@@ -27,6 +28,12 @@ export interface DispatcherOptions {
    * that took a job and never ran it. Default 60 000.
    */
   endGraceMs?: number;
+  /**
+   * Testbox queues this process keeps a BullMQ Worker open for (each holds a
+   * Redis connection); past this the least recently used one that holds no
+   * node job is closed. Default 64.
+   */
+  maxOpenQueues?: number;
 }
 
 interface Held {
@@ -41,10 +48,12 @@ interface Held {
  * a processor) and `.done` by moving the job to completed or failed.
  *
  * Locks: the process that handed out a job extends its lock every half lock
- * period until the job ends, so BullMQ's stalled check leaves it alone. If
- * that process dies the lock lapses and the stalled check (maxStalledCount
- * 0) marks the job to fail; BullMQ 6 puts it back in the queue carrying that
- * failure, and the next take fails it: a node job is never handed out twice. A node aborted as
+ * period until the job ends. BullMQ's stalled check is not run on testbox
+ * queues: a holder that is paused (SIGSTOP) or dies lets the lock lapse, the
+ * job stays active (never handed out twice), and the node's `done`, checked
+ * against the lock token recorded at take (`Keys.nodeLocks`), ends it as the
+ * node really ended, whichever process gets it. A job stalled by an older
+ * version (deferredFailure) is failed at the next take. A node aborted as
  * dead (its `abort` event says "no heartbeat") has its job failed with that
  * reason by the process that holds it, and so is a job whose cluster ended
  * while its node never reported the job's end (it took the job and died, or
@@ -59,6 +68,7 @@ export class Dispatcher {
   private readonly lockMs: number;
   private readonly endGraceMs: number;
   private readonly stalledMs: number;
+  private readonly maxOpen: number;
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
   extensions = 0;
@@ -74,6 +84,7 @@ export class Dispatcher {
     this.lockMs = options.lockMs ?? 30_000;
     this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
     this.endGraceMs = options.endGraceMs ?? 60_000;
+    this.maxOpen = options.maxOpenQueues ?? 64;
   }
 
   start(): void {
@@ -85,7 +96,7 @@ export class Dispatcher {
             if (err) return;
             void handler(msg)
               .catch((e: unknown) => ({ ok: false, reason: errorMessage(e) }))
-              .then((reply) => msg.reply && msg.respond(encodeJson(reply)));
+              .then((reply) => respondBounded(this.nc, msg, reply, this.log));
           },
         }),
       );
@@ -108,9 +119,23 @@ export class Dispatcher {
     this.timer = setInterval(() => void this.extendAll(), Math.max(50, Math.floor(this.lockMs / 2)));
   }
 
+  /** Whether anything was ever queued for `testbox`: BullMQ writes a queue's meta hash with its first job. */
+  private async queueExists(testbox: string): Promise<boolean> {
+    return (await this.connection.exists(`${this.keys.bullPrefix}:${testboxQueueName(testbox)}:meta`)) === 1;
+  }
+
+  /**
+   * The BullMQ Worker of a testbox queue, opened on first use and kept in
+   * least-recently-used order; the caller has checked that the queue exists,
+   * so a made-up testbox name never opens one.
+   */
   private async workerFor(testbox: string): Promise<Worker<NodeJob>> {
     let w = this.workers.get(testbox);
-    if (!w) {
+    if (w) {
+      this.workers.delete(testbox);
+      this.workers.set(testbox, w);
+    } else {
+      this.closeIdleWorkers(this.maxOpen - 1);
       w = new Worker<NodeJob>(testboxQueueName(testbox), null, {
         connection: this.connection,
         prefix: this.keys.bullPrefix,
@@ -119,10 +144,23 @@ export class Dispatcher {
         maxStalledCount: 0,
       });
       w.on('error', (err) => this.log.error({ err, testbox }, 'dispatcher queue error'));
+      // No stalled check: a node job's fate is the node's to tell (`done`), not a lock's. A holder that
+      // was paused or died lets its locks lapse; the job stays active, never handed out twice, and the
+      // node's `done` (checked against the lock token recorded at take) still ends it as it really ended.
       this.workers.set(testbox, w);
-      await w.startStalledCheckTimer();
     }
     return w;
+  }
+
+  /** Closes least recently used Workers that hold no node job until at most `keep` are open. */
+  private closeIdleWorkers(keep: number): void {
+    const busy = new Set([...this.held.values()].map((h) => h.testbox));
+    for (const [testbox, w] of this.workers) {
+      if (this.workers.size <= keep) return;
+      if (busy.has(testbox)) continue;
+      this.workers.delete(testbox);
+      w.close().catch((err: unknown) => this.log.debug({ testbox, err: errorMessage(err) }, 'closing an idle testbox queue failed'));
+    }
   }
 
   private parse<T>(msg: Msg, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }): T | string {
@@ -141,6 +179,8 @@ export class Dispatcher {
     if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
     const req = this.parse(msg, TakeRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
+    // A testbox nothing was ever queued for has no job: answered without opening anything for it.
+    if (!this.workers.has(testbox) && !(await this.queueExists(testbox))) return { ok: true, job: null };
     const worker = await this.workerFor(testbox);
     for (;;) {
       const token = randomUUID();
@@ -152,6 +192,18 @@ export class Dispatcher {
         this.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
         continue;
       }
+      const reply: TakeReply = { ok: true, job: job.data, lock: token };
+      const bytes = encodeJson(reply).length;
+      const limit = payloadLimit(this.nc);
+      if (bytes > limit) {
+        // Submit refuses such jobs; one queued by an older scheduler, or for a server with a smaller
+        // max_payload, is failed with the reason rather than left active with nobody to run it.
+        const reason = `node job ${job.id} is ${bytes} bytes, over the ${limit} bytes this NATS server carries (its max_payload less headroom)`;
+        await job.moveToFailed(new Error(`too large to hand out: ${reason}`), token, false);
+        this.log.error({ job: job.id, bytes, limit }, 'node job too large for NATS; failed it');
+        return { ok: false, reason };
+      }
+      await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
       return this.hand(job.id, job, token, testbox, req.agent);
     }
   }
@@ -167,15 +219,29 @@ export class Dispatcher {
     if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
     const req = this.parse(msg, DoneRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
+    if (!this.held.has(req.job) && !this.workers.has(testbox) && !(await this.queueExists(testbox))) {
+      return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
+    }
     const worker = await this.workerFor(testbox);
     const job = this.held.get(req.job)?.job ?? ((await Job.fromId(worker, req.job)) as Job<NodeJob> | undefined);
     if (!job) return { ok: false, reason: `no node job ${req.job} in queue ${testboxQueueName(testbox)}` };
     this.held.delete(req.job);
+    const end = (lock: string): Promise<unknown> =>
+      req.ok ? job.moveToCompleted({ outcome: req.outcome }, lock, false) : job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), lock, false);
     try {
-      if (req.ok) await job.moveToCompleted({ outcome: req.outcome }, req.lock, false);
-      else await job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), req.lock, false);
+      await end(req.lock);
     } catch (err) {
-      return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
+      // BullMQ's lock lapsed (the holding process was stopped or died while the node ran): the job is
+      // still active. The token recorded at take says whether this node holds it; then it is ended
+      // without BullMQ's lock check ("0"), as the node says it ended.
+      const recorded = /Missing lock/.test(errorMessage(err)) ? await this.connection.hget(this.keys.nodeLocks(job.data.cluster), req.job) : null;
+      if (recorded?.split(' ')[1] !== req.lock) return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
+      try {
+        await end('0');
+        this.log.info({ job: req.job }, 'node job ended after its lock had lapsed (its dispatcher was stopped or died)');
+      } catch (again) {
+        return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(again)}` };
+      }
     }
     this.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
     return { ok: true };
@@ -186,9 +252,11 @@ export class Dispatcher {
       const ended = ev.result === 'abort' ? 'aborted' : 'finished';
       const timer = setTimeout(() => {
         this.graceTimers.delete(timer);
+        const reason = `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`;
         for (const [id, h] of [...this.held]) {
-          if (h.job.data.cluster === ev.cluster) void this.fail(id, `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`);
+          if (h.job.data.cluster === ev.cluster) void this.fail(id, reason);
         }
+        void this.failOrphans(ev.cluster, reason);
       }, this.endGraceMs);
       this.graceTimers.add(timer);
       return;
@@ -210,6 +278,31 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Fails the node jobs of an ended cluster that are still active with no
+   * lock: their holder died (or is stopped) and so is their node. Every
+   * process tries; BullMQ lets one succeed.
+   */
+  private async failOrphans(cluster: string, reason: string): Promise<void> {
+    try {
+      const locks = await this.connection.hgetall(this.keys.nodeLocks(cluster));
+      for (const [id, value] of Object.entries(locks)) {
+        if (this.held.has(id)) continue;
+        const testbox = value.split(' ')[0] ?? '';
+        const queue = testboxQueueName(testbox);
+        if ((await this.connection.exists(`${this.keys.bullPrefix}:${queue}:${id}:lock`)) === 1) continue;
+        const job = (await Job.fromId(await this.workerFor(testbox), id)) as Job<NodeJob> | undefined;
+        if (!job || !(await job.isActive())) continue;
+        await job.moveToFailed(new Error(reason), '0', false).then(
+          () => this.log.warn({ job: id, reason }, 'node job failed by the dispatcher (its holder and its node are gone)'),
+          () => undefined,
+        );
+      }
+    } catch (err) {
+      this.log.warn({ cluster, err: errorMessage(err) }, 'could not look for orphaned node jobs');
+    }
+  }
+
   private async extendAll(): Promise<void> {
     for (const [id, h] of [...this.held]) {
       try {
@@ -222,6 +315,11 @@ export class Dispatcher {
         this.log.debug({ job: id, err: errorMessage(err) }, 'stopped extending a node job lock');
       }
     }
+  }
+
+  /** Testbox queues this process has a BullMQ Worker open for, least recently used first. */
+  get openQueues(): string[] {
+    return [...this.workers.keys()];
   }
 
   /** Node jobs whose locks this process holds. */

@@ -99,7 +99,7 @@ export function startFoldWorker(
         const outcome = outcomes[i];
         if (!outcome?.ok) return;
         log.debug({ cluster: report.cluster, job: report.job, report: report.state, id: report.id, state: outcome.state, dup: outcome.dup, batch: job.id }, 'folded');
-        events.emit('folded', report, outcome, ms);
+        events.emit('folded', report, outcome, ms, job.timestamp);
       });
       return { reports: reports.length, refused: refused + malformed.length };
     },

@@ -21,8 +21,12 @@ import type { DispatcherOptions } from './dispatcher';
 export interface WorkersOptions {
   /** Batches of reports folded at once by this process. Default 8. */
   concurrency?: number;
-  /** How often silent nodes are looked for, ms. Default 1000. */
+  /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
+  /** How long an ended cluster is kept before it is deleted whole, ms. Default 7 days. */
+  retentionMs?: number;
+  /** How long a half-submitted cluster may wait before the reaper finishes or removes it, ms. Default 60 000. */
+  submitGraceMs?: number;
   /** How soon another worker takes over the batches a dead worker was folding, about twice this, ms. Default 30000. */
   lockDurationMs?: number;
   /** Group commit caps of the report bridge. */
@@ -62,7 +66,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const workers: Worker[] = [];
   const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });
   workers.push(fold.worker);
-  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs }));
+  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs }));
   const bridge = new ReportBridge(nc, subjects, store, queues, events, log, options.bridge);
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);

@@ -12,9 +12,11 @@ import type { QueueSet, TimerJob } from '../src/queue/queues';
 import { enqueueReports } from './bridge';
 import { deadReportId } from '../src/fold/batch';
 import type { WorkerEvents } from './events';
+import { Housekeeping } from './housekeeping';
+import type { HousekeepingOptions } from './housekeeping';
 
-export interface TimerOptions {
-  /** How often silent nodes are looked for, ms. Default 1000. */
+export interface TimerOptions extends HousekeepingOptions {
+  /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
 }
 
@@ -34,6 +36,7 @@ export async function startTimers(
   log: Logger,
   options: TimerOptions = {},
 ): Promise<Worker<TimerJob>> {
+  const housekeeping = new Housekeeping(store, queues, log, options);
   /** Resolves a barrier abort if it is still open at its deadline (timeout.lua drops the deadline either way). */
   const fireDeadline = async (cluster: string, barrier: Barrier): Promise<number> => {
     const outcome = await store.timeout(cluster, barrier);
@@ -71,11 +74,16 @@ export async function startTimers(
           token,
           reason: `no heartbeat for ${formatDuration(3 * hb)} (dead node)`,
         };
+        // Queued first (the same report id from every worker: folded once), then taken off the watch: only the
+        // sweep whose ZREM removed the node tells of it, so a node is counted dead once, however
+        // many sweeps (of however many workers) see it before its abort is folded.
+        await enqueueReports(queues, [report]);
+        if (!(await store.forgetHeartbeat(cluster, node))) continue;
         log.warn({ cluster, job: node }, 'node stopped sending heartbeats; aborting it');
         events.emit('dead', cluster, node);
-        await enqueueReports(queues, [report]);
       }
-      return { dead: silent.length, timedOut };
+      const kept = await housekeeping.run();
+      return { dead: silent.length, timedOut, ...kept };
     },
     { connection, prefix: queues.keys.bullPrefix, concurrency: 16 },
   );

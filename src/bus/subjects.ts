@@ -10,6 +10,23 @@ export function checkToken(value: string, what: string): string {
   return value;
 }
 
+/**
+ * A testbox is a spec host name without `--N`: letters, digits, ".", "_",
+ * "-" (the spec's host name rule). Lab host names have dots
+ * (`srv.lab.example.com`), which a subject token cannot hold, so in
+ * subjects each "." is written `%2E` (and read back by the dispatcher).
+ */
+const TESTBOX = /^[A-Za-z0-9_.-]{1,253}$/;
+
+export function checkTestbox(value: string, what = 'testbox'): string {
+  if (!TESTBOX.test(value)) throw new Error(`${what} ${JSON.stringify(value)} must be letters, digits, ".", "_" or "-" (a cluster spec host name without its --N), at most 253`);
+  return value;
+}
+
+function encodeTestbox(testbox: string): string {
+  return checkTestbox(testbox).replace(/\./g, '%2E');
+}
+
 export class Subjects {
   constructor(readonly prefix = 'cs') {}
   /** node -> workers (request): a status report. */
@@ -34,11 +51,11 @@ export class Subjects {
   }
   /** node -> dispatcher (request): the next node job of a testbox queue. */
   take(testbox: string): string {
-    return `${this.prefix}.queue.${checkToken(testbox, 'testbox')}.take`;
+    return `${this.prefix}.queue.${encodeTestbox(testbox)}.take`;
   }
   /** node -> dispatcher (request): a node job ended (completed or failed). */
   done(testbox: string): string {
-    return `${this.prefix}.queue.${checkToken(testbox, 'testbox')}.done`;
+    return `${this.prefix}.queue.${encodeTestbox(testbox)}.done`;
   }
   get allReports(): string {
     return `${this.prefix}.cluster.*.report`;
@@ -64,9 +81,12 @@ export class Subjects {
     const rest = subject.slice(this.prefix.length + 1).split('.');
     return rest[0] === 'cluster' ? rest[1] : undefined;
   }
+  /** The testbox of a `<prefix>.queue.<testbox>.<verb>` subject, its `%2E` read back as "."; undefined when it is no testbox. */
   testboxOf(subject: string): string | undefined {
     const rest = subject.slice(this.prefix.length + 1).split('.');
-    return rest[0] === 'queue' ? rest[1] : undefined;
+    if (rest[0] !== 'queue' || rest[1] === undefined) return undefined;
+    const testbox = rest[1].replace(/%2E/g, '.');
+    return TESTBOX.test(testbox) ? testbox : undefined;
   }
 }
 

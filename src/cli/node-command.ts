@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { connectNats } from '../bus/connect';
-import { Subjects, checkToken } from '../bus/subjects';
+import { Subjects, checkTestbox } from '../bus/subjects';
 import type { NatsConnection } from 'nats';
 import { runAgent } from '../agent/agent';
 import { EXIT_CODES } from '../agent/outcome';
@@ -8,6 +8,7 @@ import { Output } from '../agent/output';
 import { scriptsRoot } from '../agent/scripts';
 import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
+import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, withConnectionFlags } from './common';
 
 interface NodeFlags extends Record<string, unknown> {
@@ -39,8 +40,9 @@ export function registerNode(program: Command): void {
   ).action(
     action(async (opts: NodeFlags) => {
       const config = connectionFrom(opts);
+      installProcessGuards('node');
       try {
-        checkToken(opts.testbox, 'testbox');
+        checkTestbox(opts.testbox, 'testbox');
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }

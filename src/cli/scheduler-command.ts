@@ -3,6 +3,8 @@ import { InvalidInputError } from '../core/errors';
 import { splitList } from '../scheduler/address-list';
 import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
+import { createLogger } from '../core/logger';
+import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
 
 function positiveInt(flag: string) {
@@ -33,6 +35,7 @@ export function registerScheduler(program: Command): void {
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
+        installProcessGuards('scheduler', createLogger('cluster-sync-scheduler'));
         const allow = listFrom(opts.legacyAllow, process.env.CS_LEGACY_ALLOW);
         const handle = await startScheduler(config, {
           apiToken: (opts.token as string | undefined) ?? process.env.CS_API_TOKEN ?? '',

@@ -21,6 +21,22 @@ export interface PrepareOptions extends SpecSource {
   /** Decides which role keys are programs. Default: by the value's shape. */
   isProgram?: ProgramClassifier;
   heartbeatIntervalMs?: number;
+  /** Largest node job, bytes of JSON, aliases expanded. Default {@link MAX_NODE_JOB_BYTES}. */
+  maxNodeJobBytes?: number;
+}
+
+/**
+ * A node job goes to its node in one NATS message, whose size the server
+ * bounds (`max_payload`, 1 MiB by default): a node job may be at most a
+ * quarter of that, so the reply around it and a smaller server still fit.
+ */
+export const MAX_NODE_JOB_BYTES = 256 * 1024;
+/** What the ids and token assigned at submit add to a draft's JSON, at most, bytes. */
+const ID_AND_TOKEN_BYTES = 512;
+
+/** The node job bound for a NATS server that carries `maxPayload` bytes: well under it. */
+export function nodeJobLimit(maxPayload: number): number {
+  return Math.min(MAX_NODE_JOB_BYTES, Math.floor(maxPayload / 4));
 }
 
 /** More node jobs than this from one submitted file is a mistake (or an attack), not a test plan. */
@@ -65,6 +81,14 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
     const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), parsed.clusterSpec, opts, where);
     const warnings = [...spec.warnings];
     const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs, warn: (line) => warnings.push(line) });
+    const limit = opts.maxNodeJobBytes ?? MAX_NODE_JOB_BYTES;
+    for (const n of nodes) {
+      // Measured after YAML aliases are expanded: 60 KB of text can hold a 2.5 MB job.
+      const bytes = Buffer.byteLength(JSON.stringify(n)) + ID_AND_TOKEN_BYTES;
+      if (bytes > limit) {
+        throw new InvalidInputError(where, `node job for host ${n.host} is ${bytes} bytes once expanded; the limit is ${limit} bytes (a node job reaches its node in one NATS message)`);
+      }
+    }
     // Expansions times hosts: 10,000 jobs on a 254-host spec would be 2.5 million node jobs.
     nodeJobs += nodes.length;
     if (nodeJobs > MAX_NODE_JOBS) {

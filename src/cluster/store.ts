@@ -13,6 +13,8 @@ import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
 import type { NodeJob, NodeJobDraft } from '../split/node-job';
 import type { ClusterView, NodeEntry } from './view';
+import { testboxQueueName } from '../queue/queues';
+import { MAX_CLUSTER_TIMEOUT_MS, MIN_CLUSTER_TIMEOUT_MS } from '../split/split';
 
 /** Settings of the Redis side. */
 export interface StoreOptions {
@@ -52,7 +54,11 @@ export class ClusterStore {
     return drafts.map((d, i) => ({ ...d, job_id: ids[i] as string, cluster, token, group }));
   }
 
-  /** Writes the cluster's state, id map, meta and "submitted" event in one script. Returns the creation time and the event's id. */
+  /**
+   * Writes the cluster's state, id map, meta (with the start deadline) and
+   * "submitted" event in one script, and marks the cluster as being
+   * submitted until {@link markQueued}. Returns the creation time and the event's id.
+   */
   async createCluster(jobs: NodeJob[]): Promise<{ created: number; event: string }> {
     const first = jobs[0];
     if (!first) throw new Error('a cluster needs at least one node job');
@@ -71,26 +77,78 @@ export class ClusterStore {
       standalone: first.standalone ? 1 : 0,
       // the node job of each spec host, for clients that send no job_id
       ...Object.fromEntries(jobs.map((j) => [hostField(j.host), j.job_id])),
+      // Where each node job waits: what the reaper and retention remove.
+      queues: JSON.stringify(Object.fromEntries(jobs.map((j) => [j.job_id, testboxQueueName(j.queue)]))),
     };
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.keys;
     const [created, id] = await this.redis.csCreate(
-      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.specClusters(first.cluster_spec),
-      cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents,
+      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.submitting, k.deadlines, k.specClusters(first.cluster_spec),
+      cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.maxEvents, MIN_CLUSTER_TIMEOUT_MS, MAX_CLUSTER_TIMEOUT_MS,
     );
     return { created: Number(created), event: id };
   }
 
-  /** Undoes createCluster when the node jobs could not be enqueued: no trace of the cluster stays. */
-  async deleteCluster(cid: string, jobIds: string[], submittedEvent?: string): Promise<void> {
+  /** The cluster's node jobs are queued (with its first deadline): its submit is complete. */
+  async markQueued(cid: string): Promise<void> {
+    await this.redis.zrem(this.keys.submitting, cid);
+  }
+
+  /** Clusters created before `before` (ms, Redis clock) whose submit never said it was complete. */
+  async unfinishedSubmits(before: number, limit = 100): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.submitting, '-inf', before, 'LIMIT', 0, limit);
+  }
+
+  /** Where each of the cluster's node jobs waits (`{job id: queue name}`); empty once the cluster is gone. */
+  async nodeQueues(cid: string): Promise<Record<string, string>> {
+    const raw = await this.redis.hget(this.keys.meta(cid), 'queues');
+    if (!raw) return {};
+    try {
+      return JSON.parse(raw) as Record<string, string>;
+    } catch {
+      return {};
+    }
+  }
+
+  /**
+   * Removes every trace of a cluster in Redis (not its BullMQ jobs: the
+   * caller removes those first). Plain commands, no MULTI: Redis refuses a
+   * MULTI when it is out of memory, but always accepts deletes. Each
+   * command is tried even when an earlier one failed; the first error is
+   * thrown at the end, so the caller knows to try again.
+   */
+  async deleteCluster(cid: string, jobIds?: string[]): Promise<void> {
     const k = this.keys;
-    const spec = await this.redis.hget(k.meta(cid), 'spec');
-    const m = this.redis.multi().hdel(k.clusterState, cid).del(...k.clusterKeys(cid)).zrem(k.openClusters, cid);
-    m.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`));
-    if (spec !== null) m.zrem(k.specClusters(spec), cid);
-    if (submittedEvent) m.xdel(k.allEvents, submittedEvent);
-    if (jobIds.length > 0) m.hdel(k.id2cluster, ...jobIds);
-    await m.exec();
+    const [rawNodes, submitted, spec] = await Promise.all([
+      this.redis.hget(k.clusterState, cid).catch(() => null),
+      this.redis.hget(k.meta(cid), 'submitted_event').catch(() => null),
+      this.redis.hget(k.meta(cid), 'spec').catch(() => null),
+    ]);
+    let jobs = jobIds ?? [];
+    if (rawNodes) {
+      try {
+        jobs = [...new Set([...jobs, ...Object.keys(JSON.parse(rawNodes) as Record<string, unknown>)])];
+      } catch {
+        /* a corrupt entry: the ids given are all we know */
+      }
+    }
+    const steps: Promise<unknown>[] = [
+      this.redis.hdel(k.clusterState, cid),
+      this.redis.zrem(k.openClusters, cid),
+      this.redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`)),
+    ];
+    if (jobs.length > 0) {
+      steps.push(this.redis.hdel(k.id2cluster, ...jobs));
+      steps.push(this.redis.zrem(k.heartbeats, ...jobs.map((j) => `${cid} ${j}`)));
+    }
+    if (submitted) steps.push(this.redis.xdel(k.allEvents, submitted));
+    if (spec !== null) steps.push(this.redis.zrem(k.specClusters(spec), cid));
+    const results = await Promise.allSettled(steps);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // The meta hash goes last but one: while it exists, the reaper can find the node queues again.
+    await this.redis.del(...k.clusterKeys(cid));
+    await this.redis.zrem(k.submitting, cid);
   }
 
   /** Folds one validated report. */
@@ -184,10 +242,8 @@ export class ClusterStore {
   }
 
   async readCluster(cid: string): Promise<ClusterView> {
-    const [[, raw], [, meta]] = (await this.redis.multi().hget(this.keys.clusterState, cid).hgetall(this.keys.meta(cid)).exec()) as [
-      [unknown, string | null],
-      [unknown, Record<string, string>],
-    ];
+    // No MULTI: Redis refuses one while it is out of memory, and status must work then too.
+    const [raw, meta] = await Promise.all([this.redis.hget(this.keys.clusterState, cid), this.redis.hgetall(this.keys.meta(cid))]);
     if (raw === null) throw new NotFoundError(`unknown cluster ${cid}`);
     const nodes = JSON.parse(raw) as Record<string, NodeEntry>;
     const num = (f: string): number | undefined => (meta[f] === undefined || meta[f] === '' ? undefined : Number(meta[f]));
@@ -217,8 +273,47 @@ export class ClusterStore {
     return this.redis.zrange(this.keys.openClusters, 0, limit - 1);
   }
 
-  async forgetHeartbeat(cid: string, job: string): Promise<void> {
-    await this.redis.zrem(this.keys.heartbeats, `${cid} ${job}`);
+  /** Drops a node from the heartbeat watch; true for the one caller that removed it. */
+  async forgetHeartbeat(cid: string, job: string): Promise<boolean> {
+    return (await this.redis.zrem(this.keys.heartbeats, `${cid} ${job}`)) === 1;
+  }
+
+  /** Redis's clock, ms: the one clock every worker process shares. */
+  async now(): Promise<number> {
+    const [sec, usec] = await this.redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
+  /**
+   * The next clusters of `sched/cluster_state`, one HSCAN step from the
+   * cursor kept in Redis (so every worker process continues the same walk).
+   * `cursorDone` is true when this step finished a whole pass.
+   */
+  async scanClusters(count: number): Promise<{ clusters: string[]; cursorDone: boolean }> {
+    const cursor = (await this.redis.get(this.keys.retentionCursor)) ?? '0';
+    const [next, flat] = await this.redis.hscan(this.keys.clusterState, cursor, 'COUNT', count);
+    // Written only when the walk moves on: a small hash is walked in one step and writes nothing.
+    if (next !== cursor) await (next === '0' ? this.redis.del(this.keys.retentionCursor) : this.redis.set(this.keys.retentionCursor, next));
+    const clusters: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) clusters.push(flat[i] as string);
+    return { clusters, cursorDone: next === '0' };
+  }
+
+  /** For each cluster, when it ended (ms: its last resolution), or undefined while it is open or half-written. */
+  async endTimes(clusters: string[]): Promise<Map<string, number | undefined>> {
+    const pipe = this.redis.pipeline();
+    for (const cid of clusters) pipe.hmget(this.keys.meta(cid), 'final', 'created', ...BARRIERS.map((b) => `at:${b}`));
+    const rows = (await pipe.exec()) ?? [];
+    const out = new Map<string, number | undefined>();
+    clusters.forEach((cid, i) => {
+      const [err, vals] = rows[i] ?? [null, []];
+      const v = (vals ?? []) as (string | null)[];
+      if (err || !v[0]) return out.set(cid, undefined);
+      const ats = v.slice(2).map(Number).filter((n) => Number.isFinite(n) && n > 0);
+      if (ats.length === 0) ats.push(Number(v[1]) || 0);
+      out.set(cid, Math.max(...ats));
+    });
+    return out;
   }
 
   /** Nodes whose heartbeat deadline has passed: `[cluster, job]` pairs. */

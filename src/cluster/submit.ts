@@ -1,4 +1,4 @@
-import type { Queue } from 'bullmq';
+import type { FlowJob } from 'bullmq';
 import { errorMessage, ClusterSyncError, ErrorCode } from '../core/errors';
 import type { QueueSet } from '../queue/queues';
 import { testboxQueueName } from '../queue/queues';
@@ -20,15 +20,48 @@ export interface SubmittedCluster {
   warnings: string[];
 }
 
-/** BullMQ options of a node job: kept after it ends, so its result can be read. */
+/**
+ * A submit that failed part-way: `created` holds the clusters that were
+ * created whole before the failure (each is queued and will run); the rest
+ * were not created at all. Worth retrying for the rest.
+ */
+export class PartialSubmitError extends ClusterSyncError {
+  constructor(
+    readonly created: SubmittedCluster[],
+    readonly total: number,
+    cause: unknown,
+  ) {
+    super(
+      ErrorCode.Internal,
+      `created ${created.length} of ${total} clusters${created.length > 0 ? ` (${created.map((c) => c.cluster).join(', ')}, each queued whole)` : ''}; the others were not created: ${errorMessage(cause)}`,
+      { cause, retryable: true },
+    );
+  }
+}
+
+/** BullMQ options of a node job: kept after it ends, so its result can be read (retention removes it with its cluster). */
 const NODE_JOB_OPTIONS = { removeOnComplete: { count: 10_000 }, removeOnFail: { count: 10_000 }, attempts: 1 } as const;
 
 /**
- * Creates each prepared cluster: ids and token, the state in Redis (first),
- * then the node jobs on their testbox queues and the first barrier's
- * deadline. A cluster whose jobs cannot be enqueued is removed again, so no
- * node ever takes a job of a cluster that does not exist, and no cluster
- * waits for nodes that will never come.
+ * Creates each prepared cluster, in an order that leaves nothing half-done
+ * whatever instant the scheduler dies or Redis fails:
+ *
+ * 1. ids and token (a counter: nothing of the cluster exists yet);
+ * 2. `create.lua`: state, id map, meta, the start deadline (in
+ *    `cs/deadlines`), the "submitted" event, and the cluster's entry in the
+ *    "submitting" zset — one atomic script, which checks its arguments
+ *    before writing;
+ * 3. every node job in one MULTI (BullMQ FlowProducer, across the testbox
+ *    queues): all queued or none. So no node can take a job of a cluster
+ *    that does not exist, nor of one that is missing a node;
+ * 4. the cluster leaves the "submitting" zset: it is complete.
+ *
+ * If 3 fails, the cluster is removed again with plain commands (Redis
+ * refuses MULTI when out of memory, never deletes). A crash between 2 and 4,
+ * or a removal that failed, leaves the cluster in "submitting": the
+ * workers' reaper finishes it (all node jobs queued) or removes it (none).
+ * A failure part-way through several clusters throws {@link PartialSubmitError}
+ * naming the clusters that were created.
  */
 export async function submitClusters(
   store: ClusterStore,
@@ -38,35 +71,47 @@ export async function submitClusters(
 ): Promise<SubmittedCluster[]> {
   const out: SubmittedCluster[] = [];
   for (const p of prepared) {
-    const jobs = await store.assignIds(p.nodes);
-    const first = jobs[0] as NodeJob;
-    const { created, event } = await store.createCluster(jobs);
     try {
-      const byQueue = new Map<Queue, NodeJob[]>();
-      for (const j of jobs) {
-        const q = queues.get(testboxQueueName(j.queue));
-        byQueue.set(q, [...(byQueue.get(q) ?? []), j]);
-      }
-      const deadline = created + first.cluster_timeout_ms;
-      await store.setDeadline(first.cluster, 'start', deadline);
-      for (const [q, js] of byQueue) {
-        await q.addBulk(js.map((j) => ({ name: j.cluster, data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } })));
-      }
+      out.push(await submitOne(store, queues, p, onSubmitted));
     } catch (err) {
-      await store.deleteCluster(first.cluster, jobs.map((j) => j.job_id), event).catch(() => undefined);
-      throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${first.cluster}: ${errorMessage(err)}`, { cause: err, retryable: true });
+      if (out.length === 0 && prepared.length === 1) throw err;
+      throw new PartialSubmitError(out, prepared.length, err);
     }
-    out.push({ cluster: first.cluster, index: p.index, spec: p.spec.name, jobs, warnings: p.warnings });
-    onSubmitted?.(first.cluster, {
-      id: event,
-      v: 1,
-      type: 'submitted',
-      cluster: first.cluster,
-      nodes: jobs.length,
-      roles: clusterRoles(jobs),
-      spec: p.spec.name,
-      at: created,
-    });
   }
   return out;
+}
+
+async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedCluster, onSubmitted?: SubmittedListener): Promise<SubmittedCluster> {
+  const jobs = await store.assignIds(p.nodes);
+  const first = jobs[0] as NodeJob;
+  const cid = first.cluster;
+  const { created, event } = await store.createCluster(jobs);
+  try {
+    const flows: FlowJob[] = jobs.map((j) => ({ name: cid, queueName: testboxQueueName(j.queue), data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } }));
+    await queues.flows.addBulk(flows);
+  } catch (err) {
+    await removeCluster(store, queues, cid).catch(() => undefined);
+    throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${cid}: ${errorMessage(err)}`, { cause: err, retryable: true });
+  }
+  // Complete. Should this fail, the reaper finds every node job queued and clears the mark itself.
+  await store.markQueued(cid).catch(() => undefined);
+  onSubmitted?.(cid, { id: event, v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: clusterRoles(jobs), spec: p.spec.name, at: created });
+  return { cluster: cid, index: p.index, spec: p.spec.name, jobs, warnings: p.warnings };
+}
+
+/**
+ * Removes a cluster whole: its node jobs from BullMQ first (a job that is running cannot be removed: that is an error, and the
+ * cluster stays for a later try), then its keys. Safe to repeat.
+ */
+export async function removeCluster(store: ClusterStore, queues: QueueSet, cid: string): Promise<void> {
+  const where = await store.nodeQueues(cid);
+  const removals = Object.entries(where).map(async ([job, queue]) => {
+    const q = queues.get(queue);
+    // remove() answers 0 both for "no such job" and for "locked": tell them apart.
+    if ((await q.remove(job)) === 0 && (await q.getJobState(job)) !== 'unknown') throw new Error(`node job ${job} is locked (taken by a node)`);
+  });
+  const results = await Promise.allSettled(removals);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  await store.deleteCluster(cid, Object.keys(where));
 }

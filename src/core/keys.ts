@@ -38,17 +38,43 @@ export class Keys {
   reports(cluster: string): string {
     return `${this.prefix}cs/cluster/${cluster}/reports`;
   }
-  /** Every key one cluster owns (retention deletes exactly these). */
-  clusterKeys(cluster: string): string[] {
-    return [this.meta(cluster), this.events(cluster), this.reports(cluster), this.messages(cluster)];
-  }
   /** zset: "cluster job" -> time (ms) after which a silent node is dead. */
   get heartbeats(): string {
     return `${this.prefix}cs/heartbeats`;
   }
-  /** zset: "cluster barrier" -> the barrier's deadline (ms); the sweep fires the due ones. */
+  /**
+   * Every key one cluster owns, all under `cs/cluster/<cid>/`. Retention
+   * deletes exactly these, plus the cluster's fields and members in the
+   * global hashes and zsets ({@link clusterState}, {@link id2cluster},
+   * {@link openClusters}, {@link heartbeats}, {@link submitting},
+   * {@link deadlines}, {@link specClusters}) and its BullMQ node and deadline jobs.
+   */
+  clusterKeys(cluster: string): string[] {
+    return [this.meta(cluster), this.events(cluster), this.reports(cluster), this.messages(cluster), this.nodeLocks(cluster)];
+  }
+  /**
+   * hash: node job id -> `"<testbox> <lock token>"` handed out with it, so
+   * that the node's `done` is recorded whichever dispatcher gets it, even
+   * after BullMQ's own lock lapsed (its holder was paused or died).
+   */
+  nodeLocks(cluster: string): string {
+    return `${this.prefix}cs/cluster/${cluster}/locks`;
+  }
+  /** zset: barrier deadlines, member `"<cid> <barrier>"`, score = time (ms). */
   get deadlines(): string {
     return `${this.prefix}cs/deadlines`;
+  }
+  /**
+   * zset: clusters whose submit has not finished queueing their node jobs
+   * -> creation time (ms). Written by create.lua, cleared by submit; what is
+   * left there a while later the workers' reaper finishes or removes.
+   */
+  get submitting(): string {
+    return `${this.prefix}cs/clusters/submitting`;
+  }
+  /** string: where retention's walk over {@link clusterState} (HSCAN) continues. */
+  get retentionCursor(): string {
+    return `${this.prefix}cs/retention/cursor`;
   }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {

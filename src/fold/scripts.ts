@@ -14,7 +14,7 @@ const SCRIPTS = {
   // The number of keys is the call's first argument: 6 + 3 per cluster of the batch.
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
   csTimeout: { file: 'timeout.lua', keys: 7 },
-  csCreate: { file: 'create.lua', keys: 7 },
+  csCreate: { file: 'create.lua', keys: 9 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../core/keys';
 import type { Barrier } from '../core/states';
@@ -26,6 +26,7 @@ export type TimerJob = DeadlineJob | SweepJob;
 /** Queues opened on demand and closed together. */
 export class QueueSet {
   private readonly queues = new Map<string, Queue>();
+  private flowProducer: FlowProducer | undefined;
   /**
    * @param onError told about connection errors of the queues (they recover by themselves);
    *   default: ignore them, the caller's own Redis client reports the outage.
@@ -48,6 +49,15 @@ export class QueueSet {
     return q;
   }
 
+  /** Adds jobs to several queues in one MULTI: all of them or none (submit's node jobs and first deadline). */
+  get flows(): FlowProducer {
+    if (!this.flowProducer) {
+      this.flowProducer = new FlowProducer({ connection: this.connection, prefix: this.keys.bullPrefix });
+      this.flowProducer.on('error', (err) => this.onError(err));
+    }
+    return this.flowProducer;
+  }
+
   get reports(): Queue {
     return this.get(REPORTS_QUEUE);
   }
@@ -58,5 +68,7 @@ export class QueueSet {
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
+    await this.flowProducer?.close();
+    this.flowProducer = undefined;
   }
 }

@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ClusterSyncError, ErrorCode, errorMessage } from '../core/errors';
 import { LIMITS } from '../core/safe-yaml';
+import { PartialSubmitError } from '../cluster/submit';
 import { LEGACY_PATH } from './legacy-query';
+import { submitAnswer } from './jobs-route';
 
 /** An HTTP status and a one-line reason for any error a route throws. */
 export function describeHttpError(err: unknown): { status: number; code: string; message: string } {
@@ -38,6 +40,11 @@ export function sendError(err: unknown, request: FastifyRequest, reply: FastifyR
   if (status >= 500) request.log.error({ err }, 'request failed');
   const path = request.url.split('?')[0] ?? '';
   if (path.endsWith(LEGACY_PATH)) return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
-  if (path === '/jobs') return reply.code(status).send([{ job_id: '0', message, job_state: 'submit', error: code }]);
+  if (path === '/jobs') {
+    // A submit that failed part-way lists the node jobs of the clusters it did create, then the error:
+    // the user never has to guess what exists.
+    const created = err instanceof PartialSubmitError ? submitAnswer(err.created) : [];
+    return reply.code(status).send([...created, { job_id: '0', message, job_state: 'submit', error: code }]);
+  }
   return reply.code(status).send({ error: code, message });
 }

@@ -1,6 +1,6 @@
-import { encodeJson } from '../bus/connect';
+import { payloadLimit, publishBounded } from '../bus/bounded';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { prepareClusters } from '../cluster/prepare';
+import { nodeJobLimit, prepareClusters } from '../cluster/prepare';
 import { SpecNotFoundError } from '../spec/cluster-spec';
 import type { SpecSource } from '../cluster/prepare';
 import { submitClusters } from '../cluster/submit';
@@ -77,9 +77,9 @@ export function submitAnswer(clusters: SubmittedCluster[]): SubmitMessage[] {
 }
 
 /** Expands and splits; a spec the cluster directory lacks is the submitter's mistake (400), not a missing route. */
-function prepareSubmit(text: string, spec: SpecSource): ReturnType<typeof prepareClusters> {
+function prepareSubmit(text: string, spec: SpecSource, maxNodeJobBytes: number): ReturnType<typeof prepareClusters> {
   try {
-    return prepareClusters(text, 'job', spec);
+    return prepareClusters(text, 'job', { ...spec, maxNodeJobBytes });
   } catch (err) {
     // The submitter learns which spec is missing, not where the scheduler keeps its files.
     if (err instanceof SpecNotFoundError) throw new InvalidInputError('job', `cluster spec ${JSON.stringify(err.spec)} is not in the scheduler's cluster directory`, 'cluster', { cause: err });
@@ -93,9 +93,9 @@ export function registerJobRoutes(app: FastifyInstance, deps: SchedulerDeps): vo
   app.post('/jobs', { onRequest: requireBearer(deps.options.apiToken) }, async (request: FastifyRequest) => {
     if (typeof request.body !== 'string' || request.body.trim() === '') throw new InvalidInputError('request body', 'is empty; send a job');
     const { text, spec } = readSubmitBody(request.body, request.headers['content-type'] ?? '', deps.options.clusterDir);
-    const prepared = prepareSubmit(text, spec);
+    const prepared = prepareSubmit(text, spec, nodeJobLimit(payloadLimit(deps.nc)));
     // Watchers and the live page hear of a new cluster at once, not at its first report.
-    const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => deps.nc.publish(deps.subjects.event(cid), encodeJson(event)));
+    const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
     request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
     for (const c of clusters) for (const w of c.warnings) request.log.warn({ cluster: c.cluster }, w);
     return submitAnswer(clusters);

@@ -4,6 +4,9 @@ import type { ClusterSpec } from '../spec/cluster-spec';
 import type { Mapping, ParsedJob } from '../job/job';
 import type { NodeJobDraft } from './node-job';
 
+/** `cluster_timeout` may lie between 1 s and 30 days: a shorter one cannot be met, a longer one is a typo. */
+export const MIN_CLUSTER_TIMEOUT_MS = 1000;
+export const MAX_CLUSTER_TIMEOUT_MS = 30 * 86_400_000;
 /** Compass-CI waits up to 8 h at a barrier. */
 export const DEFAULT_CLUSTER_TIMEOUT_MS = 8 * 3_600_000;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
@@ -43,6 +46,9 @@ export function splitJob(job: ParsedJob, spec: ClusterSpec, source: string, opti
   }
   const timeout = job.params.cluster_timeout;
   const clusterTimeoutMs = timeout === undefined || timeout === null ? DEFAULT_CLUSTER_TIMEOUT_MS : parseDuration(timeout, 'cluster_timeout', source);
+  if (!(clusterTimeoutMs >= MIN_CLUSTER_TIMEOUT_MS && clusterTimeoutMs <= MAX_CLUSTER_TIMEOUT_MS)) {
+    throw new InvalidInputError(source, `must lie between 1s and 30d (${MIN_CLUSTER_TIMEOUT_MS} to ${MAX_CLUSTER_TIMEOUT_MS} ms), got ${JSON.stringify(timeout)}`, 'cluster_timeout');
+  }
   const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
 
   const drafts: NodeJobDraft[] = [];

@@ -53,7 +53,7 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
   });
   const latency = new Histogram({
     name: 'cs_barrier_latency_seconds',
-    help: "From the moment the last node sent the report that completed a barrier (the node's clock) to the resolution published",
+    help: 'From the moment the workers accepted the report that completed a barrier to the resolution published (the workers\' clock; a node\'s clock never counts)',
     labelNames: ['barrier'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
@@ -96,14 +96,14 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
   });
   const messageLatency = new Histogram({
     name: 'cs_message_release_latency_seconds',
-    help: "From the moment a node sent the report that released waits (the node's clock) to the message's state published",
+    help: "From the workers' accepting the report that released waits to the message's state published (workers' clock)",
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
 
   const seenEvents = new RecentSet();
   const seenDead = new RecentSet();
-  const onFolded = (...[report, outcome, ms]: WorkerEventMap['folded']): void => {
+  const onFolded = (...[report, outcome, ms, acceptedAt]: WorkerEventMap['folded']): void => {
     if (!outcome.ok) return;
     foldSeconds.observe(ms / 1000);
     if (outcome.dup) {
@@ -111,10 +111,12 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
       return;
     }
     folded.inc({ state: report.state });
+    // Never report.at: a node's clock may be anything (at: 0 once put 57 years here).
     const published = Date.now();
-    for (const r of outcome.resolutions) latency.observe({ barrier: r.barrier }, Math.max(0, published - report.at) / 1000);
+    const from = acceptedAt ?? published - ms;
+    for (const r of outcome.resolutions) latency.observe({ barrier: r.barrier }, Math.max(0, published - from) / 1000);
     if (outcome.message?.error) messagesRefused.inc();
-    if (outcome.message?.released?.length) messageLatency.observe(Math.max(0, published - report.at) / 1000);
+    if (outcome.message?.released?.length) messageLatency.observe(Math.max(0, published - from) / 1000);
   };
   const onRejected = (...[code]: WorkerEventMap['rejected']): void => {
     rejected.inc({ reason: code });

@@ -1,0 +1,239 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { connect } from 'nats';
+import type { NatsConnection } from 'nats';
+import { decodeText } from '../../src/bus/connect';
+import { Subjects } from '../../src/bus/subjects';
+import { ClusterStore } from '../../src/cluster/store';
+import type { ConnectionConfig } from '../../src/core/config';
+import { QueueSet } from '../../src/queue/queues';
+import { startWorkers } from '../../workers';
+import type { WorkersHandle } from '../../workers';
+import { CLUSTER_DIR, fixtureJob } from '../helpers/fixtures';
+import { snapshotKeys } from '../helpers/snapshot';
+import { CliProcess, envFor, startWorkerProcess } from '../helpers/processes';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+import { TOKEN, get, post, startTestScheduler } from '../scheduler/scheduler-helpers';
+import { note } from './summary';
+
+/** netperf-runtime.yaml (28 clusters) on a two-node spec, as a JSON submit with the spec inline. */
+function netperfBody(): string {
+  return JSON.stringify({ job: fixtureJob('netperf-runtime.yaml'), cluster_spec: readFileSync(path.join(CLUSTER_DIR, 'cs-vm-2p16g'), 'utf8') });
+}
+
+/**
+ * Issue 10, items 4, 5 and 6: a cluster is complete (state, every node job,
+ * its first deadline) or absent, whatever instant the scheduler dies or
+ * Redis refuses writes, and a submit that fails part-way says which
+ * clusters it created.
+ */
+let servers: TestServers;
+const res = new Resources();
+
+beforeAll(async () => {
+  servers = await startTestServers();
+});
+afterAll(async () => {
+  await res.closeAll();
+  await servers.stop();
+});
+
+interface Completeness {
+  complete: string[];
+  /** Clusters with state but a node job or the deadline missing, or still marked as being submitted. */
+  partial: string[];
+}
+
+/** Looks at every cluster in Redis: is each complete (all node jobs and the start deadline queued, no longer being submitted)? */
+async function completeness(config: ConnectionConfig): Promise<Completeness> {
+  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
+  const out: Completeness = { complete: [], partial: [] };
+  const submitting = new Set(await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER, 10_000));
+  for (const cid of await store.redis.hkeys(store.keys.clusterState)) {
+    const where = await store.nodeQueues(cid);
+    const states = await Promise.all(Object.entries(where).map(([job, q]) => queues.get(q).getJobState(job)));
+    const deadline = await store.redis.zscore(store.keys.deadlines, `${cid} start`);
+    const ok = states.length > 0 && states.every((s) => s !== 'unknown') && deadline !== null && !submitting.has(cid);
+    (ok ? out.complete : out.partial).push(cid);
+  }
+  return out;
+}
+
+describe('cluster_timeout', () => {
+  let config: ConnectionConfig;
+  let url: string;
+  beforeAll(async () => {
+    config = servers.config();
+    url = (await startTestScheduler(res, config)).url;
+  });
+
+  test.each([
+    ['1e308', '1e308'],
+    ['0.0001', '0.0001'],
+    ['99999999999999999999', '99999999999999999999'],
+    ['"500ms"', '"500ms"'],
+    ['"31d"', '"31d"'],
+  ])('cluster_timeout %s is refused with 400 naming the field and the range, and nothing is written', async (value) => {
+    const before = await snapshotKeys(res.redis(config), config.keyPrefix);
+    const r = await post(url, `suite: t\ncluster: cs-localhost\ncluster_timeout: ${value}\nif role server:\n  srv:\n`, 'application/yaml');
+    expect(r.status).toBe(400);
+    expect(r.text).toContain('cluster_timeout: must lie between 1s and 30d');
+    expect(await snapshotKeys(res.redis(config), config.keyPrefix)).toEqual(before);
+    note(`job with cluster_timeout: ${value}`, `HTTP ${r.status} "${(r.body as { message: string }[])[0]?.message ?? ''}"; 0 keys changed`);
+  });
+
+  test.each(['1', '"30d"', '"8h"'])('cluster_timeout %s at or inside the range is accepted with its deadline', async (value) => {
+    const r = await post(url, `suite: t\ncluster: cs-localhost\ncluster_timeout: ${value}\nif role server:\n  srv:\n`, 'application/yaml');
+    expect(r.status).toBe(200);
+    const cid = (r.body as { cluster: string }[])[0]!.cluster;
+    const view = await new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix }).readCluster(cid);
+    expect(view.cluster_timeout_ms).toBeGreaterThanOrEqual(1000);
+    expect(view.barriers[0]!.deadline).toBe(view.created + view.cluster_timeout_ms);
+  });
+
+  test('create.lua checks its arguments before it writes anything', async () => {
+    const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+    const k = store.keys;
+    const before = await snapshotKeys(store.redis, config.keyPrefix);
+    const keys = [k.clusterState, k.id2cluster, k.meta('cs-900'), k.events('cs-900'), k.allEvents, k.openClusters, k.submitting, k.deadlines];
+    const nodes = JSON.stringify({ 'cs-900': { state: '' } });
+    const event = JSON.stringify({ v: 1, type: 'submitted' });
+    const bad: [string, (string | number)[]][] = [
+      ['timeout_ms 1e308', [nodes, JSON.stringify({ token: 't', timeout_ms: 1e308 }), event, 1000, 1000, 2_592_000_000]],
+      ['timeout_ms 0', [nodes, JSON.stringify({ token: 't', timeout_ms: 0 }), event, 1000, 1000, 2_592_000_000]],
+      ['timeout_ms missing', [nodes, JSON.stringify({ token: 't' }), event, 1000, 1000, 2_592_000_000]],
+      ['nodes not JSON', ['{', JSON.stringify({ token: 't', timeout_ms: 5000 }), event, 1000, 1000, 2_592_000_000]],
+      ['no nodes', ['{}', JSON.stringify({ token: 't', timeout_ms: 5000 }), event, 1000, 1000, 2_592_000_000]],
+      ['meta not JSON', [nodes, 'x', event, 1000, 1000, 2_592_000_000]],
+    ];
+    const seen: string[] = [];
+    for (const [what, args] of bad) {
+      const err = await store.redis.csCreate(...keys, 'cs-900', ...args).then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+      expect(err).toMatch(/^INVALID /);
+      seen.push(`${what}: ${err}`);
+    }
+    expect(await snapshotKeys(store.redis, config.keyPrefix)).toEqual(before);
+    note('create.lua called with a bad argument (timeout 1e308, 0, missing; nodes or meta not JSON; no nodes)', `each refused before any write (${seen[0] ?? ''}); 0 keys changed`);
+  });
+});
+
+describe('half-written clusters', () => {
+  let config: ConnectionConfig;
+  let workers: WorkersHandle;
+  beforeAll(async () => {
+    config = servers.config();
+    workers = await startWorkers(config, { sweepEveryMs: 100, submitGraceMs: 500 });
+  });
+  afterAll(async () => {
+    await workers.close();
+  });
+
+  test('the reaper removes a cluster whose node jobs were never queued, and finishes one whose were', async () => {
+    const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+    const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
+    const { prepareClusters } = await import('../../src/cluster/prepare');
+    const [p1, p2] = prepareClusters(`suite: t\ncluster: cs-test\nif role server:\n  srv:\n---\nsuite: u\n`, 'job', { inlineSpec: 'nodes:\n  h--1: { roles: [server] }\n' });
+    // What a scheduler killed between create.lua and the enqueue leaves: state, meta, an open entry, no node job.
+    const orphan = await store.assignIds(p1!.nodes);
+    await store.createCluster(orphan);
+    // What one killed after the enqueue but before it cleared the mark leaves: a complete cluster, still marked.
+    const whole = await store.assignIds(p2!.nodes);
+    await store.createCluster(whole);
+    await queues.flows.addBulk([{ name: whole[0]!.cluster, queueName: `tb-${whole[0]!.queue}`, data: whole[0], opts: { jobId: whole[0]!.job_id } }]);
+    await eventually(async () => (await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER)).length === 0, 'the reaper to handle both clusters');
+    expect(await store.redis.hexists(store.keys.clusterState, orphan[0]!.cluster)).toBe(0);
+    expect(await store.redis.exists(store.keys.meta(orphan[0]!.cluster))).toBe(0);
+    expect(await store.redis.zscore(store.keys.openClusters, orphan[0]!.cluster)).toBeNull();
+    expect(await store.redis.hget(store.keys.id2cluster, orphan[0]!.job_id)).toBeNull();
+    const c = await completeness(config);
+    expect(c).toEqual({ complete: [whole[0]!.cluster], partial: [] });
+    note('cluster left by a scheduler killed between create.lua and the enqueue / after the enqueue, before its mark was cleared', `after the grace period the reaper removed the first whole (state, meta, id map, open entry) and kept the second, complete`);
+  });
+});
+
+describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters)', () => {
+  test.each([1, 9, 20])('killed once %i clusters were announced: every cluster left is complete or gone', async (n) => {
+    const config = servers.config();
+    const worker = res.add(await startWorkerProcess(config, ['--submit-grace', '1s']), (w) => w.stop());
+    const sched = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', CLUSTER_DIR, '--token', TOKEN], envFor(config)), (p) => p.stop());
+    const url = (await sched.waitFor(/listening on (http:\/\/\S+) /))[1]!;
+    const nc: NatsConnection = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
+    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
+    const subjects = new Subjects(config.subjectPrefix);
+    let announced = 0;
+    const killed = new Promise<void>((resolve) => {
+      nc.subscribe(subjects.allEvents, {
+        callback: (_e, m) => {
+          const ev = JSON.parse(decodeText(m.data)) as { type: string };
+          if (ev.type !== 'submitted' || ++announced !== n) return;
+          // Freeze the scheduler at its next write, whatever it is, and kill it there.
+          void admin.call('CLIENT', 'PAUSE', '10000', 'WRITE').then(() => {
+            sched.kill('SIGKILL');
+            return sched.exited.then(() => admin.call('CLIENT', 'UNPAUSE')).then(() => resolve());
+          });
+        },
+      });
+    });
+    await nc.flush();
+    const answer = post(url, netperfBody(), 'application/json').catch((e: Error) => ({ status: 0, text: e.message }));
+    await killed;
+    // Usually the client gets no answer; a kill after the last cluster was announced may come after the answer.
+    const status = (await answer).status;
+    expect([0, 200]).toContain(status);
+    const atKill = await completeness(config);
+    await eventually(async () => (await completeness(config)).partial.length === 0, 'the reaper to finish or remove every half-written cluster', 20_000);
+    const end = await completeness(config);
+    expect(end.partial).toEqual([]);
+    expect(end.complete.length).toBeGreaterThanOrEqual(n);
+    if (status === 200) expect(end.complete.length).toBe(28);
+    else expect(end.complete.length).toBeLessThan(28);
+    if (atKill.partial.length > 0) await worker.waitFor(/removed half-written cluster|marked it complete/);
+    expect(worker.child.exitCode).toBeNull();
+    note(
+      `scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters), frozen at its next Redis write after the ${n}. cluster was announced`,
+      `client got ${status === 0 ? 'no answer' : 'its answer first'}; at the kill ${atKill.complete.length} complete and ${atKill.partial.length} half-written; after the 1 s grace the reaper left ${end.complete.length} complete, 0 half-written`,
+    );
+  });
+});
+
+describe('submit while Redis is out of memory', () => {
+  test('maxmemory just above used memory: the answer lists the clusters created, each complete, none half-written; reads still work', async () => {
+    const config = servers.config();
+    const url = (await startTestScheduler(res, config)).url;
+    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
+    // Warm up: the queues exist and one cluster is there to read later.
+    const first = await post(url, 'suite: t\ncluster: cs-localhost\nif role server:\n  srv:\n', 'application/yaml');
+    expect(first.status).toBe(200);
+    const firstCid = (first.body as { cluster: string }[])[0]!.cluster;
+    const used = Number(/used_memory:(\d+)/.exec(String(await admin.call('INFO', 'memory')))![1]);
+    await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await admin.call('CONFIG', 'SET', 'maxmemory', String(used + 150 * 1024));
+    try {
+      const r = await post(url, netperfBody(), 'application/json');
+      expect(r.status).toBe(503);
+      const body = r.body as { job_id: string; cluster?: string; message: string; error?: string }[];
+      const error = body[body.length - 1]!;
+      expect(error.error).toBeDefined();
+      const listed = [...new Set(body.filter((b) => b.cluster).map((b) => b.cluster as string))];
+      expect(error.message).toContain(`created ${listed.length} of 28 clusters`);
+      const c = await completeness(config);
+      expect(c.partial).toEqual([]);
+      expect(c.complete.sort()).toEqual([firstCid, ...listed].sort());
+      // Reading needs no MULTI: status and roles_ip work while Redis is full.
+      const status = await get(`${url}/clusters/${firstCid}`);
+      expect(status.status).toBe(200);
+      note(
+        'POST /jobs of netperf-runtime.yaml (28 clusters) with Redis maxmemory = used + 150 KB (noeviction)',
+        `HTTP ${r.status}: "${error.message.slice(0, 160)}"; the answer lists the node jobs of the ${listed.length} clusters created, each complete in Redis; 0 half-written; GET /clusters/${firstCid} ${status.status} while full`,
+      );
+    } finally {
+      await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+    }
+  });
+});
