@@ -140,7 +140,7 @@ test('a node reporting failed makes the other\'s wait answer abort; both exit 1;
 test('a node that comes first loops on retry (wget) until the other arrives', async () => {
   const { watch, nodes } = await submitWatching();
   const server = runNode(nodes[0]!.job, nodes[0]!.roles, { NODE_LIFE: 'daemon', HTTP_CLIENT: 'wget' });
-  await eventually(() => server.stderr.includes('raw wait_start: retry'), 'the first node to be told retry', 15_000);
+  await eventually(() => server.stderr.includes('raw wait_start: retry'), 'the first node to be told retry');
   const client = runNode(nodes[1]!.job, nodes[1]!.roles, { NODE_LIFE: 'test', HTTP_CLIENT: 'wget' });
   expect(await Promise.all([server.exited, client.exited])).toEqual([0, 0]);
   expect(server.stdout).toContain('answer wait_start start\n');

@@ -25,10 +25,10 @@ test('the scheduler serves /ui, /ops/clusters, /metrics and an event stream; SIG
     const ctrl = new AbortController();
     const stream = await fetch(`${url}/ops/events`, { signal: ctrl.signal });
     expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
-    const t0 = Date.now();
+    // Ends at all with the stream open (fastify would wait for it forever otherwise): no timer in the
+    // scheduler forces an exit, so a hang fails this test at jest's timeout; how soon is not asserted.
     p.kill('SIGTERM');
     expect(await p.exited).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(4000);
     ctrl.abort();
   } finally {
     await p.stop();

@@ -91,9 +91,7 @@ describe('POST /jobs', () => {
       ['an inline spec that is a number', JSON.stringify({ job: 'suite: t\n', cluster_spec: 5 }), 'application/json', 400, /^request body: cluster_spec: must be YAML text or a mapping$/],
     ])('%s', async (_what, body, type, status, message) => {
       const before = await snapshotKeys(redis, config.keyPrefix);
-      const started = Date.now();
       const r = await post(scheduler.url, body, type);
-      expect(Date.now() - started).toBeLessThan(3000);
       expect(r.status).toBe(status);
       const answer = r.body as SubmitMessage[];
       expect(answer).toHaveLength(1);
