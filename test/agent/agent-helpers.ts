@@ -26,9 +26,15 @@ export function scriptsTree(files: Record<string, string>): string {
 
 /** A daemon that logs its start and pid, then lives until stopped (or its stdin closes). */
 export const daemon = (name: string): string => `#!/bin/sh\necho "${name} start pid=$$ roles=$node_roles" >> "$log"\nread _ || true\n`;
-/** A test that logs what it saw and exits with $NAME_exit (default 0). */
+/**
+ * A test that logs what it saw and exits with $NAME_exit (default 0). First
+ * it waits until each daemon named in the job variable `await_daemons` has
+ * logged its start, as a real test waits for its server to listen: the agent
+ * promises that daemons are started before `wait_ready`, not that their shell
+ * has run its first line by the time another node's test runs.
+ */
 export const testScript = (name: string): string =>
-  `#!/bin/sh\necho "${name} ran roles=$node_roles server=$server client=$client direct_server_ips=$direct_server_ips port=$port myvar=$myvar" >> "$log"\nexit \${${name}_exit:-0}\n`;
+  `#!/bin/sh\nfor d in $await_daemons; do until grep -q "^$d start" "$log" 2>/dev/null; do sleep 0.05; done; done\necho "${name} ran roles=$node_roles server=$server client=$client direct_server_ips=$direct_server_ips port=$port myvar=$myvar" >> "$log"\nexit \${${name}_exit:-0}\n`;
 
 export function readLog(file: string): string[] {
   try {

@@ -46,7 +46,7 @@ function agent(testbox: string): CliProcess {
   return res.add(p, (x) => x.stop());
 }
 
-test('an agent killed with SIGKILL mid-test stops sending heartbeats: the other agent is aborted within the detection window and exits non-zero', async () => {
+test('an agent killed with SIGKILL mid-test stops sending heartbeats: the other agent is aborted as a dead node and exits non-zero', async () => {
   const HB = 300;
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  hang:\n`;
   const [cluster] = await submitInline(res, config, job, SPEC, HB);
@@ -65,9 +65,9 @@ test('an agent killed with SIGKILL mid-test stops sending heartbeats: the other 
   // How fast is printed, not asserted (a busy machine may be slow): the abort's reason names the window.
   expect(srv.stdout).toMatch(new RegExp(`end +aborted node ${cliJob.job_id} \\(client\\) reported abort: no heartbeat for 900ms \\(dead node\\)`));
   // The server's daemon was stopped; the killed agent's test noticed its agent was gone.
-  await eventually(() => pidsIn(readLog(log)).every((pid) => !alive(pid)), 'every program to be gone', 5000);
+  await eventually(() => pidsIn(readLog(log)).every((pid) => !alive(pid)), 'every program to be gone');
   // The dispatcher ended the dead node's BullMQ job, failed with the reason.
-  await eventually(async () => (await bullJob(res, config, 'cli', cliJob.job_id)).state === 'failed', 'the dead node job to fail', 5000);
+  await eventually(async () => (await bullJob(res, config, 'cli', cliJob.job_id)).state === 'failed', 'the dead node job to fail');
   expect((await bullJob(res, config, 'cli', cliJob.job_id)).failedReason).toBe('aborted: no heartbeat for 900ms (dead node)');
 });
 
@@ -83,8 +83,8 @@ test('an agent waiting at a barrier survives a NATS restart: it sends its wait a
   const outcome = await workers.store.fold({ v: 1, id: `${cliJob!.job_id}.wait_start.offline`, cluster: cliJob!.cluster, job: cliJob!.job_id, state: 'wait_start', at: Date.now(), token: cliJob!.token });
   expect(outcome.ok && outcome.resolutions.map((r) => r.result)).toEqual(['start']);
   await servers.nats.restart();
-  await srv.waitFor(/reconnected to NATS; sending wait_start again/, 10_000);
-  await srv.waitFor(/wait_start +start/, 10_000);
+  await srv.waitFor(/reconnected to NATS; sending wait_start again/);
+  await srv.waitFor(/wait_start +start/);
   const cli = agent('cli');
   expect(await Promise.all([srv.exited, cli.exited])).toEqual([0, 0]);
   expect(readLog(log).find((l) => l.startsWith('t1'))).toBe('t1 ran server=127.0.0.1');

@@ -89,7 +89,7 @@ test('the holder extends the lock while the node runs; if the holder dies, the j
   const [j1, j2] = cluster!.jobs;
   const a = await ask(subjects.take('node'), { v: 1 });
   const b = await ask(subjects.take('node'), { v: 1 });
-  await eventually(() => holder.extensions >= 8, 'eight lock extensions (two locks, four lock periods)', 30_000);
+  await eventually(() => holder.extensions >= 8, 'eight lock extensions (two locks, four lock periods)');
   expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('active');
   expect((await bullJob(res, config, 'node', j2!.job_id)).state).toBe('active');
   expect(await ask(subjects.done('node'), { v: 1, job: j1!.job_id, lock: a.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
@@ -118,7 +118,7 @@ test('a job whose node never reports its end is failed once its cluster has ende
   expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1!.job_id);
   const other = res.add(new NodeClient(nc, subjects, { cluster: j2!.cluster, job: j2!.job_id, token: j2!.token }), (c) => c.close());
   await other.report('failed', { reason: 'broke' });
-  await eventually(async () => (await bullJob(res, config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail', 10_000);
+  await eventually(async () => (await bullJob(res, config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail');
   expect((await bullJob(res, config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
   expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
 });

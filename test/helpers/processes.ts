@@ -24,6 +24,17 @@ export function envFor(config: ConnectionConfig, extra: NodeJS.ProcessEnv = {}):
   };
 }
 
+/**
+ * How long a wait on a process's output may take before it counts as never
+ * coming. A failure detector, not a timing assertion: on a 2-core machine
+ * with a load average of 20, starting a worker took more than 15 s. Jest's
+ * test timeout (jest.config.js) is the same, so a test that waits on several
+ * things is stopped by jest first.
+ */
+export const WAIT_MS = 60_000;
+/** How long `stop` waits after SIGTERM before SIGKILL; a graceful shutdown on a busy machine may take seconds. */
+export const STOP_GRACE_MS = 20_000;
+
 /** A `cluster-sync` child process whose output is collected; killed by PID in `stop`. */
 export class CliProcess {
   readonly child: ChildProcess;
@@ -43,8 +54,12 @@ export class CliProcess {
     return this.child.pid ?? -1;
   }
 
-  /** Waits until stdout or stderr matches, or fails naming what it saw. */
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  /**
+   * Waits until stdout or stderr matches, or fails naming what it saw.
+   * `timeoutMs` (default {@link WAIT_MS}) only detects a process that will
+   * never print it; it is no assertion on how fast it prints it.
+   */
+  async waitFor(pattern: RegExp, timeoutMs = WAIT_MS): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = this.stdout.match(pattern) ?? this.stderr.match(pattern);
@@ -59,9 +74,10 @@ export class CliProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.pid, signal);
   }
 
+  /** SIGTERM, then SIGKILL if it has not exited after {@link STOP_GRACE_MS}. */
   async stop(): Promise<number | null> {
     this.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => this.kill('SIGKILL'), STOP_GRACE_MS);
     const code = await this.exited;
     clearTimeout(timer);
     return code;

@@ -54,8 +54,14 @@ export class Resources {
   }
 }
 
-/** Waits until `check` returns a truthy value, polling a fast condition; fails with `what` after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+/**
+ * Waits until `check` returns a truthy value, polling a fast condition; fails
+ * with `what` after `timeoutMs` (default 60 s, jest's test timeout). The
+ * timeout only detects what never happens; it is no assertion on how fast it
+ * happens (a busy 2-core machine can take many seconds for what takes
+ * milliseconds alone).
+ */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

@@ -16,9 +16,18 @@ import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
 /**
  * Hostile jobs and cluster specs, submitted the way the scheduler submits
  * them (prepareClusters, then submitClusters into a real Redis): each fails
- * with an InvalidInputError naming the file and the field, quickly, and
- * leaves every key under the prefix as it was. Nothing pollutes
- * Object.prototype.
+ * with an InvalidInputError naming the file and the field, and leaves every
+ * key under the prefix as it was. Nothing pollutes Object.prototype.
+ *
+ * No test here asserts how long a refusal takes: on a busy 2-core machine any
+ * bound is a timing margin. "No pathological blow-up" is held by the limits
+ * themselves, which refuse before the work is done: the alias-bomb limit
+ * counts nodes while the YAML is resolved (src/core/safe-yaml.ts), the
+ * 10,000-jobs limit counts expansions as they are made (src/job/expand.ts),
+ * the node-jobs limit is checked after each job's split, so at most
+ * 10,000 / hosts + 1 jobs are split (src/cluster/prepare.ts), and the 254-host
+ * limit is a schema refine before any split. A blow-up would show as jest's
+ * test timeout; speed is measured by `npm run bench`.
  */
 let servers: TestServers;
 const res = new Resources();
@@ -67,8 +76,8 @@ async function submit(text: string, opts: PrepareOptions): Promise<void> {
   await submitClusters(store, queues, prepareClusters(text, 'job.yaml', opts));
 }
 
-/** Submits and expects an InvalidInputError whose message matches, within `maxMs`, with no key changed. */
-async function expectRefused(input: string, text: string, opts: PrepareOptions, message: RegExp, maxMs = 2000): Promise<void> {
+/** Submits and expects an InvalidInputError whose message matches, with no key changed. The time is noted, not asserted. */
+async function expectRefused(input: string, text: string, opts: PrepareOptions, message: RegExp): Promise<void> {
   const before = await snapshotKeys(redis, prefix);
   const t0 = performance.now();
   const err = await submit(text, opts).then(
@@ -78,7 +87,6 @@ async function expectRefused(input: string, text: string, opts: PrepareOptions, 
   const ms = performance.now() - t0;
   expect(err).toBeInstanceOf(InvalidInputError);
   expect((err as Error).message).toMatch(message);
-  expect(ms).toBeLessThan(maxMs);
   const changed = diffSnapshots(before, await snapshotKeys(redis, prefix));
   expect(changed).toEqual([]);
   expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
@@ -155,7 +163,7 @@ describe('jobs', () => {
   });
   test('10,000 expansions on a 254-host spec (2.5 million node jobs)', async () => {
     const text = JOB('x', `n: [${Array.from({ length: 10_000 }, (_, i) => i).join(', ')}]`);
-    await expectRefused('job: 10,000 expansions x 254 hosts', text, inline(254), /splits into more than \d+ node jobs/, 3000);
+    await expectRefused('job: 10,000 expansions x 254 hosts', text, inline(254), /splits into more than 10000 node jobs \(10000 jobs on cluster spec x of 254 hosts\)$/);
   });
   test('nesting 80 levels deep', async () => {
     await expectRefused('job: nested 80 levels', JOB('x', `deep: ${'['.repeat(80)}${']'.repeat(80)}`), inline(), /nested deeper than 64 levels/);

@@ -16,6 +16,7 @@ import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { note } from '../faults/summary';
 import { nodesJob, submitInline } from '../helpers/cluster';
+import { WAIT_MS } from '../helpers/processes';
 import { serverLogLine, violationOf, writeLab } from '../helpers/nats-lab';
 import type { Lab } from '../helpers/nats-lab';
 import { Resources, eventually } from '../helpers/servers';
@@ -182,7 +183,7 @@ test("a node user cannot read another node's take reply: it hears nothing while 
   expect(refusals.map((e) => e?.code)).toEqual([NatsErrorCode.PermissionsViolation, NatsErrorCode.PermissionsViolation]);
 
   const victim = await as('node-other');
-  const reply = JSON.parse(decodeText((await victim.request(subjects.take('other'), encodeJson({ v: 1, agent: 'victim' }), { timeout: 10_000 })).data)) as TakeReply;
+  const reply = JSON.parse(decodeText((await victim.request(subjects.take('other'), encodeJson({ v: 1, agent: 'victim' }), { timeout: WAIT_MS })).data)) as TakeReply;
   expect(reply.ok && reply.job?.job_id).toBe(victimJob.job_id);
   await attacker.flush();
   expect(heard).toEqual([]);
@@ -204,7 +205,7 @@ test("a node user cannot take another testbox's job: the take is refused and the
   const line = await serverLogLine(nats, violationOf('Publish', subjects.take('other')));
 
   const owner = await as('node-other');
-  const reply = JSON.parse(decodeText((await owner.request(subjects.take('other'), encodeJson({ v: 1, agent: 'owner' }), { timeout: 10_000 })).data)) as TakeReply;
+  const reply = JSON.parse(decodeText((await owner.request(subjects.take('other'), encodeJson({ v: 1, agent: 'owner' }), { timeout: WAIT_MS })).data)) as TakeReply;
   expect(reply.ok && reply.job?.job_id).toBe(otherJob.job_id);
   note('NATS user "node-node" sends a take on testbox "other"', `refused by the server (no reply); "other" then took ${otherJob.job_id}; nats-server: ${line}`);
 });

@@ -11,6 +11,7 @@ import { TIMERS_QUEUE } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
+import { WAIT_MS } from '../helpers/processes';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
@@ -87,10 +88,14 @@ export function goodReport(cluster: SubmittedCluster, i: number, over: Partial<R
   return { v: 1, id: `${j.job_id}.wait_start.${Math.random().toString(16).slice(2, 10)}`, cluster: j.cluster, job: j.job_id, state: 'wait_start', at: Date.now(), token: j.token, ...over };
 }
 
-/** Sends raw bytes as a report request on `cluster`'s report subject and returns the parsed reply. */
+/**
+ * Sends raw bytes as a report request on `cluster`'s report subject and
+ * returns the parsed reply. The request timeout only detects a reply that
+ * never comes ({@link WAIT_MS}); how fast replies come is not tested here.
+ */
 export async function sendRaw(h: ReportHarness, cluster: string, body: Uint8Array | string | object): Promise<ReportReply> {
   const data = body instanceof Uint8Array ? body : typeof body === 'string' ? new TextEncoder().encode(body) : encodeJson(body);
-  const msg = await h.nc.request(h.subjects.report(cluster), data, { timeout: 5000 });
+  const msg = await h.nc.request(h.subjects.report(cluster), data, { timeout: WAIT_MS });
   return JSON.parse(decodeText(msg.data)) as ReportReply;
 }
 

@@ -7,6 +7,7 @@ import { Keys } from '../../src/core/keys';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
+import { WAIT_MS } from '../helpers/processes';
 import { Resources, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
 import { note } from '../faults/summary';
@@ -48,7 +49,7 @@ test('a node of cluster A cannot pre-claim the dead-node abort of a future clust
   const attacker = a!.jobs[0]!;
   const send = async (id: string): Promise<ReportReply> => {
     const body = { v: 1, id, cluster: attacker.cluster, job: attacker.job_id, state: 'abort', at: Date.now(), token: attacker.token };
-    return JSON.parse(decodeText((await nc.request(subjects.report(attacker.cluster), encodeJson(body), { timeout: 5000 })).data)) as ReportReply;
+    return JSON.parse(decodeText((await nc.request(subjects.report(attacker.cluster), encodeJson(body), { timeout: WAIT_MS })).data)) as ReportReply;
   };
   // The id format of the old workers, and of these workers: the first only aborts A (its own cluster), the second is refused.
   const old = await send(`dead-${b1}-${b2}`);

@@ -76,9 +76,9 @@ test('a wait answers retry at the long-poll limit, then the barrier once every n
   expect(await ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_start`)).toEqual({ status: 200, text: 'retry' });
   const [ra, rb] = await Promise.all([ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_start`), ask(shortPoll.url, `job_id=${b!.job_id}&state=wait_start`)]);
   expect([ra.text, rb.text]).toEqual(['start', 'start']);
-  const started = Date.now();
+  // At once, not by long-polling: a wait that polled would hear nothing (the barrier was announced
+  // already) and answer "retry" at the 400 ms limit, however busy the machine.
   expect(await ask(shortPoll.url, `job_id=${a!.job_id}&state=wait_start`)).toEqual({ status: 200, text: 'start' });
-  expect(Date.now() - started).toBeLessThan(400);
 });
 
 test('write_state records the node (+-joined lists arrive as spaces) and answers the state JSON; roles_ip answers its lines', async () => {

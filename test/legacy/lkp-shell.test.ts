@@ -77,7 +77,7 @@ test('a daemon that fails to start reports failed; the other node\'s wait answer
 test('a node that comes first loops on retry (wget) until the other arrives', async () => {
   const { watch, nodes } = await lab.submitWatching('pair.yaml', 2);
   const server = lab.runNode(SCRIPT, nodes[0]!, 'cs-pair', 'daemon', 'ok', { HTTP_CLIENT: 'wget' });
-  await eventually(() => answers(server, 'wait_start').includes('retry'), 'the first node to be told retry', 15_000);
+  await eventually(() => answers(server, 'wait_start').includes('retry'), 'the first node to be told retry');
   const client = lab.runNode(SCRIPT, nodes[1]!, 'cs-pair', 'test', 'ok', { HTTP_CLIENT: 'wget' });
   expect(await Promise.all([server.exited, client.exited])).toEqual([0, 0]);
   expect(answers(server, 'wait_start').at(-1)).toBe('start');

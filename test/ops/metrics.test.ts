@@ -61,6 +61,7 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   expect(before.get('cs_reports_folded_total{state="wait_start"}')).toBeUndefined();
 
   const { job, spec } = nodesJob(2);
+  const submittedAt = Date.now();
   const [cluster] = await submitInline(res, config, job, spec, 200);
   const afterSubmit = await scrape(metrics);
   expect(afterSubmit.get('cs_clusters_open')).toBe(1);
@@ -78,7 +79,9 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   expect(m.get('cs_reports_rejected_total{reason="BAD_TOKEN"}')).toBe(1);
   expect(m.get('cs_barrier_resolutions_total{barrier="start",result="start"}')).toBe(1);
   expect(m.get('cs_barrier_latency_seconds_count{barrier="start"}')).toBe(1);
+  // In seconds, and no longer than the test has run since the submit (not a fixed margin: a busy machine is slow).
   expect(m.get('cs_barrier_latency_seconds_sum{barrier="start"}')).toBeGreaterThanOrEqual(0);
+  expect(m.get('cs_barrier_latency_seconds_sum{barrier="start"}')).toBeLessThanOrEqual((Date.now() - submittedAt) / 1000);
   expect(m.get('cs_barrier_latency_seconds_bucket{le="+Inf",barrier="start"}')).toBe(1);
   expect(m.get('cs_dead_nodes_total')).toBe(0);
 
