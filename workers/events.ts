@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Report } from '../src/bus/messages';
 import type { ClusterEvent, FoldOutcome } from '../src/fold/outcome';
+import type { SweepResult } from './timers';
 
 /** What the workers tell in-process listeners (metrics, tests). */
 export interface WorkerEventMap {
@@ -9,6 +10,10 @@ export interface WorkerEventMap {
   rejected: [code: string, reason: string];
   event: [event: ClusterEvent];
   dead: [cluster: string, job: string];
+  /** A sweep of this process ran to its end (the process that held that period's lease). */
+  swept: [result: SweepResult];
+  /** A sweep period of this process failed (Redis refused or was unreachable); the next period tries again. */
+  sweepFailed: [error: unknown];
 }
 
 export class WorkerEvents extends EventEmitter<WorkerEventMap> {}

@@ -15,6 +15,7 @@ import { Publisher } from './publisher';
 import { QueryResponder } from './query';
 import { QueueSet } from '../src/queue/queues';
 import { startTimers } from './timers';
+import type { Sweeper } from './timers';
 import { Dispatcher } from './dispatcher';
 import type { DispatcherOptions } from './dispatcher';
 
@@ -42,6 +43,8 @@ export interface WorkersHandle {
   readonly events: WorkerEvents;
   readonly store: ClusterStore;
   readonly nc: NatsConnection;
+  /** The per-second sweep of this process (deadlines, dead nodes, housekeeping). */
+  readonly sweeper: Sweeper;
   close(): Promise<void>;
 }
 
@@ -66,7 +69,6 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const workers: Worker[] = [];
   const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });
   workers.push(fold.worker);
-  workers.push(await startTimers(bullConn, store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs }));
   const bridge = new ReportBridge(nc, subjects, store, queues, events, log, options.bridge);
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);
@@ -75,6 +77,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   dispatcher.start();
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs });
   log.info({ nats: config.natsUrl, redis: config.redisUrl, prefix: config.subjectPrefix }, 'workers ready');
 
   let closed = false;
@@ -82,10 +85,12 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
     events,
     store,
     nc,
+    sweeper,
     async close() {
       if (closed) return;
       closed = true;
       const graceful = (async () => {
+        await sweeper.close();
         await bridge.close();
         await query.close();
         await dispatcher.close();

@@ -278,6 +278,15 @@ export class ClusterStore {
     return (await this.redis.zrem(this.keys.heartbeats, `${cid} ${job}`)) === 1;
   }
 
+  /**
+   * Takes this period's sweep lease for `ms` unless another process holds
+   * it: true for the one caller that got it. Throws while Redis refuses
+   * writes; the caller tries again next period.
+   */
+  async claimSweep(holder: string, ms: number): Promise<boolean> {
+    return (await this.redis.set(this.keys.sweepLease, holder, 'PX', ms, 'NX')) === 'OK';
+  }
+
   /** Redis's clock, ms: the one clock every worker process shares. */
   async now(): Promise<number> {
     const [sec, usec] = await this.redis.time();

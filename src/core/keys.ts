@@ -72,6 +72,14 @@ export class Keys {
   get submitting(): string {
     return `${this.prefix}cs/clusters/submitting`;
   }
+  /**
+   * string: the per-second sweep's lease, `SET NX PX` by the worker process
+   * that runs this period's sweep; it lapses by itself, so a process that
+   * dies or stalls holds nothing.
+   */
+  get sweepLease(): string {
+    return `${this.prefix}cs/sweep/lease`;
+  }
   /** string: where retention's walk over {@link clusterState} (HSCAN) continues. */
   get retentionCursor(): string {
     return `${this.prefix}cs/retention/cursor`;

@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import { Subjects } from '../../src/bus/subjects';
 import { ClusterStore } from '../../src/cluster/store';
 import type { ConnectionConfig } from '../../src/core/config';
@@ -45,9 +44,9 @@ test('a dead node is told of once however many sweeps see it before its abort is
   // The node's heartbeat deadline is long past, as after a power loss.
   const silent = cluster!.jobs[1]!;
   await redis.zadd(store.keys.heartbeats, 1, `${cluster!.cluster} ${silent.job_id}`);
-  const timers = res.add(await startTimers(res.redis(config), store, queues, new Publisher(nc, new Subjects(config.subjectPrefix)), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (w) => w.close());
   let sweeps = 0;
-  timers.on('completed', (j: Job) => void (j.name === 'sweep' && sweeps++));
+  events.on('swept', () => sweeps++);
+  res.add(startTimers(store, queues, new Publisher(nc, new Subjects(config.subjectPrefix)), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (s) => s.close());
   await eventually(() => sweeps >= 10, 'ten sweeps');
   expect(dead).toEqual([silent.job_id]);
   const queued = await queues.reports.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);

@@ -45,11 +45,8 @@ afterAll(async () => {
  */
 async function keys(redis: Redis): Promise<{ kept: string[]; reportKeys: string[] }> {
   const all = await redis.keys(`${config.keyPrefix}*`);
-  // The sweep runs every second, so a snapshot may catch one in flight: its repeat jobs are named by
-  // their time (the running one and the next, whose names move on), and a running one adds the
-  // timers queue's active list and its own lock. None of these grows with the clusters.
-  const inFlight = (k: string): boolean => k.endsWith(':cs-timers:active') || /:repeat:sweep:\d+:lock$/.test(k);
-  const kept = all.filter((k) => !k.includes('cs/report/') && !inFlight(k)).map((k) => k.replace(/:repeat:sweep:\d+$/, ':repeat:sweep:<run>'));
+  // The sweep's lease comes and goes every second; it does not grow with the clusters.
+  const kept = all.filter((k) => !k.includes('cs/report/') && !k.endsWith('cs/sweep/lease'));
   return { kept: [...new Set(kept)].sort(), reportKeys: all.filter((k) => k.includes('cs/report/')) };
 }
 

@@ -42,13 +42,16 @@ async function readKey(redis: Redis, key: string, type: string): Promise<unknown
   }
 }
 
+/** The workers' sweep lease is taken and lapses every period by itself: it is no one's data. */
+const SWEEP_LEASE = /cs\/sweep\/lease$/;
+
 export async function snapshotKeys(redis: Redis, prefix: string, options: SnapshotOptions = {}): Promise<RedisSnapshot> {
   const keys = new Set<string>();
   let cursor = '0';
   do {
     const [next, batch] = await redis.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', 1000);
     cursor = next;
-    for (const k of batch) if (!options.ignore?.test(k)) keys.add(k);
+    for (const k of batch) if (!SWEEP_LEASE.test(k) && !options.ignore?.test(k)) keys.add(k);
   } while (cursor !== '0');
   const out: RedisSnapshot = {};
   for (const key of [...keys].sort()) {

@@ -1,4 +1,3 @@
-import { Queue } from 'bullmq';
 import type { NatsConnection } from 'nats';
 import type { Redis } from 'ioredis';
 import { decodeText, encodeJson } from '../../src/bus/connect';
@@ -6,8 +5,6 @@ import type { Report, ReportReply } from '../../src/bus/messages';
 import { Subjects } from '../../src/bus/subjects';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 import type { ConnectionConfig } from '../../src/core/config';
-import { Keys } from '../../src/core/keys';
-import { TIMERS_QUEUE } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
@@ -47,17 +44,13 @@ export function useReportHarness(): () => ReportHarness {
   beforeAll(async () => {
     servers = await startTestServers();
     const config = servers.config();
-    // The dead-node sweep is a repeating job that writes to Redis on its own; here it runs once, at start.
+    // The sweep writes to Redis on its own every period; with this period it runs once, at start.
     const workers = res.add(await startWorkers(config, { sweepEveryMs: 3_600_000 }), (w) => w.close());
     const { job, spec } = nodesJob(2);
     const [a] = await submitInline(res, config, job, spec);
     const [b] = await submitInline(res, config, job, spec);
     const redis = res.redis(config);
-    const timers = res.add(new Queue(TIMERS_QUEUE, { connection: redis, prefix: new Keys(config.keyPrefix).bullPrefix }), (q) => q.close());
-    await eventually(async () => {
-      const c = await timers.getJobCounts('active', 'wait', 'completed');
-      return c.active === 0 && c.wait === 0;
-    }, 'the first dead-node sweep to finish');
+    await eventually(() => workers.sweeper.sweeps >= 1 && !workers.sweeper.running, 'the first dead-node sweep to finish');
     const rejections: [string, string][] = [];
     workers.events.on('rejected', (code, reason) => rejections.push([code, reason]));
     h = {

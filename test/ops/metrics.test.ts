@@ -1,3 +1,4 @@
+import { ClusterStore } from '../../src/cluster/store';
 import { connect } from 'nats';
 import { Subjects } from '../../src/bus/subjects';
 import { encodeJson } from '../../src/bus/connect';
@@ -66,7 +67,8 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   const afterSubmit = await scrape(metrics);
   expect(afterSubmit.get('cs_clusters_open')).toBe(1);
   expect(afterSubmit.get('cs_queue_jobs{queue="tb-node",state="waiting"}')).toBe(2); // the two node jobs
-  expect(afterSubmit.get('cs_queue_jobs{queue="cs-timers",state="delayed"}')).toBeGreaterThanOrEqual(1); // the start deadline
+  expect(afterSubmit.get('cs_barrier_deadlines')).toBe(1); // the start deadline
+  expect(afterSubmit.get('cs_barrier_deadlines_overdue')).toBe(0);
 
   const [server, client] = await nodeClients(res, config, cluster!);
   expect(await allWait([server!, client!], 'wait_start')).toEqual(['start', 'start']);
@@ -96,6 +98,16 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   expect(m.get('cs_barrier_resolutions_total{barrier="ready",result="abort"}')).toBe(1);
   expect(m.get('cs_barrier_resolutions_total{barrier="finish",result="abort"}')).toBe(1);
   expect(m.get('cs_barrier_latency_seconds_count{barrier="ready"}')).toBe(1);
+  expect(m.get('cs_barrier_deadlines')).toBe(0); // an ended cluster has none
+
+  // With no worker process sweeping, a deadline that came long ago shows as overdue.
+  await workers.close();
+  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  await store.redis.zadd(store.keys.deadlines, (await store.now()) - 60_000, `${cluster!.cluster} ready`);
+  m = await scrape(metrics);
+  expect(m.get('cs_barrier_deadlines')).toBe(1);
+  expect(m.get('cs_barrier_deadlines_overdue')).toBe(1);
+  await store.redis.zrem(store.keys.deadlines, `${cluster!.cluster} ready`);
 });
 
 test('cluster-sync worker --metrics-port serves the worker\'s own counters; a bad port is refused before anything starts', async () => {

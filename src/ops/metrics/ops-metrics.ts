@@ -5,7 +5,10 @@ import type { QueueSet } from '../../queue/queues';
 /** Job states whose counts `cs_queue_jobs` reports. */
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed'] as const;
 
-/** Names of every BullMQ queue under the install's prefix (`tb-<testbox>`, `cs-reports`, `cs-timers`). */
+/** How late a deadline is before it counts as overdue: the sweep fires it within about a second. */
+const OVERDUE_MS = 10_000;
+
+/** Names of every BullMQ queue under the install's prefix (`tb-<testbox>`, `cs-reports`; `cs-timers` of earlier versions). */
 export async function queueNames(store: ClusterStore): Promise<string[]> {
   const prefix = `${store.keys.bullPrefix}:`;
   const names = new Set<string>();
@@ -33,8 +36,24 @@ export function registerOpsGauges(store: ClusterStore, queues: QueueSet, registr
     },
   });
   new Gauge({
+    name: 'cs_barrier_deadlines',
+    help: 'Barrier deadlines waiting to fire (one per open cluster: its pending barrier)',
+    registers: [registry],
+    async collect() {
+      this.set(await store.redis.zcard(store.keys.deadlines));
+    },
+  });
+  new Gauge({
+    name: 'cs_barrier_deadlines_overdue',
+    help: 'Barrier deadlines more than 10 s past their time and not fired: above 0, no worker process is sweeping',
+    registers: [registry],
+    async collect() {
+      this.set(await store.redis.zcount(store.keys.deadlines, '-inf', (await store.now()) - OVERDUE_MS));
+    },
+  });
+  new Gauge({
     name: 'cs_queue_jobs',
-    help: 'BullMQ jobs per queue and state: node jobs (tb-<testbox>), reports waiting to be folded (cs-reports), timers (cs-timers)',
+    help: 'BullMQ jobs per queue and state: node jobs (tb-<testbox>), reports waiting to be folded (cs-reports)',
     labelNames: ['queue', 'state'],
     registers: [registry],
     async collect() {
