@@ -8,7 +8,7 @@ import type { Barrier, NodeState, Result } from '../core/states';
 import type { Report } from '../bus/messages';
 import { withScripts } from '../fold/scripts';
 import type { ScriptedRedis } from '../fold/scripts';
-import { foldBatchCall, messageFields } from '../fold/batch';
+import { foldBatchCall } from '../fold/batch';
 import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
 import type { NodeJob, NodeJobDraft } from '../split/node-job';
@@ -151,16 +151,10 @@ export class ClusterStore {
     await this.redis.zrem(k.submitting, cid);
   }
 
-  /** Folds one validated report. */
+  /** Folds one validated report: a batch of one. */
   async fold(report: Report): Promise<FoldOutcome> {
-    const k = this.keys;
-    const cid = report.cluster;
-    const body = { id: report.id, job: report.job, state: report.state, token: report.token, at: report.at, info: report.info, reason: report.reason, ...messageFields(report) };
-    const raw = await this.redis.csFold(
-      k.clusterState, k.id2cluster, k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.meta(cid), k.events(cid), k.reports(cid),
-      cid, JSON.stringify(body), this.maxEvents,
-    );
-    return parseOutcome(raw);
+    const [outcome] = await this.foldBatch([report]);
+    return outcome as FoldOutcome;
   }
 
   /** Folds validated reports in order, each on its own, in one atomic call: one outcome per report. */

@@ -10,7 +10,6 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  csFold: { file: 'fold.lua', keys: 9 },
   // The number of keys is the call's first argument: 6 + 3 per cluster of the batch.
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
   csTimeout: { file: 'timeout.lua', keys: 7 },
@@ -35,7 +34,6 @@ export function luaSource(file: string): string {
 }
 
 export interface ScriptCommands {
-  csFold(...args: (string | number)[]): Promise<string>;
   csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;

@@ -1,5 +1,5 @@
 --[[
-  Shared fragment, included by the loader (scripts.ts) at the top of fold.lua
+  Shared fragment, included by the loader (scripts.ts) at the top of fold-batch.lua
   and timeout.lua. Holds the barrier rules of DESIGN §4:
   states only move forward (start < ready < finish), abort is final; a barrier
   resolves `abort` as soon as any node is `abort`, and resolves to itself when

@@ -13,7 +13,12 @@
   ARGV[2] JSON list of the cluster ids, in the order of their keys
   ARGV[3] max length of the all-events stream
 
-  Returns a JSON list of outcomes, one per report, in order (see fold.lua).
+  Returns a JSON list of outcomes, one per report, in order, each
+    {ok=true, dup, changed, state, resolutions=[...], answer={barrier,result,reason,at}|nil, events=[...]}
+    {ok=false, code, reason}   -- refused; nothing was written for it
+  A report id seen before in its cluster returns its first outcome with
+  dup=true and writes nothing, so a re-run repeats only its side effects.
+  A single report is a batch of one (ClusterStore.fold).
 ]]
 --@include common.lua
 --@include messages.lua

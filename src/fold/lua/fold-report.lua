@@ -1,6 +1,6 @@
 --[[
-  Shared fragment, included after common.lua by fold.lua (one report) and
-  fold-batch.lua (a BullMQ job's reports): the rules for folding one report.
+  Shared fragment, included after common.lua by
+  fold-batch.lua (a BullMQ job's reports, or one report as a batch of one): the rules for folding one report.
 
   A fold reads a cluster once (load_cluster), folds reports into it
   (fold_report), then writes its node states back once (store_cluster).
