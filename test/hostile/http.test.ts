@@ -113,8 +113,14 @@ describe('abandoned long polls', () => {
       const subject = `${config.subjectPrefix}.cluster.${a!.cluster}.barrier`;
       const N = 2000;
       const polls = Array.from({ length: N }, () => new AbortController());
-      const pending = polls.map((c, i) => fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start&n=${i}`, { signal: c.signal }).catch((e: unknown) => e));
       let abandoned = false;
+      /** A poll that ended before the clients left (answered, refused, or its connection failed): the test says which, rather than waiting for a subscription that will never come. */
+      const early: string[] = [];
+      const pending = polls.map((c, i) =>
+        fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start&n=${i}`, { signal: c.signal })
+          .then(async (r) => void (abandoned || early.push(`poll ${i}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`)))
+          .catch((e: unknown) => void (abandoned || early.push(`poll ${i}: ${e instanceof Error ? `${e.message} ${String((e as { cause?: unknown }).cause ?? '')}` : String(e)}`))),
+      );
       /** The clients leave, all at once; also when a wait below failed, so no poll outlives the test. */
       const abandon = async (): Promise<void> => {
         if (abandoned) return;
@@ -123,7 +129,14 @@ describe('abandoned long polls', () => {
         await Promise.all(pending);
       };
       try {
-        await eventually(async () => (await subsOn(subject)) === N, `${N} open long polls to subscribe`, POLLS_TEST_MS);
+        await eventually(
+          async () => {
+            if (early.length > 0) throw new Error(`${early.length} of ${N} long polls ended before the clients left:\n${early.slice(0, 5).join('\n')}`);
+            return (await subsOn(subject)) === N;
+          },
+          `${N} open long polls to subscribe`,
+          POLLS_TEST_MS,
+        );
         // Each poll sent node a's wait_start: one report each, folded once the queue is empty.
         const reports = stack.res.add(new Queue(REPORTS_QUEUE, { connection: client, prefix: new Keys(config.keyPrefix).bullPrefix }), (q) => q.close());
         await eventually(async () => Object.values(await reports.getJobCounts('waiting', 'active', 'prioritized')).every((v) => v === 0), "the polls' reports to be folded", POLLS_TEST_MS);
