@@ -9,8 +9,9 @@ import type { Barrier, NodeState, Result } from '../../src/core/states';
 import { asList } from '../../src/fold/outcome';
 import type { FoldOutcome } from '../../src/fold/outcome';
 
-const OBSERVE_LUA = readFileSync(path.join(__dirname, 'observe.lua'), 'utf8');
 import type { NodeJob } from '../../src/split/node-job';
+
+const OBSERVE_LUA = readFileSync(path.join(__dirname, 'observe.lua'), 'utf8');
 
 /**
  * The one place where the model tests touch the real fold: create a
@@ -40,8 +41,13 @@ export interface Observed {
 export class FoldAdapter {
   readonly store: ClusterStore;
 
+  private readonly observer: Redis & { csModelObserve(numberOfKeys: number, ...args: string[]): Promise<string> };
+
   constructor(redis: Redis, keyPrefix: string) {
     this.store = new ClusterStore(redis, { keyPrefix });
+    // EVALSHA: the script's 1 KB of text is sent (and hashed by Redis) once per connection, not once per step.
+    if (!('csModelObserve' in redis)) redis.defineCommand('csModelObserve', { lua: OBSERVE_LUA });
+    this.observer = redis as typeof this.observer;
   }
 
   async createCluster(c: ClusterSpecForTest): Promise<void> {
@@ -95,7 +101,7 @@ export class FoldAdapter {
   async observe(cids: string[]): Promise<Record<string, Observed>> {
     const k = this.store.keys;
     const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid)])];
-    const raw = (await this.store.redis.eval(OBSERVE_LUA, keys.length, ...keys, ...cids)) as string;
+    const raw = await this.observer.csModelObserve(keys.length, ...keys, ...cids);
     const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false }[];
     const out: Record<string, Observed> = {};
     cids.forEach((cid, i) => {
