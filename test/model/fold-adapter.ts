@@ -36,6 +36,8 @@ export interface Observed {
   events: Record<string, unknown>[];
   heartbeats: string[];
   open: boolean;
+  /** Named messages: message ID -> its stored record (JSON as messages.lua wrote it). */
+  messages: Record<string, string>;
 }
 
 export class FoldAdapter {
@@ -100,9 +102,9 @@ export class FoldAdapter {
 
   async observe(cids: string[]): Promise<Record<string, Observed>> {
     const k = this.store.keys;
-    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid)])];
+    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid), k.messages(cid)])];
     const raw = await this.observer.csModelObserve(keys.length, ...keys, ...cids);
-    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false }[];
+    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false; messages: string[] | Record<string, never> }[];
     const out: Record<string, Observed> = {};
     cids.forEach((cid, i) => {
       const o = seen[i]!;
@@ -114,6 +116,9 @@ export class FoldAdapter {
         const result = meta[`res:${b}`];
         if (result) res[b] = { result: result as Result, ...(meta[`reason:${b}`] ? { reason: meta[`reason:${b}`] } : {}) };
       }
+      const msgs = asList<string>(o.messages);
+      const messages: Record<string, string> = {};
+      for (let j = 0; j + 1 < msgs.length; j += 2) messages[msgs[j]!] = msgs[j + 1]!;
       out[cid] = {
         nodes: o.state ? (JSON.parse(o.state) as Record<string, NodeEntry>) : {},
         res,
@@ -124,6 +129,7 @@ export class FoldAdapter {
           .filter((e) => e.type !== 'submitted'),
         heartbeats: asList<string>(o.heartbeats).sort(),
         open: o.open !== false,
+        messages,
       };
     });
     return out;
@@ -131,7 +137,19 @@ export class FoldAdapter {
 }
 
 /** A report as a node sends it, for the adapter. */
-export function wireReport(r: { id: string; cluster: string; job: string; state: Report['state']; token: string; info?: Report['info']; reason?: string }): Report {
+export function wireReport(r: {
+  id: string;
+  cluster: string;
+  job: string;
+  state: Report['state'];
+  token: string;
+  info?: Report['info'];
+  reason?: string;
+  msg?: string;
+  data?: Record<string, string>;
+  mode?: 'any' | 'all';
+  role?: string;
+}): Report {
   return { v: 1, at: 0, ...r } as Report;
 }
 

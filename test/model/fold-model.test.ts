@@ -2,10 +2,9 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
-import { REPORT_KINDS } from '../../src/core/states';
 import { note } from '../faults/summary';
 import { runSequence } from './sequence';
-import type { Action, Sequence, Step } from './sequence';
+import type { Action, MsgSpec, Sequence, Step } from './sequence';
 
 /**
  * The fold against the model: fast-check generates clusters and report
@@ -43,10 +42,16 @@ const kind = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('wait_start', 'wait_ready', 'wait_finish', 'finished') },
   { weight: 2, arbitrary: fc.constantFrom('write_state', 'heartbeat') },
   { weight: 1, arbitrary: fc.constantFrom('failed', 'abort') },
-  // The model covers DESIGN §4 (barriers); named messages (send, wait_msg) carry a message body the
-  // generator does not build: their rules are tested in test/engine/messages.test.ts, not here.
-  { weight: 1, arbitrary: fc.constantFrom(...REPORT_KINDS.filter((k) => k !== 'send' && k !== 'wait_msg')) },
+  // Named messages: their message ID, data and wait come from the action's `m`.
+  { weight: 2, arbitrary: fc.constantFrom('send', 'wait_msg') },
 );
+/** Two message IDs and two short keys: sends meet each other, and no byte or ID limit is reached. */
+const msgSpec: fc.Arbitrary<MsgSpec> = fc.record({
+  id: fc.constantFrom('m1', 'm2'),
+  data: fc.array(fc.tuple(fc.constantFrom('k1', 'k2'), fc.constantFrom('x', 'y')), { maxLength: 2 }),
+  mode: fc.constantFrom('none', 'any', 'all'),
+  role: fc.constantFrom('none', 'server', 'client', 'nobody'),
+});
 const target = fc.oneof(
   { weight: 12, arbitrary: fc.constant('A' as const) },
   { weight: 2, arbitrary: fc.constant('B' as const) },
@@ -65,12 +70,13 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         ip: fc.constantFrom('10.0.0.1', '10.0.0.2'),
         roles,
         reason: fc.constantFrom('disk full', 'oops'),
+        m: msgSpec,
       },
       { requiredKeys: ['t', 'target', 'node', 'kind', 'goodToken'] },
     ),
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('again' as const), pick: fc.nat(40) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('reuse-id' as const), pick: fc.nat(40), target: fc.constantFrom('A' as const, 'B' as const), node: fc.nat(7), kind }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('reuse-id' as const), pick: fc.nat(40), target: fc.constantFrom('A' as const, 'B' as const), node: fc.nat(7), kind, m: msgSpec }) },
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('batch' as const), actions: fc.array(action, { minLength: 1, maxLength: 3 }) }) },
