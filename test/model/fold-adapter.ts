@@ -52,6 +52,20 @@ export class FoldAdapter {
     this.observer = redis as typeof this.observer;
   }
 
+  /** Creates the clusters, each by its own create.lua call, all sent in one socket write. */
+  async createClusters(list: ClusterSpecForTest[]): Promise<void> {
+    await this.corked(() => Promise.all(list.map((c) => this.createCluster(c))));
+  }
+
+  /** Runs `send` with the connection's socket corked: the commands it issues go out in one write. */
+  private corked<T>(send: () => Promise<T>): Promise<T> {
+    const stream = (this.store.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+    stream?.cork();
+    const sent = send();
+    stream?.uncork();
+    return sent;
+  }
+
   async createCluster(c: ClusterSpecForTest): Promise<void> {
     const group = Object.fromEntries(c.nodes.map((n) => [n.job, n.roles]));
     const jobs: NodeJob[] = c.nodes.map((n) => ({
@@ -89,11 +103,7 @@ export class FoldAdapter {
    */
   async foldAndObserve(reports: Report[], cids: string[]): Promise<[FoldOutcome[], Record<string, Observed>]> {
     // One socket write for the whole step (a write is a system call, the dearest part of a step here).
-    const stream = (this.store.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
-    stream?.cork();
-    const both = Promise.all([this.foldBatch(reports), this.observe(cids)]);
-    stream?.uncork();
-    return both;
+    return this.corked(() => Promise.all([this.foldBatch(reports), this.observe(cids)]));
   }
 
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {

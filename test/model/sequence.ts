@@ -234,7 +234,7 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
   const clusters = { A: seq.a.map((roles, i) => ({ job: `${ns}-a${i}`, roles })), B: seq.b.map((roles, i) => ({ job: `${ns}-b${i}`, roles })) };
   const cid = { A: `${ns}-a0`, B: `${ns}-b0` };
   const token = { A: `tok-a-${ns}`, B: `tok-b-${ns}` };
-  await Promise.all((['A', 'B'] as const).map((which) => api.createCluster({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
+  await api.createClusters((['A', 'B'] as const).map((which) => ({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
   for (const which of ['A', 'B'] as const) world.create(new ClusterModel(cid[which], token[which], clusters[which], seq.timeoutMs));
   const sent: ModelReport[] = [];
   const log: string[] = [];
