@@ -10,7 +10,7 @@ import type { Action, MsgSpec, Sequence, Step } from './sequence';
 /**
  * The fold against the model: fast-check generates clusters and report
  * sequences (duplicates, reordering, late reports, unknown jobs, wrong
- * tokens, other clusters' jobs and ids, batches, deadlines), and every step
+ * tokens, other clusters' jobs and ids, batches, deadlines, named messages), and every step
  * goes to the real Lua scripts on a real Redis and to the pure model in
  * test/model/model.ts; outcomes and visible state must agree after each step.
  *
