@@ -9,8 +9,9 @@ import type { Barrier, NodeState, Result } from '../../src/core/states';
 import { asList } from '../../src/fold/outcome';
 import type { FoldOutcome } from '../../src/fold/outcome';
 
-const OBSERVE_LUA = readFileSync(path.join(__dirname, 'observe.lua'), 'utf8');
 import type { NodeJob } from '../../src/split/node-job';
+
+const OBSERVE_LUA = readFileSync(path.join(__dirname, 'observe.lua'), 'utf8');
 
 /**
  * The one place where the model tests touch the real fold: create a
@@ -35,13 +36,34 @@ export interface Observed {
   events: Record<string, unknown>[];
   heartbeats: string[];
   open: boolean;
+  /** Named messages: message ID -> its stored record (JSON as messages.lua wrote it). */
+  messages: Record<string, string>;
 }
 
 export class FoldAdapter {
   readonly store: ClusterStore;
 
+  private readonly observer: Redis & { csModelObserve(numberOfKeys: number, ...args: string[]): Promise<string> };
+
   constructor(redis: Redis, keyPrefix: string) {
     this.store = new ClusterStore(redis, { keyPrefix });
+    // EVALSHA: the script's 1 KB of text is sent (and hashed by Redis) once per connection, not once per step.
+    if (!('csModelObserve' in redis)) redis.defineCommand('csModelObserve', { lua: OBSERVE_LUA });
+    this.observer = redis as typeof this.observer;
+  }
+
+  /** Creates the clusters, each by its own create.lua call, all sent in one socket write. */
+  async createClusters(list: ClusterSpecForTest[]): Promise<void> {
+    await this.corked(() => Promise.all(list.map((c) => this.createCluster(c))));
+  }
+
+  /** Runs `send` with the connection's socket corked: the commands it issues go out in one write. */
+  private corked<T>(send: () => Promise<T>): Promise<T> {
+    const stream = (this.store.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+    stream?.cork();
+    const sent = send();
+    stream?.uncork();
+    return sent;
   }
 
   async createCluster(c: ClusterSpecForTest): Promise<void> {
@@ -81,11 +103,7 @@ export class FoldAdapter {
    */
   async foldAndObserve(reports: Report[], cids: string[]): Promise<[FoldOutcome[], Record<string, Observed>]> {
     // One socket write for the whole step (a write is a system call, the dearest part of a step here).
-    const stream = (this.store.redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
-    stream?.cork();
-    const both = Promise.all([this.foldBatch(reports), this.observe(cids)]);
-    stream?.uncork();
-    return both;
+    return this.corked(() => Promise.all([this.foldBatch(reports), this.observe(cids)]));
   }
 
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
@@ -94,9 +112,9 @@ export class FoldAdapter {
 
   async observe(cids: string[]): Promise<Record<string, Observed>> {
     const k = this.store.keys;
-    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid)])];
-    const raw = (await this.store.redis.eval(OBSERVE_LUA, keys.length, ...keys, ...cids)) as string;
-    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false }[];
+    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid), k.messages(cid)])];
+    const raw = await this.observer.csModelObserve(keys.length, ...keys, ...cids);
+    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false; messages: string[] | Record<string, never> }[];
     const out: Record<string, Observed> = {};
     cids.forEach((cid, i) => {
       const o = seen[i]!;
@@ -108,6 +126,9 @@ export class FoldAdapter {
         const result = meta[`res:${b}`];
         if (result) res[b] = { result: result as Result, ...(meta[`reason:${b}`] ? { reason: meta[`reason:${b}`] } : {}) };
       }
+      const msgs = asList<string>(o.messages);
+      const messages: Record<string, string> = {};
+      for (let j = 0; j + 1 < msgs.length; j += 2) messages[msgs[j]!] = msgs[j + 1]!;
       out[cid] = {
         nodes: o.state ? (JSON.parse(o.state) as Record<string, NodeEntry>) : {},
         res,
@@ -118,6 +139,7 @@ export class FoldAdapter {
           .filter((e) => e.type !== 'submitted'),
         heartbeats: asList<string>(o.heartbeats).sort(),
         open: o.open !== false,
+        messages,
       };
     });
     return out;
@@ -125,7 +147,19 @@ export class FoldAdapter {
 }
 
 /** A report as a node sends it, for the adapter. */
-export function wireReport(r: { id: string; cluster: string; job: string; state: Report['state']; token: string; info?: Report['info']; reason?: string }): Report {
+export function wireReport(r: {
+  id: string;
+  cluster: string;
+  job: string;
+  state: Report['state'];
+  token: string;
+  info?: Report['info'];
+  reason?: string;
+  msg?: string;
+  data?: Record<string, string>;
+  mode?: 'any' | 'all';
+  role?: string;
+}): Report {
   return { v: 1, at: 0, ...r } as Report;
 }
 

@@ -1,16 +1,16 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
-import { REPORT_KINDS } from '../../src/core/states';
 import { note } from '../faults/summary';
 import { runSequence } from './sequence';
-import type { Action, Sequence, Step } from './sequence';
+import type { Action, MsgSpec, Sequence, Step } from './sequence';
 
 /**
  * The fold against the model: fast-check generates clusters and report
  * sequences (duplicates, reordering, late reports, unknown jobs, wrong
- * tokens, other clusters' jobs and ids, batches, deadlines), and every step
+ * tokens, other clusters' jobs and ids, batches, deadlines, named messages), and every step
  * goes to the real Lua scripts on a real Redis and to the pure model in
  * test/model/model.ts; outcomes and visible state must agree after each step.
  *
@@ -43,10 +43,16 @@ const kind = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('wait_start', 'wait_ready', 'wait_finish', 'finished') },
   { weight: 2, arbitrary: fc.constantFrom('write_state', 'heartbeat') },
   { weight: 1, arbitrary: fc.constantFrom('failed', 'abort') },
-  // The model covers DESIGN §4 (barriers); named messages (send, wait_msg) carry a message body the
-  // generator does not build: their rules are tested in test/engine/messages.test.ts, not here.
-  { weight: 1, arbitrary: fc.constantFrom(...REPORT_KINDS.filter((k) => k !== 'send' && k !== 'wait_msg')) },
+  // Named messages: their message ID, data and wait come from the action's `m`.
+  { weight: 2, arbitrary: fc.constantFrom('send', 'wait_msg') },
 );
+/** Two message IDs and two short keys: sends meet each other, and no byte or ID limit is reached. */
+const msgSpec: fc.Arbitrary<MsgSpec> = fc.record({
+  id: fc.constantFrom('m1', 'm2'),
+  data: fc.array(fc.tuple(fc.constantFrom('k1', 'k2'), fc.constantFrom('x', 'y')), { maxLength: 2 }),
+  mode: fc.constantFrom('none', 'any', 'all'),
+  role: fc.constantFrom('none', 'server', 'client', 'nobody'),
+});
 const target = fc.oneof(
   { weight: 12, arbitrary: fc.constant('A' as const) },
   { weight: 2, arbitrary: fc.constant('B' as const) },
@@ -65,12 +71,13 @@ const action: fc.Arbitrary<Action> = fc.oneof(
         ip: fc.constantFrom('10.0.0.1', '10.0.0.2'),
         roles,
         reason: fc.constantFrom('disk full', 'oops'),
+        m: msgSpec,
       },
       { requiredKeys: ['t', 'target', 'node', 'kind', 'goodToken'] },
     ),
   },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('again' as const), pick: fc.nat(40) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('reuse-id' as const), pick: fc.nat(40), target: fc.constantFrom('A' as const, 'B' as const), node: fc.nat(7), kind }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('reuse-id' as const), pick: fc.nat(40), target: fc.constantFrom('A' as const, 'B' as const), node: fc.nat(7), kind, m: msgSpec }) },
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('batch' as const), actions: fc.array(action, { minLength: 1, maxLength: 3 }) }) },
@@ -83,9 +90,20 @@ export const sequence: fc.Arbitrary<Sequence> = fc.record({
   steps: fc.array(step, { minLength: 1, maxLength: 10 }),
 });
 
+/** CPU time (ms) the Redis server has used so far (Linux /proc; 0 elsewhere), for CS_MODEL_PROFILE. */
+function redisCpuMs(): number {
+  try {
+    const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 test(`${RUNS} random report sequences: the Lua fold and the model agree after every step`, async () => {
   const t0 = Date.now();
   const cpu0 = process.cpuUsage();
+  const redisCpu0 = redisCpuMs();
   // Lane i checks sequences i, i + LANES, ...: with a fixed seed, each lane has its own seed derived from it.
   const base = SEED ?? Math.floor(Math.random() * 2 ** 31);
   // A loaded machine gets fewer sequences, not a timeout: each lane stops at the budget, and the note says how many ran.
@@ -103,7 +121,10 @@ test(`${RUNS} random report sequences: the Lua fold and the model agree after ev
   const done = runs.reduce((n, r) => n + r.numRuns, 0);
   const seconds = (Date.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  if (process.env.CS_MODEL_PROFILE) console.log(`${done} sequences; cpu ms per sequence: ${((cpu.user + cpu.system) / 1000 / done).toFixed(2)}, wall ${((seconds * 1000) / done).toFixed(2)}`);
+  if (process.env.CS_MODEL_PROFILE) {
+    const perSeq = (ms: number): string => (ms / done).toFixed(2);
+    console.log(`${done} sequences; ms per sequence: test process cpu ${perSeq((cpu.user + cpu.system) / 1000)}, Redis cpu ${perSeq(redisCpuMs() - redisCpu0)}, wall ${perSeq(seconds * 1000)}`);
+  }
   note(
     `${RUNS} generated report sequences (fast-check) on the Lua fold and the model`,
     `${done} ran${done < RUNS ? ` (the ${BUDGET_MS / 1000} s budget ran out)` : ''}, all agreed after every step; ${(done / seconds).toFixed(0)} sequences/s (${seconds.toFixed(1)} s)`,

@@ -1,6 +1,8 @@
 import { formatDuration } from '../../src/core/duration';
 import { BARRIERS, WAITS_FOR } from '../../src/core/states';
 import type { Barrier, NodeState, ReportKind, Result } from '../../src/core/states';
+import { MessagesModel } from './messages-model';
+import type { ModelMessageEvent, ModelMessageRequest, ModelMessageView } from './messages-model';
 
 /**
  * A pure reference model of a cluster's state (DESIGN §4 and §5), written
@@ -21,7 +23,9 @@ import type { Barrier, NodeState, ReportKind, Result } from '../../src/core/stat
  * - a report with a wrong token, an unknown job, or a job of another cluster
  *   is rejected and changes nothing;
  * - a deadline that finds its barrier open resolves it and every later one
- *   `abort`, naming the nodes still missing.
+ *   `abort`, naming the nodes still missing;
+ * - `send` and `wait_msg` (named messages, after the same checks and dedupe)
+ *   follow messages-model.ts; a repeat answers the ID's state as it is now.
  */
 
 export interface ModelNode {
@@ -41,10 +45,11 @@ export interface ModelResolution {
 
 export type ModelEvent =
   | { type: 'report'; job: string; roles: string; report: ReportKind; state: NodeState; from: NodeState; ip?: string; reason?: string }
-  | ({ type: 'resolution' } & ModelResolution);
+  | ({ type: 'resolution' } & ModelResolution)
+  | ({ type: 'message'; job: string; roles: string } & ModelMessageEvent);
 
 export type ModelOutcome =
-  | { ok: true; dup: boolean; changed: boolean; heartbeat?: true; state: NodeState; resolutions: ModelResolution[]; answer?: ModelResolution }
+  | { ok: true; dup: boolean; changed: boolean; heartbeat?: true; state: NodeState; resolutions: ModelResolution[]; answer?: ModelResolution; message?: ModelMessageView }
   | { ok: false; code: string };
 
 export interface ModelReport {
@@ -55,6 +60,11 @@ export interface ModelReport {
   token: string;
   info?: { node_roles?: string; ip?: string; direct_macs?: string; direct_ips?: string };
   reason?: string;
+  /** `send` and `wait_msg`: the message ID, data, wait mode and role (as the wire report carries them). */
+  msg?: string;
+  data?: Record<string, string>;
+  mode?: 'any' | 'all';
+  role?: string;
 }
 
 const RANK: Record<string, number> = { '': 0, start: 1, ready: 2, finish: 3 };
@@ -89,6 +99,7 @@ export class ClusterModel {
   /** Nodes with a heartbeat deadline. */
   readonly heartbeats = new Set<string>();
   open = true;
+  readonly messages = new MessagesModel();
 
   constructor(
     readonly id: string,
@@ -104,6 +115,21 @@ export class ClusterModel {
   private answerFor(kind: ReportKind): ModelResolution | undefined {
     const b = WAITS_FOR[kind];
     return b ? this.res.get(b) : undefined;
+  }
+
+  /** Each node's current roles. */
+  private roles(): Map<string, string> {
+    return new Map([...this.nodes].map(([id, n]) => [id, n.roles]));
+  }
+
+  /** Once the cluster aborted, the reason of its first aborted barrier (what message views carry). */
+  private abortReason(): string | undefined {
+    if (this.final !== 'abort') return undefined;
+    for (const b of BARRIERS) {
+      const r = this.res.get(b);
+      if (r?.result === 'abort') return r.reason || 'cluster aborted';
+    }
+    return 'cluster aborted';
   }
 
   /** Resolves what the node states decide now; `forceAbort` adds an aborted phantom (a deadline). */
@@ -154,7 +180,18 @@ export class ClusterModel {
     const first = this.seen.get(r.id);
     if (first) {
       const answer = this.answerFor(r.state);
-      return { ...first, dup: true, ...(answer ? { answer } : {}) };
+      // A repeated message report republishes its ID as it is now, keeping its first error.
+      const m = first.message;
+      const message = m && { ...this.messages.view(m.msg, this.roles(), m.by, this.abortReason()), ...(m.error !== undefined ? { error: m.error } : {}) };
+      return { ...first, dup: true, ...(answer ? { answer } : {}), ...(message ? { message } : {}) };
+    }
+    if (r.state === 'send' || r.state === 'wait_msg') {
+      const req: ModelMessageRequest = { msg: r.msg ?? '', ...(r.data ? { data: r.data } : {}), ...(r.mode ? { mode: r.mode } : {}), ...(r.role !== undefined ? { role: r.role } : {}) };
+      const { view, event } = this.messages.fold(this.id, r.state, r.job, r.id, req, this.roles(), this.abortReason());
+      if (event) this.events.push({ type: 'message', job: r.job, roles: node.roles, ...event });
+      const outcome = { ok: true as const, dup: false, changed: event !== undefined, state: node.state, resolutions: [], message: view };
+      this.seen.set(r.id, outcome);
+      return outcome;
     }
     const before = node.state;
     let changed = false;

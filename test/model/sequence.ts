@@ -2,11 +2,13 @@ import type { Redis } from 'ioredis';
 import { isDeepStrictEqual } from 'node:util';
 import { BARRIERS } from '../../src/core/states';
 import type { Barrier, ReportKind } from '../../src/core/states';
+import { asList } from '../../src/fold/outcome';
 import type { FoldOutcome } from '../../src/fold/outcome';
 import { FoldAdapter, wireReport } from './fold-adapter';
 import type { Observed } from './fold-adapter';
 import { ClusterModel, WorldModel } from './model';
 import type { ModelOutcome, ModelReport } from './model';
+import type { ModelMessageRecord } from './messages-model';
 
 /**
  * One generated test case: two clusters (A, the one under test, and B, whose
@@ -16,6 +18,18 @@ import type { ModelOutcome, ModelReport } from './model';
  * shrinks.
  */
 export type Target = 'A' | 'B' | 'unknown-job' | 'other-cluster' | 'unknown-cluster';
+
+/**
+ * The message part of an action, used when its kind is `send` or `wait_msg`
+ * and made valid there (DESIGN's report schema): a `wait_msg` always has a
+ * mode (`any` if none) and no data, a role goes only with mode `all`.
+ */
+export interface MsgSpec {
+  id: string;
+  data: [string, string][];
+  mode: 'none' | 'any' | 'all';
+  role: 'none' | 'server' | 'client' | 'nobody';
+}
 
 export type Action =
   | {
@@ -27,11 +41,12 @@ export type Action =
       ip?: string;
       roles?: string;
       reason?: string;
+      m?: MsgSpec;
     }
   /** Send an earlier report again, as it was (a retry, a re-run after a crash, a late copy). */
   | { t: 'again'; pick: number }
   /** A new report of cluster `target` that reuses an id an earlier report (of any cluster) carried. */
-  | { t: 'reuse-id'; pick: number; target: 'A' | 'B'; node: number; kind: ReportKind };
+  | { t: 'reuse-id'; pick: number; target: 'A' | 'B'; node: number; kind: ReportKind; m?: MsgSpec };
 
 export type Step = { t: 'batch'; actions: Action[] } | { t: 'deadline'; cluster: 'A' | 'B'; barrier: Barrier };
 
@@ -42,7 +57,55 @@ export interface Sequence {
   steps: Step[];
 }
 
-function normalOutcome(o: FoldOutcome): unknown {
+/** The fields of `send` / `wait_msg` a report carries, from its action's MsgSpec. */
+function messageFields(kind: ReportKind, m: MsgSpec | undefined): Pick<ModelReport, 'msg' | 'data' | 'mode' | 'role'> {
+  if (kind !== 'send' && kind !== 'wait_msg') return {};
+  const spec = m ?? { id: 'm1', data: [], mode: 'none', role: 'none' };
+  const mode = spec.mode === 'none' ? (kind === 'wait_msg' ? 'any' : undefined) : spec.mode;
+  return {
+    msg: spec.id,
+    ...(kind === 'send' ? { data: Object.fromEntries(spec.data) } : {}),
+    ...(mode ? { mode } : {}),
+    ...(mode === 'all' && spec.role !== 'none' ? { role: spec.role } : {}),
+  };
+}
+
+type Released = { job: string; mode: string; role?: string };
+const normalReleased = (list: unknown): Released[] => asList<Released>(list).map((r) => ({ job: r.job, mode: r.mode, ...(r.role !== undefined ? { role: r.role } : {}) }));
+
+/** A message view without its times, in a fixed key order. */
+function normalMessage(m: {
+  msg: string;
+  seq: number;
+  senders: { job: string; roles: string; data: Record<string, string> }[];
+  abort?: string;
+  by?: { job: string; report: string; op: string };
+  error?: string;
+  released?: unknown;
+}): unknown {
+  return {
+    msg: m.msg,
+    seq: m.seq,
+    senders: asList<{ job: string; roles: string; data: Record<string, string> }>(m.senders).map((x) => ({ job: x.job, roles: x.roles, data: sortedEntries(x.data) })),
+    abort: m.abort ?? null,
+    by: m.by ? { job: m.by.job, report: m.by.report, op: m.by.op } : null,
+    error: m.error ?? null,
+    released: m.released === undefined ? null : normalReleased(m.released),
+  };
+}
+
+/** A map as [key, value] pairs in key order (Lua writes an empty one as a list). */
+function sortedEntries(data: unknown): [string, unknown][] {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return [];
+  return Object.entries(data as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+type AnyOutcome =
+  | { ok: false; code: string }
+  | { ok: true; dup: boolean; changed: boolean; heartbeat?: boolean; state: string; resolutions: { barrier: string; result: string; reason?: string }[]; answer?: { barrier: string; result: string; reason?: string }; message?: Parameters<typeof normalMessage>[0] };
+
+/** An outcome of either side in one shape: what is compared after each fold. */
+function normalOutcome(o: AnyOutcome): unknown {
   if (!o.ok) return { ok: false, code: o.code };
   const res = (r: { barrier: string; result: string; reason?: string }) => ({ barrier: r.barrier, result: r.result, ...(r.reason ? { reason: r.reason } : {}) });
   return {
@@ -53,6 +116,7 @@ function normalOutcome(o: FoldOutcome): unknown {
     state: o.state,
     resolutions: o.resolutions.map(res),
     ...(o.answer ? { answer: res(o.answer) } : {}),
+    ...(o.message ? { message: normalMessage(o.message) } : {}),
   };
 }
 
@@ -61,9 +125,19 @@ function normalTimeout(o: FoldOutcome | ModelOutcome): unknown {
   return { ok: true, resolutions: o.resolutions.map((r) => ({ barrier: r.barrier, result: r.result, ...(r.reason ? { reason: r.reason } : {}) })) };
 }
 
+const EVENT_FIELDS: Record<string, string[]> = {
+  report: ['type', 'job', 'roles', 'report', 'state', 'from', 'ip', 'reason'],
+  resolution: ['type', 'barrier', 'result', 'reason'],
+  message: ['type', 'job', 'roles', 'op', 'msg', 'mode', 'role', 'keys', 'released'],
+};
+
+/** An event without ids and times (`waited_ms` included), in a fixed key order. */
 function normalEvent(e: Record<string, unknown>): Record<string, unknown> {
-  const keep = e.type === 'report' ? ['type', 'job', 'roles', 'report', 'state', 'from', 'ip', 'reason'] : ['type', 'barrier', 'result', 'reason'];
-  return Object.fromEntries(keep.filter((f) => e[f] !== undefined && e[f] !== null).map((f) => [f, e[f]]));
+  const keep = EVENT_FIELDS[String(e.type)] ?? Object.keys(e);
+  const out: Record<string, unknown> = Object.fromEntries(keep.filter((f) => e[f] !== undefined && e[f] !== null).map((f) => [f, e[f]]));
+  if (out.keys !== undefined) out.keys = asList(out.keys);
+  if (out.released !== undefined) out.released = normalReleased(out.released);
+  return out;
 }
 
 interface View {
@@ -74,6 +148,22 @@ interface View {
   events: Record<string, unknown>[];
   heartbeats: string[];
   open: boolean;
+  /** Message ID -> [seq, send order, senders' data by job, waits by job as [mode, role, released]]. */
+  messages: [string, unknown][];
+}
+
+/** A stored message record without times and byte counts, from either side. */
+function normalRecord(rec: {
+  seq: number;
+  order: unknown;
+  senders: Record<string, { data: unknown }> | ModelMessageRecord['senders'] | unknown[];
+  waits: Record<string, { mode: string; role?: string; released?: unknown }> | ModelMessageRecord['waits'] | unknown[];
+}): unknown {
+  const senders = rec.senders instanceof Map ? [...rec.senders].map(([j, d]) => [j, sortedEntries(d)]) : sortedEntries(rec.senders).map(([j, s]) => [j, sortedEntries((s as { data: unknown }).data)]);
+  const waitList = rec.waits instanceof Map ? [...rec.waits] : sortedEntries(rec.waits);
+  const waits = (waitList as [string, { mode: string; role?: string; released?: unknown }][]).map(([j, w]) => [j, w.mode, w.role ?? null, Boolean(w.released)]);
+  const byJob = (a: unknown[], b: unknown[]) => (String(a[0]) < String(b[0]) ? -1 : String(a[0]) > String(b[0]) ? 1 : 0);
+  return [rec.seq, asList(rec.order), senders.sort(byJob), waits.sort(byJob)];
 }
 
 /** One cluster's visible state as a string with a fixed key order, so the two sides compare as strings. */
@@ -85,7 +175,8 @@ function canonical(v: View): string {
       return [id, n.state, n.roles, n.ip, n.direct_ips, n.direct_macs, n.entire_state];
     });
   const res = BARRIERS.map((b) => [b, v.res[b]?.result ?? null, v.res[b]?.reason ?? null]);
-  return JSON.stringify([nodes, res, v.final ?? null, v.pending, v.events.map(normalEvent), [...v.heartbeats].sort(), v.open]);
+  const messages = [...v.messages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([nodes, res, v.final ?? null, v.pending, v.events.map(normalEvent), [...v.heartbeats].sort(), v.open, messages]);
 }
 
 function modelView(c: ClusterModel): View {
@@ -97,6 +188,14 @@ function modelView(c: ClusterModel): View {
     events: c.events as unknown as Record<string, unknown>[],
     heartbeats: [...c.heartbeats],
     open: c.open,
+    messages: [...c.messages.records].map(([id, rec]) => [id, normalRecord(rec)]),
+  };
+}
+
+function realView(o: Observed): View {
+  return {
+    ...o,
+    messages: Object.entries(o.messages).map(([id, raw]) => [id, normalRecord(JSON.parse(raw) as Parameters<typeof normalRecord>[0])]),
   };
 }
 
@@ -135,7 +234,7 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
   const clusters = { A: seq.a.map((roles, i) => ({ job: `${ns}-a${i}`, roles })), B: seq.b.map((roles, i) => ({ job: `${ns}-b${i}`, roles })) };
   const cid = { A: `${ns}-a0`, B: `${ns}-b0` };
   const token = { A: `tok-a-${ns}`, B: `tok-b-${ns}` };
-  await Promise.all((['A', 'B'] as const).map((which) => api.createCluster({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
+  await api.createClusters((['A', 'B'] as const).map((which) => ({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
   for (const which of ['A', 'B'] as const) world.create(new ClusterModel(cid[which], token[which], clusters[which], seq.timeoutMs));
   const sent: ModelReport[] = [];
   const log: string[] = [];
@@ -147,10 +246,10 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
     if (a.t === 'again') return sent[a.pick % sent.length]!;
     if (a.t === 'reuse-id') {
       const id = sent.length > 0 ? sent[a.pick % sent.length]!.id : newId();
-      return { id, cluster: cid[a.target], job: nodeOf(a.target, a.node), state: a.kind, token: token[a.target] };
+      return { id, cluster: cid[a.target], job: nodeOf(a.target, a.node), state: a.kind, token: token[a.target], ...messageFields(a.kind, a.m) };
     }
     const which = a.target === 'B' ? 'B' : 'A';
-    const r: ModelReport = { id: newId(), cluster: cid[which], job: nodeOf(which, a.node), state: a.kind, token: a.goodToken ? token[which] : 'wrong-token' };
+    const r: ModelReport = { id: newId(), cluster: cid[which], job: nodeOf(which, a.node), state: a.kind, token: a.goodToken ? token[which] : 'wrong-token', ...messageFields(a.kind, a.m) };
     if (a.target === 'unknown-job') r.job = `${ns}-ghost${a.node % 3}`;
     if (a.target === 'other-cluster') r.job = nodeOf('B', a.node);
     if (a.target === 'unknown-cluster') r.cluster = `${ns}-nocluster`;
@@ -177,23 +276,19 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
       const actions = step.actions.filter((a) => a.t !== 'again' || sent.length > 0);
       const reports = actions.map(toReport);
       for (const r of reports) {
-        log.push(`${i}: ${r.state} ${r.job} of ${r.cluster} id ${r.id}${r.token.startsWith('tok') ? '' : ' (wrong token)'}${r.info ? ` info ${JSON.stringify(r.info)}` : ''}`);
+        log.push(`${i}: ${r.state} ${r.job} of ${r.cluster} id ${r.id}${r.token.startsWith('tok') ? '' : ' (wrong token)'}${r.info ? ` info ${JSON.stringify(r.info)}` : ''}${r.msg !== undefined ? ` msg ${JSON.stringify({ msg: r.msg, data: r.data, mode: r.mode, role: r.role })}` : ''}`);
         sent.push(r);
       }
       const [outcomes, seen] = await api.foldAndObserve(reports.map((r) => wireReport(r)), watched);
       real = outcomes.map(normalOutcome);
       observed = seen;
-      expected = reports.map((r) => {
-        const o = world.fold(r);
-        if (!o.ok) return o;
-        return { ok: true, dup: o.dup, changed: o.changed, ...(o.heartbeat ? { heartbeat: true } : {}), state: o.state, resolutions: o.resolutions, ...(o.answer ? { answer: o.answer } : {}) };
-      });
+      expected = reports.map((r) => normalOutcome(world.fold(r)));
     }
     const e = JSON.stringify(expected);
     const outcomeDiff = e === JSON.stringify(real) ? undefined : difference(`step ${i} outcomes`, JSON.parse(e), real);
     const stateDiff =
-      viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open]`, modelView(world.clusters.get(cid.A)!), observed[cid.A]!) ??
-      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open]`, modelView(world.clusters.get(cid.B)!), observed[cid.B]!) : undefined);
+      viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open, messages]`, modelView(world.clusters.get(cid.A)!), realView(observed[cid.A]!)) ??
+      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open, messages]`, modelView(world.clusters.get(cid.B)!), realView(observed[cid.B]!)) : undefined);
     const diff = outcomeDiff ?? stateDiff;
     if (diff) throw new ModelMismatch(`${diff}\nsteps:\n  ${log.join('\n  ')}`);
   }
