@@ -3,10 +3,14 @@
  * A cluster's token and its jobs never change after the cluster is created,
  * so a triple that was valid stays valid; only successes are remembered, so a
  * refused report is checked against Redis every time. Bounded, oldest out.
+ *
+ * Keys are stored as flat strings: a key built with a template literal is a
+ * V8 cons string that keeps its three parts alive as well (294 bytes per entry
+ * against 127 flat, measured with 40,800 entries: 10,200 open 4-node clusters).
  */
 export class MembershipCache {
   private readonly seen = new Map<string, true>();
-  /** @param max entries kept; default 100 000 (a few MB). */
+  /** @param max entries kept; default 100 000 (about 12 MB). */
   constructor(private readonly max = 100_000) {}
 
   private static key(cluster: string, job: string, token: string): string {
@@ -17,8 +21,13 @@ export class MembershipCache {
     return this.seen.has(MembershipCache.key(cluster, job, token));
   }
 
+  /** Entries held now. */
+  get size(): number {
+    return this.seen.size;
+  }
+
   remember(cluster: string, job: string, token: string): void {
-    const k = MembershipCache.key(cluster, job, token);
+    const k = flat(MembershipCache.key(cluster, job, token));
     if (this.seen.has(k)) return;
     if (this.seen.size >= this.max) {
       const oldest = this.seen.keys().next().value;
@@ -26,4 +35,9 @@ export class MembershipCache {
     }
     this.seen.set(k, true);
   }
+}
+
+/** A copy of `s` in one piece (not a tree of the strings it was built from). */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
