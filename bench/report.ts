@@ -168,7 +168,11 @@ export function formatResult(r: BenchResult): string {
     const net = (w: WaitCostResult): number => w.netCommandsPerBarrier ?? w.redisCommandsPerBarrier;
     return a && b && b.holdSeconds > a.holdSeconds ? ((net(b) - net(a)) * a.clusters) / (b.holdSeconds - a.holdSeconds) : undefined;
   };
-  lines.push(`  idle worker processes issue ${f(r.idleWorkerCommandsPerSecond, 1)} Redis commands/s in all (dead-node sweep, stalled checks, blocking waits), however many clusters wait`);
+  const ownIdle = ours.filter((w) => w.idleCommandsPerSecond !== undefined);
+  lines.push(
+    `  idle worker processes issue ${f(r.idleWorkerCommandsPerSecond, 1)} Redis commands/s in all (dead-node sweep, stalled checks, blocking waits), however many clusters wait` +
+      (r.waitCostConcurrent && ownIdle.length > 0 ? `; the cluster-sync holds' own workers: ${ownIdle.map((w) => f(w.idleCommandsPerSecond as number, 1)).join(' / ')}/s, taken off their rows` : ''),
+  );
   const so = slope(ours);
   const sp = slope(poll);
   if (so !== undefined && sp !== undefined) {
