@@ -3,6 +3,7 @@ import type { BarrierAnswer } from '../src/client/node-client';
 import { prepareClusters } from '../src/cluster/prepare';
 import type { PreparedCluster } from '../src/cluster/prepare';
 import { submitClusters } from '../src/cluster/submit';
+import type { SubmittedCluster } from '../src/cluster/submit';
 import { decodeText } from '../src/bus/connect';
 import type { Subscription } from 'nats';
 import type { ClusterEvent } from '../src/fold/outcome';
@@ -28,17 +29,22 @@ export interface SimCluster {
   nodes: NodeClient[];
 }
 
+/** Submits `count` clusters of `nodes` nodes as `submit` does (state in Redis, node jobs with their tokens on the testbox queue). */
+export async function submitBenchClusters(env: Environment, count: number, nodes: number): Promise<SubmittedCluster[]> {
+  const { job, spec } = benchJob(nodes);
+  const [prepared] = prepareClusters(job, 'bench job', { inlineSpec: spec });
+  const chunks: PreparedCluster[][] = [];
+  for (let i = 0; i < count; i += 25) chunks.push(Array.from({ length: Math.min(25, count - i) }, () => prepared as PreparedCluster));
+  return (await inParallel(chunks, 8, (c) => submitClusters(env.store, env.queues, c))).flat();
+}
+
 /**
  * Creates `count` clusters of `nodes` nodes through prepareClusters and
  * submitClusters (state in Redis, node jobs on the testbox queue), then
  * starts a NodeClient per node (subscribed to the barrier subject).
  */
 export async function createClusters(env: Environment, count: number, nodes: number): Promise<SimCluster[]> {
-  const { job, spec } = benchJob(nodes);
-  const [prepared] = prepareClusters(job, 'bench job', { inlineSpec: spec });
-  const chunks: PreparedCluster[][] = [];
-  for (let i = 0; i < count; i += 25) chunks.push(Array.from({ length: Math.min(25, count - i) }, () => prepared as PreparedCluster));
-  const submitted = (await inParallel(chunks, 8, (c) => submitClusters(env.store, env.queues, c))).flat();
+  const submitted = await submitBenchClusters(env, count, nodes);
   const out: SimCluster[] = [];
   for (const s of submitted) {
     const clients = s.jobs.map((j) => new NodeClient(env.nodeConnection(), env.subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, { requestTimeoutMs: 30_000 }));

@@ -83,6 +83,17 @@ export class Environment {
     return env;
   }
 
+  /**
+   * Another environment on the same NATS (its own subject prefix) with a Redis
+   * server of its own, so its INFO commandstats count only its commands: the
+   * cost phase measures its holds side by side this way. Undefined when this
+   * run was given a Redis URL (then there is one Redis for everything).
+   */
+  async sibling(nodeConnections: number): Promise<Environment | undefined> {
+    if (this.opts.redisUrl) return undefined;
+    return Environment.start({ ...this.opts, redisUrl: undefined, natsUrl: this.config.natsUrl, nodeConnections });
+  }
+
   /** A NATS connection for the next simulated node. */
   nodeConnection(): NatsConnection {
     const nc = this.nodeNats[this.next++ % this.nodeNats.length];

@@ -27,7 +27,7 @@ export interface BenchOptions {
   floorSamples: number;
   /** Polling interval of the Compass-CI baseline, s. Default 10 (quick 0.5). */
   pollInterval: number;
-  /** How long barriers are held open in the cost-against-waiting phase, s. Default 0,30 (quick 0,1). */
+  /** How long barriers are held open in the cost-against-waiting phase, s; all run at once. Default 0,60,600 (quick 0,1). */
   holds: number[];
   /** Clusters in the cost-against-waiting phase. Default 100 (quick 20). */
   holdClusters: number;
@@ -76,7 +76,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--isolated <n>', 'barriers measured one at a time', int('--isolated'))
     .option('--floor-samples <n>', 'samples of each floor round trip', int('--floor-samples'))
     .option('--poll-interval <S>', 'polling interval of the Compass-CI baseline, s', num('--poll-interval'))
-    .option('--holds <list>', 'seconds barriers are held open in the cost phase, e.g. 0,30', list('--holds', num('--holds')))
+    .option('--holds <list>', 'seconds barriers are held open in the cost phase (all at once, each on its own Redis), e.g. 0,60,600', list('--holds', num('--holds')))
     .option('--hold-clusters <n>', 'clusters in the cost phase', int('--hold-clusters'))
     .option('--open-clusters <n>', 'clusters left open for the memory check', int('--open-clusters'))
     .option('--node-connections <n>', 'NATS connections shared by the simulated nodes', int('--node-connections'))
@@ -106,7 +106,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     isolatedBarriers: pick('isolated', 300, 60),
     floorSamples: pick('floorSamples', 2000, 500),
     pollInterval: pick('pollInterval', 10, 0.5),
-    holds: pick('holds', [0, 30], [0, 1]),
+    holds: pick('holds', [0, 60, 600], [0, 1]),
     holdClusters: pick('holdClusters', 100, 20),
     openClusters: pick('openClusters', 10_000, 500),
     nodeConnections: pick('nodeConnections', 8, 4),

@@ -21,6 +21,8 @@ export interface BenchResult {
   /** Redis commands per second the worker processes issue when idle (timers). */
   idleWorkerCommandsPerSecond: number;
   waitCost: WaitCostResult[];
+  /** True when the cost phase ran every hold of both designs at once, each on its own Redis (bench/wait-cost.ts). */
+  waitCostConcurrent?: boolean;
   openClusters: OpenClustersResult;
   ramps: RampResult[];
   /** lava-sync beside the barrier (bench/sync-latency.ts). */
@@ -130,9 +132,25 @@ export function formatResult(r: BenchResult): string {
     }
   }
   lines.push(table(rows));
-  for (const ramp of r.ramps) lines.push(`  ${ramp.workers} worker(s): at most ${f(ramp.saturationPerSecond, 0)} reports folded/s; ${f(ramp.withinLimitPerSecond, 0)}/s with p99 ≤ ${o.limitMs} ms`);
+  for (const ramp of r.ramps) {
+    lines.push(`  ${ramp.workers} worker(s): at most ${f(ramp.saturationPerSecond, 0)} reports folded/s; ${f(ramp.withinLimitPerSecond, 0)}/s with p99 ≤ ${o.limitMs} ms`);
+    const sat = ramp.levels.reduce<RampResult['levels'][number] | undefined>((a, l) => (!a || l.foldedPerSecond > a.foldedPerSecond ? l : a), undefined);
+    if (sat && sat.foldedPerSecond > 0) {
+      const us = (cores: number): string => f((cores / sat.foldedPerSecond) * 1e6, 0);
+      const workers = sat.cpu.workers.map((c, i) => `worker ${i + 1} ${us(c)}`).join(', ');
+      lines.push(
+        `    at saturation (offered ${sat.offered}/s): CPU µs per folded report, per process: ${workers}, Redis ${us(sat.cpu.redis)}, NATS ${sat.cpu.nats === undefined ? '-' : us(sat.cpu.nats)}, ` +
+          `bench ${us(sat.cpu.bench)}; Redis commands per report sent (net of idle) ${sat.redisCommandsPerReport === undefined ? '-' : f(sat.redisCommandsPerReport, 1)}`,
+      );
+    }
+  }
   lines.push('');
   lines.push(`cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start; the first nodes report within ${o.pollInterval} s, the last is held back, then reports within ${Math.min(1, o.pollInterval)} s; polling interval ${o.pollInterval} s`);
+  lines.push(
+    r.waitCostConcurrent
+      ? '  every hold of both designs ran at the same time, each on a Redis server of its own (cluster-sync: with its own worker process, net of its own idle rate)'
+      : '  the holds ran one after another on one Redis (cluster-sync, then polling with the workers stopped)',
+  );
   lines.push(
     table([
       ['design', 'held s', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/barrier', 'net of idle timers', 'busiest (per barrier)'],
@@ -147,9 +165,14 @@ export function formatResult(r: BenchResult): string {
   const slope = (rows: WaitCostResult[]): number | undefined => {
     const a = rows[0];
     const b = rows[rows.length - 1];
-    return a && b && b.holdSeconds > a.holdSeconds ? ((b.redisCommandsPerBarrier - a.redisCommandsPerBarrier) * a.clusters) / (b.holdSeconds - a.holdSeconds) : undefined;
+    const net = (w: WaitCostResult): number => w.netCommandsPerBarrier ?? w.redisCommandsPerBarrier;
+    return a && b && b.holdSeconds > a.holdSeconds ? ((net(b) - net(a)) * a.clusters) / (b.holdSeconds - a.holdSeconds) : undefined;
   };
-  lines.push(`  idle worker processes issue ${f(r.idleWorkerCommandsPerSecond, 1)} Redis commands/s in all (dead-node sweep, stalled checks, blocking waits), however many clusters wait`);
+  const ownIdle = ours.filter((w) => w.idleCommandsPerSecond !== undefined);
+  lines.push(
+    `  idle worker processes issue ${f(r.idleWorkerCommandsPerSecond, 1)} Redis commands/s in all (dead-node sweep, stalled checks, blocking waits), however many clusters wait` +
+      (r.waitCostConcurrent && ownIdle.length > 0 ? `; the cluster-sync holds' own workers: ${ownIdle.map((w) => f(w.idleCommandsPerSecond as number, 1)).join(' / ')}/s, taken off their rows` : ''),
+  );
   const so = slope(ours);
   const sp = slope(poll);
   if (so !== undefined && sp !== undefined) {

@@ -9,12 +9,11 @@ import { isolatedLatency, scaleLatency } from './latency';
 import { openClusters } from './open-clusters';
 import { parseBenchOptions } from './options';
 import { latencyPlot } from './plot';
-import { PollingScheduler } from './polling';
 import { formatResult, targetsOf } from './report';
 import type { BenchResult } from './report';
 import { ramp } from './throughput';
 import type { RampResult } from './throughput';
-import { idleCommandsPerSecond, oursWaitCost, pollingWaitCost } from './wait-cost';
+import { costPhase, idleCommandsPerSecond } from './wait-cost';
 import { formatSyncLatency, syncLatency, syncTargets } from './sync-latency';
 import type { WaitCostResult } from './wait-cost';
 
@@ -74,16 +73,17 @@ async function main(): Promise<number> {
     const syncRun = await syncLatency(env, { rounds: opts.quick ? 20 : 200, nodes: 8 });
     log(`bench: ${opts.clusters} clusters × ${opts.nodes} nodes at once, ${opts.rounds} round(s)`);
     const scale = await scaleLatency(env, { clusters: opts.clusters, nodes: opts.nodes, rounds: opts.rounds, thinkMs: opts.thinkMs });
-    const waitCost: WaitCostResult[] = [];
     // Both designs get the same arrivals: the first nodes within one polling interval, the last within a second of the hold.
     const arrivals = { spreadMs: opts.pollInterval * 1000, lastSpreadMs: Math.min(1000, opts.pollInterval * 1000) };
     log('bench: Redis commands of idle workers');
     const idlePerSecond = await idleCommandsPerSecond(env, opts.quick ? 2 : 5);
-    for (const hold of opts.holds) {
-      log(`bench: cost with the barrier held ${hold} s (cluster-sync)`);
-      const w = await oursWaitCost(env, tracker, opts.holdClusters, opts.nodes, hold, arrivals);
-      waitCost.push({ ...w, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idlePerSecond * w.seconds) / w.clusters });
-    }
+    log(`bench: cost against waiting, holds ${opts.holds.join(', ')} s of both designs at once, each on its own Redis`);
+    const cost = await costPhase(env, {
+      holds: opts.holds, clusters: opts.holdClusters, nodes: opts.nodes, workers: opts.workers, pollIntervalSeconds: opts.pollInterval, arrivals, idleSeconds: opts.quick ? 2 : 5, log,
+    });
+    const waitCost: WaitCostResult[] = cost.rows;
+    for (const p of cost.pids.servers) if (!pids.servers.includes(p)) pids.servers.push(p);
+    for (const p of cost.pids.workers) if (!pids.workers.includes(p)) pids.workers.push(p);
     await tracker.stop();
     log(`bench: ${opts.openClusters} open clusters`);
     const open = await openClusters(env, opts.openClusters, opts.nodes);
@@ -93,19 +93,7 @@ async function main(): Promise<number> {
       ramps.push(await ramp(env, { workers: w, levels: opts.rampLevels, seconds: opts.levelSeconds, nodes: opts.nodes, limitMs: opts.limitMs, idlePerSecond, log }));
       notePids();
     }
-    // The baseline runs with the workers stopped, so Redis counts only its commands.
-    await env.setWorkers(0);
-    const poller = new PollingScheduler(env.config.redisUrl, env.config.keyPrefix, opts.pollInterval * 1000);
-    await poller.start();
-    try {
-      for (const hold of opts.holds) {
-        log(`bench: cost with the barrier held ${hold} s (polling every ${opts.pollInterval} s)`);
-        waitCost.push(await pollingWaitCost(env, poller, opts.holdClusters, opts.nodes, hold, arrivals));
-      }
-    } finally {
-      await poller.close();
-    }
-    const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, openClusters: open, ramps };
+    const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, waitCostConcurrent: cost.concurrent, openClusters: open, ramps };
     const result: BenchResult = { ...partial, syncLatency: syncRun, finishedAt: new Date().toISOString(), targets: [...targetsOf(partial), ...syncTargets(syncRun)] };
     const base = path.join(opts.out, opts.name);
     writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');

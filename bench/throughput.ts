@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Environment } from './environment';
-import { STEPS, closeClusters, createClusters, timedWait } from './clusters';
-import type { SimCluster } from './clusters';
+import { STEPS } from './clusters';
+import { ReportDriver, createDriverClusters } from './report-driver';
+import type { DriverCluster } from './report-driver';
 import { sampleProcess } from './proc-stats';
 import { commandCounts, countsDelta, redisCpuSeconds, total } from './redis-stats';
 import { summarize } from './stats';
@@ -23,6 +24,10 @@ export interface LevelResult {
   latency: Summary;
   /** Barriers still unanswered after the drain period. */
   unanswered: number;
+  /** Reports refused and barriers answered otherwise than `ok` (aborts): none in a sound run. */
+  failed: number;
+  /** The first few of those, for the log. */
+  failures: string[];
   /**
    * Redis commands (INFO commandstats, commands inside scripts included) per report sent,
    * from the level's start until its last answer, net of the idle workers' commands.
@@ -41,67 +46,55 @@ export interface RampResult {
   withinLimitPerSecond: number;
 }
 
-type Cluster = SimCluster & { step: number };
-
 async function level(env: Environment, rate: number, seconds: number, nodes: number, drainMs: number, idlePerSecond: number): Promise<LevelResult> {
   const arrivalsPerSecond = rate / nodes;
   const expected = Math.ceil(arrivalsPerSecond * seconds);
-  const fresh: Cluster[] = (await createClusters(env, Math.ceil(expected / STEPS.length) + 4, nodes)).map((c) => ({ ...c, step: 0 }));
-  const all = [...fresh];
-  const ready: Cluster[] = [];
+  // Every report of the level is encoded here, before the clock starts.
+  const fresh = await createDriverClusters(env, Math.ceil(expected / STEPS.length) + 4, nodes);
+  const ready: DriverCluster[] = [];
   const samples: number[] = [];
-  const pending = new Set<Promise<void>>();
   let arrivals = 0;
   let folded = 0;
   let starved = 0;
+  let windowEnd = Infinity;
+  const driver = new ReportDriver(env, (a) => {
+    const at = a.answeredAt as number;
+    // Each node of the cluster has the answer once it arrived: one sample per node.
+    for (let i = 0; i < nodes; i++) samples.push(at - a.sentAt);
+    if (at <= windowEnd) folded += nodes;
+    a.cluster.step++;
+    if (a.cluster.step < STEPS.length) ready.push(a.cluster);
+  });
+  await driver.start();
   const natsPid = env.servers.find((s) => s.url.startsWith('nats'))?.pid;
   const cpu0 = { workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0), redis: await redisCpuSeconds(env.redis), nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined, bench: process.cpuUsage() };
   const commands0 = await commandCounts(env.redis);
   const t0 = performance.now();
-  const windowEnd = t0 + seconds * 1000;
-  const launch = (c: Cluster): void => {
-    const step = STEPS[c.step] as (typeof STEPS)[number];
-    const t = performance.now();
-    const p = Promise.all(c.nodes.map((n) => timedWait(n, step)))
-      .then((rs) => {
-        let lastAt = 0;
-        for (const r of rs) {
-          samples.push(r.at - t);
-          lastAt = Math.max(lastAt, r.at);
-        }
-        if (lastAt <= windowEnd) folded += nodes;
-        c.step++;
-        if (c.step < STEPS.length) ready.push(c);
-      })
-      .catch(() => undefined)
-      .finally(() => pending.delete(p));
-    pending.add(p);
-  };
+  windowEnd = t0 + seconds * 1000;
   for (let now = performance.now(); now < windowEnd; now = performance.now()) {
     const due = Math.floor(((now - t0) / 1000) * arrivalsPerSecond) - arrivals;
     for (let i = 0; i < due; i++) {
       arrivals++;
       const c = ready.shift() ?? fresh.pop();
-      if (c) launch(c);
+      if (c) driver.send(c);
       else starved++;
     }
     await sleep(2);
   }
   const window = (performance.now() - t0) / 1000;
   const cpu1 = { workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0), redis: await redisCpuSeconds(env.redis), nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined, bench: process.cpuUsage(cpu0.bench) };
-  const drained = Promise.all([...pending]);
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, drainMs)))]);
-  clearTimeout(timer);
-  const unanswered = pending.size;
+  await driver.drain(drainMs);
+  const unanswered = driver.open.size;
   const commands = total(countsDelta(commands0, await commandCounts(env.redis))) - idlePerSecond * ((performance.now() - t0) / 1000);
-  await closeClusters(all);
+  await driver.close();
   return {
     offered: rate,
     sentPerSecond: ((arrivals - starved) * nodes) / window,
     foldedPerSecond: folded / window,
     latency: summarize(samples),
     unanswered,
+    failed: driver.failures,
+    failures: driver.reasons,
     redisCommandsPerReport: arrivals > starved ? commands / ((arrivals - starved) * nodes) : undefined,
     cpu: {
       workers: cpu1.workers.map((c, i) => (c - (cpu0.workers[i] ?? 0)) / window),
@@ -133,10 +126,10 @@ export async function ramp(
     levels.push(r);
     opts.log(
       `  ${opts.workers} worker(s), offered ${rate}/s: sent ${r.sentPerSecond.toFixed(0)}/s, folded ${r.foldedPerSecond.toFixed(0)}/s, ` +
-        `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, ${r.redisCommandsPerReport?.toFixed(1) ?? '-'} Redis commands/report${r.unanswered ? `, ${r.unanswered} unanswered` : ''}`,
+        `p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, ${r.redisCommandsPerReport?.toFixed(1) ?? '-'} Redis commands/report${r.unanswered ? `, ${r.unanswered} unanswered` : ''}${r.failed ? `, ${r.failed} refused or aborted (${r.failures.join('; ')})` : ''}`,
     );
     over = r.latency.p99 > 20 * opts.limitMs ? over + 1 : 0;
-    if (over >= 2 || r.unanswered > 0 || r.foldedPerSecond < 0.9 * r.sentPerSecond) break;
+    if (over >= 2 || r.unanswered > 0 || r.failed > 0 || r.foldedPerSecond < 0.9 * r.sentPerSecond) break;
   }
   const ok = levels.filter((l) => l.latency.p99 <= opts.limitMs && l.unanswered === 0);
   return {

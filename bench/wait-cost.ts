@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { startRedis } from '../src/services/local-servers';
 import type { Environment } from './environment';
-import { closeClusters, createClusters, timedWait } from './clusters';
-import type { FoldTracker } from './clusters';
-import { PollingNode } from './polling';
-import type { PollingScheduler } from './polling';
+import { FoldTracker, closeClusters, createClusters, timedWait } from './clusters';
+import { PollingNode, PollingScheduler } from './polling';
 import { commandCounts, countsDelta, total } from './redis-stats';
 import type { CommandCounts } from './redis-stats';
 import { summarize } from './stats';
@@ -39,6 +39,8 @@ export interface WaitCostResult {
   seconds: number;
   /** Per barrier, less what the worker processes issue when idle over the same window (their timers). */
   netCommandsPerBarrier?: number;
+  /** cluster-sync: Redis commands/s its idle workers issued, measured just before the hold. */
+  idleCommandsPerSecond?: number;
 }
 
 /** Redis commands per second while the workers are idle: their timers (dead-node sweep, stalled checks, blocking waits). */
@@ -78,7 +80,7 @@ export async function oursWaitCost(env: Environment, tracker: FoldTracker, clust
 let pollingSeq = 0;
 
 export async function pollingWaitCost(
-  env: Environment,
+  redis: Redis,
   poller: PollingScheduler,
   clusters: number,
   nodes: number,
@@ -94,7 +96,7 @@ export async function pollingWaitCost(
     cs.push({ id, nodes: jobs.map((j) => new PollingNode(poller.url, j.id, agent)) });
   }
   const samples: number[] = [];
-  const before = await commandCounts(env.redis);
+  const before = await commandCounts(redis);
   const t = performance.now();
   try {
     const first = cs.map((c) => c.nodes.slice(0, -1).map((n) => within(arrivals.spreadMs).then(() => n.wait('wait_start'))));
@@ -114,9 +116,118 @@ export async function pollingWaitCost(
   } finally {
     agent.destroy();
   }
-  const delta = countsDelta(before, await commandCounts(env.redis));
+  const delta = countsDelta(before, await commandCounts(redis));
   const seconds = (performance.now() - t) / 1000;
   const perBarrier = total(delta) / clusters;
   // No worker runs while the baseline is measured: all of it is the baseline's.
   return { design: 'polling', holdSeconds, clusters, latency: summarize(samples), redisCommandsPerBarrier: perBarrier, redisCommands: delta, seconds, netCommandsPerBarrier: perBarrier };
+}
+
+export interface CostPhaseOptions {
+  holds: number[];
+  clusters: number;
+  nodes: number;
+  /** Worker processes per cluster-sync hold. */
+  workers: number;
+  pollIntervalSeconds: number;
+  arrivals: Arrivals;
+  /** How long idle workers are watched before each cluster-sync hold, s. */
+  idleSeconds: number;
+  log: (line: string) => void;
+}
+
+export interface CostPhaseResult {
+  /** cluster-sync rows (holds in order), then polling rows. */
+  rows: WaitCostResult[];
+  /** Every server and worker process the phase started, all stopped again. */
+  pids: { servers: number[]; workers: number[] };
+  /** True when every hold of both designs ran at once, each on its own Redis. */
+  concurrent: boolean;
+}
+
+/**
+ * Redis commands per barrier against waiting time, for cluster-sync and for
+ * the polling baseline. Every hold of both designs runs at the same time, each
+ * on a Redis server of its own (INFO commandstats is per server), so the phase
+ * lasts about the longest hold, not their sum; each cluster-sync hold has its
+ * own worker processes and counts its own idle rate, each polling hold its own
+ * scheduler and no worker. Given one Redis (`--redis-url`), the holds run one
+ * after another on `env`, as before, with the workers stopped for polling.
+ */
+export async function costPhase(env: Environment, opts: CostPhaseOptions): Promise<CostPhaseResult> {
+  const pids = { servers: [] as number[], workers: [] as number[] };
+  const probe = await env.sibling(1);
+  if (!probe) return { rows: await costInSequence(env, opts), pids, concurrent: false };
+  if (opts.holds.length === 0) {
+    await probe.close();
+    return { rows: [], pids, concurrent: true };
+  }
+  const ours = async (hold: number, first?: Environment): Promise<WaitCostResult> => {
+    const e = first ?? (await env.sibling(1));
+    if (!e) throw new Error('bench: no Redis of its own for a cost hold');
+    const tracker = new FoldTracker(e);
+    try {
+      pids.servers.push(...e.pids.servers);
+      await e.setWorkers(opts.workers);
+      pids.workers.push(...e.pids.workers);
+      tracker.start();
+      const idle = await idleCommandsPerSecond(e, opts.idleSeconds);
+      opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync, own Redis and worker)`);
+      const w = await oursWaitCost(e, tracker, opts.clusters, opts.nodes, hold, opts.arrivals);
+      return { ...w, idleCommandsPerSecond: idle, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idle * w.seconds) / w.clusters };
+    } finally {
+      await tracker.stop();
+      await e.close();
+    }
+  };
+  const polling = async (hold: number): Promise<WaitCostResult> => {
+    const server = await startRedis();
+    pids.servers.push(server.pid);
+    const redis = new Redis(server.url, { maxRetriesPerRequest: null, connectionName: 'cs-bench-cost' });
+    const poller = new PollingScheduler(server.url, env.config.keyPrefix, opts.pollIntervalSeconds * 1000);
+    try {
+      await poller.start();
+      opts.log(`bench: cost with the barrier held ${hold} s (polling every ${opts.pollIntervalSeconds} s, own Redis)`);
+      return await pollingWaitCost(redis, poller, opts.clusters, opts.nodes, hold, opts.arrivals);
+    } finally {
+      await poller.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await server.dispose();
+    }
+  };
+  const rows = await Promise.all([...opts.holds.map((h, i) => ours(h, i === 0 ? probe : undefined)), ...opts.holds.map((h) => polling(h))]);
+  return { rows, pids, concurrent: true };
+}
+
+/** The holds one after another on one Redis: cluster-sync with `env`'s workers, then polling with them stopped. */
+async function costInSequence(env: Environment, opts: CostPhaseOptions): Promise<WaitCostResult[]> {
+  const rows: WaitCostResult[] = [];
+  const tracker = new FoldTracker(env);
+  tracker.start();
+  try {
+    await env.setWorkers(opts.workers);
+    const idle = await idleCommandsPerSecond(env, opts.idleSeconds);
+    for (const hold of opts.holds) {
+      opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync)`);
+      const w = await oursWaitCost(env, tracker, opts.clusters, opts.nodes, hold, opts.arrivals);
+      rows.push({ ...w, idleCommandsPerSecond: idle, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idle * w.seconds) / w.clusters });
+    }
+  } finally {
+    await tracker.stop();
+  }
+  // The baseline runs with the workers stopped, so Redis counts only its commands.
+  const workers = env.workers.length;
+  await env.setWorkers(0);
+  const poller = new PollingScheduler(env.config.redisUrl, env.config.keyPrefix, opts.pollIntervalSeconds * 1000);
+  await poller.start();
+  try {
+    for (const hold of opts.holds) {
+      opts.log(`bench: cost with the barrier held ${hold} s (polling every ${opts.pollIntervalSeconds} s)`);
+      rows.push(await pollingWaitCost(env.redis, poller, opts.clusters, opts.nodes, hold, opts.arrivals));
+    }
+  } finally {
+    await poller.close();
+    await env.setWorkers(workers);
+  }
+  return rows;
 }

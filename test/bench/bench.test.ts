@@ -59,7 +59,8 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
     floor: { nats: Summary; redis: Summary };
     isolated: { latency: Summary };
     scale: { latency: Summary; redisCommandsPerBarrier: number; workerCpuSeconds: number[] };
-    ramps: { levels: { foldedPerSecond: number; latency: Summary }[]; saturationPerSecond: number }[];
+    ramps: { levels: { foldedPerSecond: number; latency: Summary; failed: number; failures: string[] }[]; saturationPerSecond: number }[];
+    waitCostConcurrent: boolean;
     waitCost: { design: string; holdSeconds: number; latency: Summary; redisCommandsPerBarrier: number }[];
     openClusters: { workers: { rssMb: number; cpuSeconds: number }[]; openInRedis: number };
     targets: { what: string; measured: string }[];
@@ -76,7 +77,11 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
   for (const level of r.ramps.flatMap((x) => x.levels)) {
     expect(level.foldedPerSecond).toBeGreaterThan(0);
     positive(level.latency);
+    // Every reply and answer of the ramp's simulated nodes was checked: none refused, none aborted.
+    expect({ failed: level.failed, failures: level.failures }).toEqual({ failed: 0, failures: [] });
   }
+  // The holds of both designs ran at once, each on its own Redis server (and cluster-sync's with its own worker).
+  expect(r.waitCostConcurrent).toBe(true);
   for (const design of ['cluster-sync', 'polling']) {
     const rows = r.waitCost.filter((w) => w.design === design);
     expect(rows.map((w) => w.holdSeconds)).toEqual([0, 1]);
@@ -97,6 +102,8 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
 
   // Every server and worker process the bench started is gone.
   const pids = [...r.pids.servers, ...r.pids.workers];
-  expect(pids.length).toBeGreaterThanOrEqual(3);
+  // Redis and NATS, one Redis per cost hold (2 holds × 2 designs), the workers of the run and of the cluster-sync holds.
+  expect(r.pids.servers.length).toBeGreaterThanOrEqual(6);
+  expect(r.pids.workers.length).toBeGreaterThanOrEqual(3);
   expect(pids.filter(alive)).toEqual([]);
 }, 180_000);
