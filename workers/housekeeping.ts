@@ -14,7 +14,7 @@ export interface HousekeepingOptions {
   submitGraceMs?: number;
   /** How long an ended cluster (final finish or abort) is kept before it is deleted whole, ms. Default 7 days. */
   retentionMs?: number;
-  /** Clusters looked at per sweep by retention (one HSCAN step). Default 500. */
+  /** Ended clusters deleted per sweep at most, and clusters looked at per step of the backfill walk. Default 500. */
   retentionBatch?: number;
 }
 
@@ -32,15 +32,24 @@ export const DEFAULT_SUBMIT_GRACE_MS = 60_000;
  *   because they are queued together in one MULTI).
  * - **Retention.** An ended cluster is deleted whole (its keys, its entries
  *   in the global hashes and zsets, its BullMQ node and deadline jobs) once
- *   it has been over for the retention period. Clusters are found by
- *   walking `sched/cluster_state` with HSCAN, a step per sweep, the cursor
- *   kept in Redis so that any worker process continues where the last left.
+ *   it has been over for the retention period. The call that ends a cluster
+ *   records it in `cs/clusters/ended` (score: when), so a sweep reads only
+ *   the clusters that are due, whatever the number of open ones. (It used to
+ *   walk every cluster's meta each second: Redis commands per barrier grew
+ *   with how long barriers waited.)
+ * - **Backfill.** Clusters that ended before that index existed are found
+ *   once per worker process: a walk over `sched/cluster_state` with HSCAN, a
+ *   step per sweep (the cursor kept in Redis, so the processes share one
+ *   walk), records the ended ones it meets, and stops for this process when
+ *   a pass is done.
  */
 export class Housekeeping {
   private readonly submitGraceMs: number;
   private readonly retentionMs: number;
   private readonly batch: number;
   private running = false;
+  /** This process has seen a whole pass of the backfill walk. */
+  private backfilled = false;
 
   constructor(
     private readonly store: ClusterStore,
@@ -102,21 +111,28 @@ export class Housekeeping {
   }
 
   private async retain(now: number): Promise<number> {
-    const { clusters, cursorDone } = await this.store.scanClusters(this.batch);
-    if (clusters.length === 0) return 0;
-    const ends = await this.store.endTimes(clusters);
+    if (!this.backfilled) await this.backfill();
     let deleted = 0;
-    for (const [cid, endedAt] of ends) {
-      if (endedAt === undefined || endedAt > now - this.retentionMs) continue;
+    for (const cid of await this.store.endedBefore(now - this.retentionMs, this.batch)) {
       try {
         await removeCluster(this.store, this.queues, cid);
         deleted++;
-        this.log.debug({ cluster: cid, ended: endedAt }, 'ended cluster deleted after the retention period');
+        this.log.debug({ cluster: cid }, 'ended cluster deleted after the retention period');
       } catch (err) {
-        this.log.warn({ cluster: cid, err: errorMessage(err) }, 'could not delete an ended cluster; trying again on the next pass');
+        this.log.warn({ cluster: cid, err: errorMessage(err) }, 'could not delete an ended cluster; trying again next sweep');
       }
     }
-    if (deleted > 0) this.log.info({ deleted, retention: formatDuration(this.retentionMs), passDone: cursorDone }, 'ended clusters deleted after the retention period');
+    if (deleted > 0) this.log.info({ deleted, retention: formatDuration(this.retentionMs) }, 'ended clusters deleted after the retention period');
     return deleted;
+  }
+
+  /** One step of the walk that records clusters ended before `cs/clusters/ended` existed. */
+  private async backfill(): Promise<void> {
+    const { clusters, cursorDone } = await this.store.scanClusters(this.batch);
+    const ends = await this.store.endTimes(clusters);
+    const ended = new Map<string, number>();
+    for (const [cid, at] of ends) if (at !== undefined) ended.set(cid, at);
+    await this.store.recordEnded(ended);
+    if (cursorDone) this.backfilled = true;
   }
 }

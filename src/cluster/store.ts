@@ -148,7 +148,9 @@ export class ClusterStore {
     if (failed) throw failed.reason;
     // The meta hash goes last but one: while it exists, the reaper can find the node queues again.
     await this.redis.del(...k.clusterKeys(cid));
+    // Last: while these entries stay, the reaper and retention find the cluster again and finish the job.
     await this.redis.zrem(k.submitting, cid);
+    await this.redis.zrem(k.endedClusters, cid);
   }
 
   /** Folds one validated report: a batch of one. */
@@ -169,7 +171,7 @@ export class ClusterStore {
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
     const k = this.keys;
     const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.clusterTimeoutMs(cid))}`;
-    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, cid, barrier, prefix, this.maxEvents);
+    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.endedClusters, cid, barrier, prefix, this.maxEvents);
     return parseOutcome(raw);
   }
 
@@ -285,6 +287,17 @@ export class ClusterStore {
   async now(): Promise<number> {
     const [sec, usec] = await this.redis.time();
     return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
+  /** Clusters that ended at or before `t` (ms), oldest first. */
+  async endedBefore(t: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.endedClusters, '-inf', t, 'LIMIT', 0, limit);
+  }
+
+  /** Records clusters as ended at the given times, unless already recorded (the backfill of clusters ended before the index existed). */
+  async recordEnded(ends: ReadonlyMap<string, number>): Promise<void> {
+    if (ends.size === 0) return;
+    await this.redis.zadd(this.keys.endedClusters, 'NX', ...[...ends].flatMap(([cid, at]) => [at, cid]));
   }
 
   /**

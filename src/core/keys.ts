@@ -84,6 +84,15 @@ export class Keys {
   get retentionCursor(): string {
     return `${this.prefix}cs/retention/cursor`;
   }
+  /**
+   * zset: ended cluster id -> when it ended (ms: its final resolution).
+   * Written by the fold and timeout.lua in the call that ends the cluster;
+   * retention deletes what is older than the retention period, reading
+   * only those.
+   */
+  get endedClusters(): string {
+    return `${this.prefix}cs/clusters/ended`;
+  }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {
     return `${this.prefix}cs/clusters/open`;

@@ -10,9 +10,9 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  // The number of keys is the call's first argument: 6 + 3 per cluster of the batch.
+  // The number of keys is the call's first argument: 7 + 3 per cluster of the batch.
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
-  csTimeout: { file: 'timeout.lua', keys: 7 },
+  csTimeout: { file: 'timeout.lua', keys: 8 },
   csCreate: { file: 'create.lua', keys: 9 },
 } as const;
 

@@ -36,6 +36,8 @@ export interface Observed {
   events: Record<string, unknown>[];
   heartbeats: string[];
   open: boolean;
+  /** In `cs/clusters/ended` (what retention reads). */
+  ended: boolean;
   /** Named messages: message ID -> its stored record (JSON as messages.lua wrote it). */
   messages: Record<string, string>;
 }
@@ -112,9 +114,9 @@ export class FoldAdapter {
 
   async observe(cids: string[]): Promise<Record<string, Observed>> {
     const k = this.store.keys;
-    const keys = [k.clusterState, k.heartbeats, k.openClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid), k.messages(cid)])];
+    const keys = [k.clusterState, k.heartbeats, k.openClusters, k.endedClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid), k.messages(cid)])];
     const raw = await this.observer.csModelObserve(keys.length, ...keys, ...cids);
-    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false; messages: string[] | Record<string, never> }[];
+    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false; ended: string | false; messages: string[] | Record<string, never> }[];
     const out: Record<string, Observed> = {};
     cids.forEach((cid, i) => {
       const o = seen[i]!;
@@ -139,6 +141,7 @@ export class FoldAdapter {
           .filter((e) => e.type !== 'submitted'),
         heartbeats: asList<string>(o.heartbeats).sort(),
         open: o.open !== false,
+        ended: o.ended !== false,
         messages,
       };
     });

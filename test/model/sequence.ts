@@ -148,6 +148,8 @@ interface View {
   events: Record<string, unknown>[];
   heartbeats: string[];
   open: boolean;
+  /** Recorded as ended for retention: the model's rule is that a cluster is, exactly when it has a final result. */
+  ended: boolean;
   /** Message ID -> [seq, send order, senders' data by job, waits by job as [mode, role, released]]. */
   messages: [string, unknown][];
 }
@@ -176,7 +178,7 @@ function canonical(v: View): string {
     });
   const res = BARRIERS.map((b) => [b, v.res[b]?.result ?? null, v.res[b]?.reason ?? null]);
   const messages = [...v.messages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([nodes, res, v.final ?? null, v.pending, v.events.map(normalEvent), [...v.heartbeats].sort(), v.open, messages]);
+  return JSON.stringify([nodes, res, v.final ?? null, v.pending, v.events.map(normalEvent), [...v.heartbeats].sort(), v.open, v.ended, messages]);
 }
 
 function modelView(c: ClusterModel): View {
@@ -188,6 +190,7 @@ function modelView(c: ClusterModel): View {
     events: c.events as unknown as Record<string, unknown>[],
     heartbeats: [...c.heartbeats],
     open: c.open,
+    ended: c.final !== undefined,
     messages: [...c.messages.records].map(([id, rec]) => [id, normalRecord(rec)]),
   };
 }
@@ -287,8 +290,8 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
     const e = JSON.stringify(expected);
     const outcomeDiff = e === JSON.stringify(real) ? undefined : difference(`step ${i} outcomes`, JSON.parse(e), real);
     const stateDiff =
-      viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open, messages]`, modelView(world.clusters.get(cid.A)!), realView(observed[cid.A]!)) ??
-      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open, messages]`, modelView(world.clusters.get(cid.B)!), realView(observed[cid.B]!)) : undefined);
+      viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open, ended, messages]`, modelView(world.clusters.get(cid.A)!), realView(observed[cid.A]!)) ??
+      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open, ended, messages]`, modelView(world.clusters.get(cid.B)!), realView(observed[cid.B]!)) : undefined);
     const diff = outcomeDiff ?? stateDiff;
     if (diff) throw new ModelMismatch(`${diff}\nsteps:\n  ${log.join('\n  ')}`);
   }

@@ -91,6 +91,7 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all)
     for _, n in pairs(nodes) do n.entire_state = latest end
     if redis.call('HEXISTS', k.meta, 'final') == 1 then
       redis.call('ZREM', k.open, cid)
+      redis.call('ZADD', k.ended, now, cid)
       for _, id in ipairs(sorted_keys(nodes)) do redis.call('ZREM', k.heartbeats, cid .. ' ' .. id) end
     end
   end

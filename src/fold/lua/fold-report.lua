@@ -7,7 +7,7 @@
   fold_report checks everything before it writes anything, so a refused or
   malformed report writes nothing and leaves its neighbours in the batch alone.
 
-  g: global keys and settings { state, id2cluster, all_events, heartbeats, open, deadlines, max_all }
+  g: global keys and settings { state, id2cluster, all_events, heartbeats, open, deadlines, ended, max_all }
   Per cluster: { meta, events, reports } (cs/cluster/<cid>/...): `reports` is the
   hash report id -> outcome JSON that makes a repeated report change nothing.
 ]]
@@ -30,7 +30,7 @@ end
 -- The keys of one cluster's folds, in the shape common.lua's resolve() takes.
 local function cluster_keys(g, meta, events, reports)
   return { state = g.state, id2cluster = g.id2cluster, meta = meta, events = events, all_events = g.all_events,
-           reports = reports, heartbeats = g.heartbeats, open = g.open, deadlines = g.deadlines }
+           reports = reports, heartbeats = g.heartbeats, open = g.open, deadlines = g.deadlines, ended = g.ended }
 end
 
 -- Reads what every report of a cluster needs once: its token and node states.

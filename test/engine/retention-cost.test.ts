@@ -1,0 +1,68 @@
+import { ClusterStore } from '../../src/cluster/store';
+import type { ConnectionConfig } from '../../src/core/config';
+import { createLogger } from '../../src/core/logger';
+import { startWorkers } from '../../workers';
+import { nodesJob, submitInline } from '../helpers/cluster';
+import { Resources, eventually, startTestServers } from '../helpers/servers';
+import type { TestServers } from '../helpers/servers';
+
+/**
+ * Issue 13 bench finding: retention walked every cluster's meta each second
+ * (an HMGET per cluster per sweep), so Redis commands per barrier grew with
+ * how long barriers waited, faster than Compass-CI's polling. Now the call
+ * that ends a cluster records it in `cs/clusters/ended`, and a sweep reads
+ * only the ended clusters that are due. Counted in commands, not time.
+ */
+let servers: TestServers;
+const res = new Resources();
+let config: ConnectionConfig;
+
+beforeAll(async () => {
+  servers = await startTestServers();
+});
+beforeEach(() => {
+  config = servers.config(); // a namespace of its own for each test
+});
+afterEach(async () => {
+  await res.closeAll();
+});
+afterAll(async () => {
+  await servers.stop();
+});
+
+async function commandCalls(redis: ReturnType<Resources['redis']>, command: string): Promise<number> {
+  const info = String(await redis.info('commandstats'));
+  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
+test('sweeps read nothing per open cluster: 10 sweeps over 200 waiting clusters cost fewer HMGETs than one per cluster', async () => {
+  const OPEN = 200;
+  const { job, spec } = nodesJob(2);
+  for (let i = 0; i < OPEN; i++) await submitInline(res, config, job, spec);
+  const redis = res.redis(config);
+  const workers = res.add(await startWorkers(config, { sweepEveryMs: 50, logger: createLogger('test', 'silent') }), (w) => w.close());
+  let sweeps = 0;
+  workers.events.on('swept', () => sweeps++);
+  // The first sweeps walk the clusters once, for those that ended before the index existed.
+  await eventually(() => sweeps >= 3, 'the backfill walk');
+  await redis.config('RESETSTAT');
+  const from = sweeps;
+  await eventually(() => sweeps >= from + 10, 'ten more sweeps');
+  const hmget = await commandCalls(redis, 'hmget');
+  expect(hmget).toBeLessThan(OPEN);
+});
+
+test('a cluster that ended before the index existed is found by the backfill walk and deleted after retention', async () => {
+  const redis = res.redis(config);
+  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const { job, spec } = nodesJob(2);
+  const [old] = await submitInline(res, config, job, spec);
+  // Ended long ago, as an older version left it: final in its meta, not in cs/clusters/ended.
+  await redis.hset(store.keys.meta(old!.cluster), 'final', 'abort', 'pending', '', 'res:start', 'abort', 'at:start', 1000);
+  await redis.zrem(store.keys.openClusters, old!.cluster);
+  expect(await redis.zscore(store.keys.endedClusters, old!.cluster)).toBeNull();
+  res.add(await startWorkers(config, { sweepEveryMs: 50, retentionMs: 1000, logger: createLogger('test', 'silent') }), (w) => w.close());
+  await eventually(async () => (await redis.hexists(store.keys.clusterState, old!.cluster)) === 0, 'the old cluster deleted');
+  expect(await redis.exists(store.keys.meta(old!.cluster))).toBe(0);
+  expect(await redis.zscore(store.keys.endedClusters, old!.cluster)).toBeNull();
+});
