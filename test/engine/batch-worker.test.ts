@@ -1,5 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
+import { encodeJson } from '../../src/bus/connect';
 import type { Report } from '../../src/bus/messages';
+import { Subjects } from '../../src/bus/subjects';
 import type { ConnectionConfig } from '../../src/core/config';
 import { BATCH_JOB } from '../../src/fold/batch';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
@@ -75,4 +77,38 @@ test('a malformed or refused report inside a batch is counted and logged, the ot
   const view = await workers.store.readCluster(c!.cluster);
   expect(view.barriers[0]!.result).toBe('start');
   expect(await queue.getFailedCount()).toBe(0);
+});
+
+test('heartbeats are folded by the bridge, never queued: each moves its node\'s deadline; one of an ended node or with a wrong token changes nothing', async () => {
+  const { job, spec } = nodesJob(2);
+  const [c] = await submitInline(res, config, job, spec, 60_000);
+  const [a, b] = await nodeClients(res, config, c!);
+  const keys = workers.store.keys;
+  const member = (n: typeof a) => `${c!.cluster} ${n!.id.job}`;
+  const jobsBefore = Number((await workers.store.redis.get(`${keys.bullPrefix}:${REPORTS_QUEUE}:id`)) ?? 0);
+  const folded: string[] = [];
+  workers.events.on('folded', (r) => r.state === 'heartbeat' && folded.push(r.job));
+  const before = Number(await workers.store.redis.zscore(keys.heartbeats, member(a)));
+  await Promise.all(Array.from({ length: 20 }, () => a!.report('heartbeat')));
+  // Accepted means folded: the deadline moved before the answers came (3 intervals from the fold's clock).
+  const after = Number(await workers.store.redis.zscore(keys.heartbeats, member(a)));
+  expect(after).toBeGreaterThan(before);
+  expect(after).toBeGreaterThanOrEqual(Date.now() - 60_000 + 3 * 60_000);
+  expect(folded.filter((j) => j === a!.id.job)).toHaveLength(20);
+  // Not one BullMQ job for the twenty.
+  expect(Number((await workers.store.redis.get(`${keys.bullPrefix}:${REPORTS_QUEUE}:id`)) ?? 0)).toBe(jobsBefore);
+
+  // A wrong token is refused by the bridge, as any report.
+  const nc = await res.nats(config);
+  const bad = await nc.request(new Subjects(config.subjectPrefix).report(c!.cluster), encodeJson({ v: 1, id: 'heartbeat-bad-token', cluster: c!.cluster, job: b!.id.job, state: 'heartbeat', at: Date.now(), token: 'x'.repeat(32) }));
+  expect(bad.json()).toMatchObject({ ok: false, code: 'BAD_TOKEN' });
+
+  // Once the node is finished it leaves the watch, and a late heartbeat does not put it back.
+  await Promise.all([a!.wait('wait_start'), b!.wait('wait_start')]);
+  await b!.report('heartbeat');
+  await a!.report('finished');
+  await eventually(async () => (await workers.store.redis.zscore(keys.heartbeats, member(a))) === null, 'the finished node off the heartbeat watch');
+  await a!.report('heartbeat');
+  expect(await workers.store.redis.zscore(keys.heartbeats, member(a))).toBeNull();
+  expect(await workers.store.redis.zscore(keys.heartbeats, member(b))).not.toBeNull();
 });
