@@ -31,6 +31,8 @@ export interface BenchOptions {
   holds: number[];
   /** Clusters in the cost-against-waiting phase. Default 100 (quick 20). */
   holdClusters: number;
+  /** Heartbeat interval of cluster-sync's nodes in the cost phase, s; 0: none. Default 5, the agent's default (quick 0.5). */
+  heartbeat: number;
   /** Clusters left open for the memory check. Default 10 000 (quick 500). */
   openClusters: number;
   /** NATS connections the simulated nodes share. Default 8. */
@@ -78,6 +80,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--poll-interval <S>', 'polling interval of the Compass-CI baseline, s', num('--poll-interval'))
     .option('--holds <list>', 'seconds barriers are held open in the cost phase (all at once, each on its own Redis), e.g. 0,60,600', list('--holds', num('--holds')))
     .option('--hold-clusters <n>', 'clusters in the cost phase', int('--hold-clusters'))
+    .option('--heartbeat <s>', "heartbeat interval of cluster-sync's nodes in the cost phase, s (0: none)", num('--heartbeat'))
     .option('--open-clusters <n>', 'clusters left open for the memory check', int('--open-clusters'))
     .option('--node-connections <n>', 'NATS connections shared by the simulated nodes', int('--node-connections'))
     .option('--concurrency <n>', 'reports each worker process folds at once (worker --concurrency)', int('--concurrency'))
@@ -108,6 +111,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     pollInterval: pick('pollInterval', 10, 0.5),
     holds: pick('holds', [0, 60, 600], [0, 1]),
     holdClusters: pick('holdClusters', 100, 20),
+    heartbeat: pick('heartbeat', 5, 0.5),
     openClusters: pick('openClusters', 10_000, 500),
     nodeConnections: pick('nodeConnections', 8, 4),
     concurrency: o.concurrency as number | undefined,

@@ -145,7 +145,8 @@ export function formatResult(r: BenchResult): string {
     }
   }
   lines.push('');
-  lines.push(`cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start; the first nodes report within ${o.pollInterval} s, the last is held back, then reports within ${Math.min(1, o.pollInterval)} s; polling interval ${o.pollInterval} s`);
+  lines.push(`cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start; the first nodes report within ${o.pollInterval} s, the last is held back, then reports within ${Math.min(1, o.pollInterval)} s; polling interval ${o.pollInterval} s; cluster-sync+hb rows: its nodes also send heartbeats every ${o.heartbeat} s, as the agent does${o.heartbeat > 0 ? '' : ' (--heartbeat 0: not run)'}`);
+  lines.push("  cluster-sync: the barrier alone; cluster-sync+hb: the same with every node's heartbeats, which buy dead-node detection in 3 intervals (Compass-CI has none: a dead node holds its cluster until the 8 h timeout)");
   lines.push(
     r.waitCostConcurrent
       ? '  every hold of both designs ran at the same time, each on a Redis server of its own (cluster-sync: with its own worker process, net of its own idle rate)'
@@ -174,9 +175,14 @@ export function formatResult(r: BenchResult): string {
       (r.waitCostConcurrent && ownIdle.length > 0 ? `; the cluster-sync holds' own workers: ${ownIdle.map((w) => f(w.idleCommandsPerSecond as number, 1)).join(' / ')}/s, taken off their rows` : ''),
   );
   const so = slope(ours);
+  const sh = slope(r.waitCost.filter((w) => w.design === 'cluster-sync+hb'));
   const sp = slope(poll);
   if (so !== undefined && sp !== undefined) {
-    lines.push(`  extra Redis commands per second of waiting, all ${o.holdClusters} clusters together: cluster-sync ${f(so, 1)}, polling ${f(sp, 1)} (${f(sp / o.holdClusters, 2)} per waiting cluster)`);
+    lines.push(
+      `  extra Redis commands per second of waiting, all ${o.holdClusters} clusters together: cluster-sync ${f(so, 1)}` +
+        (sh !== undefined ? `, with heartbeats every ${o.heartbeat} s ${f(sh, 1)} (${f(sh / o.holdClusters, 2)} per waiting cluster)` : '') +
+        `, polling ${f(sp, 1)} (${f(sp / o.holdClusters, 2)} per waiting cluster)`,
+    );
   }
   lines.push('');
   const oc = r.openClusters;

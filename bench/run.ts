@@ -79,7 +79,7 @@ async function main(): Promise<number> {
     const idlePerSecond = await idleCommandsPerSecond(env, opts.quick ? 2 : 5);
     log(`bench: cost against waiting, holds ${opts.holds.join(', ')} s of both designs at once, each on its own Redis`);
     const cost = await costPhase(env, {
-      holds: opts.holds, clusters: opts.holdClusters, nodes: opts.nodes, workers: opts.workers, pollIntervalSeconds: opts.pollInterval, arrivals, idleSeconds: opts.quick ? 2 : 5, log,
+      holds: opts.holds, clusters: opts.holdClusters, nodes: opts.nodes, workers: opts.workers, pollIntervalSeconds: opts.pollInterval, heartbeatMs: opts.heartbeat * 1000, arrivals, idleSeconds: opts.quick ? 2 : 5, log,
     });
     const waitCost: WaitCostResult[] = cost.rows;
     for (const p of cost.pids.servers) if (!pids.servers.includes(p)) pids.servers.push(p);

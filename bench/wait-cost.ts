@@ -28,7 +28,10 @@ export interface Arrivals {
 
 const within = (ms: number): Promise<void> => sleep(Math.random() * ms);
 export interface WaitCostResult {
-  design: 'cluster-sync' | 'polling';
+  /** `cluster-sync+hb`: cluster-sync with its nodes' heartbeats (`heartbeatSeconds`) counted too. */
+  design: 'cluster-sync' | 'cluster-sync+hb' | 'polling';
+  /** cluster-sync+hb: the nodes' heartbeat interval, s. */
+  heartbeatSeconds?: number;
   holdSeconds: number;
   clusters: number;
   /** Last report sent -> each node has the answer, ms. */
@@ -52,11 +55,17 @@ export async function idleCommandsPerSecond(env: Environment, seconds: number): 
   return total(delta) / ((performance.now() - t) / 1000);
 }
 
-export async function oursWaitCost(env: Environment, tracker: FoldTracker, clusters: number, nodes: number, holdSeconds: number, arrivals: Arrivals): Promise<WaitCostResult> {
+/**
+ * cluster-sync's side. With `heartbeatMs` > 0 every node also sends
+ * heartbeats at that interval for the whole window, as the node agent does
+ * (every 5 s by default): they are part of what waiting costs.
+ */
+export async function oursWaitCost(env: Environment, tracker: FoldTracker, clusters: number, nodes: number, holdSeconds: number, arrivals: Arrivals, heartbeatMs = 0): Promise<WaitCostResult> {
   const cs = await createClusters(env, clusters, nodes);
   const samples: number[] = [];
   const before = await commandCounts(env.redis);
   const t = performance.now();
+  const stops = heartbeatMs > 0 ? cs.flatMap((c) => c.nodes.map((n) => n.startHeartbeat(heartbeatMs))) : [];
   try {
     const first = cs.map((c) => c.nodes.slice(0, -1).map((n) => within(arrivals.spreadMs).then(() => timedWait(n, 'wait_start'))));
     await Promise.all(cs.map((c) => tracker.folded(c.id, 'wait_start', nodes - 1, 60_000 + arrivals.spreadMs)));
@@ -70,11 +79,13 @@ export async function oursWaitCost(env: Environment, tracker: FoldTracker, clust
       }),
     );
   } finally {
+    for (const stop of stops) stop();
     await closeClusters(cs);
   }
   const delta = countsDelta(before, await commandCounts(env.redis));
   const seconds = (performance.now() - t) / 1000;
-  return { design: 'cluster-sync', holdSeconds, clusters, latency: summarize(samples), redisCommandsPerBarrier: total(delta) / clusters, redisCommands: delta, seconds };
+  const design = heartbeatMs > 0 ? ('cluster-sync+hb' as const) : ('cluster-sync' as const);
+  return { design, ...(heartbeatMs > 0 ? { heartbeatSeconds: heartbeatMs / 1000 } : {}), holdSeconds, clusters, latency: summarize(samples), redisCommandsPerBarrier: total(delta) / clusters, redisCommands: delta, seconds };
 }
 
 let pollingSeq = 0;
@@ -130,6 +141,8 @@ export interface CostPhaseOptions {
   /** Worker processes per cluster-sync hold. */
   workers: number;
   pollIntervalSeconds: number;
+  /** cluster-sync's nodes send heartbeats at this interval, ms (0: none). */
+  heartbeatMs: number;
   arrivals: Arrivals;
   /** How long idle workers are watched before each cluster-sync hold, s. */
   idleSeconds: number;
@@ -137,7 +150,7 @@ export interface CostPhaseOptions {
 }
 
 export interface CostPhaseResult {
-  /** cluster-sync rows (holds in order), then polling rows. */
+  /** cluster-sync rows (holds in order), then cluster-sync+hb rows, then polling rows. */
   rows: WaitCostResult[];
   /** Every server and worker process the phase started, all stopped again. */
   pids: { servers: number[]; workers: number[] };
@@ -162,7 +175,7 @@ export async function costPhase(env: Environment, opts: CostPhaseOptions): Promi
     await probe.close();
     return { rows: [], pids, concurrent: true };
   }
-  const ours = async (hold: number, first?: Environment): Promise<WaitCostResult> => {
+  const ours = async (hold: number, heartbeatMs: number, first?: Environment): Promise<WaitCostResult> => {
     const e = first ?? (await env.sibling(1));
     if (!e) throw new Error('bench: no Redis of its own for a cost hold');
     const tracker = new FoldTracker(e);
@@ -172,8 +185,8 @@ export async function costPhase(env: Environment, opts: CostPhaseOptions): Promi
       pids.workers.push(...e.pids.workers);
       tracker.start();
       const idle = await idleCommandsPerSecond(e, opts.idleSeconds);
-      opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync, own Redis and worker)`);
-      const w = await oursWaitCost(e, tracker, opts.clusters, opts.nodes, hold, opts.arrivals);
+      opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync${heartbeatMs > 0 ? `, heartbeats every ${heartbeatMs / 1000} s` : ''}, own Redis and worker)`);
+      const w = await oursWaitCost(e, tracker, opts.clusters, opts.nodes, hold, opts.arrivals, heartbeatMs);
       return { ...w, idleCommandsPerSecond: idle, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idle * w.seconds) / w.clusters };
     } finally {
       await tracker.stop();
@@ -195,7 +208,11 @@ export async function costPhase(env: Environment, opts: CostPhaseOptions): Promi
       await server.dispose();
     }
   };
-  const rows = await Promise.all([...opts.holds.map((h, i) => ours(h, i === 0 ? probe : undefined)), ...opts.holds.map((h) => polling(h))]);
+  const rows = await Promise.all([
+    ...opts.holds.map((h, i) => ours(h, 0, i === 0 ? probe : undefined)),
+    ...(opts.heartbeatMs > 0 ? opts.holds.map((h) => ours(h, opts.heartbeatMs)) : []),
+    ...opts.holds.map((h) => polling(h)),
+  ]);
   return { rows, pids, concurrent: true };
 }
 
@@ -207,10 +224,12 @@ async function costInSequence(env: Environment, opts: CostPhaseOptions): Promise
   try {
     await env.setWorkers(opts.workers);
     const idle = await idleCommandsPerSecond(env, opts.idleSeconds);
-    for (const hold of opts.holds) {
-      opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync)`);
-      const w = await oursWaitCost(env, tracker, opts.clusters, opts.nodes, hold, opts.arrivals);
-      rows.push({ ...w, idleCommandsPerSecond: idle, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idle * w.seconds) / w.clusters });
+    for (const hb of opts.heartbeatMs > 0 ? [0, opts.heartbeatMs] : [0]) {
+      for (const hold of opts.holds) {
+        opts.log(`bench: cost with the barrier held ${hold} s (cluster-sync${hb > 0 ? `, heartbeats every ${hb / 1000} s` : ''})`);
+        const w = await oursWaitCost(env, tracker, opts.clusters, opts.nodes, hold, opts.arrivals, hb);
+        rows.push({ ...w, idleCommandsPerSecond: idle, netCommandsPerBarrier: w.redisCommandsPerBarrier - (idle * w.seconds) / w.clusters });
+      }
     }
   } finally {
     await tracker.stop();

@@ -82,7 +82,7 @@ test('bench --quick measures latency, the floor, throughput, cost and the pollin
   }
   // The holds of both designs ran at once, each on its own Redis server (and cluster-sync's with its own worker).
   expect(r.waitCostConcurrent).toBe(true);
-  for (const design of ['cluster-sync', 'polling']) {
+  for (const design of ['cluster-sync', 'cluster-sync+hb', 'polling']) {
     const rows = r.waitCost.filter((w) => w.design === design);
     expect(rows.map((w) => w.holdSeconds)).toEqual([0, 1]);
     for (const w of rows) {
