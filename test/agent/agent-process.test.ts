@@ -2,21 +2,16 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Report } from '../../src/bus/messages';
-import type { ConnectionConfig } from '../../src/core/config';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { submitInline } from '../helpers/cluster';
 import { CliProcess, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { alive, bullJob, daemon, pidsIn, readLog, scriptsTree } from './agent-helpers';
 
 /** The built `cluster-sync node` as its own process, as on a test machine. */
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
+const lab = useTestServers({ per: 'test', workers: { sweepEveryMs: 100 } });
+const { res } = lab;
 let log: string;
 
 const tree = scriptsTree({
@@ -26,32 +21,21 @@ const tree = scriptsTree({
 });
 const SPEC = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n';
 
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-beforeEach(async () => {
-  config = servers.config();
-  workers = res.add(await startWorkers(config, { sweepEveryMs: 100 }), (w) => w.close());
+beforeEach(() => {
   log = path.join(mkdtempSync(path.join(os.tmpdir(), 'cs-agent-')), 'log');
-});
-afterEach(async () => {
-  await res.closeAll();
 });
 
 function agent(testbox: string): CliProcess {
-  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(config));
+  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(lab.config));
   return res.add(p, (x) => x.stop());
 }
 
 test('an agent killed with SIGKILL mid-test stops sending heartbeats: the other agent is aborted as a dead node and exits non-zero', async () => {
   const HB = 300;
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  hang:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC, HB);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC, HB);
   const cliJob = cluster!.jobs[1]!;
-  const serverWaits = new Promise<void>((resolve) => workers.events.on('folded', (r: Report) => r.job === cluster!.jobs[0]!.job_id && r.state === 'wait_finish' && resolve()));
+  const serverWaits = new Promise<void>((resolve) => lab.workers.events.on('folded', (r: Report) => r.job === cluster!.jobs[0]!.job_id && r.state === 'wait_finish' && resolve()));
   const srv = agent('srv');
   const cli = agent('cli');
   await cli.waitFor(/test hang\s+running/);
@@ -67,26 +51,26 @@ test('an agent killed with SIGKILL mid-test stops sending heartbeats: the other 
   // The server's daemon was stopped; the killed agent's test noticed its agent was gone.
   await eventually(() => pidsIn(readLog(log)).every((pid) => !alive(pid)), 'every program to be gone');
   // The dispatcher ended the dead node's BullMQ job, failed with the reason.
-  await eventually(async () => (await bullJob(res, config, 'cli', cliJob.job_id)).state === 'failed', 'the dead node job to fail');
-  expect((await bullJob(res, config, 'cli', cliJob.job_id)).failedReason).toBe('aborted: no heartbeat for 900ms (dead node)');
+  await eventually(async () => (await bullJob(res, lab.config, 'cli', cliJob.job_id)).state === 'failed', 'the dead node job to fail');
+  expect((await bullJob(res, lab.config, 'cli', cliJob.job_id)).failedReason).toBe('aborted: no heartbeat for 900ms (dead node)');
 });
 
 test('an agent waiting at a barrier survives a NATS restart: it sends its wait again and gets the answer it missed', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  t1:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
   const [srvJob, cliJob] = cluster!.jobs;
-  const waiting = new Promise<void>((resolve) => workers.events.on('folded', (r: Report) => r.job === srvJob!.job_id && r.state === 'wait_start' && resolve()));
+  const waiting = new Promise<void>((resolve) => lab.workers.events.on('folded', (r: Report) => r.job === srvJob!.job_id && r.state === 'wait_start' && resolve()));
   const srv = agent('srv');
   await waiting;
-  await servers.nats.stop();
+  await lab.servers.nats.stop();
   // While NATS is down, the client's wait_start completes the start barrier: the resolution reaches nobody.
-  const outcome = await workers.store.fold({ v: 1, id: `${cliJob!.job_id}.wait_start.offline`, cluster: cliJob!.cluster, job: cliJob!.job_id, state: 'wait_start', at: Date.now(), token: cliJob!.token });
+  const outcome = await lab.workers.store.fold({ v: 1, id: `${cliJob!.job_id}.wait_start.offline`, cluster: cliJob!.cluster, job: cliJob!.job_id, state: 'wait_start', at: Date.now(), token: cliJob!.token });
   expect(outcome.ok && outcome.resolutions.map((r) => r.result)).toEqual(['start']);
-  await servers.nats.restart();
+  await lab.servers.nats.restart();
   await srv.waitFor(/reconnected to NATS; sending wait_start again/);
   await srv.waitFor(/wait_start +start/);
   const cli = agent('cli');
   expect(await Promise.all([srv.exited, cli.exited])).toEqual([0, 0]);
   expect(readLog(log).find((l) => l.startsWith('t1'))).toBe('t1 ran server=127.0.0.1');
-  expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('finish');
+  expect((await lab.workers.store.readCluster(cluster!.cluster)).final).toBe('finish');
 });

@@ -1,27 +1,12 @@
-import type { ConnectionConfig } from '../../src/core/config';
 import { CliProcess, envFor } from '../helpers/processes';
-import { startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { alive, scriptsTree } from './agent-helpers';
 
-let servers: TestServers;
-let config: ConnectionConfig;
-const procs: CliProcess[] = [];
+const lab = useTestServers();
 const tree = scriptsTree({ 'tests/t': '#!/bin/sh\n' });
 
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-});
-afterAll(async () => {
-  await Promise.all(procs.map((p) => p.stop()));
-  await servers.stop();
-});
-
-function cli(args: string[], env: NodeJS.ProcessEnv = envFor(config)): CliProcess {
-  const p = new CliProcess(args, env);
-  procs.push(p);
-  return p;
+function cli(args: string[], env: NodeJS.ProcessEnv = envFor(lab.config)): CliProcess {
+  return lab.track(new CliProcess(args, env));
 }
 
 /** The environment of someone who configured no servers: the demo starts its own. */
@@ -50,7 +35,7 @@ test('node with an unreachable NATS says where it tried and exits 5 (setup error
 test('node --once with no dispatcher listening says so, and gives up after --take-timeout with exit 6', async () => {
   const p = cli(['node', '--testbox', 'box', '--scripts', tree, '--once', '--take-timeout', '500ms', '--poll-ms', '50']);
   expect(await p.exited).toBe(6);
-  expect(p.stdout).toContain(`no dispatcher is listening on ${config.subjectPrefix}.queue.box.take (is "cluster-sync worker" running?); retrying`);
+  expect(p.stdout).toContain(`no dispatcher is listening on ${lab.config.subjectPrefix}.queue.box.take (is "cluster-sync worker" running?); retrying`);
   expect(p.stdout).toContain('no node job for testbox box within 500 ms');
 });
 

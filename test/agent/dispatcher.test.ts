@@ -1,40 +1,27 @@
 import type { NatsConnection } from 'nats';
 import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
-import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
 import { createLogger } from '../../src/core/logger';
 import { NodeClient } from '../../src/client/node-client';
 import { startWorkers } from '../../workers';
 import { Dispatcher } from '../../workers/dispatcher';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { bullJob } from './agent-helpers';
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
+const lab = useTestServers({ per: 'test' });
+const { res } = lab;
 let nc: NatsConnection;
 let subjects: Subjects;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
 beforeEach(async () => {
-  config = servers.config();
-  nc = await res.nats(config);
-  subjects = new Subjects(config.subjectPrefix);
-});
-afterEach(async () => {
-  await res.closeAll();
+  nc = await res.nats(lab.config);
+  subjects = new Subjects(lab.config.subjectPrefix);
 });
 
 function dispatcher(lockMs: number, maxOpenQueues?: number): Dispatcher {
-  const d = new Dispatcher(nc, subjects, res.redis(config), new Keys(config.keyPrefix), createLogger('test', 'silent'), { lockMs, maxOpenQueues });
+  const d = new Dispatcher(nc, subjects, res.redis(lab.config), new Keys(lab.config.keyPrefix), createLogger('test', 'silent'), { lockMs, maxOpenQueues });
   d.start();
   return res.add(d, (x) => x.close());
 }
@@ -46,7 +33,7 @@ async function ask(subject: string, body: unknown): Promise<Record<string, unkno
 
 test('take hands out each node job once, with its lock; an empty queue answers no job', async () => {
   dispatcher(30_000);
-  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
   const a = await ask(subjects.take('node'), { v: 1, agent: 'test' });
   const b = await ask(subjects.take('node'), { v: 1 });
   expect([a, b].map((r) => (r.job as { job_id: string }).job_id)).toEqual(cluster!.jobs.map((j) => j.job_id));
@@ -58,7 +45,7 @@ test('take hands out each node job once, with its lock; an empty queue answers n
 
 test('done ends the job completed or failed with the reason; a wrong lock or an unknown job is refused, naming it', async () => {
   dispatcher(30_000);
-  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
   const [j1, j2] = cluster!.jobs;
   const a = await ask(subjects.take('node'), { v: 1 });
   const b = await ask(subjects.take('node'), { v: 1 });
@@ -68,8 +55,8 @@ test('done ends the job completed or failed with the reason; a wrong lock or an 
   });
   expect(await ask(subjects.done('node'), { v: 1, job: j1!.job_id, lock: a.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
   expect(await ask(subjects.done('node'), { v: 1, job: j2!.job_id, lock: b.lock, ok: false, outcome: 'test_failed', reason: 'test t exited with code 1' })).toEqual({ ok: true });
-  expect(await bullJob(res, config, 'node', j1!.job_id)).toMatchObject({ state: 'completed' });
-  expect(await bullJob(res, config, 'node', j2!.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t exited with code 1' });
+  expect(await bullJob(res, lab.config, 'node', j1!.job_id)).toMatchObject({ state: 'completed' });
+  expect(await bullJob(res, lab.config, 'node', j2!.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t exited with code 1' });
   expect(await ask(subjects.done('node'), { v: 1, job: 'cs-999', lock: 'x', ok: true, outcome: 'passed' })).toEqual({ ok: false, reason: `no node job cs-999 in queue tb-node` });
 });
 
@@ -85,41 +72,41 @@ test('the holder extends the lock while the node runs; if the holder dies, the j
   // Long enough that a busy machine never delays an extension (every LOCK / 2) past the lock itself.
   const LOCK = 2000;
   const holder = dispatcher(LOCK);
-  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
   const [j1, j2] = cluster!.jobs;
   const a = await ask(subjects.take('node'), { v: 1 });
   const b = await ask(subjects.take('node'), { v: 1 });
   await eventually(() => holder.extensions >= 8, 'eight lock extensions (two locks, four lock periods)');
-  expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('active');
-  expect((await bullJob(res, config, 'node', j2!.job_id)).state).toBe('active');
+  expect((await bullJob(res, lab.config, 'node', j1!.job_id)).state).toBe('active');
+  expect((await bullJob(res, lab.config, 'node', j2!.job_id)).state).toBe('active');
   expect(await ask(subjects.done('node'), { v: 1, job: j1!.job_id, lock: a.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
 
   // The holder's process dies: nobody extends j2's lock any more, and it lapses.
   await holder.close();
   dispatcher(LOCK);
-  const redis = res.redis(config);
-  await eventually(async () => (await redis.exists(`${config.keyPrefix}cs-bull:tb-node:${j2!.job_id}:lock`)) === 0, 'j2\'s lock to lapse', 10_000);
+  const redis = res.redis(lab.config);
+  await eventually(async () => (await redis.exists(`${lab.config.keyPrefix}cs-bull:tb-node:${j2!.job_id}:lock`)) === 0, 'j2\'s lock to lapse', 10_000);
   // An agent asking for work meanwhile never gets j2 again.
   expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
-  expect((await bullJob(res, config, 'node', j2!.job_id)).state).toBe('active');
+  expect((await bullJob(res, lab.config, 'node', j2!.job_id)).state).toBe('active');
   // j2's node, still running, ends it through the other dispatcher: recorded as it really ended.
   expect(await ask(subjects.done('node'), { v: 1, job: j2!.job_id, lock: b.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
-  expect((await bullJob(res, config, 'node', j2!.job_id)).state).toBe('completed');
-  expect((await bullJob(res, config, 'node', j1!.job_id)).state).toBe('completed');
+  expect((await bullJob(res, lab.config, 'node', j2!.job_id)).state).toBe('completed');
+  expect((await bullJob(res, lab.config, 'node', j1!.job_id)).state).toBe('completed');
   // Someone else's lock token is still refused.
   expect(await ask(subjects.done('node'), { v: 1, job: j2!.job_id, lock: 'not-the-lock', ok: false, outcome: 'test_failed' })).toMatchObject({ ok: false });
 });
 
 test('a job whose node never reports its end is failed once its cluster has ended and the grace period passed', async () => {
-  const workers = res.add(await startWorkers(config, { dispatcher: { endGraceMs: 200 } }), (w) => w.close());
-  const [cluster] = await submitInline(res, config, nodesJob(2).job, nodesJob(2).spec);
+  const workers = res.add(await startWorkers(lab.config, { dispatcher: { endGraceMs: 200 } }), (w) => w.close());
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
   const [j1, j2] = cluster!.jobs;
   // j1's node takes its job and vanishes without a word; j2's node fails.
   expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1!.job_id);
   const other = res.add(new NodeClient(nc, subjects, { cluster: j2!.cluster, job: j2!.job_id, token: j2!.token }), (c) => c.close());
   await other.report('failed', { reason: 'broke' });
-  await eventually(async () => (await bullJob(res, config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail');
-  expect((await bullJob(res, config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
+  await eventually(async () => (await bullJob(res, lab.config, 'node', j1!.job_id)).state === 'failed', 'the silent job to fail');
+  expect((await bullJob(res, lab.config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
   expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
 });
 
@@ -127,7 +114,7 @@ test('open testbox queues are bounded: past the bound the least recently used id
   const d = dispatcher(30_000, 3);
   const spec = Array.from({ length: 6 }, (_, i) => `  box${i}--1: { roles: [r${i}] }`).join('\n');
   const job = `suite: t\ncluster: cs-test\n${Array.from({ length: 6 }, (_, i) => `if role r${i}:\n  p${i}:\n`).join('')}`;
-  await submitInline(res, config, job, `nodes:\n${spec}\n`);
+  await submitInline(res, lab.config, job, `nodes:\n${spec}\n`);
   // box0's job is taken and held; the others are taken and ended at once.
   const held = await ask(subjects.take('box0'), { v: 1 });
   expect(held.job).not.toBeNull();

@@ -1,12 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ConnectionConfig } from '../../src/core/config';
-import { startWorkers } from '../../workers';
 import { submitInline } from '../helpers/cluster';
 import { CLI, CliProcess, envFor } from '../helpers/processes';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { readLog, scriptsTree } from './agent-helpers';
 
 /**
@@ -77,28 +74,15 @@ lava-send ok 2>> "$log"; echo "lava-send exit $?" >> "$log"
 `,
 });
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
+const lab = useTestServers({ per: 'test', workers: true });
+const { res } = lab;
 let work: string;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-beforeEach(async () => {
-  config = servers.config();
-  res.add(await startWorkers(config), (w) => w.close());
+beforeEach(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'cs-lava-'));
-});
-afterEach(async () => {
-  await res.closeAll();
 });
 
 function agent(testbox: string): CliProcess {
-  return res.add(new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(config)), (x) => x.stop());
+  return res.add(new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(lab.config)), (x) => x.stop());
 }
 
 /** A job whose every role gets its own cache file (two agents share this machine's /tmp). */
@@ -110,7 +94,7 @@ function job(roles: Record<string, string>): string {
 }
 
 test('the iperf pattern: the server sends server-ready with its address, the client waits, runs, sends client-done', async () => {
-  await submitInline(res, config, job({ server: 'iperf-server', client: 'iperf-client' }), 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n');
+  await submitInline(res, lab.config, job({ server: 'iperf-server', client: 'iperf-client' }), 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n');
   const srv = agent('srv');
   const cli = agent('cli');
   expect(await cli.exited).toBe(0);
@@ -124,7 +108,7 @@ test('the iperf pattern: the server sends server-ready with its address, the cli
 
 test('a variable number of clients: lava-sync ready / done hold every node, lava-wait-all ROLE collects the clients, lava-group and lava-role answer from the node job', async () => {
   const spec = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n  cli--2: { roles: [client] }\n  cli--3: { roles: [client] }\n';
-  const [c] = await submitInline(res, config, job({ server: 'sync-node', client: 'sync-node' }), spec);
+  const [c] = await submitInline(res, lab.config, job({ server: 'sync-node', client: 'sync-node' }), spec);
   const jobs = c!.jobs.map((j) => j.job_id);
   const agents = [agent('srv'), agent('cli'), agent('cli'), agent('cli')];
   expect(await Promise.all(agents.map((a) => a.exited))).toEqual([0, 0, 0, 0]);
@@ -144,7 +128,7 @@ test('a variable number of clients: lava-sync ready / done hold every node, lava
 });
 
 test('a waiter hears abort when another node fails: lava-wait exits 3 and says why', async () => {
-  await submitInline(res, config, job({ server: 'waits-forever', client: 'fails' }), 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n');
+  await submitInline(res, lab.config, job({ server: 'waits-forever', client: 'fails' }), 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n');
   // The client's test fails after the ready barrier; the server's daemon waits from before it (a wait that
   // only starts after the abort hears it too).
   const srv = agent('srv');
@@ -157,7 +141,7 @@ test('a waiter hears abort when another node fails: lava-wait exits 3 and says w
 });
 
 test('a wait past --timeout exits 4 and aborts nothing; bad usage exits 2 with the reason; cluster-sync send|wait|wait-all work the same', async () => {
-  await submitInline(res, config, job({ server: 'times-out' }), 'nodes:\n  srv--1: { roles: [server] }\n');
+  await submitInline(res, lab.config, job({ server: 'times-out' }), 'nodes:\n  srv--1: { roles: [server] }\n');
   const srv = agent('srv');
   expect(await srv.exited).toBe(0);
   const log = readLog(path.join(work, 'log'));

@@ -4,19 +4,14 @@ import path from 'node:path';
 import type { Report } from '../../src/bus/messages';
 import { prepareClusters } from '../../src/cluster/prepare';
 import { submitClusters } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
 import { QueueSet } from '../../src/queue/queues';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { alive, bullJob, daemon, pidsIn, readLog, scriptsTree, startAgent, steps, testScript } from './agent-helpers';
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
+const lab = useTestServers({ per: 'test', workers: true });
+const { res } = lab;
 /** job id -> report kind -> how many times it was folded. */
 let folded: Map<string, Map<string, number>>;
 let log: string;
@@ -31,25 +26,14 @@ const tree = scriptsTree({
   'daemon/no-interpreter': '#!/no/such/interpreter\n',
 });
 
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-beforeEach(async () => {
-  config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
+beforeEach(() => {
   folded = new Map();
-  workers.events.on('folded', (r: Report) => {
+  lab.workers.events.on('folded', (r: Report) => {
     const m = folded.get(r.job) ?? new Map<string, number>();
     m.set(r.state, (m.get(r.state) ?? 0) + 1);
     folded.set(r.job, m);
   });
   log = path.join(mkdtempSync(path.join(os.tmpdir(), 'cs-life-')), 'log');
-});
-afterEach(async () => {
-  await res.closeAll();
 });
 
 const SPEC = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n';
@@ -60,10 +44,10 @@ const waits = (job: string): Record<string, number> => {
 
 test('daemon-only and test-only roles: daemons start in YAML order before any test, one wait per barrier, daemons stopped, jobs completed', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nawait_daemons: d1 d2\nport: 1234\nif role server:\n  d1:\n  d2:\n  myvar: srv\nif role client:\n  t1:\n  t2:\n  myvar: cli\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
   const [srvJob, cliJob] = cluster!.jobs;
-  const srv = await startAgent(res, config, 'srv', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   expect(await Promise.all([srv.code, cli.code])).toEqual([0, 0]);
 
   const lines = readLog(log);
@@ -80,17 +64,17 @@ test('daemon-only and test-only roles: daemons start in YAML order before any te
     'test t1:running', 'test t1:passed', 'test t2:running', 'test t2:passed', 'finished:finish', 'end:passed',
   ]);
   expect(steps(srv).map((s) => s.step)).toEqual(['programs', 'write_state', 'wait_start', 'roles_ip', 'daemon d1', 'daemon d2', 'wait_ready', 'wait_finish', 'stop daemons', 'end']);
-  expect((await bullJob(res, config, 'srv', srvJob!.job_id)).state).toBe('completed');
-  expect((await bullJob(res, config, 'cli', cliJob!.job_id)).state).toBe('completed');
-  expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('finish');
+  expect((await bullJob(res, lab.config, 'srv', srvJob!.job_id)).state).toBe('completed');
+  expect((await bullJob(res, lab.config, 'cli', cliJob!.job_id)).state).toBe('completed');
+  expect((await lab.workers.store.readCluster(cluster!.cluster)).final).toBe('finish');
 });
 
 test('a node with two roles starts its daemon, then runs its test, and still waits once per barrier', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nawait_daemons: d1\nif role server:\n  d1:\nif role client:\n  t1:\n`;
-  const [cluster] = await submitInline(res, config, job, 'nodes:\n  both--1: { roles: [server, client] }\n  cli--1: { roles: [client] }\n');
+  const [cluster] = await submitInline(res, lab.config, job, 'nodes:\n  both--1: { roles: [server, client] }\n  cli--1: { roles: [client] }\n');
   const [bothJob] = cluster!.jobs;
-  const both = await startAgent(res, config, 'both', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  const both = await startAgent(res, lab.config, 'both', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   expect(await Promise.all([both.code, cli.code])).toEqual([0, 0]);
   const lines = readLog(log);
   expect(lines[0]).toMatch(/^d1 start .*roles=server client$/);
@@ -101,27 +85,27 @@ test('a node with two roles starts its daemon, then runs its test, and still wai
 
 test('a failing test fails its node and aborts the other at once: its daemons are stopped, both BullMQ jobs fail with the reason', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nawait_daemons: d1\nt1_exit: 3\nif role server:\n  d1:\nif role client:\n  t1:\n  t2:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
   const [srvJob, cliJob] = cluster!.jobs;
-  const srv = await startAgent(res, config, 'srv', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   expect(await cli.code).toBe(1);
   expect(await srv.code).toBe(3);
   const lines = readLog(log);
   expect(lines.map((l) => l.split(' ')[0])).toEqual(['d1', 't1']); // t2 never ran
   for (const pid of pidsIn(lines)) expect(alive(pid)).toBe(false);
   expect(steps(srv).at(-1)).toMatchObject({ step: 'end', result: 'aborted', detail: `node ${cliJob!.job_id} (client) reported failed: test t1 exited with code 3` });
-  expect(await bullJob(res, config, 'cli', cliJob!.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t1 exited with code 3' });
-  expect(await bullJob(res, config, 'srv', srvJob!.job_id)).toEqual({ state: 'failed', failedReason: `aborted: node ${cliJob!.job_id} (client) reported failed: test t1 exited with code 3` });
+  expect(await bullJob(res, lab.config, 'cli', cliJob!.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t1 exited with code 3' });
+  expect(await bullJob(res, lab.config, 'srv', srvJob!.job_id)).toEqual({ state: 'failed', failedReason: `aborted: node ${cliJob!.job_id} (client) reported failed: test t1 exited with code 3` });
 });
 
 test('roles_ip reaches the programs as ROLE=IP, and --etc-hosts appends "IP ROLE" lines', async () => {
   const hosts = path.join(path.dirname(log), 'hosts');
   writeFileSync(hosts, '127.0.0.1 localhost\n');
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  t1:\n`;
-  await submitInline(res, config, job, SPEC);
-  const srv = await startAgent(res, config, 'srv', tree, { ip: '127.0.0.11' });
-  const cli = await startAgent(res, config, 'cli', tree, { ip: '127.0.0.12', etcHosts: hosts });
+  await submitInline(res, lab.config, job, SPEC);
+  const srv = await startAgent(res, lab.config, 'srv', tree, { ip: '127.0.0.11' });
+  const cli = await startAgent(res, lab.config, 'cli', tree, { ip: '127.0.0.12', etcHosts: hosts });
   expect(await Promise.all([srv.code, cli.code])).toEqual([0, 0]);
   expect(readLog(log).find((l) => l.startsWith('t1'))).toContain('server=127.0.0.11 client=127.0.0.12');
   expect(readFileSync(hosts, 'utf8')).toBe('127.0.0.1 localhost\n127.0.0.11 server\n127.0.0.12 client\n');
@@ -129,22 +113,22 @@ test('roles_ip reaches the programs as ROLE=IP, and --etc-hosts appends "IP ROLE
 
 test('a node whose program is in neither daemon/ nor tests/ ends with a setup error, and the cluster aborts at once', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  no-such-test:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
-  const srv = await startAgent(res, config, 'srv', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   expect(await cli.code).toBe(5);
   expect(await srv.code).toBe(3);
   expect(steps(cli).find((s) => s.result === 'setup_error')?.detail).toBe(`node job: programs: no program of this node (no-such-test) is in daemon/ or tests/ of ${tree}`);
-  const view = await workers.store.readCluster(cluster!.cluster);
+  const view = await lab.workers.store.readCluster(cluster!.cluster);
   expect(view.final).toBe('abort');
   expect(view.barriers[0]!.reason).toContain('reported failed: setup error: programs: node job: programs: no program');
 });
 
 test('an agent stopped mid-test reports abort: its test is stopped and the other node aborts', async () => {
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  hang:\n`;
-  await submitInline(res, config, job, SPEC);
-  const srv = await startAgent(res, config, 'srv', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  await submitInline(res, lab.config, job, SPEC);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   await eventually(() => readLog(log).some((l) => l.startsWith('hang')), 'the client\'s test to run');
   cli.stop.abort(new Error('agent received SIGTERM'));
   expect(await cli.code).toBe(3);
@@ -155,16 +139,16 @@ test('an agent stopped mid-test reports abort: its test is stopped and the other
 
 test('a cs-localhost node runs every role itself and waits at no barrier', async () => {
   const job = `suite: t\nlog: ${log}\nawait_daemons: d1\nif role server:\n  d1:\nif role client:\n  t1:\n`;
-  const redis = res.redis(config);
-  const queues = res.add(new QueueSet(redis, workers.store.keys), (q) => q.close());
-  const [cluster] = await submitClusters(workers.store, queues, prepareClusters(job, 'test job'));
+  const redis = res.redis(lab.config);
+  const queues = res.add(new QueueSet(redis, lab.workers.store.keys), (q) => q.close());
+  const [cluster] = await submitClusters(lab.workers.store, queues, prepareClusters(job, 'test job'));
   const only = cluster!.jobs[0]!;
   expect(only.standalone).toBe(true);
-  const node = await startAgent(res, config, only.testbox, tree);
+  const node = await startAgent(res, lab.config, only.testbox, tree);
   expect(await node.code).toBe(0);
   expect(readLog(log).map((l) => l.split(' ')[0])).toEqual(['d1', 't1']);
   // The agent ends once `finished` is accepted (durable); the fold follows.
-  await eventually(async () => (await workers.store.readCluster(cluster!.cluster)).final === 'finish', 'the cluster to finish');
+  await eventually(async () => (await lab.workers.store.readCluster(cluster!.cluster)).final === 'finish', 'the cluster to finish');
   await eventually(() => waits(only.job_id).finished === 1, 'the finished report to be folded');
   expect(waits(only.job_id)).toEqual({ wait_start: 0, wait_ready: 0, wait_finish: 0, finished: 1, failed: 0 });
 });
@@ -175,9 +159,9 @@ test.each([
 ])('a daemon that fails (%s) reports failed: its node exits 1 and the other node is aborted', async (name, reason) => {
   // The client's test runs until stopped, so only the daemon's failure can end this cluster.
   const job = `suite: t\ncluster: cs-test\nlog: ${log}\nif role server:\n  d1:\n  ${name}:\nif role client:\n  hang:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
-  const srv = await startAgent(res, config, 'srv', tree);
-  const cli = await startAgent(res, config, 'cli', tree);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
+  const cli = await startAgent(res, lab.config, 'cli', tree);
   expect(await srv.code).toBe(1);
   expect(await cli.code).toBe(3);
   expect(steps(srv).at(-1)?.detail).toContain(reason);
@@ -187,8 +171,8 @@ test.each([
 
 test('a barrier that reaches its deadline ends the waiting node with exit 4, naming the missing node', async () => {
   const job = `suite: t\ncluster: cs-test\ncluster_timeout: 1s\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  t1:\n`;
-  const [cluster] = await submitInline(res, config, job, SPEC);
-  const srv = await startAgent(res, config, 'srv', tree);
+  const [cluster] = await submitInline(res, lab.config, job, SPEC);
+  const srv = await startAgent(res, lab.config, 'srv', tree);
   expect(await srv.code).toBe(4);
   expect(steps(srv).at(-1)).toMatchObject({ step: 'end', result: 'timed_out', detail: expect.stringContaining(`barrier start timed out after 1.00s; still missing: ${cluster!.jobs[1]!.job_id} (client)`) });
 });

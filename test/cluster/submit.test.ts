@@ -3,36 +3,21 @@ import { Redis } from 'ioredis';
 import { ClusterStore } from '../../src/cluster/store';
 import { prepareClusters } from '../../src/cluster/prepare';
 import { submitClusters } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
 import { QueueSet, testboxQueueName } from '../../src/queue/queues';
 import type { NodeJob } from '../../src/split/node-job';
 import { createLogger } from '../../src/core/logger';
 import { Housekeeping } from '../../workers/housekeeping';
 import { CLUSTER_DIR } from '../helpers/fixtures';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-beforeEach(() => {
-  config = servers.config();
-});
-afterEach(async () => {
-  await res.closeAll();
-});
+const lab = useTestServers({ per: 'test' });
+const { res } = lab;
 
 const JOB = 'suite: t\ncluster: cs-vm-2p16g\nif role server:\n  srv:\nif role client:\n  cli:\n';
 
 test('submit writes the cluster state before the node jobs, which carry its id and token', async () => {
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   const [c] = await submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }));
   const q = res.add(new Queue(testboxQueueName('vm-2p16g-multi-node'), { connection: redis, prefix: store.keys.bullPrefix }), (x) => x.close());
@@ -43,9 +28,9 @@ test('submit writes the cluster state before the node jobs, which carry its id a
     expect(data.cluster).toBe(c!.cluster);
     expect(data.token).toBe(await store.token(c!.cluster));
     // Compass-CI's keys, as its tools read them.
-    expect(await redis.hget(`${config.keyPrefix}sched/id2cluster`, data.job_id)).toBe(c!.cluster);
+    expect(await redis.hget(`${lab.config.keyPrefix}sched/id2cluster`, data.job_id)).toBe(c!.cluster);
   }
-  const state = JSON.parse((await redis.hget(`${config.keyPrefix}sched/cluster_state`, c!.cluster))!) as Record<string, Record<string, string>>;
+  const state = JSON.parse((await redis.hget(`${lab.config.keyPrefix}sched/cluster_state`, c!.cluster))!) as Record<string, Record<string, string>>;
   expect(state).toEqual({
     [c!.jobs[0]!.job_id]: { state: '', roles: 'server', ip: '', direct_ips: '', direct_macs: '', entire_state: '' },
     [c!.jobs[1]!.job_id]: { state: '', roles: 'client', ip: '', direct_ips: '', direct_macs: '', entire_state: '' },
@@ -57,24 +42,24 @@ test('submit writes the cluster state before the node jobs, which carry its id a
 });
 
 test('a cluster whose node jobs cannot be enqueued leaves nothing behind (at once, or after the reaper when the queues cannot even be reached)', async () => {
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
-  const broken = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
+  const broken = new Redis(lab.config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
   broken.disconnect();
   const queues = new QueueSet(broken, store.keys);
-  const before = (await redis.keys(`${config.keyPrefix}*`)).sort();
+  const before = (await redis.keys(`${lab.config.keyPrefix}*`)).sort();
   await expect(submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }))).rejects.toThrow(/could not enqueue the node jobs of cluster cs-1/);
   // Whether the node jobs were queued cannot be known without the queues: the cluster waits for the reaper.
   expect(await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER)).toEqual(['cs-1']);
   const working = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   const kept = await new Housekeeping(store, working, createLogger('test', 'silent'), { submitGraceMs: 0 }).run();
   expect(kept).toEqual({ reaped: 1, completed: 0, deleted: 0 });
-  const after = (await redis.keys(`${config.keyPrefix}*`)).filter((k) => !k.endsWith('cs/retention/cursor') && !/cs-bull:[^:]+:meta$/.test(k)).sort();
+  const after = (await redis.keys(`${lab.config.keyPrefix}*`)).filter((k) => !k.endsWith('cs/retention/cursor') && !/cs-bull:[^:]+:meta$/.test(k)).sort();
   // (What is left besides: the reaper's HSCAN cursor and BullMQ's per-queue meta key, neither of them the cluster's.)
   // Only the id counter moved on (ids are never reused); the all-clusters log may exist, but holds nothing of this cluster.
-  expect(after.filter((k) => !before.includes(k) && k !== `${config.keyPrefix}cs/events`)).toEqual([`${config.keyPrefix}cs/seq/job`]);
-  expect(await redis.xlen(`${config.keyPrefix}cs/events`)).toBe(0);
-  expect(await redis.hlen(`${config.keyPrefix}sched/cluster_state`)).toBe(0);
-  expect(await redis.hlen(`${config.keyPrefix}sched/id2cluster`)).toBe(0);
+  expect(after.filter((k) => !before.includes(k) && k !== `${lab.config.keyPrefix}cs/events`)).toEqual([`${lab.config.keyPrefix}cs/seq/job`]);
+  expect(await redis.xlen(`${lab.config.keyPrefix}cs/events`)).toBe(0);
+  expect(await redis.hlen(`${lab.config.keyPrefix}sched/cluster_state`)).toBe(0);
+  expect(await redis.hlen(`${lab.config.keyPrefix}sched/id2cluster`)).toBe(0);
   await queues.close().catch(() => undefined);
 });

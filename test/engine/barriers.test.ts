@@ -5,63 +5,44 @@ import { TIMERS_QUEUE } from '../../src/queue/queues';
 import { NodeClient } from '../../src/client/node-client';
 import type { BarrierAnswer } from '../../src/client/node-client';
 import type { SubmittedCluster } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
-let servers: TestServers;
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
-beforeEach(async () => {
-  config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
-});
-afterEach(async () => {
-  await res.closeAll();
-});
+const lab = useTestServers({ per: 'test', workers: true });
+const { res } = lab;
 
 function clients(cluster: SubmittedCluster): Promise<NodeClient[]> {
-  return nodeClients(res, config, cluster);
+  return nodeClients(res, lab.config, cluster);
 }
 
 async function state(cluster: string): Promise<Record<string, string>> {
-  const view = await workers.store.readCluster(cluster);
+  const view = await lab.workers.store.readCluster(cluster);
   return Object.fromEntries(view.nodes.map((n) => [n.job, n.state]));
 }
 
 describe.each([2, 8])('a %i-node cluster', (n) => {
   test('passes start, ready and finish; every node gets every answer', async () => {
     const { job, spec } = nodesJob(n);
-    const [cluster] = await submitInline(res, config, job, spec);
+    const [cluster] = await submitInline(res, lab.config, job, spec);
     const nodes = await clients(cluster!);
     for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
       const answers = await Promise.all(nodes.map((c) => c.wait(kind)));
       expect(answers.map((a) => [a.barrier, a.result])).toEqual(nodes.map(() => [barrier, barrier]));
     }
-    const view = await workers.store.readCluster(cluster!.cluster);
+    const view = await lab.workers.store.readCluster(cluster!.cluster);
     expect(view.final).toBe('finish');
     expect(view.nodes.every((x) => x.state === 'finish' && x.entire_state === 'finish')).toBe(true);
-    expect(await workers.store.openClusters()).not.toContain(cluster!.cluster);
+    expect(await lab.workers.store.openClusters()).not.toContain(cluster!.cluster);
     // No deadline job stays behind to fire hours later.
-    const timers = res.add(new Queue(TIMERS_QUEUE, { connection: workers.store.redis, prefix: workers.store.keys.bullPrefix }), (q) => q.close());
+    const timers = res.add(new Queue(TIMERS_QUEUE, { connection: lab.workers.store.redis, prefix: lab.workers.store.keys.bullPrefix }), (q) => q.close());
     await eventually(async () => (await timers.getDelayed()).every((j) => (j.data as { cluster?: string }).cluster !== cluster!.cluster), 'no deadline job of the cluster left');
   });
 });
 
 test('a barrier waits for the last node, and answers no one early', async () => {
   const { job, spec } = nodesJob(3);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const [a, b, c] = await clients(cluster!);
   let early: BarrierAnswer | undefined;
   const pa = a!.wait('wait_start').then((x) => (early = x));
@@ -77,7 +58,7 @@ test('a barrier waits for the last node, and answers no one early', async () => 
 
 test('a node reporting failed aborts the nodes waiting at the next barrier, with its reason', async () => {
   const { job, spec } = nodesJob(3);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const nodes = await clients(cluster!);
   await Promise.all(nodes.map((c) => c.wait('wait_start')));
   const waiting = [nodes[0]!.wait('wait_ready'), nodes[1]!.wait('wait_ready')];
@@ -89,21 +70,21 @@ test('a node reporting failed aborts the nodes waiting at the next barrier, with
   }
   // Abort is final: a later wait at any barrier answers abort.
   expect((await nodes[0]!.wait('wait_finish')).result).toBe('abort');
-  const view = await workers.store.readCluster(cluster!.cluster);
+  const view = await lab.workers.store.readCluster(cluster!.cluster);
   expect(view.final).toBe('abort');
   expect(view.barriers.map((b) => b.result)).toEqual(['start', 'abort', 'abort']);
 });
 
 test('duplicate and out-of-order reports change nothing; a late wait gets the stored answer', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const [a, b] = await clients(cluster!);
   await Promise.all([a!.wait('wait_start'), b!.wait('wait_start')]);
   // Each report is acknowledged once durable, then folded: wait for its fold before looking.
   // Count folds per report kind of node a: heartbeats (and b's reports) are folded too, so a plain
   // count of folds could be reached by another report before this one (a flake seen in CI).
   const folded = new Map<string, number>();
-  workers.events.on('folded', (r: Report) => {
+  lab.workers.events.on('folded', (r: Report) => {
     if (r.job === a!.id.job) folded.set(r.state, (folded.get(r.state) ?? 0) + 1);
   });
   const foldedReport = async (kind: 'wait_ready' | 'wait_start') => {
@@ -118,28 +99,28 @@ test('duplicate and out-of-order reports change nothing; a late wait gets the st
   await foldedReport('wait_ready'); // repeated
   expect(await state(cluster!.cluster)).toEqual(before);
   // A fresh client of node b (as after a restart) asks again at start: the stored answer is pushed to it.
-  const nc = await res.nats(config);
-  const again = res.add(new NodeClient(nc, new Subjects(config.subjectPrefix), { cluster: cluster!.cluster, job: b!.id.job, token: b!.id.token }), (x) => x.close());
+  const nc = await res.nats(lab.config);
+  const again = res.add(new NodeClient(nc, new Subjects(lab.config.subjectPrefix), { cluster: cluster!.cluster, job: b!.id.job, token: b!.id.token }), (x) => x.close());
   expect((await again.wait('wait_start')).result).toBe('start');
   expect(await state(cluster!.cluster)).toEqual(before);
 });
 
 test('a report id sent twice is folded once', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const j = cluster!.jobs[0]!;
   const report = { v: 1, id: 'same-report-id-1', cluster: j.cluster, job: j.job_id, state: 'wait_start', at: Date.now(), token: j.token } as const;
-  const first = await workers.store.fold(report);
-  const second = await workers.store.fold(report);
+  const first = await lab.workers.store.fold(report);
+  const second = await lab.workers.store.fold(report);
   expect(first.ok && first.changed).toBe(true);
   expect(second.ok && second.dup).toBe(true);
-  const events = await workers.store.redis.xlen(workers.store.keys.events(j.cluster));
+  const events = await lab.workers.store.redis.xlen(lab.workers.store.keys.events(j.cluster));
   expect(events).toBe(2); // submitted + one report
 });
 
 test('a barrier that times out aborts with the names of the missing nodes', async () => {
   const { job, spec } = nodesJob(3, 'cluster_timeout: 1s');
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const [a, b, c] = await clients(cluster!);
   await Promise.all([a!.wait('wait_start'), b!.wait('wait_start'), c!.wait('wait_start')]);
   const waiting = [a!.wait('wait_ready'), b!.wait('wait_ready')];
@@ -154,11 +135,11 @@ test('a barrier that times out aborts with the names of the missing nodes', asyn
 
 test('wait reports carry the info of write_state, so roles_ip after start has every ip whatever order the folds ran in', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const nodes = await clients(cluster!);
-  const observer = await res.nats(config);
+  const observer = await res.nats(lab.config);
   const seen: Record<string, unknown>[] = [];
-  const sub = observer.subscribe(new Subjects(config.subjectPrefix).report(cluster!.cluster), {
+  const sub = observer.subscribe(new Subjects(lab.config.subjectPrefix).report(cluster!.cluster), {
     callback: (_e, m) => seen.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>),
   });
   await observer.flush();
@@ -172,7 +153,7 @@ test('wait reports carry the info of write_state, so roles_ip after start has ev
 
 test('a failure reason reaches the other nodes without control characters', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const [a, b] = await clients(cluster!);
   const waiting = a!.wait('wait_start');
   await b!.report('failed', { reason: 'line one\nline two\u001b[31m red' });

@@ -3,21 +3,14 @@ import { NodeClient } from '../../src/client/node-client';
 import { RejectedError, TimeoutError } from '../../src/core/errors';
 import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
-let servers: TestServers;
-const res = new Resources();
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 test('with no worker listening the client says so, retries, and is accepted once a worker starts', async () => {
-  const config = servers.config();
+  const config = lab.servers.config();
   const { job, spec } = nodesJob(2);
   const [cluster] = await submitInline(res, config, job, spec);
   const j = cluster!.jobs[0]!;
@@ -36,7 +29,7 @@ test('with no worker listening the client says so, retries, and is accepted once
 });
 
 test('a report the workers reject is not retried: the reason comes back', async () => {
-  const config = servers.config();
+  const config = lab.servers.config();
   const { job, spec } = nodesJob(2);
   const [cluster] = await submitInline(res, config, job, spec);
   res.add(await startWorkers(config), (w) => w.close());
@@ -51,7 +44,7 @@ test('a report the workers reject is not retried: the reason comes back', async 
 });
 
 test('the client gives up after its limit with the last problem in the error', async () => {
-  const config = servers.config();
+  const config = lab.servers.config();
   const nc = await res.nats(config);
   const client = res.add(new NodeClient(nc, new Subjects(config.subjectPrefix), { cluster: 'cs-1', job: 'cs-1', token: 'x' }, { giveUpAfterMs: 300, maxBackoffMs: 100 }), (c) => c.close());
   const err = await client.report('heartbeat').catch((e: unknown) => e);

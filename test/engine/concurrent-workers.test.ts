@@ -1,43 +1,33 @@
-import type { ConnectionConfig } from '../../src/core/config';
 import { ClusterStore } from '../../src/cluster/store';
 import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
 import { envFor } from '../helpers/processes';
 import { CliProcess } from '../helpers/processes';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
+const lab = useTestServers();
+const { res } = lab;
 const workers: CliProcess[] = [];
 
 beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
   for (let i = 0; i < 2; i++) {
-    const w = new CliProcess(['worker', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: 'debug' }));
+    const w = lab.track(new CliProcess(['worker', '--concurrency', '8'], envFor(lab.config, { CS_LOG_LEVEL: 'debug' })));
     workers.push(w);
   }
   await Promise.all(workers.map((w) => w.waitFor(/workers ready/)));
-});
-afterAll(async () => {
-  await res.closeAll();
-  await Promise.all(workers.map((w) => w.stop()));
-  await servers.stop();
 });
 
 test('two worker processes folding the same clusters at once lose nothing, round after round', async () => {
   const ROUNDS = 5;
   const CLUSTERS = 8;
   const NODES = 4;
-  const nc = await res.nats(config);
-  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  const nc = await res.nats(lab.config);
+  const store = new ClusterStore(res.redis(lab.config), { keyPrefix: lab.config.keyPrefix });
   for (let round = 0; round < ROUNDS; round++) {
     const { job, spec } = nodesJob(NODES);
-    const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, config, job, spec)))).flat();
+    const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, lab.config, job, spec)))).flat();
     await Promise.all(
       clusters.map(async (c) => {
-        const nodes = await nodeClients(res, config, c, {}, nc);
+        const nodes = await nodeClients(res, lab.config, c, {}, nc);
         // Every node sends everything at once: its info, then each barrier; reports of one cluster race across both workers.
         await Promise.all(nodes.map((n, i) => n.report('write_state', { info: { ip: `10.0.0.${i + 1}`, node_roles: i === 0 ? 'server' : 'client' } })));
         for (const kind of ['wait_start', 'wait_ready', 'finished'] as const) {

@@ -1,6 +1,5 @@
 import { Subjects } from '../../src/bus/subjects';
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { createLogger } from '../../src/core/logger';
 import { deadReportId } from '../../src/fold/batch';
 import { QueueSet } from '../../src/queue/queues';
@@ -9,8 +8,8 @@ import { Publisher } from '../../workers/publisher';
 import { startTimers } from '../../workers/timers';
 import { note } from '../faults/summary';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * Issue 10, item 11: the sweep used to tell of a dead node on every pass
@@ -18,26 +17,16 @@ import type { TestServers } from '../helpers/servers';
  * fold worker runs at all, so the abort is never folded and every sweep
  * sees the silent node: it must still be told of, and queued, once.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 test('a dead node is told of once however many sweeps see it before its abort is folded', async () => {
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec, 100);
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
-  const queues = res.add(new QueueSet(res.redis(config), store.keys), (q) => q.close());
-  const nc = await res.nats(config);
+  const [cluster] = await submitInline(res, lab.config, job, spec, 100);
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
+  const queues = res.add(new QueueSet(res.redis(lab.config), store.keys), (q) => q.close());
+  const nc = await res.nats(lab.config);
   const events = new WorkerEvents();
   const dead: string[] = [];
   events.on('dead', (_c, j) => dead.push(j));
@@ -46,7 +35,7 @@ test('a dead node is told of once however many sweeps see it before its abort is
   await redis.zadd(store.keys.heartbeats, 1, `${cluster!.cluster} ${silent.job_id}`);
   let sweeps = 0;
   events.on('swept', () => sweeps++);
-  res.add(startTimers(store, queues, new Publisher(nc, new Subjects(config.subjectPrefix)), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (s) => s.close());
+  res.add(startTimers(store, queues, new Publisher(nc, new Subjects(lab.config.subjectPrefix)), events, createLogger('test', 'silent'), { sweepEveryMs: 50 }), (s) => s.close());
   await eventually(() => sweeps >= 10, 'ten sweeps');
   expect(dead).toEqual([silent.job_id]);
   const queued = await queues.reports.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);

@@ -2,48 +2,30 @@ import { MessageClient, cacheLines } from '../../src/client/message-client';
 import type { Group } from '../../src/client/message-client';
 import type { NodeClient } from '../../src/client/node-client';
 import type { SubmittedCluster } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
 import { ClusterAbortedError, InvalidInputError, RejectedError, TimeoutError } from '../../src/core/errors';
 import type { ClusterEvent } from '../../src/fold/outcome';
 import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { nodeClients, nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /** Named messages (LAVA MultiNode parity) through real workers, NATS and Redis, with the client library. */
 
-let servers: TestServers;
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
-beforeEach(async () => {
-  config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
-});
-afterEach(async () => {
-  await res.closeAll();
-});
+const lab = useTestServers({ per: 'test', workers: true });
+const { res } = lab;
 
 /** N nodes (node 1 server, the others client), each with its NodeClient and MessageClient. */
 async function cluster(n: number, heartbeatMs?: number): Promise<{ c: SubmittedCluster; nodes: NodeClient[]; msgs: MessageClient[]; jobs: string[] }> {
   const { job, spec } = nodesJob(n);
-  const [c] = await submitInline(res, config, job, spec, heartbeatMs);
-  const nodes = await nodeClients(res, config, c!);
+  const [c] = await submitInline(res, lab.config, job, spec, heartbeatMs);
+  const nodes = await nodeClients(res, lab.config, c!);
   const group: Group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
   const msgs = nodes.map((node) => res.add(new MessageClient(node, group), (m) => m.close()));
   return { c: c!, nodes, msgs, jobs: c!.jobs.map((j) => j.job_id) };
 }
 
 async function messageEvents(cid: string): Promise<Extract<ClusterEvent, { type: 'message' }>[]> {
-  const entries = await workers.store.redis.xrange(workers.store.keys.events(cid), '-', '+');
+  const entries = await lab.workers.store.redis.xrange(lab.workers.store.keys.events(cid), '-', '+');
   return entries.map(([, f]) => JSON.parse(f[1] as string) as ClusterEvent).filter((e): e is Extract<ClusterEvent, { type: 'message' }> => e.type === 'message');
 }
 
@@ -129,7 +111,7 @@ test('a wait past its timeout answers timed out, names who is missing, and abort
   await expect(msgs[0]!.wait('half', 'all', undefined, { timeoutMs: 300 })).rejects.toThrow(
     new TimeoutError(`timed out after 300ms: still missing: ${jobs[1]} (client), ${jobs[2]} (client)`),
   );
-  const view = await workers.store.readCluster(c.cluster);
+  const view = await lab.workers.store.readCluster(c.cluster);
   expect(view.final).toBeUndefined();
   // The cluster goes on: the others send and the same wait now succeeds.
   await msgs[1]!.send('half');
@@ -142,17 +124,17 @@ test('a send repeated under the same report id is folded once', async () => {
   const id = nodes[0]!.newReportId('send');
   await nodes[0]!.report('send', { id, message: { msg: 'once', data: { a: '1' } } });
   await nodes[0]!.report('send', { id, message: { msg: 'once', data: { a: '1' } } });
-  await eventually(() => workers.store.redis.hget(workers.store.keys.messages(c.cluster), 'once'), 'the send to be folded');
+  await eventually(() => lab.workers.store.redis.hget(lab.workers.store.keys.messages(c.cluster), 'once'), 'the send to be folded');
   await nodes[1]!.report('send', { message: { msg: 'marker' } });
   await eventually(async () => (await messageEvents(c.cluster)).some((e) => e.msg === 'marker'), 'the marker folded');
   expect((await messageEvents(c.cluster)).filter((e) => e.msg === 'once')).toHaveLength(1);
-  const rec = JSON.parse((await workers.store.redis.hget(workers.store.keys.messages(c.cluster), 'once')) as string) as { seq: number };
+  const rec = JSON.parse((await lab.workers.store.redis.hget(lab.workers.store.keys.messages(c.cluster), 'once')) as string) as { seq: number };
   expect(rec.seq).toBe(1);
 });
 
 test('a dead node (no heartbeat for 3 intervals) aborts every pending wait, with the reason', async () => {
   const hb = 200;
-  workers = res.add(await startWorkers(config, { sweepEveryMs: 100 }), (w) => w.close());
+  const workers = res.add(await startWorkers(lab.config, { sweepEveryMs: 100 }), (w) => w.close());
   const { nodes, msgs, jobs } = await cluster(2, hb);
   const stopA = nodes[0]!.startHeartbeat(hb);
   const stopB = nodes[1]!.startHeartbeat(hb);

@@ -1,10 +1,10 @@
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { createLogger } from '../../src/core/logger';
 import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import type { Resources } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * Issue 13 bench finding: retention walked every cluster's meta each second
@@ -13,22 +13,8 @@ import type { TestServers } from '../helpers/servers';
  * that ends a cluster records it in `cs/clusters/ended`, and a sweep reads
  * only the ended clusters that are due. Counted in commands, not time.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-beforeEach(() => {
-  config = servers.config(); // a namespace of its own for each test
-});
-afterEach(async () => {
-  await res.closeAll();
-});
-afterAll(async () => {
-  await servers.stop();
-});
+const lab = useTestServers({ per: 'test' });
+const { res } = lab;
 
 async function commandCalls(redis: ReturnType<Resources['redis']>, command: string): Promise<number> {
   const info = String(await redis.info('commandstats'));
@@ -38,9 +24,9 @@ async function commandCalls(redis: ReturnType<Resources['redis']>, command: stri
 test('sweeps read nothing per open cluster: 10 sweeps over 200 waiting clusters cost fewer HMGETs than one per cluster', async () => {
   const OPEN = 200;
   const { job, spec } = nodesJob(2);
-  for (let i = 0; i < OPEN; i++) await submitInline(res, config, job, spec);
-  const redis = res.redis(config);
-  const workers = res.add(await startWorkers(config, { sweepEveryMs: 50, logger: createLogger('test', 'silent') }), (w) => w.close());
+  for (let i = 0; i < OPEN; i++) await submitInline(res, lab.config, job, spec);
+  const redis = res.redis(lab.config);
+  const workers = res.add(await startWorkers(lab.config, { sweepEveryMs: 50, logger: createLogger('test', 'silent') }), (w) => w.close());
   let sweeps = 0;
   workers.events.on('swept', () => sweeps++);
   // The first sweeps walk the clusters once, for those that ended before the index existed.
@@ -53,15 +39,15 @@ test('sweeps read nothing per open cluster: 10 sweeps over 200 waiting clusters 
 });
 
 test('a cluster that ended before the index existed is found by the backfill walk and deleted after retention', async () => {
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const { job, spec } = nodesJob(2);
-  const [old] = await submitInline(res, config, job, spec);
+  const [old] = await submitInline(res, lab.config, job, spec);
   // Ended long ago, as an older version left it: final in its meta, not in cs/clusters/ended.
   await redis.hset(store.keys.meta(old!.cluster), 'final', 'abort', 'pending', '', 'res:start', 'abort', 'at:start', 1000);
   await redis.zrem(store.keys.openClusters, old!.cluster);
   expect(await redis.zscore(store.keys.endedClusters, old!.cluster)).toBeNull();
-  res.add(await startWorkers(config, { sweepEveryMs: 50, retentionMs: 1000, logger: createLogger('test', 'silent') }), (w) => w.close());
+  res.add(await startWorkers(lab.config, { sweepEveryMs: 50, retentionMs: 1000, logger: createLogger('test', 'silent') }), (w) => w.close());
   await eventually(async () => (await redis.hexists(store.keys.clusterState, old!.cluster)) === 0, 'the old cluster deleted');
   expect(await redis.exists(store.keys.meta(old!.cluster))).toBe(0);
   expect(await redis.zscore(store.keys.endedClusters, old!.cluster)).toBeNull();

@@ -2,13 +2,9 @@ import type { NatsConnection } from 'nats';
 import { prepareClusters } from '../../src/cluster/prepare';
 import { ClusterStore } from '../../src/cluster/store';
 import { submitClusters } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
 import { QueueSet } from '../../src/queue/queues';
 import { nodesJob } from '../helpers/cluster';
-import type { CliProcess } from '../helpers/processes';
-import { startWorkerProcess } from '../helpers/processes';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { clientsFor, expectAllFinished, reportsDrained, life } from './workload';
 
@@ -26,33 +22,20 @@ const APPENDFSYNC = (process.env.CS_LOAD_APPENDFSYNC ?? 'no') as 'no' | 'everyse
 /** Nodes share NATS connections, as a lab's machines would not; a few hundred per connection is plenty. */
 const NODES_PER_CONNECTION = 500;
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let worker: CliProcess;
-
-beforeAll(async () => {
-  servers = await startTestServers({ appendfsync: APPENDFSYNC });
-  config = servers.config();
-  worker = await startWorkerProcess(config);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await worker.stop();
-  await servers.stop();
-});
+const lab = useTestServers({ redis: { appendfsync: APPENDFSYNC }, workerProcess: true });
+const { res } = lab;
 
 test(`${CLUSTERS} clusters of ${NODES} nodes at once through start, ready and finish: every answer right, nothing lost`, async () => {
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   const { job, spec } = nodesJob(NODES);
   const t0 = Date.now();
   const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitClusters(store, queues, prepareClusters(job, 'load.yaml', { inlineSpec: spec }))))).flat();
   const submitMs = Date.now() - t0;
   const conns: NatsConnection[] = [];
-  for (let i = 0; i < Math.ceil((CLUSTERS * NODES) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(config));
-  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * NODES) / NODES_PER_CONNECTION)]!, config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
+  for (let i = 0; i < Math.ceil((CLUSTERS * NODES) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(lab.config));
+  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * NODES) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
 
   const t1 = Date.now();
   const results = await Promise.all(nodes.map((n, i) => life(n, i % NODES)));

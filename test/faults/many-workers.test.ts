@@ -5,8 +5,8 @@ import type { NodeClient } from '../../src/client/node-client';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { CliProcess, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { clientsFor } from './workload';
 
@@ -17,18 +17,8 @@ import { clientsFor } from './workload';
  * (node states and info, barrier results and reasons, events per node)
  * must be the same whichever number of workers folded it.
  */
-let servers: TestServers;
-const res = new Resources();
-const procs: CliProcess[] = [];
-
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await Promise.all(procs.map((p) => p.stop()));
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 const ROUNDS = 10;
 const NODES = 16;
@@ -77,9 +67,8 @@ async function outcome(store: ClusterStore, cid: string, jobIds: string[]): Prom
 }
 
 async function run(workers: number): Promise<{ outcomes: unknown[]; folds: number[]; ms: number }> {
-  const config: ConnectionConfig = servers.config();
-  const mine = Array.from({ length: workers }, () => new CliProcess(['worker', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: 'debug' })));
-  procs.push(...mine);
+  const config: ConnectionConfig = lab.servers.config();
+  const mine = Array.from({ length: workers }, () => lab.track(new CliProcess(['worker', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: 'debug' }))));
   await Promise.all(mine.map((w) => w.waitFor(/workers ready/)));
   const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
   const nc = await res.nats(config);

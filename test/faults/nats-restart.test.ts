@@ -1,12 +1,9 @@
 import { Subjects } from '../../src/bus/subjects';
 import { NodeClient } from '../../src/client/node-client';
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import type { CliProcess } from '../helpers/processes';
-import { startWorkerProcess } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { FAST_CLIENT, expectAllFinished, ipOf } from './workload';
 
@@ -16,32 +13,19 @@ import { FAST_CLIENT, expectAllFinished, ipOf } from './workload';
  * their open wait; the worker process reconnects and its bridge takes
  * reports again; every node gets its answer, and nothing is folded twice.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let worker: CliProcess;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  worker = await startWorkerProcess(config);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await worker.stop();
-  await servers.stop();
-});
+const lab = useTestServers({ workerProcess: true });
+const { res } = lab;
 
 test('NATS restarted twice during barrier waits: every node reconnects, re-sends, and gets every answer', async () => {
   const NODES = 8;
   const { job, spec } = nodesJob(NODES);
-  const [cluster] = await submitInline(res, config, job, spec);
-  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
-  const subjects = new Subjects(config.subjectPrefix);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
+  const store = new ClusterStore(res.redis(lab.config), { keyPrefix: lab.config.keyPrefix });
+  const subjects = new Subjects(lab.config.subjectPrefix);
   const notices: string[] = [];
   const nodes = await Promise.all(
     cluster!.jobs.map(async (j) => {
-      const nc = await res.nats(config);
+      const nc = await res.nats(lab.config);
       const c = res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, { ...FAST_CLIENT, onNotice: (l) => notices.push(l) }), (x) => x.close());
       await c.start();
       return c;
@@ -54,7 +38,7 @@ test('NATS restarted twice during barrier waits: every node reconnects, re-sends
   const early = nodes.slice(0, 6).map((n) => n.wait('wait_ready'));
   await eventually(async () => (await store.readCluster(cluster!.cluster)).nodes.filter((n) => n.state === 'ready').length === 6, 'six nodes at ready');
   const t1 = Date.now();
-  await servers.nats.restart();
+  await lab.servers.nats.restart();
   const late = nodes.slice(6).map((n) => n.wait('wait_ready'));
   const ready = await Promise.all([...early, ...late]);
   const readyMs = Date.now() - t1;
@@ -66,7 +50,7 @@ test('NATS restarted twice during barrier waits: every node reconnects, re-sends
   // 2. Every node sends its last report and NATS restarts at once: some reports, or the resolution, are lost in flight.
   const t2 = Date.now();
   const finishing = nodes.map((n) => n.wait('finished'));
-  await servers.nats.restart();
+  await lab.servers.nats.restart();
   const finish = await Promise.all(finishing);
   const finishMs = Date.now() - t2;
   expect(finish.map((a) => a.result)).toEqual(nodes.map(() => 'finish'));
@@ -74,7 +58,7 @@ test('NATS restarted twice during barrier waits: every node reconnects, re-sends
   // Re-sent waits have new ids, so folded reports are not counted here; each move still has exactly one event.
   const counts = await expectAllFinished(store, [cluster!]);
   expect(counts).toMatchObject({ moves: NODES * 3, resolutions: 3 });
-  expect(worker.child.exitCode).toBeNull();
+  expect(lab.worker.child.exitCode).toBeNull();
   const retries = notices.filter((l) => /retrying|sending .* again/.test(l)).length;
   note('NATS restarted while 6 of 8 nodes wait at ready', `${resent1} nodes re-sent wait_ready on reconnect (the 6 waiting, and late ones caught reconnecting); all 8 answered ready ${readyMs} ms after the restart began`);
   note('NATS restarted while all 8 nodes send their last report', `all 8 answered finish after ${finishMs} ms (${retries} retries and re-sends in all); 24 move events (one per node and barrier), 3 resolutions; worker process not restarted`);

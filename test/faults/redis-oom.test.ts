@@ -3,16 +3,13 @@ import { decodeText, encodeJson } from '../../src/bus/connect';
 import type { ReportReply } from '../../src/bus/messages';
 import { Subjects } from '../../src/bus/subjects';
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
 import { prepareClusters } from '../../src/cluster/prepare';
 import { submitClusters } from '../../src/cluster/submit';
 import { QueueSet } from '../../src/queue/queues';
 import { nodesJob } from '../helpers/cluster';
-import type { CliProcess } from '../helpers/processes';
-import { startWorkerProcess } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { clientsFor, expectAllFinished, life, reportsDrained } from './workload';
 
@@ -25,33 +22,20 @@ import { clientsFor, expectAllFinished, life, reportsDrained } from './workload'
  * again until memory returns, and the repeated error is logged once per
  * interval with a count.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let worker: CliProcess;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  worker = await startWorkerProcess(config, ['--lock-ms', '2000']);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await worker.stop();
-  await servers.stop();
-});
+const lab = useTestServers({ workerProcess: ['--lock-ms', '2000'] });
+const { res } = lab;
 
 test('Redis out of memory while 40 clusters x 4 nodes report: nothing accepted is lost, every node gets its answer once memory returns', async () => {
   const CLUSTERS = 40;
   const NODES = 4;
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const { job, spec } = nodesJob(NODES);
   // One connection submits them all: forty connections' buffers would make used memory shrink for seconds afterwards.
   const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   const clusters = await submitClusters(store, queues, Array.from({ length: CLUSTERS }, () => prepareClusters(job, 'oom job', { inlineSpec: spec })).flat());
-  const nc = await res.nats(config);
-  const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, config, c)))).flat();
+  const nc = await res.nats(lab.config);
+  const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, lab.config, c)))).flat();
   // What maxmemory is compared with: used memory less the AOF and replication buffers.
   const usedMemory = async () => {
     const info = await redis.info('memory');
@@ -64,7 +48,7 @@ test('Redis out of memory while 40 clusters x 4 nodes report: nothing accepted i
   await redis.config('SET', 'maxmemory', '1');
   const j = clusters[0]!.jobs[0]!;
   const probe = { v: 1, id: `${j.job_id}.probe.oom`, cluster: j.cluster, job: j.job_id, state: 'write_state', at: Date.now(), token: j.token };
-  const subjects = new Subjects(config.subjectPrefix);
+  const subjects = new Subjects(lab.config.subjectPrefix);
   const reply = JSON.parse(decodeText((await nc.request(subjects.report(j.cluster), encodeJson(probe), { timeout: 10_000 })).data)) as ReportReply;
   expect(reply).toMatchObject({ ok: false, code: 'UNAVAILABLE', retryable: true });
   expect(reply.ok ? '' : reply.reason).toContain('OOM');
@@ -81,11 +65,11 @@ test('Redis out of memory while 40 clusters x 4 nodes report: nothing accepted i
     }
   };
   await tighten();
-  const seen = worker.stdout.length + worker.stderr.length;
+  const seen = lab.worker.stdout.length + lab.worker.stderr.length;
   const lives = nodes.map((n, i) => life(n, i % NODES));
   // The window ends at an event: the worker meets Redis's refusal again while the nodes report (logged
   // at once for a fold, or in the bridge's count of repeats, once per interval, after the probe's line).
-  const since = () => (worker.stdout + worker.stderr).slice(seen);
+  const since = () => (lab.worker.stdout + lab.worker.stderr).slice(seen);
   await eventually(async () => {
     const met = since()
       .split('\n')
@@ -103,8 +87,8 @@ test('Redis out of memory while 40 clusters x 4 nodes report: nothing accepted i
   const counts = await expectAllFinished(store, clusters, 4);
   const reports = res.add(new Queue(REPORTS_QUEUE, { connection: redis, prefix: store.keys.bullPrefix }), (q) => q.close());
   expect(await reports.getFailedCount()).toBe(0);
-  await worker.stop(); // its log is complete once it has exited
-  const log = (worker.stderr + worker.stdout).split('\n');
+  await lab.worker.stop(); // its log is complete once it has exited
+  const log = (lab.worker.stderr + lab.worker.stdout).split('\n');
   const errorLines = log.filter((l) => /"msg":"(fold failed because of Redis|could not enqueue reports|fold worker error)/.test(l));
   const repeats = errorLines.reduce((n, l) => n + Number(/"repeated":(\d+)/.exec(l)?.[1] ?? 0), 0);
   note(

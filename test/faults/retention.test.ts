@@ -4,13 +4,10 @@ import { prepareClusters } from '../../src/cluster/prepare';
 import { ClusterStore } from '../../src/cluster/store';
 import { submitClusters } from '../../src/cluster/submit';
 import type { SubmittedCluster } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
 import { QueueSet } from '../../src/queue/queues';
 import { nodesJob } from '../helpers/cluster';
-import type { CliProcess } from '../helpers/processes';
-import { startWorkerProcess } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { clientsFor, life, reportsDrained } from './workload';
 
@@ -21,21 +18,8 @@ import { clientsFor, life, reportsDrained } from './workload';
 const CLUSTERS = Number(process.env.CS_RETENTION_CLUSTERS ?? 2000);
 const NODES_PER_CONNECTION = 500;
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let worker: CliProcess;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  worker = await startWorkerProcess(config, ['--retention', '2s']);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await worker.stop();
-  await servers.stop();
-});
+const lab = useTestServers({ workerProcess: ['--retention', '2s'] });
+const { res } = lab;
 
 /**
  * Keys under the test's prefix, less the per-report dedupe keys `cs/report/*`
@@ -44,7 +28,7 @@ afterAll(async () => {
  * per-cluster dedupe of the fold).
  */
 async function keys(redis: Redis): Promise<{ kept: string[]; reportKeys: string[] }> {
-  const all = await redis.keys(`${config.keyPrefix}*`);
+  const all = await redis.keys(`${lab.config.keyPrefix}*`);
   // The sweep's lease comes and goes every second; it does not grow with the clusters.
   const kept = all.filter((k) => !k.includes('cs/report/') && !k.endsWith('cs/sweep/lease'));
   return { kept: [...new Set(kept)].sort(), reportKeys: all.filter((k) => k.includes('cs/report/')) };
@@ -62,8 +46,8 @@ async function runClusters(store: ClusterStore, queues: QueueSet, n: number): Pr
     clusters.push(...batch.flat());
   }
   const conns: NatsConnection[] = [];
-  for (let i = 0; i < Math.ceil((n * 2) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(config));
-  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * 2) / NODES_PER_CONNECTION)]!, config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
+  for (let i = 0; i < Math.ceil((n * 2) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(lab.config));
+  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * 2) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
   const results = await Promise.all(nodes.map((node, i) => life(node, i % 2)));
   expect(results.filter((r) => r.join(' ') !== 'start ready finish')).toEqual([]);
   await Promise.all(nodes.map((node) => node.close()));
@@ -72,8 +56,8 @@ async function runClusters(store: ClusterStore, queues: QueueSet, n: number): Pr
 }
 
 test(`${CLUSTERS} finished 2-node clusters with --retention 2s: Redis returns to its baseline key count`, async () => {
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   const gone = (what: string, timeoutMs: number) => eventually(async () => (await redis.hlen(store.keys.clusterState)) === 0, what, timeoutMs);
 

@@ -13,8 +13,8 @@ import type { WorkersHandle } from '../../workers';
 import { CLUSTER_DIR, fixtureJob } from '../helpers/fixtures';
 import { snapshotKeys } from '../helpers/snapshot';
 import { CliProcess, envFor, startWorkerProcess } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, get, post, startTestScheduler } from '../scheduler/scheduler-helpers';
 import { note } from './summary';
 
@@ -29,16 +29,8 @@ function netperfBody(): string {
  * Redis refuses writes, and a submit that fails part-way says which
  * clusters it created.
  */
-let servers: TestServers;
-const res = new Resources();
-
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 interface Completeness {
   complete: string[];
@@ -66,7 +58,7 @@ describe('cluster_timeout', () => {
   let config: ConnectionConfig;
   let url: string;
   beforeAll(async () => {
-    config = servers.config();
+    config = lab.servers.config();
     url = (await startTestScheduler(res, config)).url;
   });
 
@@ -127,7 +119,7 @@ describe('half-written clusters', () => {
   let config: ConnectionConfig;
   let workers: WorkersHandle;
   beforeAll(async () => {
-    config = servers.config();
+    config = lab.servers.config();
     workers = await startWorkers(config, { sweepEveryMs: 100, submitGraceMs: 500 });
   });
   afterAll(async () => {
@@ -159,7 +151,7 @@ describe('half-written clusters', () => {
 
 describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters)', () => {
   test.each([1, 9, 20])('killed once %i clusters were announced: every cluster left is complete or gone', async (n) => {
-    const config = servers.config();
+    const config = lab.servers.config();
     const worker = res.add(await startWorkerProcess(config, ['--submit-grace', '1s']), (w) => w.stop());
     const sched = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', CLUSTER_DIR, '--token', TOKEN], envFor(config)), (p) => p.stop());
     const url = (await sched.waitFor(/listening on (http:\/\/\S+) /))[1]!;
@@ -204,7 +196,7 @@ describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clus
 
 describe('submit while Redis is out of memory', () => {
   test('maxmemory just above used memory: the answer lists the clusters created, each complete, none half-written; reads still work', async () => {
-    const config = servers.config();
+    const config = lab.servers.config();
     const url = (await startTestScheduler(res, config)).url;
     const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
     // Warm up: the queues exist and one cluster is there to read later.

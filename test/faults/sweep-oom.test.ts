@@ -1,10 +1,9 @@
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { createLogger } from '../../src/core/logger';
 import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 
 /**
@@ -15,30 +14,20 @@ import { note } from './summary';
  * deadlines waited. The sweep is now a timer in every worker process with a
  * lapsing lease, so the first period after the window sweeps again.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 test('after a Redis out-of-memory window the sweep runs again: a silent node is aborted, a due deadline fires', async () => {
-  const workers = res.add(await startWorkers(config, { sweepEveryMs: 100, logger: createLogger('test', 'silent') }), (w) => w.close());
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const workers = res.add(await startWorkers(lab.config, { sweepEveryMs: 100, logger: createLogger('test', 'silent') }), (w) => w.close());
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   let sweeps = 0;
   let failed = 0;
   workers.events.on('swept', () => sweeps++);
   workers.events.on('sweepFailed', () => failed++);
   const { job, spec } = nodesJob(2);
-  const [silentCluster] = await submitInline(res, config, job, spec, 100);
-  const [lateCluster] = await submitInline(res, config, job, spec, 100);
+  const [silentCluster] = await submitInline(res, lab.config, job, spec, 100);
+  const [lateCluster] = await submitInline(res, lab.config, job, spec, 100);
   await eventually(() => sweeps >= 2, 'two sweeps before the window');
 
   await redis.config('SET', 'maxmemory-policy', 'noeviction');

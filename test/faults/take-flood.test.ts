@@ -3,12 +3,9 @@ import { connect } from 'nats';
 import { Redis } from 'ioredis';
 import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
-import type { ConnectionConfig } from '../../src/core/config';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import type { CliProcess } from '../helpers/processes';
-import { startWorkerProcess } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 
 /**
@@ -18,21 +15,8 @@ import { note } from './summary';
  * Redis's client list without bound. A testbox without a queue is answered
  * "no job" without opening anything.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let worker: CliProcess;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  worker = await startWorkerProcess(config);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await worker.stop();
-  await servers.stop();
-});
+const lab = useTestServers({ workerProcess: true });
+const { res } = lab;
 
 function fds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -43,16 +27,16 @@ async function clients(redis: Redis): Promise<number> {
 }
 
 test('2,000 take requests for made-up testbox names: all answered "no job", Redis clients and the worker\'s fds back to their baseline', async () => {
-  const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
-  const nc = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
-  const subjects = new Subjects(config.subjectPrefix);
+  const admin = res.add(new Redis(lab.config.redisUrl), (r) => r.quit());
+  const nc = res.add(await connect({ servers: lab.config.natsUrl }), (c) => c.close());
+  const subjects = new Subjects(lab.config.subjectPrefix);
   // A real testbox first: its queue is served as before.
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
   const real = (await nc.request(subjects.take('node'), encodeJson({ v: 1 }), { timeout: 5000 })).json<{ ok: boolean; job: { job_id: string } | null }>();
   expect(real.job?.job_id).toBe(cluster!.jobs[0]!.job_id);
   const baseClients = await clients(admin);
-  const baseFds = fds(worker.pid);
+  const baseFds = fds(lab.worker.pid);
 
   const answers = new Map<string, number>();
   for (let i = 0; i < 2000; i += 200) {
@@ -65,13 +49,13 @@ test('2,000 take requests for made-up testbox names: all answered "no job", Redi
   }
   expect([...answers]).toEqual([[JSON.stringify({ ok: true, job: null }), 2000]]);
   const peakClients = await clients(admin);
-  const peakFds = fds(worker.pid);
+  const peakFds = fds(lab.worker.pid);
   const settled = await eventually(async () => {
     const c = await clients(admin);
-    const f = fds(worker.pid);
+    const f = fds(lab.worker.pid);
     return c <= baseClients && f <= baseFds ? { c, f } : undefined;
   }, 'Redis clients and the worker\'s fds to be back to their baseline', 20_000);
-  expect(worker.child.exitCode).toBeNull();
+  expect(lab.worker.child.exitCode).toBeNull();
   note(
     'flood of 2,000 take requests for made-up testbox names',
     `all 2,000 answered {ok:true, job:null}; Redis clients ${baseClients} before, ${peakClients} after the flood, ${settled.c} settled; worker fds ${baseFds} -> ${peakFds} -> ${settled.f}`,

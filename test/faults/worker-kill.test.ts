@@ -2,12 +2,11 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { Report } from '../../src/bus/messages';
 import type { BatchJob } from '../../src/fold/batch';
 import { ClusterStore } from '../../src/cluster/store';
-import type { ConnectionConfig } from '../../src/core/config';
 import { REPORTS_QUEUE } from '../../src/queue/queues';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { CliProcess, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from './summary';
 import { clientsFor, expectAllFinished, life, reportsDrained } from './workload';
 
@@ -19,45 +18,31 @@ import { clientsFor, expectAllFinished, life, reportsDrained } from './workload'
  * change nothing. Every barrier must still resolve, every node get every
  * answer, and each cluster's event log hold exactly one event per state change.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-const procs: CliProcess[] = [];
+const lab = useTestServers();
+const { res } = lab;
 
 /** 1 s locks: a dead worker's reports are taken over within about 2 s (default 30 s). */
 function worker(level = 'info'): CliProcess {
-  const p = new CliProcess(['worker', '--lock-ms', '1000', '--concurrency', '8'], envFor(config, { CS_LOG_LEVEL: level }));
-  procs.push(p);
-  return p;
+  return lab.track(new CliProcess(['worker', '--lock-ms', '1000', '--concurrency', '8'], envFor(lab.config, { CS_LOG_LEVEL: level })));
 }
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await Promise.all(procs.map((p) => p.stop()));
-  await servers.stop();
-});
 
 test('a worker SIGKILLed while it folds a batch: the second worker re-folds the batches it held, nothing lost or folded twice', async () => {
   const CLUSTERS = 60;
   const NODES = 8;
   const w1 = worker();
   await w1.waitFor(/workers ready/);
-  const redis = res.redis(config);
-  const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   const reports = res.add(new Queue(REPORTS_QUEUE, { connection: redis, prefix: store.keys.bullPrefix }), (q) => q.close());
-  const queueEvents = res.add(new QueueEvents(REPORTS_QUEUE, { connection: res.redis(config), prefix: store.keys.bullPrefix }), (q) => q.close());
+  const queueEvents = res.add(new QueueEvents(REPORTS_QUEUE, { connection: res.redis(lab.config), prefix: store.keys.bullPrefix }), (q) => q.close());
   await queueEvents.waitUntilReady();
   const stalled = new Set<string>();
   queueEvents.on('stalled', ({ jobId }) => stalled.add(jobId));
 
   const { job, spec } = nodesJob(NODES);
-  const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, config, job, spec)))).flat();
-  const nc = await res.nats(config);
-  const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, config, c)))).flat();
+  const clusters = (await Promise.all(Array.from({ length: CLUSTERS }, () => submitInline(res, lab.config, job, spec)))).flat();
+  const nc = await res.nats(lab.config);
+  const nodes = (await Promise.all(clusters.map((c) => clientsFor(res, nc, lab.config, c)))).flat();
   const lives = nodes.map((n, i) => life(n, i % NODES));
 
   // Kill at an event, not a time: Redis holds every write (CLIENT PAUSE WRITE; reads go on), which

@@ -9,9 +9,8 @@ import { submitClusters } from '../../src/cluster/submit';
 import { InvalidInputError } from '../../src/core/errors';
 import { QueueSet } from '../../src/queue/queues';
 import { note } from '../faults/summary';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
 import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * Hostile jobs and cluster specs, submitted the way the scheduler submits
@@ -29,8 +28,8 @@ import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
  * limit is a schema refine before any split. A blow-up would show as jest's
  * test timeout; speed is measured by `npm run bench`.
  */
-let servers: TestServers;
-const res = new Resources();
+const lab = useTestServers();
+const { res } = lab;
 let redis: Redis;
 let store: ClusterStore;
 let queues: QueueSet;
@@ -38,19 +37,15 @@ let prefix: string;
 let specDir: string;
 
 beforeAll(async () => {
-  servers = await startTestServers();
-  const config = servers.config();
-  prefix = config.keyPrefix;
-  redis = res.redis(config);
+  prefix = lab.config.keyPrefix;
+  redis = res.redis(lab.config);
   store = new ClusterStore(redis, { keyPrefix: prefix });
   queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   specDir = mkdtempSync(path.join(os.tmpdir(), 'cs-hostile-specs-'));
   // One good submit first, so "nothing changed" compares against a Redis that holds something.
   await submitClusters(store, queues, prepareClusters(JOB('two'), 'good.yaml', { inlineSpec: SPEC(2) }));
 });
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
+afterAll(() => {
   rmSync(specDir, { recursive: true, force: true });
 });
 

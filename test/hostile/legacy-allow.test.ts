@@ -1,14 +1,10 @@
 import http from 'node:http';
-import type { ConnectionConfig } from '../../src/core/config';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
 import type { SchedulerHandle } from '../../src/scheduler/start';
 import { startScheduler } from '../../src/scheduler/start';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { note } from '../faults/summary';
 import { CLUSTER_DIR } from '../helpers/fixtures';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, post, startTestScheduler } from '../scheduler/scheduler-helpers';
 
 /**
@@ -18,20 +14,8 @@ import { TOKEN, post, startTestScheduler } from '../scheduler/scheduler-helpers'
  * Clients come from other loopback addresses (127.0.0.2, .3, ...) by binding
  * their side of the connection, so the scheduler sees different peers.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers({ workers: true });
+const { res } = lab;
 
 /** GET on the legacy endpoint from `from` (a loopback address), with optional headers. */
 function ask(base: string, query: string, from: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
@@ -53,11 +37,11 @@ async function submit(scheduler: SchedulerHandle): Promise<SubmitMessage[]> {
 }
 
 async function stateOf(cluster: string): Promise<string | null> {
-  return workers.store.redis.hget(workers.store.keys.clusterState, cluster);
+  return lab.workers.store.redis.hget(lab.workers.store.keys.clusterState, cluster);
 }
 
 test('by default the legacy endpoint is open to every address, as Compass-CI', async () => {
-  const scheduler = await startTestScheduler(res, config);
+  const scheduler = await startTestScheduler(res, lab.config);
   const [a] = await submit(scheduler);
   const r = await ask(scheduler.url, `job_id=${a!.job_id}&state=write_state&ip=127.0.0.3`, '127.0.0.3');
   expect(r.status).toBe(200);
@@ -65,7 +49,7 @@ test('by default the legacy endpoint is open to every address, as Compass-CI', a
 });
 
 test('--legacy-allow 127.0.0.2/32: that address is served; 127.0.0.3 gets 403 and its failed aborts nothing', async () => {
-  const scheduler = await startTestScheduler(res, config, { legacyAllow: ['127.0.0.2/32'] });
+  const scheduler = await startTestScheduler(res, lab.config, { legacyAllow: ['127.0.0.2/32'] });
   const [a, b] = await submit(scheduler);
   const before = await stateOf(a!.cluster);
   const refused = await ask(scheduler.url, `job_id=${a!.job_id}&state=failed`, '127.0.0.3');
@@ -81,7 +65,7 @@ test('--legacy-allow 127.0.0.2/32: that address is served; 127.0.0.3 gets 403 an
 });
 
 test('--trusted-proxy: X-Forwarded-For is believed from the proxy only', async () => {
-  const scheduler = await startTestScheduler(res, config, { legacyAllow: ['10.1.0.0/16'], trustedProxies: ['127.0.0.4'] });
+  const scheduler = await startTestScheduler(res, lab.config, { legacyAllow: ['10.1.0.0/16'], trustedProxies: ['127.0.0.4'] });
   const [a] = await submit(scheduler);
   const q = `job_id=${a!.job_id}`;
   // Through the proxy, for a lab address: served.
@@ -104,5 +88,5 @@ test.each([
   [{ legacyAllow: [] }, /--legacy-allow \(env CS_LEGACY_ALLOW\): give at least one address or range/],
   [{ trustedProxies: ['10.0.0.1/8/8'] }, /--trusted-proxy \(env CS_TRUSTED_PROXY\): "10\.0\.0\.1\/8\/8" is not an IP address/],
 ])('a bad range %j stops the scheduler with a message naming the flag', async (opts, message) => {
-  await expect(startScheduler(config, { apiToken: TOKEN, clusterDir: CLUSTER_DIR, port: 0, ...opts })).rejects.toThrow(message);
+  await expect(startScheduler(lab.config, { apiToken: TOKEN, clusterDir: CLUSTER_DIR, port: 0, ...opts })).rejects.toThrow(message);
 });

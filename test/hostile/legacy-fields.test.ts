@@ -1,11 +1,8 @@
-import type { ConnectionConfig } from '../../src/core/config';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
 import type { SchedulerHandle } from '../../src/scheduler/start';
-import { startWorkers } from '../../workers';
 import { note } from '../faults/summary';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
 import { post, startTestScheduler } from '../scheduler/scheduler-helpers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * The legacy endpoint's `write_state` takes only what each field claims to
@@ -13,20 +10,12 @@ import { post, startTestScheduler } from '../scheduler/scheduler-helpers';
  * environment of every node of the cluster, so `ip=6.6.6.6 gitee.com` must
  * never reach them. A bad field is a 400 naming it, and nothing is written.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
+const lab = useTestServers({ workers: true });
+const { res } = lab;
 let scheduler: SchedulerHandle;
 
 beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  res.add(await startWorkers(config), (w) => w.close());
-  scheduler = await startTestScheduler(res, config, { longPollMs: 2000 });
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
+  scheduler = await startTestScheduler(res, lab.config, { longPollMs: 2000 });
 });
 
 /** The server has two direct NICs (so two direct IPs); the client none. */

@@ -2,14 +2,10 @@ import { decodeText, encodeJson } from '../../src/bus/connect';
 import type { ReportReply } from '../../src/bus/messages';
 import { Subjects } from '../../src/bus/subjects';
 import { NodeClient } from '../../src/client/node-client';
-import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { WAIT_MS } from '../helpers/processes';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { note } from '../faults/summary';
 
 /**
@@ -21,30 +17,18 @@ import { note } from '../faults/summary';
  * deadline (8 h by default) instead of aborting. Records are per cluster now,
  * and the workers' own ids start with a character no node's id may hold.
  */
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
-let workers: WorkersHandle;
-
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  workers = res.add(await startWorkers(config, { sweepEveryMs: 100 }), (w) => w.close());
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers({ workers: { sweepEveryMs: 100 } });
+const { res } = lab;
 
 test('a node of cluster A cannot pre-claim the dead-node abort of a future cluster B: B still aborts when its node dies', async () => {
   const HB = 200;
   const { job, spec } = nodesJob(2, 'cluster_timeout: 1h');
-  const [a] = await submitInline(res, config, job, spec);
-  const nc = await res.nats(config);
-  const subjects = new Subjects(config.subjectPrefix);
-  const redis = res.redis(config);
+  const [a] = await submitInline(res, lab.config, job, spec);
+  const nc = await res.nats(lab.config);
+  const subjects = new Subjects(lab.config.subjectPrefix);
+  const redis = res.redis(lab.config);
   // B will be the next cluster: its job ids follow the counter.
-  const seq = Number(await redis.get(new Keys(config.keyPrefix).jobSeq));
+  const seq = Number(await redis.get(new Keys(lab.config.keyPrefix).jobSeq));
   const [b1, b2] = [`cs-${seq + 1}`, `cs-${seq + 2}`];
   const attacker = a!.jobs[0]!;
   const send = async (id: string): Promise<ReportReply> => {
@@ -58,7 +42,7 @@ test('a node of cluster A cannot pre-claim the dead-node abort of a future clust
   expect(internal).toMatchObject({ ok: false, code: 'INVALID' });
   expect(internal.ok ? '' : internal.reason).toMatch(/^id: /);
 
-  const [b] = await submitInline(res, config, job, spec, HB);
+  const [b] = await submitInline(res, lab.config, job, spec, HB);
   expect(b!.jobs.map((j) => j.job_id)).toEqual([b1, b2]);
   const [n1, n2] = b!.jobs.map((j) => res.add(new NodeClient(nc, subjects, { cluster: j.cluster, job: j.job_id, token: j.token }), (x) => x.close()));
   await Promise.all([n1!.start(), n2!.start()]);
@@ -70,7 +54,7 @@ test('a node of cluster A cannot pre-claim the dead-node abort of a future clust
   stop1();
   expect(answer.result).toBe('abort');
   expect(answer.reason).toContain(`node ${b2} (client) reported abort: no heartbeat for 600ms (dead node)`);
-  const store = workers.store;
+  const store = lab.workers.store;
   expect(await redis.hkeys(store.keys.reports(b!.cluster))).toContain(`~dead-${b2}`);
   expect(await redis.hexists(store.keys.reports(a!.cluster), `dead-${b1}-${b2}`)).toBe(1);
   note(

@@ -3,13 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SubmittedCluster } from '../../src/cluster/submit';
-import type { ConnectionConfig } from '../../src/core/config';
-import { startWorkers } from '../../workers';
-import type { WorkersHandle } from '../../workers';
 import { submitInline } from '../helpers/cluster';
 import { CliProcess, ROOT, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * LAVA MultiNode calls from unmodified lkp nodes: shell scripts (dash) that
@@ -18,24 +15,17 @@ import type { TestServers } from '../helpers/servers';
  * against real workers, NATS and Redis.
  */
 const SNIPPET = path.join(ROOT, 'examples/lkp/lib/lava-multinode.sh');
-let servers: TestServers;
-let config: ConnectionConfig;
-let workers: WorkersHandle;
+const lab = useTestServers({ workers: true });
+const { res } = lab;
 let port: string;
 let dir: string;
-const res = new Resources();
 
 beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  workers = res.add(await startWorkers(config), (w) => w.close());
   dir = mkdtempSync(path.join(os.tmpdir(), 'cs-lava-legacy-'));
-  const scheduler = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', dir, '--long-poll', '1'], envFor(config, { CS_API_TOKEN: 'lava-legacy-token-0123456789' })), (s) => s.stop());
+  const scheduler = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', dir, '--long-poll', '1'], envFor(lab.config, { CS_API_TOKEN: 'lava-legacy-token-0123456789' })), (s) => s.stop());
   [, port] = (await scheduler.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
 });
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -77,12 +67,12 @@ const PAIR = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client]
 const JOB = 'suite: lava\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n';
 
 async function messageEvents(cid: string): Promise<{ op: string; msg: string; job: string }[]> {
-  const entries = await workers.store.redis.xrange(workers.store.keys.events(cid), '-', '+');
+  const entries = await lab.workers.store.redis.xrange(lab.workers.store.keys.events(cid), '-', '+');
   return entries.map(([, f]) => JSON.parse(f[1] as string) as { type: string; op: string; msg: string; job: string }).filter((e) => e.type === 'message');
 }
 
 test('the iperf pattern over the legacy endpoint: the client waits first, the server sends its address, waits for client-done', async () => {
-  const [c] = await submitInline(res, config, JOB, PAIR);
+  const [c] = await submitInline(res, lab.config, JOB, PAIR);
   const client = shell(c!, 1, 'lava_wait server-ready || exit $?\ncat "$CS_SYNC_CACHE"\nlava_send client-done result="941 Mbits/sec" || exit $?\necho sent');
   // The client's wait is registered (and answered `retry` at least once) before the server sends.
   await eventually(async () => (await messageEvents(c!.cluster)).some((e) => e.op === 'wait'), 'the client to be waiting');
@@ -94,7 +84,7 @@ test('the iperf pattern over the legacy endpoint: the client waits first, the se
 
 test('three shell nodes: lava_sync holds each until all sent; lava_wait_all ROLE gives JOB:key=value lines', async () => {
   const spec = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n  cli--2: { roles: [client] }\n';
-  const [c] = await submitInline(res, config, JOB, spec);
+  const [c] = await submitInline(res, lab.config, JOB, spec);
   const jobs = c!.jobs.map((j) => j.job_id);
   const server = shell(c!, 0, 'lava_sync ready || exit $?\necho synced\nlava_wait_all results client || exit $?\nsort "$CS_SYNC_CACHE"');
   const c1 = shell(c!, 1, 'lava_sync ready || exit $?\nlava_send results rate=10');
@@ -106,14 +96,14 @@ test('three shell nodes: lava_sync holds each until all sent; lava_wait_all ROLE
 });
 
 test('a shell waiter hears abort when the other node reports failed; a wait past CS_SYNC_TIMEOUT returns 4 and aborts nothing; bad input returns 2', async () => {
-  const [c] = await submitInline(res, config, JOB, PAIR);
+  const [c] = await submitInline(res, lab.config, JOB, PAIR);
   const timedOut = shell(c!, 0, 'lava_wait nobody-sends; echo "rc=$?"\nlava_send "bad id"; echo "rc=$?"\nlava_wait_all x nobody-has-it; echo "rc=$?"', { CS_SYNC_TIMEOUT: '1' });
   expect(await timedOut.exited).toBe(0);
   expect(timedOut.stdout).toBe('rc=4\nrc=2\nrc=2\n');
   expect(timedOut.stderr).toContain('lava_wait nobody-sends: timed out after 1s');
   expect(timedOut.stderr).toContain('lava_send bad id: query: msg: letters, digits, "_", "." and "-" only');
   expect(timedOut.stderr).toContain('lava_wait_all x: query: role: no node of this cluster has role nobody-has-it');
-  expect((await workers.store.readCluster(c!.cluster)).final).toBeUndefined();
+  expect((await lab.workers.store.readCluster(c!.cluster)).final).toBeUndefined();
 
   const waiter = shell(c!, 0, 'lava_wait never-sent; echo "rc=$?"');
   await eventually(async () => (await messageEvents(c!.cluster)).some((e) => e.msg === 'never-sent'), 'the wait to be registered');

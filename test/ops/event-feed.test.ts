@@ -1,36 +1,19 @@
 import { connect } from 'nats';
 import { Subjects } from '../../src/bus/subjects';
 import { encodeJson } from '../../src/bus/connect';
-import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
 import type { ClusterEvent } from '../../src/fold/outcome';
 import { EventFeed } from '../../src/ops/event-feed';
 import type { EventSource } from '../../src/ops/event-feed';
 import { compareStreamIds } from '../../src/ops/stream-id';
-import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
 import { nodeClients } from '../helpers/cluster';
+import { useTestServers } from '../helpers/use-test-servers';
 import { allWait } from './ops-helpers';
 
-let servers: TestServers;
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-
-const res = new Resources();
-let config: ConnectionConfig;
-beforeEach(async () => {
-  config = servers.config();
-  res.add(await startWorkers(config), (w) => w.close());
-});
-afterEach(async () => {
-  await res.closeAll();
-});
+const lab = useTestServers({ per: 'test', workers: true });
+const { res } = lab;
 
 interface Seen {
   ev: ClusterEvent;
@@ -40,25 +23,25 @@ interface Seen {
 }
 
 async function allIds(since: number): Promise<string[]> {
-  const redis = res.redis(config);
-  const entries = (await redis.xrange(new Keys(config.keyPrefix).allEvents, `${since}-0`, '+')) as [string, string[]][];
+  const redis = res.redis(lab.config);
+  const entries = (await redis.xrange(new Keys(lab.config.keyPrefix).allEvents, `${since}-0`, '+')) as [string, string[]][];
   return entries.map(([id]) => id);
 }
 
 test('replay then live: events that arrive during the replay are shown once, none is lost at the seam', async () => {
   const t0 = Date.now() - 1;
   const { job, spec } = nodesJob(2);
-  const [a] = await submitInline(res, config, job, spec);
-  const [b] = await submitInline(res, config, job, spec);
-  const na = await nodeClients(res, config, a!);
-  const nb = await nodeClients(res, config, b!);
+  const [a] = await submitInline(res, lab.config, job, spec);
+  const [b] = await submitInline(res, lab.config, job, spec);
+  const na = await nodeClients(res, lab.config, a!);
+  const nb = await nodeClients(res, lab.config, b!);
   expect(await allWait(na, 'wait_start')).toEqual(['start', 'start']);
 
-  const nc = await res.nats(config);
-  const redis = res.redis(config);
+  const nc = await res.nats(lab.config);
+  const redis = res.redis(lab.config);
   // A probe on the feed's connection: once it has an event, the feed's subscription has it too.
   const probed = new Set<string>();
-  const probe = nc.subscribe(new Subjects(config.subjectPrefix).allEvents, { callback: (_e, m) => probed.add((JSON.parse(m.string()) as ClusterEvent).id) });
+  const probe = nc.subscribe(new Subjects(lab.config.subjectPrefix).allEvents, { callback: (_e, m) => probed.add((JSON.parse(m.string()) as ClusterEvent).id) });
   res.add(probe, async (s) => s.unsubscribe());
   await nc.flush();
   const untilProbed = async (cluster: string, barrier: string) => {
@@ -76,8 +59,8 @@ test('replay then live: events that arrive during the replay are shown once, non
     new EventFeed({
       redis,
       nc,
-      keys: new Keys(config.keyPrefix),
-      subjects: new Subjects(config.subjectPrefix),
+      keys: new Keys(lab.config.keyPrefix),
+      subjects: new Subjects(lab.config.subjectPrefix),
       sinceMs: t0,
       pageSize: 2,
       onReplayPage: async (page, last) => {
@@ -122,14 +105,14 @@ test('replay then live: events that arrive during the replay are shown once, non
 
 test('a live feed drops an event published again and ignores what is not an event', async () => {
   const { job, spec } = nodesJob(2);
-  const [a] = await submitInline(res, config, job, spec);
-  const nodes = await nodeClients(res, config, a!);
-  const nc = await res.nats(config);
+  const [a] = await submitInline(res, lab.config, job, spec);
+  const nodes = await nodeClients(res, lab.config, a!);
+  const nc = await res.nats(lab.config);
   const invalid: string[] = [];
   const seen: ClusterEvent[] = [];
-  const subjects = new Subjects(config.subjectPrefix);
+  const subjects = new Subjects(lab.config.subjectPrefix);
   const feed = res.add(
-    new EventFeed({ redis: res.redis(config), nc, keys: new Keys(config.keyPrefix), subjects, cluster: a!.cluster, onInvalid: (r) => invalid.push(r) }),
+    new EventFeed({ redis: res.redis(lab.config), nc, keys: new Keys(lab.config.keyPrefix), subjects, cluster: a!.cluster, onInvalid: (r) => invalid.push(r) }),
     (f) => f.close(),
   );
   expect(await feed.start((ev) => seen.push(ev))).toEqual({ replayed: 0 });
@@ -137,7 +120,7 @@ test('a live feed drops an event published again and ignores what is not an even
   await eventually(() => seen.some((e) => e.type === 'resolution'), 'the start resolution');
   expect(seen.map((e) => e.type)).toEqual(['report', 'report', 'resolution']);
 
-  const other = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
+  const other = res.add(await connect({ servers: lab.config.natsUrl }), (c) => c.close());
   other.publish(subjects.event(a!.cluster), encodeJson(seen[2]));
   other.publish(subjects.event(a!.cluster), encodeJson({ hello: 'world' }));
   other.publish(subjects.event(a!.cluster), new TextEncoder().encode('not json'));

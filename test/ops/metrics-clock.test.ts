@@ -4,29 +4,22 @@ import { attachWorkerMetrics } from '../../src/ops/metrics/worker-metrics';
 import { startWorkers } from '../../workers';
 import { note } from '../faults/summary';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /**
  * Issue 10, item 8: a node whose clock is wrong (`at: 0`) put 57 years into
  * cs_barrier_latency_seconds. Latency is measured on the workers' clock,
  * from the moment the report that completed the barrier was accepted.
  */
-let servers: TestServers;
-const res = new Resources();
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 test.each([
   ['at: 0 (the epoch)', 0],
   ['a year ahead', Date.now() + 365 * 86_400_000],
 ])('a node clock %s does not skew the barrier latency metric', async (what, at) => {
-  const config = servers.config();
+  const config = lab.servers.config();
   const workers = res.add(await startWorkers(config), (w) => w.close());
   const metrics = attachWorkerMetrics(workers.events);
   const { job, spec } = nodesJob(2);

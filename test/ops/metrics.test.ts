@@ -2,32 +2,18 @@ import { ClusterStore } from '../../src/cluster/store';
 import { connect } from 'nats';
 import { Subjects } from '../../src/bus/subjects';
 import { encodeJson } from '../../src/bus/connect';
-import type { ConnectionConfig } from '../../src/core/config';
 import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { CliProcess, envFor } from '../helpers/processes';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
 import { nodeClients } from '../helpers/cluster';
+import { useTestServers } from '../helpers/use-test-servers';
 import { allWait } from './ops-helpers';
 import { MessageClient } from '../../src/client/message-client';
 
-let servers: TestServers;
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await servers.stop();
-});
-const res = new Resources();
-let config: ConnectionConfig;
-beforeEach(() => {
-  config = servers.config();
-});
-afterEach(async () => {
-  await res.closeAll();
-});
+const lab = useTestServers({ per: 'test' });
+const { res } = lab;
 
 /** Scrapes `url` and returns `metric{labels}` -> value, labels as written by prom-client. */
 async function scrape(url: string): Promise<Map<string, number>> {
@@ -54,8 +40,8 @@ async function scrapeUntil(url: string, key: string, value: number): Promise<Map
 }
 
 test('GET /metrics follows a cluster: folds by state, rejections by reason, resolutions, latency, open clusters, queue depths, dead nodes', async () => {
-  const workers = res.add(await startWorkers(config, { sweepEveryMs: 200 }), (w) => w.close());
-  const { url } = await startOpsApp(res, config, { workerEvents: workers.events });
+  const workers = res.add(await startWorkers(lab.config, { sweepEveryMs: 200 }), (w) => w.close());
+  const { url } = await startOpsApp(res, lab.config, { workerEvents: workers.events });
   const metrics = `${url}/metrics`;
   const before = await scrape(metrics);
   expect(before.get('cs_clusters_open')).toBe(0);
@@ -63,19 +49,19 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
 
   const { job, spec } = nodesJob(2);
   const submittedAt = Date.now();
-  const [cluster] = await submitInline(res, config, job, spec, 200);
+  const [cluster] = await submitInline(res, lab.config, job, spec, 200);
   const afterSubmit = await scrape(metrics);
   expect(afterSubmit.get('cs_clusters_open')).toBe(1);
   expect(afterSubmit.get('cs_queue_jobs{queue="tb-node",state="waiting"}')).toBe(2); // the two node jobs
   expect(afterSubmit.get('cs_barrier_deadlines')).toBe(1); // the start deadline
   expect(afterSubmit.get('cs_barrier_deadlines_overdue')).toBe(0);
 
-  const [server, client] = await nodeClients(res, config, cluster!);
+  const [server, client] = await nodeClients(res, lab.config, cluster!);
   expect(await allWait([server!, client!], 'wait_start')).toEqual(['start', 'start']);
   // A report with a wrong token, straight on the wire.
-  const nc = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
+  const nc = res.add(await connect({ servers: lab.config.natsUrl }), (c) => c.close());
   const j = cluster!.jobs[0]!;
-  const reply = await nc.request(new Subjects(config.subjectPrefix).report(j.cluster), encodeJson({ v: 1, id: 'bad-token-1', cluster: j.cluster, job: j.job_id, state: 'wait_ready', at: Date.now(), token: 'x'.repeat(32) }));
+  const reply = await nc.request(new Subjects(lab.config.subjectPrefix).report(j.cluster), encodeJson({ v: 1, id: 'bad-token-1', cluster: j.cluster, job: j.job_id, state: 'wait_ready', at: Date.now(), token: 'x'.repeat(32) }));
   expect(reply.json()).toMatchObject({ ok: false, code: 'BAD_TOKEN' });
   let m = await scrapeUntil(metrics, 'cs_reports_folded_total{state="wait_start"}', 2);
   expect(m.get('cs_reports_rejected_total{reason="BAD_TOKEN"}')).toBe(1);
@@ -102,7 +88,7 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
 
   // With no worker process sweeping, a deadline that came long ago shows as overdue.
   await workers.close();
-  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  const store = new ClusterStore(res.redis(lab.config), { keyPrefix: lab.config.keyPrefix });
   await store.redis.zadd(store.keys.deadlines, (await store.now()) - 60_000, `${cluster!.cluster} ready`);
   m = await scrape(metrics);
   expect(m.get('cs_barrier_deadlines')).toBe(1);
@@ -111,16 +97,16 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
 });
 
 test('cluster-sync worker --metrics-port serves the worker\'s own counters; a bad port is refused before anything starts', async () => {
-  const bad = new CliProcess(['worker', '--metrics-port', '99999'], envFor(config));
+  const bad = new CliProcess(['worker', '--metrics-port', '99999'], envFor(lab.config));
   expect(await bad.exited).toBe(2);
   expect(bad.stderr).toBe('cluster-sync: --metrics-port: expected a TCP port 0-65535, got "99999"\n');
 
-  const worker = res.add(new CliProcess(['worker', '--metrics-port', '0'], envFor(config, { CS_LOG_LEVEL: 'info' })), (p) => p.stop());
+  const worker = res.add(new CliProcess(['worker', '--metrics-port', '0'], envFor(lab.config, { CS_LOG_LEVEL: 'info' })), (p) => p.stop());
   const [, url] = (await worker.waitFor(/metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/)) as unknown as [string, string];
   expect((await scrape(url)).get('cs_reports_folded_total{state="wait_start"}')).toBeUndefined();
   const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  expect(await allWait(await nodeClients(res, config, cluster!), 'wait_start')).toEqual(['start', 'start']);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
+  expect(await allWait(await nodeClients(res, lab.config, cluster!), 'wait_start')).toEqual(['start', 'start']);
   const m = await scrapeUntil(url, 'cs_reports_folded_total{state="wait_start"}', 2);
   expect(m.get('cs_barrier_resolutions_total{barrier="start",result="start"}')).toBe(1);
   expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -128,12 +114,12 @@ test('cluster-sync worker --metrics-port serves the worker\'s own counters; a ba
 });
 
 test('GET /metrics counts named messages: sends and waits, waits released by mode and how long they waited, refusals', async () => {
-  const workers = res.add(await startWorkers(config), (w) => w.close());
-  const { url } = await startOpsApp(res, config, { workerEvents: workers.events });
+  const workers = res.add(await startWorkers(lab.config), (w) => w.close());
+  const { url } = await startOpsApp(res, lab.config, { workerEvents: workers.events });
   const metrics = `${url}/metrics`;
   const { job, spec } = nodesJob(3);
-  const [c] = await submitInline(res, config, job, spec);
-  const nodes = await nodeClients(res, config, c!);
+  const [c] = await submitInline(res, lab.config, job, spec);
+  const nodes = await nodeClients(res, lab.config, c!);
   const group = Object.fromEntries(c!.jobs.map((j) => [j.job_id, j.node_roles]));
   const [a, b, d] = nodes.map((n) => res.add(new MessageClient(n, group), (m) => m.close())) as [MessageClient, MessageClient, MessageClient];
   const waiting = b.wait('server-ready', 'any', undefined);

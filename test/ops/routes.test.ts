@@ -1,26 +1,15 @@
-import type { ConnectionConfig } from '../../src/core/config';
 import type { ClusterEvent } from '../../src/fold/outcome';
-import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
 import { nodeClients } from '../helpers/cluster';
+import { useTestServers } from '../helpers/use-test-servers';
 import { allWait } from './ops-helpers';
 
-let servers: TestServers;
-let config: ConnectionConfig;
+const lab = useTestServers({ workers: true });
+const { res } = lab;
 let url: string;
-const res = new Resources();
 beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  res.add(await startWorkers(config), (w) => w.close());
-  ({ url } = await startOpsApp(res, config));
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
+  ({ url } = await startOpsApp(res, lab.config));
 });
 
 /** Reads Server-Sent Events from `path` until `count` events came, then disconnects. */
@@ -57,8 +46,8 @@ async function sse(path: string, count: number, headers: Record<string, string> 
 
 test('the event stream sends live events with their stream ids, and replays what a client missed after Last-Event-ID', async () => {
   const { job, spec } = nodesJob(2);
-  const [c] = await submitInline(res, config, job, spec);
-  const nodes = await nodeClients(res, config, c!);
+  const [c] = await submitInline(res, lab.config, job, spec);
+  const nodes = await nodeClients(res, lab.config, c!);
   const live = await sse(`/ops/events?cluster=${c!.cluster}`, 3, {}, () => allWait(nodes, 'wait_start'));
   expect(live.map((e) => e.ev.type)).toEqual(['report', 'report', 'resolution']);
   expect(live.every((e) => e.id === e.ev.id)).toBe(true);
@@ -70,7 +59,7 @@ test('the event stream sends live events with their stream ids, and replays what
 
 test('cluster JSON for the page; bad ids and unknown files are refused', async () => {
   const { job, spec } = nodesJob(2);
-  const [c] = await submitInline(res, config, job, spec);
+  const [c] = await submitInline(res, lab.config, job, spec);
   const one = (await (await fetch(`${url}/ops/clusters/${c!.cluster}`)).json()) as { summary: { waiting: number; nodes: number; pending: string }; events: ClusterEvent[] };
   expect(one.summary).toMatchObject({ waiting: 0, nodes: 2, pending: 'start' });
   expect(one.events.map((e) => e.type)).toEqual(['submitted']);
@@ -89,7 +78,7 @@ test('cluster JSON for the page; bad ids and unknown files are refused', async (
 });
 
 test('closing the server ends open event streams instead of waiting for them', async () => {
-  const own = await startOpsApp(res, config);
+  const own = await startOpsApp(res, lab.config);
   const ctrl = new AbortController();
   const stream = await fetch(`${own.url}/ops/events`, { signal: ctrl.signal });
   const reader = stream.body!.getReader();

@@ -1,21 +1,11 @@
-import type { ConnectionConfig } from '../../src/core/config';
 import { CliProcess, envFor } from '../helpers/processes';
-import { startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 
 /* The built `cluster-sync scheduler` serves the ops routes, and stops on SIGTERM even with a page's event stream open. */
-let servers: TestServers;
-let config: ConnectionConfig;
-beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-});
-afterAll(async () => {
-  await servers.stop();
-});
+const lab = useTestServers();
 
 test('the scheduler serves /ui, /ops/clusters, /metrics and an event stream; SIGTERM ends it with a stream open', async () => {
-  const p = new CliProcess(['scheduler', '--port', '0'], envFor(config, { CS_API_TOKEN: 'a-test-token-0123456789' }));
+  const p = new CliProcess(['scheduler', '--port', '0'], envFor(lab.config, { CS_API_TOKEN: 'a-test-token-0123456789' }));
   try {
     const [, url] = (await p.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/)) as unknown as [string, string];
     const page = await fetch(`${url}/ui`);

@@ -1,30 +1,21 @@
 import type { Redis } from 'ioredis';
-import type { ConnectionConfig } from '../../src/core/config';
 import { Keys } from '../../src/core/keys';
 import type { SubmitMessage } from '../../src/scheduler/jobs-route';
 import { localSpecFor } from '../../src/scheduler/submit-client';
 import type { SchedulerHandle } from '../../src/scheduler/start';
 import { fixtureJob } from '../helpers/fixtures';
-import { Resources, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
 import { diffSnapshots, snapshotKeys } from '../helpers/snapshot';
+import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, get, post, startTestScheduler } from './scheduler-helpers';
 
-let servers: TestServers;
-const res = new Resources();
-let config: ConnectionConfig;
+const lab = useTestServers();
+const { res } = lab;
 let scheduler: SchedulerHandle;
 let redis: Redis;
 
 beforeAll(async () => {
-  servers = await startTestServers();
-  config = servers.config();
-  scheduler = await startTestScheduler(res, config);
-  redis = res.redis(config);
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
+  scheduler = await startTestScheduler(res, lab.config);
+  redis = res.redis(lab.config);
 });
 
 const YAML = 'application/yaml';
@@ -32,13 +23,13 @@ const TWO_NODE_SPEC = 'nodes:\n  box--1: { roles: [server], macs: ["ec:f4:bb:cb:
 
 describe('POST /jobs', () => {
   test('without the bearer token, or with a wrong one: 401 and nothing changes', async () => {
-    const before = await snapshotKeys(redis, config.keyPrefix);
+    const before = await snapshotKeys(redis, lab.config.keyPrefix);
     const none = await post(scheduler.url, fixtureJob('iperf.yaml'), YAML, null);
     const wrong = await post(scheduler.url, fixtureJob('iperf.yaml'), YAML, 'not-the-token');
     expect([none.status, wrong.status]).toEqual([401, 401]);
     expect(none.body).toEqual([{ job_id: '0', message: 'missing "Authorization: Bearer TOKEN" header (the scheduler\'s CS_API_TOKEN)', job_state: 'submit', error: 'UNAUTHORIZED' }]);
     expect((wrong.body as SubmitMessage[])[0]?.message).toMatch(/^wrong bearer token/);
-    expect(diffSnapshots(before, await snapshotKeys(redis, config.keyPrefix))).toEqual([]);
+    expect(diffSnapshots(before, await snapshotKeys(redis, lab.config.keyPrefix))).toEqual([]);
   });
 
   test('a YAML fixture job with a spec from the cluster directory: every node job in Compass-CI\'s answer shape, on its testbox queue', async () => {
@@ -54,7 +45,7 @@ describe('POST /jobs', () => {
     ]);
     // cluster id = the first node job's id; each expansion its own cluster
     expect(messages.map((m) => m.cluster)).toEqual([messages[0]!.job_id, messages[0]!.job_id, messages[2]!.job_id, messages[2]!.job_id]);
-    const keys = new Keys(config.keyPrefix);
+    const keys = new Keys(lab.config.keyPrefix);
     for (const m of messages) {
       expect(await redis.hget(keys.id2cluster, m.job_id)).toBe(m.cluster);
       expect(await redis.exists(`${keys.bullPrefix}:tb-${m.queue}:${m.job_id}`)).toBe(1);
@@ -91,14 +82,14 @@ describe('POST /jobs', () => {
       ['a body of another type', 'suite: t\n', 'application/octet-stream', 415, /application\/yaml/],
       ['an inline spec that is a number', JSON.stringify({ job: 'suite: t\n', cluster_spec: 5 }), 'application/json', 400, /^request body: cluster_spec: must be YAML text or a mapping$/],
     ])('%s', async (_what, body, type, status, message) => {
-      const before = await snapshotKeys(redis, config.keyPrefix);
+      const before = await snapshotKeys(redis, lab.config.keyPrefix);
       const r = await post(scheduler.url, body, type);
       expect(r.status).toBe(status);
       const answer = r.body as SubmitMessage[];
       expect(answer).toHaveLength(1);
       expect(answer[0]).toMatchObject({ job_id: '0', job_state: 'submit' });
       expect(answer[0]!.message).toMatch(message);
-      expect(diffSnapshots(before, await snapshotKeys(redis, config.keyPrefix))).toEqual([]);
+      expect(diffSnapshots(before, await snapshotKeys(redis, lab.config.keyPrefix))).toEqual([]);
     });
   });
 });
@@ -151,7 +142,7 @@ describe('GET /clusters/:id', () => {
 test('the token is never in an answer', async () => {
   const r = await post(scheduler.url, JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: TWO_NODE_SPEC }), 'application/json');
   const [m] = r.body as SubmitMessage[];
-  const token = await redis.hget(new Keys(config.keyPrefix).meta(m!.cluster), 'token');
+  const token = await redis.hget(new Keys(lab.config.keyPrefix).meta(m!.cluster), 'token');
   expect(token).toBeTruthy();
   expect(r.text).not.toContain(token);
   expect((await get(`${scheduler.url}/clusters/${m!.cluster}`)).text).not.toContain(token);

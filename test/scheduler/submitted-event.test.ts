@@ -1,22 +1,15 @@
 import { Subjects } from '../../src/bus/subjects';
 import { decodeText } from '../../src/bus/connect';
 import type { ClusterEvent } from '../../src/fold/outcome';
-import { Resources, eventually, startTestServers } from '../helpers/servers';
-import type { TestServers } from '../helpers/servers';
+import { eventually } from '../helpers/servers';
+import { useTestServers } from '../helpers/use-test-servers';
 import { post, startTestScheduler } from './scheduler-helpers';
 
-let servers: TestServers;
-const res = new Resources();
-beforeAll(async () => {
-  servers = await startTestServers();
-});
-afterAll(async () => {
-  await res.closeAll();
-  await servers.stop();
-});
+const lab = useTestServers();
+const { res } = lab;
 
 test('a submit is announced on the event subject at once, with the id it has in the event log', async () => {
-  const config = servers.config();
+  const config = lab.servers.config();
   const scheduler = await startTestScheduler(res, config);
   const nc = await res.nats(config);
   const heard: ClusterEvent[] = [];
