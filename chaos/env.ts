@@ -93,12 +93,14 @@ export class ChaosEnv {
 
   /**
    * `retentionMs`: the workers' `--retention` (an ended cluster is deleted after it);
-   * `endGraceMs`: their `--end-grace` (a node job whose node never said done is failed after it).
+   * `endGraceMs`: their `--end-grace` (a node job whose node never said done is failed after it);
+   * `submitGraceMs`: their `--submit-grace` (a half-written cluster is finished or removed after it).
    */
   constructor(
     readonly workerCount: number,
     readonly retentionMs: number,
     readonly endGraceMs: number,
+    readonly submitGraceMs = 2000,
   ) {}
 
   private env(level = 'info'): NodeJS.ProcessEnv {
@@ -120,7 +122,7 @@ export class ChaosEnv {
 
   /** 1 s locks: a killed worker's reports go to another within about 2 s. */
   async startWorker(i: number): Promise<Proc> {
-    const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`];
+    const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
     const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
     await p.waitFor(/workers ready/);
     return p;
