@@ -14,7 +14,8 @@ import type { ClusterUnderCheck, Violation } from './checker';
 import { API_TOKEN, ChaosEnv, sleep } from './env';
 import { History, formatLine } from './history';
 import type { HistoryLine } from './history';
-import { RecordingClient, legacyLife, takerLife } from './nodes';
+import { legacyLife, takerLife } from './nodes';
+import type { RecordingClient } from './nodes';
 import { FAULT_KINDS, planRound } from './plan';
 import type { ClusterPlan, FaultKind, FaultPlan, RoundPlan } from './plan';
 import { leftovers, readNodeJob, readRecord, retentionTarget } from './records';
@@ -119,6 +120,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       for (const d of deaths) r.push({ round, invariant: 'integrity', message: `a process died that was not killed: ${d}`, lines: [] });
       r.push(...(await checkPending(rctx, false)));
       for (const v of r) log(describeViolation(seed, v));
+      for (const line of workerLinesAbout(env, r)) log(line);
       result.violations.push(...r);
       log(`round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}], ${r.length} violations`);
     }
@@ -135,6 +137,18 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   }
   result.ms = Date.now() - t0;
   return result;
+}
+
+/** What the workers' recent output (their last 8,000 characters each) says about the reports and clusters of the violations: a refusal, an error. */
+function workerLinesAbout(env: ChaosEnv, violations: RoundViolation[]): string[] {
+  const words = new Set<string>();
+  for (const v of violations) for (const m of v.message.matchAll(/\b(cs-\d+\.[a-z_]+\.[0-9a-f]+)\b/g)) words.add(m[1] as string);
+  if (words.size === 0) return [];
+  const out: string[] = [];
+  for (const w of env.workers) {
+    for (const line of w.output.split('\n')) if ([...words].some((x) => line.includes(x))) out.push(`    ${w.name} (pid ${w.pid}): ${line.slice(0, 600)}`);
+  }
+  return out.length > 0 ? ['  the workers said:', ...out] : [`  the workers' recent output does not name ${[...words].join(', ')}`];
 }
 
 interface RoundContext {

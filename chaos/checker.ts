@@ -88,7 +88,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     const cid = rec.cid;
     const mine = lines.filter((l) => l.cluster === cid);
     const v = (invariant: Violation['invariant'], message: string, shown: HistoryLine[]): void => {
-      out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 12) });
+      out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 16) });
     };
     // A legacy wait answers `abort` once the cluster has aborted, whichever barrier it waits at (as
     // Compass-CI does): that word is the cluster's abort, not the result of the barrier asked about.
@@ -148,7 +148,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     for (const l of mine) if (l.kind === 'ack' && l.id && l.what !== 'heartbeat') acked.set(l.id, l);
     reportsChecked += acked.size;
     for (const [id, l] of acked) {
-      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, mine.filter((x) => x.id === id));
+      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, [...lines.filter((x) => x.kind === 'fault' || x.kind === 'healed'), ...mine.filter((x) => x.id === id || (x.job === l.job && x.kind !== 'send' && x.kind !== 'ack')), ...mine.filter((x) => x.kind === 'broadcast')].sort((a, b) => a.n - b.n));
     }
 
     // Liveness: every barrier whose nodes all reported resolves within the bound.
