@@ -173,10 +173,13 @@ interface RoundContext {
 /**
  * Retention: every pending cluster that is gone is done with; one past its
  * due time with traces left is a violation. `drain` waits until none is
- * pending (a cluster that never ended is liveness's, not retention's: dropped).
+ * pending (a cluster that never ends, past its deadlines, is liveness's, not
+ * retention's: dropped).
  */
 async function checkPending(ctx: RoundContext, drain: boolean): Promise<RoundViolation[]> {
   const out: RoundViolation[] = [];
+  // Open clusters end at their deadlines at the latest (three barriers); one still open after that is liveness's.
+  const giveUpOpen = Date.now() + 3 * TIMEOUT_MS + ctx.check.recoveryMs;
   for (;;) {
     const keep: RoundContext['pending'] = [];
     for (const p of ctx.pending) {
@@ -185,7 +188,7 @@ async function checkPending(ctx: RoundContext, drain: boolean): Promise<RoundVio
         if (ended !== undefined) p.target.endedAt = ended;
       }
       const remaining = await leftovers(ctx.store, ctx.queues, p.target);
-      if (p.target.endedAt === undefined && remaining.length > 0 && drain) continue;
+      if (p.target.endedAt === undefined && remaining.length > 0 && drain && Date.now() > giveUpOpen) continue;
       const seen = checkRetention({ cid: p.target.cid, endedAt: p.target.endedAt, remaining }, await ctx.store.now(), ctx.retention, p.shown);
       if (seen === 'wait') keep.push(p);
       else {
