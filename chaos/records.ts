@@ -79,8 +79,8 @@ export async function retentionTarget(store: ClusterStore, cid: string): Promise
 /**
  * Every trace of the cluster still in Redis (README "Retention"): its keys
  * (`Keys.clusterKeys`), its fields in the cluster-state and id-map hashes,
- * its members of the open, submitting, deadline, heartbeat and spec-index
- * sets, its `submitted` event, and its node jobs' BullMQ records. Empty when
+ * its members of the open, submitting, ended, deadline, heartbeat and
+ * spec-index sets, its `submitted` event, and its node jobs' BullMQ records. Empty when
  * retention removed it whole.
  */
 export async function leftovers(store: ClusterStore, queues: QueueSet, t: RetentionTarget): Promise<string[]> {
@@ -93,6 +93,7 @@ export async function leftovers(store: ClusterStore, queues: QueueSet, t: Retent
   for (const j of jobs) if ((await r.hexists(k.id2cluster, j)) === 1) out.push(`${k.id2cluster} field ${j}`);
   if ((await r.zscore(k.openClusters, t.cid)) !== null) out.push(`${k.openClusters} member ${t.cid}`);
   if ((await r.zscore(k.submitting, t.cid)) !== null) out.push(`${k.submitting} member ${t.cid}`);
+  if ((await r.zscore(k.endedClusters, t.cid)) !== null) out.push(`${k.endedClusters} member ${t.cid}`);
   for (const b of BARRIERS) if ((await r.zscore(k.deadlines, `${t.cid} ${b}`)) !== null) out.push(`${k.deadlines} member "${t.cid} ${b}"`);
   for (const j of jobs) if ((await r.zscore(k.heartbeats, `${t.cid} ${j}`)) !== null) out.push(`${k.heartbeats} member "${t.cid} ${j}"`);
   if (t.spec !== undefined && (await r.zscore(k.specClusters(t.spec), t.cid)) !== null) out.push(`${k.specClusters(t.spec)} member ${t.cid}`);
