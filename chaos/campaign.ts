@@ -14,7 +14,7 @@ import type { ClusterUnderCheck, Violation } from './checker';
 import { API_TOKEN, ChaosEnv, sleep } from './env';
 import { History, formatLine } from './history';
 import type { HistoryLine } from './history';
-import { legacyLife, takerLife } from './nodes';
+import { NEVER_GOT, legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
 import { FAULT_KINDS, planRound } from './plan';
 import type { ClusterPlan, FaultKind, FaultPlan, RoundPlan } from './plan';
@@ -324,7 +324,8 @@ async function settle(s: Submitted, ctx: RoundContext, history: History, deadlin
     if (acked().every((id) => folded.has(id)) || Date.now() > until) break;
   }
   const nodeJobs = new Map<string, NodeJobRecord>();
-  const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && l.kind === 'take'));
+  // The jobs the NodeClient nodes took, or asked for and never got.
+  const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && (l.kind === 'take' || (l.kind === 'error' && l.detail?.startsWith(NEVER_GOT)))));
   for (const until = Date.now() + ctx.endGraceMs + ctx.check.recoveryMs; ; await sleep(200)) {
     for (const j of taken) nodeJobs.set(j.job_id, await readNodeJob(queues, testboxQueueName(j.queue), j.job_id).catch((err: unknown) => ({ state: `unreadable: ${errorMessage(err)}` })));
     if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed') || Date.now() > until) break;

@@ -202,9 +202,16 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     if (rec.nodeJobs) {
       for (const job of rec.jobs) {
         const took = mine.find((l) => l.job === job && l.kind === 'take');
-        if (!took) continue;
+        const never = mine.find((l) => l.job === job && l.kind === 'error' && l.detail?.startsWith('never got its node job'));
+        if (!took && !never) continue;
         const r = rec.nodeJobs.get(job) ?? { state: 'unknown' };
         recordsChecked++;
+        if (!took && never) {
+          // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.
+          if (!(r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? ''))) v('record', `node job ${job}: its node asked for it until its cluster ended and never got it, and the record is ${describeRecord(r)} (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)`, [never, ...mine.filter((l) => l.job === job && l.kind === 'note')].slice(0, 8));
+          continue;
+        }
+        if (!took) continue;
         const dones = mine.filter((l) => l.job === job && l.kind === 'done');
         const said = dones[0];
         const shown = [took, ...mine.filter((l) => l.job === job && (l.kind === 'die' || l.kind === 'hang' || l.kind === 'error')), ...dones];

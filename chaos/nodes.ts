@@ -148,6 +148,9 @@ export async function clientLife(client: RecordingClient, plan: NodePlan, index:
   return result;
 }
 
+/** The start of the history line of a node that asked for its node job until its cluster ended and never got it. */
+export const NEVER_GOT = 'never got its node job from the dispatcher';
+
 /** What a NodeClient node needs besides its plan: NATS, and where to put the client (for pauses). */
 export interface TakerContext extends NodeContext {
   nc: NatsConnection;
@@ -192,7 +195,7 @@ export async function takerLife(submitted: NodeJob, plan: NodePlan, index: numbe
     await sleep(200);
   }
   if (!job) {
-    h.add({ kind: 'error', ...who, detail: `never got its node job from the dispatcher (last: ${said || 'the cluster ended first'})` });
+    h.add({ kind: 'error', ...who, detail: `${NEVER_GOT} (last: ${said || 'the cluster ended first'})` });
     return;
   }
   h.add({ kind: 'take', ...who, detail: `${testbox}${job.job_id === submitted.job_id ? '' : `: got ${job.job_id}!`}` });

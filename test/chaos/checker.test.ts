@@ -201,3 +201,17 @@ test('an ended cluster with traces left past its retention is a retention violat
   );
   expect(checkRetention({ ...c, endedAt: undefined }, T0 + 1e9, o)).toBe('wait');
 });
+
+test('a node that asked for its job until its cluster ended and never got it: its job must not stay waiting', () => {
+  const { h, rec } = withRecords();
+  // cs-2's reports stay (the history's other invariants hold); its take and done are replaced by asking in vain.
+  const lost = h.filter((l) => !(l.job === 'cs-2' && (l.kind === 'take' || l.kind === 'done')));
+  lost.push({ n: 97, t: 5, kind: 'note', cluster: 'cs-1', job: 'cs-2', detail: 'take: no job; asking again' });
+  lost.push({ n: 98, t: 70, kind: 'error', cluster: 'cs-1', job: 'cs-2', detail: 'never got its node job from the dispatcher (last: no job)' });
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: "its cluster aborted 3000 ms ago and the node never reported the job's end" });
+  expect(check(lost, rec)).toEqual([]);
+  rec.nodeJobs!.set('cs-2', { state: 'waiting' });
+  expect(check(lost, rec)).toEqual([
+    'record: node job cs-2: its node asked for it until its cluster ended and never got it, and the record is waiting (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)',
+  ]);
+});
