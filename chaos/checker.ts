@@ -2,7 +2,7 @@ import { BARRIERS } from '../src/core/states';
 import type { Barrier } from '../src/core/states';
 import type { HistoryLine } from './history';
 import type { ClusterPlan } from './plan';
-import type { ClusterRecord } from './records';
+import type { ClusterRecord, NodeJobRecord } from './records';
 
 /**
  * The invariants a chaos round must keep, checked from the clients'
@@ -11,7 +11,7 @@ import type { ClusterRecord } from './records';
  * history lines that show it.
  */
 export interface Violation {
-  invariant: 'safety' | 'exactly-once' | 'liveness' | 'integrity';
+  invariant: 'safety' | 'exactly-once' | 'liveness' | 'integrity' | 'record' | 'retention';
   cluster?: string;
   message: string;
   lines: HistoryLine[];
@@ -41,14 +41,34 @@ export interface ClusterUnderCheck {
 const RANK: Record<string, number> = { start: 1, ready: 2, finish: 3, abort: 4 };
 const STATE_OF: Record<string, string> = { wait_start: 'start', wait_ready: 'ready', wait_finish: 'finish', finished: 'finish', failed: 'abort', abort: 'abort' };
 
+/**
+ * The failures the dispatcher records itself (workers/dispatcher.ts): a node
+ * aborted as dead, and a node job whose cluster ended while its node never
+ * said done within `--end-grace`.
+ */
+const DISPATCHER_REASON = /^aborted: no heartbeat|never reported the job's end$/;
+
+/** Whether a node job's record says what its node said in its `done`. */
+function recordSays(r: NodeJobRecord, done: HistoryLine): boolean {
+  if (done.what === 'passed') return r.state === 'completed' && (r.returnvalue as { outcome?: unknown } | undefined)?.outcome === 'passed';
+  return r.state === 'failed' && r.failedReason === `${done.what ?? ''}: ${done.detail ?? 'no reason given'}`;
+}
+
+function describeRecord(r: NodeJobRecord): string {
+  if (r.state === 'completed') return `completed (${JSON.stringify(r.returnvalue)})`;
+  if (r.state === 'failed') return `failed (${r.failedReason ?? 'no reason'})`;
+  return r.state;
+}
+
 function reaches(kind: string | undefined, b: Barrier): boolean {
   const s = STATE_OF[kind ?? ''];
   return s !== undefined && s !== 'abort' && (RANK[s] ?? 0) >= (RANK[b] ?? 0);
 }
 
-export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], o: CheckOptions): { violations: Violation[]; reportsChecked: number } {
+export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], o: CheckOptions): { violations: Violation[]; reportsChecked: number; recordsChecked: number } {
   const out: Violation[] = [];
   let reportsChecked = 0;
+  let recordsChecked = 0;
   const windows: [number, number][] = [];
   const open = new Map<string, number>();
   for (const l of lines) {
@@ -68,7 +88,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     const cid = rec.cid;
     const mine = lines.filter((l) => l.cluster === cid);
     const v = (invariant: Violation['invariant'], message: string, shown: HistoryLine[]): void => {
-      out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 12) });
+      out.push({ invariant, cluster: cid, message, lines: shown.slice(0, 16) });
     };
     // A legacy wait answers `abort` once the cluster has aborted, whichever barrier it waits at (as
     // Compass-CI does): that word is the cluster's abort, not the result of the barrier asked about.
@@ -128,7 +148,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     for (const l of mine) if (l.kind === 'ack' && l.id && l.what !== 'heartbeat') acked.set(l.id, l);
     reportsChecked += acked.size;
     for (const [id, l] of acked) {
-      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, mine.filter((x) => x.id === id));
+      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, [...lines.filter((x) => x.kind === 'fault' || x.kind === 'healed'), ...mine.filter((x) => x.id === id || (x.job === l.job && x.kind !== 'send' && x.kind !== 'ack')), ...mine.filter((x) => x.kind === 'broadcast')].sort((a, b) => a.n - b.n));
     }
 
     // Liveness: every barrier whose nodes all reported resolves within the bound.
@@ -172,7 +192,67 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
       if (end - l.t > bound) v('liveness', `node ${l.job} ${l.kind === 'die' ? 'died' : 'hung'} at ${(l.t / 1000).toFixed(3)}s; its cluster ${Number.isFinite(end) ? `ended ${end - l.t} ms later` : 'never ended'} (bound ${bound} ms)`, [l]);
     }
     if (!rec.view.final) v('liveness', `cluster ${cid} never ended (pending ${rec.view.pending ?? '-'})`, mine.slice(-6));
+
+    // Record: the BullMQ record of each node job a node took from the dispatcher says how the node
+    // ended: what its `done` said (exactly, when the dispatcher acknowledged it), or, for a node that
+    // never said done (it died, its `done` was refused, or it never got the take's reply), the
+    // dispatcher's own failure: dead node, or no `done` within the end grace. Never left active.
+    // Legacy nodes take nothing from the dispatcher (lkp's shell client is started by Compass-CI's
+    // own queue): their jobs are not looked at.
+    if (rec.nodeJobs) {
+      for (const job of rec.jobs) {
+        const took = mine.find((l) => l.job === job && l.kind === 'take');
+        const never = mine.find((l) => l.job === job && l.kind === 'error' && l.detail?.startsWith('never got its node job'));
+        if (!took && !never) continue;
+        const r = rec.nodeJobs.get(job) ?? { state: 'unknown' };
+        recordsChecked++;
+        if (!took && never) {
+          // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.
+          if (!(r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? ''))) v('record', `node job ${job}: its node asked for it until its cluster ended and never got it, and the record is ${describeRecord(r)} (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)`, [never, ...mine.filter((l) => l.job === job && l.kind === 'note')].slice(0, 8));
+          continue;
+        }
+        if (!took) continue;
+        const dones = mine.filter((l) => l.job === job && l.kind === 'done');
+        const said = dones[0];
+        const shown = [took, ...mine.filter((l) => l.job === job && (l.kind === 'die' || l.kind === 'hang' || l.kind === 'error')), ...dones];
+        const how = said ? `said done ${said.what}${said.detail ? ` (${said.detail})` : ''}` : 'never said done';
+        const asSaid = said !== undefined && recordSays(r, said);
+        const byDispatcher = r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? '');
+        if (r.state !== 'completed' && r.state !== 'failed') v('record', `node job ${job} is ${r.state} after its cluster ended; its node ${how}`, shown);
+        else if (dones.some((l) => l.result === 'ok') && !asSaid) v('record', `node job ${job}: its node ${how}, acknowledged, but the record is ${describeRecord(r)}`, shown);
+        else if (!asSaid && !byDispatcher) v('record', `node job ${job}: its node ${how}, but the record is ${describeRecord(r)}, neither that nor a failure of the dispatcher's own (dead node, no done within the end grace)`, shown);
+      }
+    }
     void plan;
   }
-  return { violations: out, reportsChecked };
+  return { violations: out, reportsChecked, recordsChecked };
+}
+
+export interface RetentionOptions {
+  /** The workers' `--retention`, ms. */
+  retentionMs: number;
+  sweepMs: number;
+  /** Slack for a sweep delayed by a fault, ms. */
+  recoveryMs: number;
+}
+
+/**
+ * Retention: an ended cluster has nothing left in Redis (README
+ * "Retention": its keys, hash fields, set members, `submitted` event, node
+ * jobs' records) once `--retention` has passed since it ended, give or take
+ * two sweeps and the recovery slack. `remaining` is what `leftovers()` found
+ * at `now` (epoch ms). Answers `gone`, `wait` (not due yet, something left),
+ * or the violation.
+ */
+export function checkRetention(c: { cid: string; endedAt: number | undefined; remaining: string[] }, now: number, o: RetentionOptions, shown: HistoryLine[] = []): 'gone' | 'wait' | Violation {
+  if (c.remaining.length === 0) return 'gone';
+  if (c.endedAt === undefined) return 'wait';
+  const due = c.endedAt + o.retentionMs + 2 * o.sweepMs + o.recoveryMs;
+  if (now < due) return 'wait';
+  return {
+    invariant: 'retention',
+    cluster: c.cid,
+    message: `cluster ${c.cid} ended ${now - c.endedAt} ms ago (retention ${o.retentionMs} ms, allowed until ${due - c.endedAt} ms) but ${c.remaining.length} of its traces remain: ${c.remaining.slice(0, 8).join('; ')}${c.remaining.length > 8 ? '; ...' : ''}`,
+    lines: shown,
+  };
 }

@@ -91,7 +91,17 @@ export class ChaosEnv {
   readonly deaths: string[] = [];
   private schedulerPort = 0;
 
-  constructor(readonly workerCount: number) {}
+  /**
+   * `retentionMs`: the workers' `--retention` (an ended cluster is deleted after it);
+   * `endGraceMs`: their `--end-grace` (a node job whose node never said done is failed after it);
+   * `submitGraceMs`: their `--submit-grace` (a half-written cluster is finished or removed after it).
+   */
+  constructor(
+    readonly workerCount: number,
+    readonly retentionMs: number,
+    readonly endGraceMs: number,
+    readonly submitGraceMs = 2000,
+  ) {}
 
   private env(level = 'info'): NodeJS.ProcessEnv {
     return { ...process.env, CS_REDIS_URL: this.config.redisUrl, CS_NATS_URL: this.config.natsUrl, CS_SUBJECT_PREFIX: this.config.subjectPrefix, CS_KEY_PREFIX: this.config.keyPrefix, CS_LOG_LEVEL: level };
@@ -112,7 +122,8 @@ export class ChaosEnv {
 
   /** 1 s locks: a killed worker's reports go to another within about 2 s. */
   async startWorker(i: number): Promise<Proc> {
-    const p = new Proc(`worker ${i}`, ['worker', '--lock-ms', '1000'], this.env(), this.onDeath);
+    const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
+    const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
     await p.waitFor(/workers ready/);
     return p;
   }

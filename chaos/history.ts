@@ -19,6 +19,8 @@ export type HistoryKind =
   | 'fault' // a fault begins
   | 'healed' // a fault ends
   | 'submit' // a cluster was submitted
+  | 'take' // a node took its node job from the dispatcher
+  | 'done' // a node told the dispatcher how its node job ended (what: outcome, result: ok | refused | error, detail: reason)
   | 'note';
 
 export interface HistoryLine {
@@ -58,6 +60,7 @@ export function formatLine(l: HistoryLine): string {
   if (l.what) parts.push(l.what);
   if (l.id) parts.push(`id=${l.id}`);
   if (l.barrier) parts.push(`${l.barrier}=${l.result ?? '?'}`);
+  else if (l.result) parts.push(`-> ${l.result}`);
   if (l.legacy) parts.push('(legacy)');
   if (l.detail) parts.push(`- ${l.detail}`);
   return parts.join(' ');

@@ -29,8 +29,10 @@ async function main(): Promise<void> {
     .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')})`)
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
+    .option('--retention-ms <ms>', 'the workers\' --retention: each ended cluster must be gone this long after it ended', int('--retention-ms'), 8000)
+    .option('--end-grace-ms <ms>', 'the workers\' --end-grace: a node job whose node never said done is failed this long after its cluster ended', int('--end-grace-ms'), 3000)
     .parse();
-  const o = program.opts<{ seed: number; rounds: number; fromRound: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number }>();
+  const o = program.opts<{ seed: number; rounds: number; fromRound: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number; retentionMs: number; endGraceMs: number }>();
   const kinds = o.faults === undefined ? FAULT_KINDS : o.faults.split(',').filter(Boolean);
   for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
   const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });

@@ -1,7 +1,11 @@
 import type { NatsConnection } from 'nats';
-import { encodeJson } from '../src/bus/connect';
+import { decodeText, encodeJson } from '../src/bus/connect';
+import type { DoneReply, DoneRequest, TakeReply } from '../src/agent/queue-messages';
+import { Outcome, abortOutcome } from '../src/agent/outcome';
+import type { LifeResult } from '../src/agent/outcome';
 import type { Report, ReportInfo } from '../src/bus/messages';
 import type { Subjects } from '../src/bus/subjects';
+import type { NodeJob } from '../src/split/node-job';
 import { NodeClient } from '../src/client/node-client';
 import type { NodeIdentity } from '../src/client/node-client';
 import { errorMessage } from '../src/core/errors';
@@ -12,10 +16,12 @@ import type { History } from './history';
 import type { NodePlan } from './plan';
 
 /**
- * The nodes of a chaos round. A NodeClient node runs DESIGN §3's life
- * through the real client library, with every report, acknowledgement and
- * answer written to the history; a legacy node does the same over the
- * legacy HTTP endpoint, as lkp-tests' shell functions do.
+ * The nodes of a chaos round. A NodeClient node takes its node job from the
+ * dispatcher (`take`), as the node agent does, runs DESIGN §3's life through
+ * the real client library, with every report, acknowledgement and answer
+ * written to the history, and tells the dispatcher how it ended (`done`);
+ * a legacy node does the life over the legacy HTTP endpoint, as lkp-tests'
+ * shell functions do.
  */
 
 /** A NodeClient that writes what it sends and hears to the history, and can be paused like a stopped machine. */
@@ -81,27 +87,35 @@ function info(plan: NodePlan, i: number): ReportInfo {
   return { ip: `10.77.${(i >> 8) & 255}.${i & 255}`, node_roles: plan.roles };
 }
 
-/** A NodeClient node's life. Never throws: what went wrong is in the history. */
-export async function clientLife(client: RecordingClient, plan: NodePlan, index: number, ctx: NodeContext): Promise<void> {
+/** A NodeClient node's life: how it ended, or undefined when it died (a dead node says nothing). Never throws: what went wrong is in the history. */
+export async function clientLife(client: RecordingClient, plan: NodePlan, index: number, ctx: NodeContext): Promise<LifeResult | undefined> {
   const h = ctx.history;
   const who = { cluster: client.id.cluster, job: client.id.job };
   await sleep(plan.startMs);
   let stopBeats = client.startHeartbeat(ctx.heartbeatMs);
+  let result: LifeResult = { outcome: Outcome.Passed, reason: '' };
+  const aborted = (reason: string | undefined): LifeResult => {
+    const r = reason ?? client.aborted?.reason ?? 'cluster aborted';
+    return { outcome: abortOutcome(r), reason: r };
+  };
   try {
     await client.report('write_state', { info: info(plan, index) });
     for (const b of BARRIERS) {
       if (plan.behaviour !== 'pass' && plan.at === b) {
         if (plan.behaviour === 'fail') {
           await client.report('failed', { reason: 'chaos: the test failed' });
+          result = { outcome: Outcome.TestFailed, reason: 'chaos: the test failed' };
         } else if (plan.behaviour === 'hang') {
           h.add({ kind: 'hang', ...who, barrier: b });
         } else {
           stopBeats();
           stopBeats = () => undefined;
           h.add({ kind: 'die', ...who, barrier: b });
-          return;
+          return undefined;
         }
         await ctx.ended();
+        // A hung test is stopped by the cluster's abort, as the agent stops it.
+        if (plan.behaviour === 'hang') result = aborted(undefined);
         break;
       }
       const kind = b === 'finish' ? 'finished' : (WAIT_REPORT[b] as 'wait_start' | 'wait_ready');
@@ -114,7 +128,10 @@ export async function clientLife(client: RecordingClient, plan: NodePlan, index:
       const answer = await waiting;
       h.add({ kind: 'answer', ...who, what: kind, barrier: answer.barrier, result: answer.result });
       if (plan.reorder && client.sent.length >= 2) await client.resend(client.sent[client.sent.length - 2] as Report, 'reordered: an older report again');
-      if (answer.result === 'abort') break;
+      if (answer.result === 'abort') {
+        result = aborted(answer.reason);
+        break;
+      }
     }
     stopBeats();
     if (plan.late) {
@@ -124,9 +141,93 @@ export async function clientLife(client: RecordingClient, plan: NodePlan, index:
     }
   } catch (err) {
     h.add({ kind: 'error', ...who, detail: errorMessage(err) });
+    result = { outcome: Outcome.SetupError, reason: errorMessage(err) };
   } finally {
     stopBeats();
   }
+  return result;
+}
+
+/** The start of the history line of a node that asked for its node job until its cluster ended and never got it. */
+export const NEVER_GOT = 'never got its node job from the dispatcher';
+
+/** What a NodeClient node needs besides its plan: NATS, and where to put the client (for pauses). */
+export interface TakerContext extends NodeContext {
+  nc: NatsConnection;
+  subjects: Subjects;
+  onClient: (c: RecordingClient) => void;
+  /** Epoch ms after which the node stops asking for its job. */
+  deadline: number;
+}
+
+/**
+ * A NodeClient node as the agent runs one: takes its node job from the
+ * dispatcher (asking again while nobody answers or the queue has nothing:
+ * the job may be on its way), runs the life with the identity in the job it
+ * got, and says `done` with how the life ended. A node that died says
+ * nothing; one that never got its job runs nothing.
+ */
+export async function takerLife(submitted: NodeJob, plan: NodePlan, index: number, ctx: TakerContext): Promise<void> {
+  const h = ctx.history;
+  const who = { cluster: submitted.cluster, job: submitted.job_id };
+  const testbox = submitted.queue;
+  let job: NodeJob | undefined;
+  let lock = '';
+  let said = '';
+  let stop = false;
+  void ctx.ended().then(() => (stop = true));
+  while (!job && !stop && Date.now() < ctx.deadline) {
+    let problem: string;
+    try {
+      const msg = await ctx.nc.request(ctx.subjects.take(testbox), encodeJson({ v: 1, agent: `chaos:${submitted.job_id}` }), { timeout: 1000 });
+      const reply = JSON.parse(decodeText(msg.data)) as TakeReply;
+      if (reply.ok && reply.job) {
+        job = reply.job;
+        lock = reply.lock;
+        break;
+      }
+      problem = reply.ok ? 'no job' : `refused: ${reply.reason}`;
+    } catch (err) {
+      problem = errorMessage(err);
+    }
+    if (problem !== said) h.add({ kind: 'note', ...who, detail: `take: ${problem}; asking again` });
+    said = problem;
+    await sleep(200);
+  }
+  if (!job) {
+    h.add({ kind: 'error', ...who, detail: `${NEVER_GOT} (last: ${said || 'the cluster ended first'})` });
+    return;
+  }
+  h.add({ kind: 'take', ...who, detail: `${testbox}${job.job_id === submitted.job_id ? '' : `: got ${job.job_id}!`}` });
+  if (job.job_id !== submitted.job_id) return;
+  const client = new RecordingClient(ctx.nc, ctx.subjects, { cluster: job.cluster, job: job.job_id, token: job.token }, h);
+  await client.start();
+  ctx.onClient(client);
+  let result: LifeResult | undefined;
+  try {
+    result = await clientLife(client, plan, index, ctx);
+  } finally {
+    await client.close();
+  }
+  if (result) await sayDone(ctx, testbox, { v: 1, job: job.job_id, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason ? result.reason.slice(0, 1000) : undefined }, who);
+}
+
+/** The agent's `done`: asked again while nobody answers (a NATS restart); the last answer is in the history. */
+async function sayDone(ctx: TakerContext, testbox: string, done: DoneRequest, who: { cluster: string; job: string }): Promise<void> {
+  const line = { kind: 'done' as const, ...who, what: done.outcome, ...(done.reason ? { detail: done.reason } : {}) };
+  let last = '';
+  for (let attempt = 1; attempt <= 10; attempt++) {
+    try {
+      const msg = await ctx.nc.request(ctx.subjects.done(testbox), encodeJson(done), { timeout: 1000 });
+      const reply = JSON.parse(decodeText(msg.data)) as DoneReply;
+      ctx.history.add({ ...line, result: reply.ok ? 'ok' : `refused: ${reply.reason}` });
+      return;
+    } catch (err) {
+      last = errorMessage(err);
+      await sleep(Math.min(2000, 100 * 2 ** attempt));
+    }
+  }
+  ctx.history.add({ ...line, result: `error: ${last}` });
 }
 
 /** A legacy node: lkp-tests' shell client over `GET /~lkp/cgi-bin/lkp-cluster-sync`. */

@@ -11,6 +11,8 @@ export function summaryTable(r: CampaignResult): string {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, n]): [string, string] => [`faults: ${k}`, String(n)]),
     ['reports checked', String(r.reportsChecked)],
+    ['node job records checked', String(r.recordsChecked)],
+    ['clusters checked gone after retention', String(r.retentionChecked)],
     ['violations', String(r.violations.length)],
     ['time', `${(r.ms / 1000).toFixed(0)} s`],
   ];

@@ -1,4 +1,5 @@
 import { describeViolation, runCampaign } from '../../chaos/campaign';
+import type { CampaignOptions } from '../../chaos/campaign';
 import { FAULT_KINDS } from '../../chaos/plan';
 import { summaryTable } from '../../chaos/table';
 import { assertBuilt } from '../helpers/processes';
@@ -8,32 +9,54 @@ import { note } from '../faults/summary';
  * The chaos campaign on a short fixed set of seeds (README "How we test for
  * faults"): real Redis with its AOF, NATS, 2–3 workers and the scheduler,
  * seeded workload and faults, every round checked for safety, exactly once,
- * liveness and integrity. A failure prints each violation with its seed and
- * history lines; `npm run chaos -- --seed S --rounds N` replays it.
+ * liveness, integrity, node job records and retention (workers run with
+ * `--retention 8s`, `--end-grace 3s`, `--submit-grace 2s`). A failure prints
+ * each violation with its seed and history lines; `npm run chaos -- --seed S
+ * --rounds N` replays it.
  *
  * The liveness bound without faults is 1 s in `npm run chaos`; here it is
  * 5 s, because CI shares two cores with other test files.
  */
-// Each of these seeds draws every fault kind below in its 3 rounds (worker kill and stop, NATS and
-// Redis restarts, a client pause), besides duplicate, reordered and late reports.
-const SEEDS = [253, 288];
-// The scheduler killed mid-submit can leave a cluster without its node jobs (seed 7 round 51 of the
-// long run): the reaper of half-written clusters that removes it is issue 10's. Until it lands, that
-// fault runs in `npm run chaos` only, where it is reported, and not here, where its timing would make
-// this test fail at random.
-// Likewise a Redis out-of-memory window leaves the timers worker's sweep job stuck active (its
-// completion was refused), so dead nodes go undetected until BullMQ's stalled check frees it (seed 5
-// rounds 2-3 with --faults redis-oom): that is the sweep's owners' to fix (issues 10 and 13).
-const KINDS = FAULT_KINDS.filter((k) => k !== 'scheduler-kill-submit' && k !== 'redis-oom');
+// Between them these two seeds draw every fault kind but the Redis out-of-memory window in their 3
+// rounds (from the kinds below): 253 a NATS restart, the scheduler killed mid-submit, Redis restarts
+// and a worker kill; 1710 a Redis restart, a worker stop, a client pause and the scheduler killed
+// again; besides duplicate, reordered and late reports.
+// The out-of-memory window stays out: with the sweep fixed, seed 5 (4 rounds, --faults redis-oom)
+// passed twice from the command line but once under jest showed a report acknowledged and never
+// folded (round 1; README "What the campaign found"), not explained yet: as a CI case it would fail
+// at random.
+const KINDS = FAULT_KINDS.filter((k) => k !== 'redis-oom');
+const SEEDS = [253, 1710];
 
 beforeAll(() => assertBuilt());
 
-test.each(SEEDS)('chaos seed %i, 3 rounds: no invariant violated', async (seed) => {
+async function clean(name: string, options: CampaignOptions, rounds: number): Promise<void> {
   const lines: string[] = [];
-  const result = await runCampaign({ seed, rounds: 3, maxClusters: 5, boundMs: 5000, faultKinds: KINDS, log: (l) => lines.push(l) });
-  const table = summaryTable(result);
-  note(`chaos seed ${seed}: ${result.rounds} rounds, ${result.clusters} clusters, faults ${Object.entries(result.faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`, `${result.reportsChecked} reports checked, ${result.violations.length} violations`);
-  expect(result.violations.map((v) => describeViolation(seed, v))).toEqual([]);
-  expect(result.rounds).toBe(3);
-  expect(table).toContain('| violations');
+  const result = await runCampaign({
+    ...options,
+    log: (l) => {
+      lines.push(l);
+      if (process.env.CHAOS_VERBOSE) process.stderr.write(`${l}\n`);
+    },
+  });
+  note(
+    `chaos ${name}: ${result.rounds} rounds, ${result.clusters} clusters, faults ${Object.entries(result.faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `${result.reportsChecked} reports, ${result.recordsChecked} node job records, ${result.retentionChecked} clusters after retention checked; ${result.violations.length} violations`,
+  );
+  expect(result.violations.map((v) => describeViolation(options.seed, v))).toEqual([]);
+  expect(result.rounds).toBe(rounds);
+  expect(result.recordsChecked).toBeGreaterThan(0);
+  expect(result.retentionChecked).toBeGreaterThanOrEqual(result.clusters);
+  expect(summaryTable(result)).toContain('| violations');
+}
+
+test.each(SEEDS)('chaos seed %i, 3 rounds: no invariant violated', async (seed) => {
+  await clean(`seed ${seed}`, { seed, rounds: 3, maxClusters: 5, boundMs: 5000, faultKinds: KINDS }, 3);
+}, 240_000);
+
+// Regression: round 51 of seed 7 (drawn from the six fault kinds of that run, before redis-oom)
+// killed the scheduler mid-submit and left a half-written cluster; the reaper now finishes or
+// removes it after --submit-grace. The kill's few milliseconds are not always hit again.
+test('regression: seed 7 round 51, the scheduler killed mid-submit: nothing left half-written', async () => {
+  await clean('seed 7 round 51', { seed: 7, fromRound: 51, rounds: 1, boundMs: 5000, faultKinds: KINDS }, 1);
 }, 240_000);

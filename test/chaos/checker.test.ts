@@ -1,4 +1,4 @@
-import { checkRound } from '../../chaos/checker';
+import { checkRetention, checkRound } from '../../chaos/checker';
 import type { HistoryLine } from '../../chaos/history';
 import type { ClusterRecord } from '../../chaos/records';
 import type { ClusterEvent } from '../../src/fold/outcome';
@@ -129,4 +129,89 @@ test('a slow barrier is held to the recovery bound when the previous round had a
   expect(check(h, rec)).toContainEqual(expect.stringMatching(/^liveness: start resolved start 2478 ms after its last node reported \(bound 1000 ms\)/));
   const seen = checkRound(h, [{ record: rec, plan: PLAN }], { ...OPTS, priorFaultEnd: T0 - 500 }).violations;
   expect(seen).toEqual([]);
+});
+
+/** goodStart with both nodes taking their jobs from the dispatcher: cs-1 aborted (it heard ready=abort), cs-2 failed its test. */
+function withRecords(): { h: HistoryLine[]; rec: ClusterRecord } {
+  const { h, rec } = goodStart();
+  h.unshift(
+    { n: 0, t: 1, kind: 'take', cluster: 'cs-1', job: 'cs-1', detail: 'tb-a' },
+    { n: 0, t: 2, kind: 'take', cluster: 'cs-1', job: 'cs-2', detail: 'tb-b' },
+  );
+  h.push(
+    { n: 0, t: 60, kind: 'done', cluster: 'cs-1', job: 'cs-1', what: 'aborted', detail: 'cs-2 failed', result: 'ok' },
+    { n: 0, t: 61, kind: 'done', cluster: 'cs-1', job: 'cs-2', what: 'test_failed', detail: 'chaos: the test failed', result: 'ok' },
+  );
+  h.forEach((l, n) => (l.n = n));
+  rec.nodeJobs = new Map([
+    ['cs-1', { state: 'failed', failedReason: 'aborted: cs-2 failed' }],
+    ['cs-2', { state: 'failed', failedReason: 'test_failed: chaos: the test failed' }],
+  ]);
+  return { h, rec };
+}
+
+test('node job records that say how each node ended are no violation', () => {
+  const { h, rec } = withRecords();
+  expect(check(h, rec)).toEqual([]);
+  expect(checkRound(h, [{ record: rec, plan: PLAN }], OPTS).recordsChecked).toBe(2);
+});
+
+test("a node job record that differs from the node's acknowledged done is a record violation", () => {
+  const { h, rec } = withRecords();
+  rec.nodeJobs!.set('cs-1', { state: 'completed', returnvalue: { outcome: 'passed' } });
+  expect(check(h, rec)).toEqual(['record: node job cs-1: its node said done aborted (cs-2 failed), acknowledged, but the record is completed ({"outcome":"passed"})']);
+});
+
+test('a node job left active after its cluster ended is a record violation', () => {
+  const { h, rec } = withRecords();
+  rec.nodeJobs!.set('cs-2', { state: 'active' });
+  expect(check(h, rec)).toEqual(['record: node job cs-2 is active after its cluster ended; its node said done test_failed (chaos: the test failed)']);
+});
+
+test("a dead node's job must be failed by the dispatcher (dead node or end grace), not completed", () => {
+  const { h, rec } = withRecords();
+  const dead = h.filter((l) => !(l.kind === 'done' && l.job === 'cs-2'));
+  dead.push({ n: 98, t: 43, kind: 'die', cluster: 'cs-1', job: 'cs-2', barrier: 'ready' });
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: 'aborted: no heartbeat for 1.5s (dead node)' });
+  expect(check(dead, rec)).toEqual([]);
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: "its cluster aborted 3000 ms ago and the node never reported the job's end" });
+  expect(check(dead, rec)).toEqual([]);
+  rec.nodeJobs!.set('cs-2', { state: 'completed', returnvalue: { outcome: 'passed' } });
+  expect(check(dead, rec)).toEqual([
+    'record: node job cs-2: its node never said done, but the record is completed ({"outcome":"passed"}), neither that nor a failure of the dispatcher\'s own (dead node, no done within the end grace)',
+  ]);
+});
+
+test('legacy nodes (no take) have their records left alone', () => {
+  const { h, rec } = withRecords();
+  const legacy = h.filter((l) => !(l.job === 'cs-2' && (l.kind === 'take' || l.kind === 'done')));
+  rec.nodeJobs!.set('cs-2', { state: 'waiting' });
+  expect(check(legacy, rec)).toEqual([]);
+});
+
+test('an ended cluster with traces left past its retention is a retention violation; before then it is waited for', () => {
+  const o = { retentionMs: 8000, sweepMs: 1000, recoveryMs: 20_000 };
+  const c = { cid: 'cs-1', endedAt: T0, remaining: ['key cs/cluster/cs-1/meta', 'node job cs-2 (tb-b, failed)'] };
+  expect(checkRetention(c, T0 + 10_000, o)).toBe('wait');
+  expect(checkRetention({ ...c, remaining: [] }, T0 + 10_000, o)).toBe('gone');
+  const v = checkRetention(c, T0 + 30_000, o);
+  expect(v).toMatchObject({ invariant: 'retention', cluster: 'cs-1' });
+  expect(v !== 'wait' && v !== 'gone' && v.message).toBe(
+    'cluster cs-1 ended 30000 ms ago (retention 8000 ms, allowed until 30000 ms) but 2 of its traces remain: key cs/cluster/cs-1/meta; node job cs-2 (tb-b, failed)',
+  );
+  expect(checkRetention({ ...c, endedAt: undefined }, T0 + 1e9, o)).toBe('wait');
+});
+
+test('a node that asked for its job until its cluster ended and never got it: its job must not stay waiting', () => {
+  const { h, rec } = withRecords();
+  // cs-2's reports stay (the history's other invariants hold); its take and done are replaced by asking in vain.
+  const lost = h.filter((l) => !(l.job === 'cs-2' && (l.kind === 'take' || l.kind === 'done')));
+  lost.push({ n: 97, t: 5, kind: 'note', cluster: 'cs-1', job: 'cs-2', detail: 'take: no job; asking again' });
+  lost.push({ n: 98, t: 70, kind: 'error', cluster: 'cs-1', job: 'cs-2', detail: 'never got its node job from the dispatcher (last: no job)' });
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: "its cluster aborted 3000 ms ago and the node never reported the job's end" });
+  expect(check(lost, rec)).toEqual([]);
+  rec.nodeJobs!.set('cs-2', { state: 'waiting' });
+  expect(check(lost, rec)).toEqual([
+    'record: node job cs-2: its node asked for it until its cluster ended and never got it, and the record is waiting (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)',
+  ]);
 });
