@@ -40,6 +40,8 @@ export interface BenchOptions {
   /** `--concurrency` of each worker process; unset: the worker's default. */
   concurrency?: number;
   quick: boolean;
+  /** Run the lava-sync phase (named syncs, issue 15). `--no-lava-sync` for workers built before it. */
+  lavaSync: boolean;
   /** Start workers with `node --cpu-prof` (profiles in the results folder). */
   cpuProf: boolean;
   redisUrl?: string;
@@ -84,6 +86,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--open-clusters <n>', 'clusters left open for the memory check', int('--open-clusters'))
     .option('--node-connections <n>', 'NATS connections shared by the simulated nodes', int('--node-connections'))
     .option('--concurrency <n>', 'reports each worker process folds at once (worker --concurrency)', int('--concurrency'))
+    .option('--no-lava-sync', 'skip the lava-sync phase (for workers of a build that has no named messages, under CS_BENCH_WORKER_CLI)')
     .option('--cpu-prof', 'run workers under node --cpu-prof (profiles go to the results folder)')
     .option('--redis-url <url>', 'use this Redis instead of starting one (env CS_REDIS_URL)')
     .option('--nats-url <url>', 'use this NATS instead of starting one (env CS_NATS_URL)')
@@ -115,6 +118,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     openClusters: pick('openClusters', 10_000, 500),
     nodeConnections: pick('nodeConnections', 8, 4),
     concurrency: o.concurrency as number | undefined,
+    lavaSync: o.lavaSync !== false,
     cpuProf: Boolean(o.cpuProf),
     redisUrl: (o.redisUrl as string | undefined) ?? (process.env.CS_REDIS_URL || undefined),
     natsUrl: (o.natsUrl as string | undefined) ?? (process.env.CS_NATS_URL || undefined),

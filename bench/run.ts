@@ -69,8 +69,8 @@ async function main(): Promise<number> {
     log(`bench: ${opts.isolatedBarriers} barriers one at a time`);
     const isolated = await isolatedLatency(env, tracker, opts.isolatedBarriers, opts.nodes);
     // issue 15: lava-sync beside the barrier, 8 nodes, same run (bench/sync-latency.ts).
-    log('bench: lava-sync against the barrier, 8 nodes');
-    const syncRun = await syncLatency(env, { rounds: opts.quick ? 20 : 200, nodes: 8 });
+    if (opts.lavaSync) log('bench: lava-sync against the barrier, 8 nodes');
+    const syncRun = opts.lavaSync ? await syncLatency(env, { rounds: opts.quick ? 20 : 200, nodes: 8 }) : undefined;
     log(`bench: ${opts.clusters} clusters × ${opts.nodes} nodes at once, ${opts.rounds} round(s)`);
     const scale = await scaleLatency(env, { clusters: opts.clusters, nodes: opts.nodes, rounds: opts.rounds, thinkMs: opts.thinkMs });
     // Both designs get the same arrivals: the first nodes within one polling interval, the last within a second of the hold.
@@ -94,11 +94,11 @@ async function main(): Promise<number> {
       notePids();
     }
     const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, waitCostConcurrent: cost.concurrent, openClusters: open, ramps };
-    const result: BenchResult = { ...partial, syncLatency: syncRun, finishedAt: new Date().toISOString(), targets: [...targetsOf(partial), ...syncTargets(syncRun)] };
+    const result: BenchResult = { ...partial, ...(syncRun ? { syncLatency: syncRun } : {}), finishedAt: new Date().toISOString(), targets: [...targetsOf(partial), ...(syncRun ? syncTargets(syncRun) : [])] };
     const base = path.join(opts.out, opts.name);
     writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
     writeFileSync(`${base}.svg`, latencyPlot(ramps, opts.limitMs, `cluster-sync: barrier latency against offered load (${opts.nodes}-node clusters)`));
-    process.stdout.write(`${formatResult(result)}\n\n${formatSyncLatency(syncRun)}\n\nresults: ${base}.json\nplot: ${base}.svg\n`);
+    process.stdout.write(`${formatResult(result)}\n\n${syncRun ? `${formatSyncLatency(syncRun)}\n\n` : ''}results: ${base}.json\nplot: ${base}.svg\n`);
     return 0;
   } finally {
     await tracker.stop();
