@@ -9,6 +9,7 @@ import { decodeText, encodeJson } from '../src/bus/connect';
 import { describeZodError } from '../src/bus/messages';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
+import { isRedisUnavailable } from '../src/fold/redis-errors';
 import { errorMessage } from '../src/core/errors';
 import type { Keys } from '../src/core/keys';
 import type { ClusterEvent } from '../src/fold/outcome';
@@ -95,7 +96,8 @@ export class Dispatcher {
           callback: (err, msg) => {
             if (err) return;
             void handler(msg)
-              .catch((e: unknown) => ({ ok: false, reason: errorMessage(e) }))
+              // A refusal because of Redis (out of memory, restarting) says so: the agent asks again rather than quits.
+              .catch((e: unknown) => ({ ok: false, reason: errorMessage(e), ...(isRedisUnavailable(e) ? { retryable: true as const } : {}) }))
               .then((reply) => respondBounded(this.nc, msg, reply, this.log));
           },
         }),
@@ -203,7 +205,14 @@ export class Dispatcher {
         this.log.error({ job: job.id, bytes, limit }, 'node job too large for NATS; failed it');
         return { ok: false, reason };
       }
-      await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+      try {
+        await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+      } catch (err) {
+        // Taken but not handed (Redis refused the lock record): put it back for the next take rather than
+        // leave it active with nobody to run it, to be failed as stalled.
+        await job.moveToWait(token).catch((e: unknown) => this.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
+        throw err;
+      }
       return this.hand(job.id, job, token, testbox, req.agent);
     }
   }

@@ -80,6 +80,12 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       reply = { ok: true, job: null };
     }
     if (!reply.ok) {
+      if (reply.retryable) {
+        // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
+        say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
+        await sleep(pollMs, opts.signal);
+        continue;
+      }
       say(`the dispatcher refused: ${reply.reason}`);
       return EXIT_CODES.setup_error;
     }
@@ -133,6 +139,7 @@ async function sendDone(nc: NatsConnection, subjects: Subjects, testbox: string,
     try {
       const msg = await nc.request(subjects.done(testbox), encodeJson(done), { timeout });
       const reply = JSON.parse(decodeText(msg.data)) as DoneReply;
+      if (!reply.ok && reply.retryable && attempt < 5) throw new Error(reply.reason);
       if (!reply.ok) out.notice(`the dispatcher could not record the end of ${done.job}: ${reply.reason}`);
       return;
     } catch (err) {

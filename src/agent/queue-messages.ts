@@ -15,7 +15,8 @@ export const TakeRequestSchema = z.strictObject({
 export type TakeRequest = z.infer<typeof TakeRequestSchema>;
 
 /** dispatcher -> node: a job and the lock token that ends it, or no job. */
-export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; job: null } | { ok: false; reason: string };
+/** `retryable`: Redis could not serve it just now (out of memory, restarting): ask again. */
+export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; job: null } | { ok: false; reason: string; retryable?: true };
 
 /** node -> dispatcher: the node job ended. */
 export const DoneRequestSchema = z.strictObject({
@@ -29,7 +30,7 @@ export const DoneRequestSchema = z.strictObject({
 });
 export type DoneRequest = z.infer<typeof DoneRequestSchema>;
 
-export type DoneReply = { ok: true } | { ok: false; reason: string };
+export type DoneReply = { ok: true } | { ok: false; reason: string; retryable?: true };
 
 const Scalarish: z.ZodType<unknown> = z.unknown();
 const Ident = z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/);

@@ -129,3 +129,27 @@ test('open testbox queues are bounded: past the bound the least recently used id
   const h = held.job as { job_id: string };
   expect(await ask(subjects.done('box0'), { v: 1, job: h.job_id, lock: held.lock, ok: true, outcome: 'passed' })).toEqual({ ok: true });
 });
+
+test('Redis out of memory: a take is refused as retryable (the agent asks again), and the job is still there, whole, once memory returns', async () => {
+  dispatcher(30_000);
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
+  // The queue is known to this dispatcher before Redis fills up.
+  const first = await ask(subjects.take('node'), { v: 1 });
+  expect((first.job as { job_id: string }).job_id).toBe(cluster!.jobs[0]!.job_id);
+  const redis = res.redis(lab.config);
+  await redis.config('SET', 'maxmemory-policy', 'noeviction');
+  await redis.config('SET', 'maxmemory', '1');
+  let refused: Record<string, unknown>;
+  try {
+    refused = await ask(subjects.take('node'), { v: 1 });
+  } finally {
+    await redis.config('SET', 'maxmemory', '0');
+  }
+  expect(refused).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('OOM') });
+  // Nothing was half taken: the second job is handed out now, and nothing is left for a third take.
+  const second = await ask(subjects.take('node'), { v: 1 });
+  expect((second.job as { job_id: string }).job_id).toBe(cluster!.jobs[1]!.job_id);
+  expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
+  expect(await bullJob(res, lab.config, 'node', cluster!.jobs[1]!.job_id)).toMatchObject({ state: 'active' });
+});
