@@ -1,4 +1,4 @@
-import { startWorkerProcess } from '../helpers/processes';
+import { CliProcess, startWorkerProcess } from '../helpers/processes';
 import { startTestServers } from '../helpers/servers';
 
 test('a worker stops on SIGTERM even when Redis is already gone', async () => {
@@ -17,4 +17,11 @@ test('a worker stops on SIGTERM even when Redis is already gone', async () => {
   } finally {
     await servers.stop();
   }
+});
+
+test.each(['--retention', '--submit-grace', '--end-grace'])('worker %s with a value that is no duration is refused before anything starts, naming the flag', async (flag) => {
+  const p = new CliProcess(['worker', flag, 'soon'], { ...process.env, CS_REDIS_URL: 'redis://127.0.0.1:1', CS_NATS_URL: 'nats://127.0.0.1:1' });
+  expect(await p.exited).toBe(2);
+  expect(p.stderr).toContain(flag);
+  expect(p.stderr).toContain('"soon"');
 });
