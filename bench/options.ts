@@ -105,7 +105,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     rounds: pick('rounds', 3, 1),
     workers: pick('workers', 1, 1),
     rampWorkers: pick('rampWorkers', [1, 2], [1]),
-    rampLevels: pick('rampLevels', [500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 15000], [500, 2000, 4000]),
+    rampLevels: pick('rampLevels', [500, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 15000, 20000], [500, 2000, 4000]),
     levelSeconds: pick('levelSeconds', 5, 1.5),
     limitMs: pick('limitMs', 50, 50),
     thinkMs: pick('thinkMs', 5000, 500),
