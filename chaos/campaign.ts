@@ -121,6 +121,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       r.push(...(await checkPending(rctx, false)));
       for (const v of r) log(describeViolation(seed, v));
       for (const line of workerLinesAbout(env, r)) log(line);
+      for (const line of await batchJobsAbout(queues, r)) log(line);
       result.violations.push(...r);
       log(`round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}], ${r.length} violations`);
     }
@@ -149,6 +150,31 @@ function workerLinesAbout(env: ChaosEnv, violations: RoundViolation[]): string[]
     for (const line of w.output.split('\n')) if ([...words].some((x) => line.includes(x))) out.push(`    ${w.name} (pid ${w.pid}): ${line.slice(0, 600)}`);
   }
   return out.length > 0 ? ['  the workers said:', ...out] : [`  the workers' recent output does not name ${[...words].join(', ')}`];
+}
+
+/**
+ * Where the reports named by the violations are in BullMQ's reports queue: each batch job that
+ * carries one, with its state, attempts and failure reason (completed jobs are removed, so a
+ * report folded normally shows nothing here).
+ */
+async function batchJobsAbout(queues: QueueSet, violations: RoundViolation[]): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const v of violations) for (const m of v.message.matchAll(/\b(cs-\d+\.[a-z_]+\.[0-9a-f]+)\b/g)) ids.add(m[1] as string);
+  if (ids.size === 0) return [];
+  try {
+    const jobs = await queues.reports.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed']);
+    const out: string[] = [];
+    for (const job of jobs) {
+      const text = JSON.stringify(job.data);
+      for (const id of ids) {
+        if (!text.includes(id)) continue;
+        out.push(`    batch job ${job.id} holding ${id}: ${await job.getState()}, attempts ${job.attemptsMade}, stalled ${job.stalledCounter ?? 0}${job.failedReason ? `, failed: ${job.failedReason}` : ''}, added ${new Date(job.timestamp).toISOString()}${job.processedOn ? `, processed ${new Date(job.processedOn).toISOString()}` : ''}`);
+      }
+    }
+    return out.length > 0 ? ['  in BullMQ:', ...out] : [`  no batch job in BullMQ holds ${[...ids].join(', ')} (completed ones are removed)`];
+  } catch (err) {
+    return [`  could not read BullMQ's reports queue: ${errorMessage(err)}`];
+  }
 }
 
 interface RoundContext {

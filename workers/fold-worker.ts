@@ -113,6 +113,9 @@ export function startFoldWorker(
       // A re-run folds nothing twice, so a batch may outlive many dead workers (or Redis outages
       // that cost it its lock) before it is given up.
       maxStalledCount: 100,
+      // After a failed fetch or completion (Redis out of memory, restarting) BullMQ pauses that slot for
+      // runRetryDelay, 15 s by default: past an outage every slot could sit out 15 s while reports wait.
+      runRetryDelay: 500,
     },
   );
   worker.on('error', (err) => repeats.error('fold worker error', err));
