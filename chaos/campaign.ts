@@ -344,10 +344,22 @@ async function settle(s: Submitted, ctx: RoundContext, history: History, deadlin
   clearTimeout(limit);
   await ended();
   const acked = (): string[] => history.lines.filter((l) => l.cluster === s.cid && l.kind === 'ack' && l.id && l.what !== 'heartbeat').map((l) => l.id as string);
+  // A node's life can end while one of its reports is still being retried (its wait was answered by the
+  // cluster's abort, heard on the barrier subject, while Redis refused the report): that report may be
+  // acknowledged, and folded, after the life ended. The records are read once no report is in flight.
+  const inFlight = (): boolean => {
+    const open = new Map<string, number>();
+    for (const l of history.lines) {
+      if (l.cluster !== s.cid || !l.id || l.what === 'heartbeat') continue;
+      if (l.kind === 'send' || l.kind === 'dup') open.set(l.id, (open.get(l.id) ?? 0) + 1);
+      else if (l.kind === 'ack' || l.kind === 'reject' || l.kind === 'error') open.set(l.id, (open.get(l.id) ?? 0) - 1);
+    }
+    return [...open.values()].some((n) => n > 0);
+  };
   let folded = new Set<string>();
   for (const until = Date.now() + ctx.check.recoveryMs; ; await sleep(100)) {
     folded = new Set(await store.redis.hkeys(store.keys.reports(s.cid)).catch(() => [] as string[]));
-    if (acked().every((id) => folded.has(id)) || Date.now() > until) break;
+    if ((!inFlight() && acked().every((id) => folded.has(id))) || Date.now() > until) break;
   }
   const nodeJobs = new Map<string, NodeJobRecord>();
   // The jobs the NodeClient nodes took, or asked for and never got.

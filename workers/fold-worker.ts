@@ -113,8 +113,9 @@ export function startFoldWorker(
       // A re-run folds nothing twice, so a batch may outlive many dead workers (or Redis outages
       // that cost it its lock) before it is given up.
       maxStalledCount: 100,
-      // After a failed fetch or completion (Redis out of memory, restarting) BullMQ pauses that slot for
-      // runRetryDelay, 15 s by default: past an outage every slot could sit out 15 s while reports wait.
+      // A slot whose job completion Redis refused (out of memory, restarting) tries again after
+      // runRetryDelay, 15 s by default, holding one of `concurrency` slots that long: an outage should
+      // cost the fold no more than itself.
       runRetryDelay: 500,
     },
   );
