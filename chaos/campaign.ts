@@ -12,7 +12,7 @@ import type { NodeJob } from '../src/split/node-job';
 import { checkRetention, checkRound } from './checker';
 import type { ClusterUnderCheck, Violation } from './checker';
 import { API_TOKEN, ChaosEnv, sleep } from './env';
-import { History, formatLine } from './history';
+import { History, formatLine, reportsInFlight } from './history';
 import type { HistoryLine } from './history';
 import { NEVER_GOT, legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
@@ -347,15 +347,7 @@ async function settle(s: Submitted, ctx: RoundContext, history: History, deadlin
   // A node's life can end while one of its reports is still being retried (its wait was answered by the
   // cluster's abort, heard on the barrier subject, while Redis refused the report): that report may be
   // acknowledged, and folded, after the life ended. The records are read once no report is in flight.
-  const inFlight = (): boolean => {
-    const open = new Map<string, number>();
-    for (const l of history.lines) {
-      if (l.cluster !== s.cid || !l.id || l.what === 'heartbeat') continue;
-      if (l.kind === 'send' || l.kind === 'dup') open.set(l.id, (open.get(l.id) ?? 0) + 1);
-      else if (l.kind === 'ack' || l.kind === 'reject' || l.kind === 'error') open.set(l.id, (open.get(l.id) ?? 0) - 1);
-    }
-    return [...open.values()].some((n) => n > 0);
-  };
+  const inFlight = (): boolean => reportsInFlight(history.lines, s.cid);
   let folded = new Set<string>();
   for (const until = Date.now() + ctx.check.recoveryMs; ; await sleep(100)) {
     folded = new Set(await store.redis.hkeys(store.keys.reports(s.cid)).catch(() => [] as string[]));

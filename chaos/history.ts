@@ -53,6 +53,22 @@ export class History {
   }
 }
 
+/**
+ * True while a report of `cluster` that a node sent (or sent again) has no
+ * acknowledgement, refusal or error yet. A node's life can end with one still
+ * being retried (its wait answered by the cluster's abort while Redis refused
+ * the report), so its fold records are read only once this is false.
+ */
+export function reportsInFlight(lines: readonly HistoryLine[], cluster: string): boolean {
+  const open = new Map<string, number>();
+  for (const l of lines) {
+    if (l.cluster !== cluster || !l.id || l.what === 'heartbeat') continue;
+    if (l.kind === 'send' || l.kind === 'dup') open.set(l.id, (open.get(l.id) ?? 0) + 1);
+    else if (l.kind === 'ack' || l.kind === 'reject' || l.kind === 'error') open.set(l.id, (open.get(l.id) ?? 0) - 1);
+  }
+  return [...open.values()].some((n) => n > 0);
+}
+
 export function formatLine(l: HistoryLine): string {
   const parts = [`#${l.n}`, `${(l.t / 1000).toFixed(3)}s`, l.kind];
   if (l.cluster) parts.push(`cluster=${l.cluster}`);

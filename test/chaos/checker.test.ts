@@ -1,4 +1,5 @@
 import { checkRetention, checkRound } from '../../chaos/checker';
+import { reportsInFlight } from '../../chaos/history';
 import type { HistoryLine } from '../../chaos/history';
 import type { ClusterRecord } from '../../chaos/records';
 import type { ClusterEvent } from '../../src/fold/outcome';
@@ -214,4 +215,20 @@ test('a node that asked for its job until its cluster ended and never got it: it
   expect(check(lost, rec)).toEqual([
     'record: node job cs-2: its node asked for it until its cluster ended and never got it, and the record is waiting (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)',
   ]);
+});
+
+test('a report still being retried when its node\'s life ended is in flight until its acknowledgement, refusal or error', () => {
+  const h = lines(
+    { t: 100, kind: 'send', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' },
+    { t: 150, kind: 'answer', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', barrier: 'start', result: 'abort' },
+    { t: 160, kind: 'send', cluster: 'cs-1', job: 'cs-1', what: 'heartbeat', id: 'hb' },
+    { t: 170, kind: 'send', cluster: 'cs-2', job: 'cs-9', what: 'wait_start', id: 'other' },
+  );
+  expect(reportsInFlight(h, 'cs-1')).toBe(true);
+  const acked = [...h, { n: h.length, t: 400, kind: 'ack' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' }];
+  expect(reportsInFlight(acked, 'cs-1')).toBe(false);
+  // Sent again with the same id (a reordered copy): in flight until that copy is answered too.
+  const again = [...acked, { n: acked.length, t: 500, kind: 'dup' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' }];
+  expect(reportsInFlight(again, 'cs-1')).toBe(true);
+  expect(reportsInFlight([...again, { n: again.length, t: 600, kind: 'reject' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' }], 'cs-1')).toBe(false);
 });
