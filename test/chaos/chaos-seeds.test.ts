@@ -21,10 +21,7 @@ import { note } from '../faults/summary';
 // rounds (from the kinds below): 253 a NATS restart, the scheduler killed mid-submit, Redis restarts
 // and a worker kill; 1710 a Redis restart, a worker stop, a client pause and the scheduler killed
 // again; besides duplicate, reordered and late reports.
-// The out-of-memory window stays out: with the sweep fixed, seed 5 (4 rounds, --faults redis-oom)
-// passed twice from the command line but once under jest showed a report acknowledged and never
-// folded (round 1; README "What the campaign found"), not explained yet: as a CI case it would fail
-// at random.
+// The out-of-memory window has a case of its own below (seed 5), so these seeds keep to the rest.
 const KINDS = FAULT_KINDS.filter((k) => k !== 'redis-oom');
 const SEEDS = [253, 1710];
 
@@ -59,4 +56,13 @@ test.each(SEEDS)('chaos seed %i, 3 rounds: no invariant violated', async (seed) 
 // removes it after --submit-grace. The kill's few milliseconds are not always hit again.
 test('regression: seed 7 round 51, the scheduler killed mid-submit: nothing left half-written', async () => {
   await clean('seed 7 round 51', { seed: 7, fromRound: 51, rounds: 1, boundMs: 5000, faultKinds: KINDS }, 1);
+}, 240_000);
+
+// Regression: seed 5 with Redis out-of-memory windows only. Round 0's window left the sweep's repeating
+// BullMQ job active (no dead node or deadline handled until its lock lapsed: the sweep is now a timer
+// with a lapsing lease); in round 1 a node's wait was answered by its cluster's abort while its report
+// was still being retried, and the records were read before that report was acknowledged and folded
+// (the checker now waits for reports in flight). Both showed about one run in five.
+test('regression: seed 5, rounds 0-1, Redis out of memory: the sweep recovers, nothing acknowledged is lost', async () => {
+  await clean('seed 5 rounds 0-1 (redis-oom)', { seed: 5, rounds: 2, boundMs: 5000, faultKinds: ['redis-oom'] }, 2);
 }, 240_000);
