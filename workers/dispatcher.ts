@@ -13,7 +13,7 @@ import { isRedisUnavailable } from '../src/fold/redis-errors';
 import { errorMessage } from '../src/core/errors';
 import type { Keys } from '../src/core/keys';
 import type { ClusterEvent } from '../src/fold/outcome';
-import { testboxQueueName } from '../src/queue/queues';
+import { testboxOfQueue, testboxQueueName } from '../src/queue/queues';
 import type { NodeJob } from '../src/split/node-job';
 import { DoneRequestSchema, TakeRequestSchema } from '../src/agent/queue-messages';
 import type { DoneReply, TakeReply } from '../src/agent/queue-messages';
@@ -294,10 +294,22 @@ export class Dispatcher {
    */
   private async failOrphans(cluster: string, reason: string): Promise<void> {
     try {
-      const locks = await this.connection.hgetall(this.keys.nodeLocks(cluster));
-      for (const [id, value] of Object.entries(locks)) {
-        if (this.held.has(id)) continue;
-        const testbox = value.split(' ')[0] ?? '';
+      // Every node job of the cluster, not only those whose lock was recorded at take: a dispatcher
+      // can die after BullMQ moved a job to active and before it recorded the lock or replied.
+      const [locks, queuesRaw] = await Promise.all([this.connection.hgetall(this.keys.nodeLocks(cluster)), this.connection.hget(this.keys.meta(cluster), 'queues')]);
+      const testboxes = new Map<string, string>();
+      try {
+        // meta `queues`: node job id -> its BullMQ queue, `tb-<testbox>`.
+        for (const [id, q] of Object.entries(JSON.parse(queuesRaw ?? '{}') as Record<string, string>)) {
+          const testbox = testboxOfQueue(q);
+          if (testbox) testboxes.set(id, testbox);
+        }
+      } catch {
+        /* a corrupt meta: the recorded locks are all we know */
+      }
+      for (const [id, value] of Object.entries(locks)) testboxes.set(id, value.split(' ')[0] ?? '');
+      for (const [id, testbox] of testboxes) {
+        if (this.held.has(id) || testbox === '') continue;
         const queue = testboxQueueName(testbox);
         if ((await this.connection.exists(`${this.keys.bullPrefix}:${queue}:${id}:lock`)) === 1) continue;
         const job = (await Job.fromId(await this.workerFor(testbox), id)) as Job<NodeJob> | undefined;

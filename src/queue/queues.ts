@@ -11,6 +11,10 @@ export const TIMERS_QUEUE = 'cs-timers';
 export function testboxQueueName(testbox: string): string {
   return `tb-${testbox}`;
 }
+/** The testbox of a node job queue's name (`tb-<testbox>`), or undefined for any other queue. */
+export function testboxOfQueue(name: string): string | undefined {
+  return name.startsWith('tb-') && name.length > 3 ? name.slice(3) : undefined;
+}
 
 /** A barrier's deadline as a delayed job, as older versions scheduled it (deadlines now live in `cs/deadlines`). */
 export interface DeadlineJob {

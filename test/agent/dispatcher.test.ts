@@ -1,9 +1,11 @@
+import { Worker } from 'bullmq';
 import type { NatsConnection } from 'nats';
 import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { Keys } from '../../src/core/keys';
 import { createLogger } from '../../src/core/logger';
 import { NodeClient } from '../../src/client/node-client';
+import { testboxQueueName } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
 import { Dispatcher } from '../../workers/dispatcher';
 import { nodesJob, submitInline } from '../helpers/cluster';
@@ -152,4 +154,22 @@ test('Redis out of memory: a take is refused as retryable (the agent asks again)
   expect((second.job as { job_id: string }).job_id).toBe(cluster!.jobs[1]!.job_id);
   expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
   expect(await bullJob(res, lab.config, 'node', cluster!.jobs[1]!.job_id)).toMatchObject({ state: 'active' });
+});
+
+test('a job moved to active by a dispatcher that died before recording its lock (or replying) is failed once its cluster ended and the grace passed', async () => {
+  const workers = res.add(await startWorkers(lab.config, { dispatcher: { endGraceMs: 200 } }), (w) => w.close());
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const [j1, j2] = cluster!.jobs;
+  // A dispatcher takes j1 (BullMQ moves it to active under its lock) and is killed at once: no lock record,
+  // no reply, no lock extension. Its node never gets the job.
+  const dead = new Worker(testboxQueueName('node'), null, { connection: res.redis(lab.config), prefix: new Keys(lab.config.keyPrefix).bullPrefix, lockDuration: 200 });
+  const taken = await dead.getNextJob('dead-dispatcher-token');
+  expect(taken?.id).toBe(j1!.job_id);
+  await dead.close(true);
+  expect(await res.redis(lab.config).hget(new Keys(lab.config.keyPrefix).nodeLocks(cluster!.cluster), j1!.job_id)).toBeNull();
+  const other = res.add(new NodeClient(nc, subjects, { cluster: j2!.cluster, job: j2!.job_id, token: j2!.token }), (c) => c.close());
+  await other.report('failed', { reason: 'broke' });
+  await eventually(async () => (await bullJob(res, lab.config, 'node', j1!.job_id)).state === 'failed', 'the orphaned job to fail');
+  expect((await bullJob(res, lab.config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
+  expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
 });
