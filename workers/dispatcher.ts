@@ -325,7 +325,17 @@ export class Dispatcher {
   }
 
   private async extendAll(): Promise<void> {
+    if (this.held.size === 0) return;
+    // The end of a cluster reaches this process as a NATS event, which a NATS restart can lose: then the
+    // grace timer never starts and a dead node's job would stay held, its lock extended, for ever. So each
+    // extension also asks Redis when the held job's cluster ended (`cs/clusters/ended`).
+    const overdue = await this.endedPastGrace([...this.held.values()].map((h) => h.job.data.cluster)).catch(() => new Map<string, string>());
     for (const [id, h] of [...this.held]) {
+      const ended = overdue.get(h.job.data.cluster);
+      if (ended) {
+        await this.fail(id, `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`);
+        continue;
+      }
       try {
         const ok = await h.job.extendLock(h.token, this.lockMs);
         if (ok) this.extensions++;
@@ -336,6 +346,23 @@ export class Dispatcher {
         this.log.debug({ job: id, err: errorMessage(err) }, 'stopped extending a node job lock');
       }
     }
+  }
+
+  /** The clusters among `clusters` that ended more than the end grace ago -> `aborted` / `finished`. */
+  private async endedPastGrace(clusters: string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(clusters)];
+    const pipe = this.connection.pipeline().time();
+    for (const cid of unique) pipe.zscore(this.keys.endedClusters, cid).hget(this.keys.meta(cid), 'final');
+    const replies = (await pipe.exec()) ?? [];
+    const [sec, usec] = (replies[0]?.[1] ?? ['0', '0']) as [string, string];
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const out = new Map<string, string>();
+    unique.forEach((cid, i) => {
+      const at = replies[1 + 2 * i]?.[1] as string | null | undefined;
+      const final = replies[2 + 2 * i]?.[1] as string | null | undefined;
+      if (at !== null && at !== undefined && now - Number(at) > this.endGraceMs) out.set(cid, final === 'finish' ? 'finished' : 'aborted');
+    });
+    return out;
   }
 
   /** Testbox queues this process has a BullMQ Worker open for, least recently used first. */

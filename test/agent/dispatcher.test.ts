@@ -173,3 +173,18 @@ test('a job moved to active by a dispatcher that died before recording its lock 
   expect((await bullJob(res, lab.config, 'node', j1!.job_id)).failedReason).toBe(`its cluster aborted 200 ms ago and the node never reported the job's end`);
   expect((await workers.store.readCluster(cluster!.cluster)).final).toBe('abort');
 });
+
+test('a held job whose cluster ended while the event was lost (NATS restarted) is failed by its holder once the grace passed', async () => {
+  // A dispatcher alone: no worker publishes events, as if NATS had lost the cluster's end.
+  dispatcher(200);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const j1 = cluster!.jobs[0]!;
+  expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1.job_id);
+  // The cluster aborted a while ago (the fold recorded its end); its node never says done.
+  const keys = new Keys(lab.config.keyPrefix);
+  const redis = res.redis(lab.config);
+  await redis.hset(keys.meta(cluster!.cluster), 'final', 'abort');
+  await redis.zadd(keys.endedClusters, Date.now() - 120_000, cluster!.cluster);
+  await eventually(async () => (await bullJob(res, lab.config, 'node', j1.job_id)).state === 'failed', 'the held job to fail');
+  expect((await bullJob(res, lab.config, 'node', j1.job_id)).failedReason).toBe(`its cluster aborted 60000 ms ago and the node never reported the job's end`);
+});
