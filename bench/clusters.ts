@@ -67,24 +67,26 @@ export async function timedWait(node: NodeClient, step: Step): Promise<{ answer:
 }
 
 /**
- * Counts folded reports per cluster and kind from the workers' event
- * stream (`<prefix>.cluster.*.event`), so a phase can wait until the first
- * N-1 reports of a barrier are folded before it sends the last one.
+ * Counts the workers' events (`<prefix>.cluster.*.event`) by a key drawn
+ * from each (events without one are not counted), so a phase can wait until
+ * N events of a key were folded before it goes on.
  */
-export class FoldTracker {
+export class EventCounter {
   private readonly counts = new Map<string, number>();
   private readonly waiters = new Map<string, { need: number; resolve: () => void }[]>();
   private sub: Subscription | undefined;
 
-  constructor(private readonly env: Environment) {}
+  constructor(
+    private readonly env: Environment,
+    private readonly keyOf: (ev: ClusterEvent) => string | undefined,
+  ) {}
 
   start(): void {
     this.sub = this.env.nc.subscribe(this.env.subjects.allEvents, {
       callback: (err, msg) => {
         if (err) return;
-        const ev = JSON.parse(decodeText(msg.data)) as ClusterEvent;
-        if (ev.type !== 'report') return;
-        const key = `${ev.cluster} ${ev.report}`;
+        const key = this.keyOf(JSON.parse(decodeText(msg.data)) as ClusterEvent);
+        if (key === undefined) return;
         const n = (this.counts.get(key) ?? 0) + 1;
         this.counts.set(key, n);
         const ws = this.waiters.get(key);
@@ -97,12 +99,11 @@ export class FoldTracker {
     });
   }
 
-  /** Resolves once `need` reports of `kind` of `cluster` were folded; fails after `timeoutMs`. */
-  async folded(cluster: string, kind: Step, need: number, timeoutMs = 60_000): Promise<void> {
-    const key = `${cluster} ${kind}`;
+  /** Resolves once `need` events of `key` were counted; fails after `timeoutMs`, naming `what`. */
+  async reached(key: string, need: number, what: string, timeoutMs = 60_000): Promise<void> {
     if ((this.counts.get(key) ?? 0) >= need) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${need} ${kind} reports of ${cluster} not folded within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`${what} not folded within ${timeoutMs} ms`)), timeoutMs);
       const list = this.waiters.get(key) ?? [];
       list.push({
         need,
@@ -118,5 +119,20 @@ export class FoldTracker {
   async stop(): Promise<void> {
     await this.sub?.drain().catch(() => undefined);
     this.counts.clear();
+  }
+}
+
+/**
+ * Counts folded reports per cluster and kind, so a phase can wait until the
+ * first N-1 reports of a barrier are folded before it sends the last one.
+ */
+export class FoldTracker extends EventCounter {
+  constructor(env: Environment) {
+    super(env, (ev) => (ev.type === 'report' ? `${ev.cluster} ${ev.report}` : undefined));
+  }
+
+  /** Resolves once `need` reports of `kind` of `cluster` were folded; fails after `timeoutMs`. */
+  folded(cluster: string, kind: Step, need: number, timeoutMs = 60_000): Promise<void> {
+    return this.reached(`${cluster} ${kind}`, need, `${need} ${kind} reports of ${cluster}`, timeoutMs);
   }
 }

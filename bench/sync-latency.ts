@@ -1,10 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Subscription } from 'nats';
-import { decodeText } from '../src/bus/connect';
 import { MessageClient } from '../src/client/message-client';
-import type { ClusterEvent } from '../src/fold/outcome';
-import { FoldTracker, closeClusters, createClusters, timedWait } from './clusters';
+import { EventCounter, FoldTracker, closeClusters, createClusters, timedWait } from './clusters';
 import type { SimCluster } from './clusters';
 import { Environment } from './environment';
 import { summarize } from './stats';
@@ -40,53 +37,12 @@ export interface SyncLatencyResult {
   lavaPollDelaySeconds: typeof LAVA_POLL_DELAY_S;
 }
 
-/** Counts folded `send` message events per cluster and ID from the workers' event stream. */
-class SendTracker {
-  private readonly counts = new Map<string, number>();
-  private readonly waiters = new Map<string, { need: number; resolve: () => void }>();
-  private sub: Subscription | undefined;
-  constructor(private readonly env: Environment) {}
-  start(): void {
-    this.sub = this.env.nc.subscribe(this.env.subjects.allEvents, {
-      callback: (err, msg) => {
-        if (err) return;
-        const ev = JSON.parse(decodeText(msg.data)) as ClusterEvent;
-        if (ev.type !== 'message' || ev.op !== 'send') return;
-        const key = `${ev.cluster} ${ev.msg}`;
-        const n = (this.counts.get(key) ?? 0) + 1;
-        this.counts.set(key, n);
-        const w = this.waiters.get(key);
-        if (w && w.need <= n) {
-          this.waiters.delete(key);
-          w.resolve();
-        }
-      },
-    });
-  }
-  async folded(cluster: string, msg: string, need: number, timeoutMs = 60_000): Promise<void> {
-    const key = `${cluster} ${msg}`;
-    if ((this.counts.get(key) ?? 0) >= need) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${need} sends of ${msg} in ${cluster} not folded within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.set(key, {
-        need,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-    });
-  }
-  async stop(): Promise<void> {
-    await this.sub?.drain().catch(() => undefined);
-  }
-}
-
 /** One barrier (the cluster's `start`) and one named sync per cluster, alternating, `rounds` of each. */
 export async function syncLatency(env: Environment, opts: { rounds: number; nodes: number }): Promise<SyncLatencyResult> {
   const n = opts.nodes;
   const folds = new FoldTracker(env);
-  const sends = new SendTracker(env);
+  // Folded `send` message events per cluster and message ID.
+  const sends = new EventCounter(env, (ev) => (ev.type === 'message' && ev.op === 'send' ? `${ev.cluster} ${ev.msg}` : undefined));
   folds.start();
   sends.start();
   const barrier: number[] = [];
@@ -107,7 +63,7 @@ export async function syncLatency(env: Environment, opts: { rounds: number; node
       await Promise.all(msgs.map((m) => m.start()));
       const timed = (m: MessageClient): Promise<number> => m.sync('ready', {}, { timeoutMs: 60_000 }).then(() => performance.now());
       const early = msgs.slice(0, -1).map(timed);
-      await sends.folded(c.id, 'ready', n - 1);
+      await sends.reached(`${c.id} ready`, n - 1, `${n - 1} sends of ready in ${c.id}`);
       t0 = performance.now();
       for (const at of await Promise.all([...early, timed(msgs[n - 1]!)])) sync.push(at - t0);
       await Promise.all(msgs.map((m) => m.close()));
