@@ -55,6 +55,14 @@ export interface PreparedCluster {
 
 function resolveSpec(name: string | undefined, roles: string[], own: Mapping | undefined, opts: SpecSource, source: string): ClusterSpec {
   // Compass-CI: cs-localhost (or no cluster) runs locally whatever else the job says, then the job's own cluster_spec, then the file
+  if (own !== undefined && name === undefined && opts.inlineSpec === undefined) {
+    // Compass-CI's cluster.cr returns a job without cluster: unsplit before it reads cluster_spec: the spec would be silently ignored.
+    throw new InvalidInputError(
+      source,
+      'is used only together with cluster: NAME (Compass-CI splits a job only when cluster: names a spec other than cs-localhost, and then reads cluster_spec before the file); add cluster: with the spec name, or remove cluster_spec to run on one machine',
+      'cluster_spec',
+    );
+  }
   if (own !== undefined && name !== undefined && !LOCALHOST_SPECS.has(name)) return parseClusterSpec(own, checkSpecName(name, source), `${source}: cluster_spec`);
   if (opts.inlineSpec !== undefined) return parseClusterSpecText(opts.inlineSpec, name ?? 'inline', 'inline cluster spec');
   // cs-localhost (or no cluster at all): this one machine runs every role itself.

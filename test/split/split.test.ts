@@ -149,6 +149,16 @@ describe('edges of splitting', () => {
     expect(badHost.message).toMatch(/^job: cluster_spec: nodes\.a\.roles: a host needs at least one role/);
   });
 
+  test('a job with cluster_spec: but no cluster: is refused naming the rule, not run on one machine (issue 23)', () => {
+    const text = 'suite: t\ncluster_spec:\n  nodes:\n    inline--1: { roles: [server] }\n    inline--2: { roles: [client] }\nif role server:\n  srv:\nif role client:\n  cli:\n';
+    const err = errorOf(() => prepareClusters(text, 'job', { clusterDir: CLUSTER_DIR }));
+    expect(err.field).toBe('cluster_spec');
+    expect(err.message).toMatch(/^job: cluster_spec: is used only together with cluster: NAME \(Compass-CI splits a job only when cluster: names a spec other than cs-localhost/);
+    // With cluster: it splits by the job's own spec, as Compass-CI does.
+    const [c] = prepareClusters(`cluster: lab\n${text}`, 'job', {});
+    expect(c!.nodes.map((n) => n.host)).toEqual(['inline--1', 'inline--2']);
+  });
+
   test('an unknown spec name says where it looked', () => {
     expect(() => prepareClusters(job('nope'), 'job', { clusterDir: CLUSTER_DIR })).toThrow(`cluster spec "nope" not found in ${CLUSTER_DIR}`);
   });
