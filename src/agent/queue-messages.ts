@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../bus/messages';
 import type { NodeJob } from '../split/node-job';
 
 /**
@@ -21,7 +22,7 @@ export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; j
 /** node -> dispatcher: the node job ended. */
 export const DoneRequestSchema = z.strictObject({
   v: z.literal(1),
-  job: z.string().min(1).max(128),
+  job: idSchema('job id'),
   lock: z.string().min(1).max(128),
   ok: z.boolean(),
   /** The life's outcome (`passed`, `test_failed`, ...). */
@@ -33,18 +34,17 @@ export type DoneRequest = z.infer<typeof DoneRequestSchema>;
 export type DoneReply = { ok: true } | { ok: false; reason: string; retryable?: true };
 
 const Scalarish: z.ZodType<unknown> = z.unknown();
-const Ident = z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/);
 
 /** A node job as the agent receives it: checked once, at the edge. */
 export const NodeJobSchema = z.object({
-  job_id: Ident,
-  cluster: Ident,
+  job_id: idSchema('job id'),
+  cluster: idSchema('cluster id'),
   token: z.string().min(1).max(256),
   /** Absent in node jobs submitted before named messages existed: lava-group then lists this node only. */
-  group: z.record(Ident, z.string().max(4096)).optional(),
-  host: z.string().max(256),
-  testbox: z.string().max(256),
-  queue: z.string().max(256),
+  group: z.record(idSchema('job id'), z.string().max(4096)).optional(),
+  host: idSchema('host'),
+  testbox: idSchema('testbox'),
+  queue: idSchema('testbox'),
   node_roles: z.string().min(1).max(4096),
   direct_macs: z.string().max(4096),
   direct_ips: z.string().max(4096),

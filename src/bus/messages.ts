@@ -1,12 +1,24 @@
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { REPORT_KINDS } from '../core/states';
-import { MSG_NAME } from '../core/names';
+import { idProblem } from '../core/ids';
+import type { IdKind } from '../core/ids';
 
 /** A report is at most 64 KiB on the wire (DESIGN §8). */
 export const MAX_REPORT_BYTES = 64 * 1024;
 
-const Ident = z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only');
+/** A zod refinement by the one identifier rule of `src/core/ids.ts`. */
+export function idRefine(kind: IdKind) {
+  return (v: string, ctx: z.RefinementCtx): void => {
+    const problem = idProblem(v, kind);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  };
+}
+
+/** An identifier of `kind` from outside, by the one rule of `src/core/ids.ts`. */
+export function idSchema(kind: IdKind) {
+  return z.string().superRefine(idRefine(kind));
+}
 /** Report ids are BullMQ job ids: no ":" and not a bare integer. */
 export const ReportId = z
   .string()
@@ -60,22 +72,52 @@ export const ReportInfoSchema = z.strictObject({
   });
 export type ReportInfo = z.infer<typeof ReportInfoSchema>;
 
-export { MSG_NAME };
-export const MsgName = z.string().min(1, 'is empty').max(128).regex(MSG_NAME, 'letters, digits, "_", "." and "-" only');
+export const MsgName = idSchema('message id');
 /** Data a node attaches to one message ID, in all its sends together: `key=value` lines of at most this many bytes. */
 export const MAX_MSG_NODE_BYTES = 4096;
 /** Message IDs one cluster may hold. */
 export const MAX_MSG_IDS = 256;
 
-/** Bytes of a data map as `key=value` lines. */
-export function dataBytes(data: Record<string, string>): number {
-  return Object.entries(data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2, 0);
+/**
+ * Bytes a string takes once stored: inside a JSON string as Redis's Lua
+ * cjson writes it (`"`, `\\`, `/` and TAB escaped to two bytes each;
+ * other control characters are refused before this), UTF-8 otherwise. What
+ * the limits below count, so a value full of escapes cannot be stored at
+ * several times its allowance.
+ */
+export function storedBytes(s: string): number {
+  let n = Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x09) n++;
+  }
+  return n;
 }
 
+/** Stored bytes of a data map as `key=value` lines (`storedBytes` of each key and value, + 2 per line). */
+export function dataBytes(data: Record<string, string>): number {
+  return Object.entries(data).reduce((n, [k, v]) => n + storedBytes(k) + storedBytes(v) + 2, 0);
+}
+
+/**
+ * A message value: no control character but TAB (no NUL, CR, LF, ESC, DEL, ...).
+ * They would end up escaped at six bytes each in Redis and raw in other nodes'
+ * cache files and terminals; LAVA's values are words, addresses, numbers.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const MsgValue = z.string().max(MAX_MSG_NODE_BYTES).regex(/^[^\u0000-\u0008\u000a-\u001f\u007f]*$/, 'no control characters (TAB is allowed)');
+
 export const MsgDataSchema = z
-  .record(MsgName, z.string().max(MAX_MSG_NODE_BYTES).regex(/^[^\0\n\r]*$/, 'no NUL or newline'))
+  .record(z.string(), MsgValue)
+  .superRefine((d, ctx) => {
+    // Checked here rather than as the record's key schema, so the reason names the rule (zod says only "Invalid key in record").
+    for (const key of Object.keys(d)) {
+      const problem = idProblem(key, 'data key');
+      if (problem !== undefined) return void ctx.addIssue({ code: 'custom', message: `a key ${problem}` });
+    }
+  })
   .refine((d) => Object.keys(d).length <= 256, 'at most 256 keys')
-  .refine((d) => dataBytes(d) <= MAX_MSG_NODE_BYTES, `at most ${MAX_MSG_NODE_BYTES} bytes as key=value lines`);
+  .refine((d) => dataBytes(d) <= MAX_MSG_NODE_BYTES, `at most ${MAX_MSG_NODE_BYTES} bytes as key=value lines, counted as stored (", \\ , / and TAB count two)`);
 export type MsgData = z.infer<typeof MsgDataSchema>;
 
 /** How a wait is satisfied: `any` node sent the ID (lava-wait), or `all` nodes (of `role`) did (lava-wait-all, lava-sync). */
@@ -85,8 +127,8 @@ export type WaitMode = z.infer<typeof WaitMode>;
 export const ReportSchema = z.strictObject({
   v: z.literal(1),
   id: ReportId,
-  cluster: Ident,
-  job: Ident,
+  cluster: idSchema('cluster id'),
+  job: idSchema('job id'),
   state: z.enum(REPORT_KINDS),
   /** Node clock, ms since the epoch. */
   at: z.number().int().nonnegative(),
@@ -124,8 +166,8 @@ export type ReportReply = { ok: true; id: string } | { ok: false; reason: string
 
 export const QuerySchema = z.strictObject({
   v: z.literal(1),
-  cluster: Ident,
-  job: Ident,
+  cluster: idSchema('cluster id'),
+  job: idSchema('job id'),
   token: z.string().min(1).max(256),
   what: z.enum(['roles_ip', 'state']),
 });

@@ -93,7 +93,7 @@ export function parseTestboxes(text: string, source: string): string[] {
     .map((line) => line.replace(/#.*/, ''))
     .flatMap((line) => line.split(/[\s,]+/))
     .filter((n) => n !== '');
-  for (const n of names) checkToken(n, `testbox in ${source}:`);
+  for (const n of names) checkToken(n, `testbox in ${source}`);
   return [...new Set(names)];
 }
 

@@ -1,25 +1,27 @@
+import { idProblem, isId } from '../core/ids';
+
 /**
  * NATS subjects (DESIGN §5), built in one place. Cluster ids and testbox
- * names become single subject tokens, so they are checked to hold no `.`,
- * `*`, `>` or white space.
+ * names are checked by the one identifier rule (src/core/ids.ts) before a
+ * subject is built from them, so no subject holds a wildcard or white space
+ * or comes near the server's control-line limit; a cluster id becomes a
+ * single subject token, so it holds no `.`.
  */
-const TOKEN = /^[A-Za-z0-9_+=,@%-][A-Za-z0-9_+=,@%.-]*$/;
-
 export function checkToken(value: string, what: string): string {
-  if (!TOKEN.test(value) || value.includes('.')) throw new Error(`${what} ${JSON.stringify(value)} cannot be a NATS subject token`);
+  const problem = idProblem(value, what.startsWith('cluster') ? 'cluster id' : 'subject token');
+  if (problem !== undefined) throw new Error(`${what}: ${problem}`);
   return value;
 }
 
 /**
- * A testbox is a spec host name without `--N`: letters, digits, ".", "_",
- * "-" (the spec's host name rule). Lab host names have dots
- * (`srv.lab.example.com`), which a subject token cannot hold, so in
- * subjects each "." is written `%2E` (and read back by the dispatcher).
+ * A testbox is a spec host name without `--N` (the identifier rule: letters,
+ * digits, ".", "_", "-"). Lab host names have dots (`srv.lab.example.com`),
+ * which a subject token cannot hold, so in subjects each "." is written
+ * `%2E` (and read back by the dispatcher).
  */
-const TESTBOX = /^[A-Za-z0-9_.-]{1,253}$/;
-
 export function checkTestbox(value: string, what = 'testbox'): string {
-  if (!TESTBOX.test(value)) throw new Error(`${what} ${JSON.stringify(value)} must be letters, digits, ".", "_" or "-" (a cluster spec host name without its --N), at most 253`);
+  const problem = idProblem(value, 'testbox');
+  if (problem !== undefined) throw new Error(`${what}: ${problem} (a cluster spec host name without its --N)`);
   return value;
 }
 
@@ -86,7 +88,7 @@ export class Subjects {
     const rest = subject.slice(this.prefix.length + 1).split('.');
     if (rest[0] !== 'queue' || rest[1] === undefined) return undefined;
     const testbox = rest[1].replace(/%2E/g, '.');
-    return TESTBOX.test(testbox) ? testbox : undefined;
+    return isId(testbox, 'testbox') ? testbox : undefined;
   }
 }
 

@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
-import { checkToken } from '../bus/subjects';
 import type { Subjects } from '../bus/subjects';
 import type { ClusterStore } from '../cluster/store';
 import { NotFoundError } from '../core/errors';
+import { idProblem } from '../core/ids';
 import type { QueueSet } from '../queue/queues';
 import type { WorkerEvents } from '../../workers/events';
 import { clusterEvents, recentClusterSummaries, summarize } from './cluster-summary';
@@ -34,12 +34,10 @@ const STATIC: Record<string, string> = {
   'style.css': 'text/css; charset=utf-8',
 };
 
-function clusterParam(id: string): string | undefined {
-  try {
-    return checkToken(id, 'cluster id');
-  } catch {
-    return undefined;
-  }
+/** Why `id` is no cluster id (the one identifier rule), or undefined when it is one. */
+function clusterIdProblem(id: string): string | undefined {
+  const problem = idProblem(id, 'cluster id');
+  return problem === undefined ? undefined : `cluster: ${problem}`;
 }
 
 /**
@@ -72,8 +70,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
 
   app.get('/ops/clusters', async () => ({ clusters: await recentClusterSummaries(store), now: Date.now() }));
   app.get<{ Params: { id: string } }>('/ops/clusters/:id', async (req, reply) => {
-    const id = clusterParam(req.params.id);
-    if (!id) return reply.code(400).send({ error: `${JSON.stringify(req.params.id)} is not a cluster id` });
+    const id = req.params.id;
+    const problem = clusterIdProblem(id);
+    if (problem) return reply.code(400).send({ error: problem });
     try {
       const view = await store.readCluster(id);
       return { cluster: view, summary: summarize(view), events: await clusterEvents(store, id), now: Date.now() };
@@ -84,8 +83,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   });
   app.get<{ Querystring: { cluster?: string } }>('/ops/events', async (req, reply) => {
     const raw = req.query.cluster;
-    const cluster = raw === undefined || raw === '' ? undefined : clusterParam(raw);
-    if (raw !== undefined && raw !== '' && !cluster) return reply.code(400).send({ error: `cluster: ${JSON.stringify(raw)} is not a cluster id` });
+    const cluster = raw === undefined || raw === '' ? undefined : raw;
+    const problem = cluster === undefined ? undefined : clusterIdProblem(cluster);
+    if (problem) return reply.code(400).send({ error: problem });
     await streams.serve(req, reply, { redis: store.redis, nc, keys: store.keys, subjects, cluster });
     return reply;
   });

@@ -7,12 +7,16 @@ export interface StreamId {
   seq: number;
 }
 
-const ID = /^(\d+)-(\d+)$/;
+const ID = /^(\d{1,16})-(\d{1,16})$/;
 
+/** A stream id's parts; undefined when it is none (or past what Redis and a JavaScript number hold exactly). */
 export function parseStreamId(id: string): StreamId | undefined {
   const m = ID.exec(id);
   if (!m) return undefined;
-  return { ms: Number(m[1]), seq: Number(m[2]) };
+  const ms = Number(m[1]);
+  const seq = Number(m[2]);
+  if (!Number.isSafeInteger(ms) || !Number.isSafeInteger(seq)) return undefined;
+  return { ms, seq };
 }
 
 /** Negative when `a` is older than `b`, 0 when equal, positive when newer. Ids that do not parse sort first. */

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { idSchema } from '../bus/messages';
 import type { ClusterView } from '../cluster/view';
 import type { SchedulerDeps } from './deps';
 
-const ParamsSchema = z.object({ id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only') });
+const ParamsSchema = z.object({ id: idSchema('cluster id') });
 
 /** What `GET /clusters/:id` answers. */
 export interface ClusterAnswer {

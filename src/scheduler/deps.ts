@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from 'nats';
+import type { SharedSubscriptions } from '../bus/shared-subscriptions';
 import type { Subjects } from '../bus/subjects';
 import type { ClusterStore } from '../cluster/store';
 import type { Logger } from '../core/logger';
@@ -19,6 +20,8 @@ export interface SchedulerDeps {
   nc: NatsConnection;
   subjects: Subjects;
   options: SchedulerOptions;
+  /** The process's shared subscriptions, which every legacy wait uses (node-proxy.ts). Default: made by buildServer on `nc`. */
+  shared?: SharedSubscriptions;
   logger?: Logger;
   /** Extra routes registered after the scheduler's own. Default none. */
   routes?: RouteRegistrar[];

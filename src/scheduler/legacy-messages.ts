@@ -1,13 +1,15 @@
 import { MsgDataSchema, describeZodError } from '../bus/messages';
 import type { MsgData } from '../bus/messages';
-import { MessageClient, cacheLines } from '../client/message-client';
-import { NodeClient } from '../client/node-client';
+import { cacheLines, hasRole } from '../client/message-client';
+import type { Group } from '../client/message-client';
 import type { NodeIdentity } from '../client/node-client';
 import type { ClusterStore } from '../cluster/store';
 import { ClusterAbortedError, InvalidInputError, TimeoutError } from '../core/errors';
 import { LEGACY_PARAMS } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import type { ProxyContext } from './node-proxy';
+import { holdMessage } from './message-waits';
+import type { MessageAsk } from './message-waits';
 
 /**
  * LAVA MultiNode messages for unmodified lkp clients on the legacy endpoint:
@@ -50,30 +52,26 @@ export async function answerMessage(
     throw new InvalidInputError('query', `state=${q.state} takes msg${q.state === 'wait_all' ? ' and role' : ''} only, no data`, extra);
   }
   // The cluster's nodes and roles, read once: wait_all needs to know who must send.
-  const group = Object.fromEntries((await store.readCluster(id.cluster)).nodes.map((n) => [n.job, n.roles]));
-  const node = new NodeClient(ctx.nc, ctx.subjects, id, { giveUpAfterMs: limitMs });
-  const messages = new MessageClient(node, group);
-  const opts = { timeoutMs: limitMs, signal };
+  const nodes: Group = Object.fromEntries((await store.readCluster(id.cluster)).nodes.map((n) => [n.job, n.roles]));
+  if (q.role !== undefined && !Object.values(nodes).some((r) => hasRole(r, q.role as string))) {
+    throw new InvalidInputError('query', `no node of this cluster has role ${q.role} (roles: ${[...new Set(Object.values(nodes).flatMap((r) => r.split(/\s+/)))].join(' ')})`, 'role');
+  }
+  const ask: MessageAsk =
+    q.state === 'send'
+      ? { op: 'send', msg: q.msg, data }
+      : q.state === 'sync'
+        ? { op: 'sync', msg: q.msg, data, mode: 'all' }
+        : { op: 'wait', msg: q.msg, mode: q.state === 'wait' ? 'any' : 'all', role: q.role };
   try {
-    switch (q.state) {
-      case 'send':
-        await messages.send(q.msg, data, opts);
-        return 'ok';
-      case 'wait':
-        return ['ok', ...cacheLines(await messages.wait(q.msg, 'any', undefined, opts), false)].join('\n');
-      case 'wait_all':
-        return ['ok', ...cacheLines(await messages.wait(q.msg, 'all', q.role, opts), true)].join('\n');
-      case 'sync':
-        return ['ok', ...cacheLines(await messages.sync(q.msg, data, opts), true)].join('\n');
-    }
+    const held = await holdMessage(ctx, id, nodes, ask, limitMs, signal);
+    if (held === 'retry') return 'retry';
+    if (held === 'gone') throw new Error('the lkp client went away');
+    if (q.state === 'send') return 'ok';
+    return ['ok', ...cacheLines(held, q.state !== 'wait')].join('\n');
   } catch (err) {
     if (err instanceof ClusterAbortedError) return `abort\n${err.reason}`;
     if (err instanceof TimeoutError) return 'retry';
-    if (err instanceof InvalidInputError) throw new InvalidInputError('query', err.message.slice(err.source.length + 2), q.state === 'wait_all' ? 'role' : 'msg');
     // A refusal (RejectedError: HTTP 409 with the workers' reason) and anything else go to the error reply.
     throw err;
-  } finally {
-    await messages.close();
-    await node.close();
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InfoFields, MsgName } from '../bus/messages';
+import { InfoFields, MsgName, idRefine, idSchema } from '../bus/messages';
 
 /** The CGI path lkp-tests asks, under `http://$LKP_SERVER:$LKP_CGI_PORT/~$LKP_USER/`. */
 export const LEGACY_PATH = '/cgi-bin/lkp-cluster-sync';
@@ -10,8 +10,6 @@ export const LEGACY_ROUTES = [`/~lkp${LEGACY_PATH}`, `/scheduler/~lkp${LEGACY_PA
 export const LEGACY_STATES = ['write_state', 'wait_start', 'wait_ready', 'wait_finish', 'finished', 'failed', 'abort', 'roles_ip', 'send', 'wait', 'wait_all', 'sync'] as const;
 export type LegacyState = (typeof LEGACY_STATES)[number];
 
-/** A value lkp sends: `+`-joined lists arrive as spaces; no newline or NUL. */
-const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
 
 /**
  * The query of `GET .../lkp-cluster-sync`, as lkp-tests' `lib/job.sh` sends it:
@@ -22,15 +20,13 @@ const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
 export const LegacyQuerySchema = z.object({
   job_id: z
     .string({ error: (issue) => (issue.input === undefined ? 'is missing (lkp-tests sends job_id=$id)' : 'must be given once, as text') })
-    .min(1, 'is empty')
-    .max(128)
-    .regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only')
+    .superRefine(idRefine('job id'))
     .optional(),
   state: z.enum(LEGACY_STATES, { error: `must be one of ${LEGACY_STATES.join(', ')}` }).optional(),
   /** The job's `cluster:` (the spec name); with `node`, identifies the node job when there is no job_id (intel's lkp-tests). */
-  cluster: Field.optional(),
+  cluster: idSchema('spec name').optional(),
   /** The node's host name (`$HOSTNAME`, the spec's host). */
-  node: Field.optional(),
+  node: idSchema('host').optional(),
   /** What `write_state` records, checked as a NATS report's info is (`InfoFields`): they reach other nodes' /etc/hosts. */
   node_roles: InfoFields.node_roles.optional(),
   ip: InfoFields.ip.optional(),

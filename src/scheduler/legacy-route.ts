@@ -11,6 +11,8 @@ import { identifyLegacyNode } from './legacy-identify';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
+import type { ProxyContext } from './node-proxy';
+import { SharedSubscriptions } from '../bus/shared-subscriptions';
 import { answerMessage } from './legacy-messages';
 
 /**
@@ -31,6 +33,8 @@ import { answerMessage } from './legacy-messages';
  * `job_id`, or found by spec and host for clients without it (legacy-identify.ts).
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
+  const shared = deps.shared ?? new SharedSubscriptions(deps.nc);
+  app.addHook('onClose', async () => shared.close());
   const allowed = deps.options.legacyAllow && new AddressList(deps.options.legacyAllow);
   // Before the query is even read: a refused address changes nothing.
   const onRequest = allowed
@@ -41,7 +45,7 @@ export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps):
       }
     : undefined;
   for (const url of LEGACY_ROUTES) {
-    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, request, reply));
+    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, shared, request, reply));
   }
 }
 
@@ -59,7 +63,7 @@ function text(reply: FastifyReply, body: string): FastifyReply {
   return reply.type('text/plain; charset=utf-8').send(body);
 }
 
-async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring: LegacyQuery }>, reply: FastifyReply): Promise<FastifyReply> {
+async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request: FastifyRequest<{ Querystring: LegacyQuery }>, reply: FastifyReply): Promise<FastifyReply> {
   const q = request.query;
   const { store } = deps;
   const target = await identifyLegacyNode(store, q);
@@ -67,7 +71,7 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
   const token = await store.token(cluster);
   if (!token) throw new NotFoundError(`cluster ${cluster} of job ${job} no longer exists`);
   const id: NodeIdentity = { cluster, job, token };
-  const ctx = { nc: deps.nc, subjects: deps.subjects };
+  const ctx: ProxyContext = { nc: deps.nc, subjects: deps.subjects, shared };
   const gone = clientGone(reply);
   try {
     switch (q.state) {
@@ -75,7 +79,7 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
       case 'wait_start':
       case 'wait_ready':
       case 'wait_finish': {
-        if (q.state === 'finished' && target.flavour === 'intel') return text(reply, await intelFinished(deps, id, request, gone.signal));
+        if (q.state === 'finished' && target.flavour === 'intel') return text(reply, await intelFinished(deps, ctx, id, request, gone.signal));
         // Compass-CI's `finished` is held until the finish barrier resolves (its deadline bounds it)
         const limit = q.state === 'finished' ? undefined : deps.options.longPollMs;
         const outcome = await waitAtBarrier(ctx, id, q.state, limit, gone.signal);
@@ -144,13 +148,13 @@ async function answer(deps: SchedulerDeps, request: FastifyRequest<{ Querystring
  * others would export an empty address for its roles. From a node at
  * `ready` it is the test's end, folded as usual.
  */
-async function intelFinished(deps: SchedulerDeps, id: NodeIdentity, request: FastifyRequest, signal: AbortSignal): Promise<string> {
+async function intelFinished(deps: SchedulerDeps, ctx: ProxyContext, id: NodeIdentity, request: FastifyRequest, signal: AbortSignal): Promise<string> {
   const node = (await deps.store.readCluster(id.cluster)).nodes.find((n) => n.job === id.job);
   if (node?.state === '' || node?.state === 'start') {
     await deps.store.recordDaemonStarted(id.cluster, id.job);
     request.log.info({ cluster: id.cluster, job: id.job }, 'intel lkp client reported finished before ready (its daemon started): recorded, state unchanged');
   } else if (node?.state === 'ready') {
-    await reportAndSeeFold({ nc: deps.nc, subjects: deps.subjects }, id, 'finished', undefined, deps.options.foldWaitMs, signal);
+    await reportAndSeeFold(ctx, id, 'finished', undefined, deps.options.foldWaitMs, signal);
   }
   return stateJson(deps, id.cluster);
 }

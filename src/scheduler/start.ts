@@ -11,7 +11,8 @@ import { QueueSet } from '../queue/queues';
 import type { RouteRegistrar } from './deps';
 import { parseSchedulerOptions } from './options';
 import type { SchedulerOptionsInput } from './options';
-import { buildServer } from './server';
+import { LISTEN_BACKLOG, buildServer } from './server';
+import { SharedSubscriptions } from '../bus/shared-subscriptions';
 
 export interface StartSchedulerOptions extends SchedulerOptionsInput {
   /** Port to listen on. Default 3000 (lkp-tests' LKP_CGI_PORT default); 0 picks a free one. */
@@ -25,6 +26,8 @@ export interface StartSchedulerOptions extends SchedulerOptionsInput {
 export interface SchedulerHandle {
   app: FastifyInstance;
   nc: NatsConnection;
+  /** The shared subscriptions the legacy waits hold (how many subjects, deliveries so far). */
+  shared: SharedSubscriptions;
   /** `http://HOST:PORT`. */
   url: string;
   close(): Promise<void>;
@@ -44,7 +47,8 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     redis.disconnect();
     throw err;
   }
-  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, logger, routes: options.routes });
+  const shared = new SharedSubscriptions(nc);
+  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes });
   const close = async (): Promise<void> => {
     await app.close();
     await queues.close();
@@ -52,12 +56,12 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     await redis.quit().catch(() => redis.disconnect());
   };
   try {
-    await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1' });
+    await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1', backlog: LISTEN_BACKLOG });
   } catch (err) {
     await close();
     throw err;
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 3000);
-  return { app, nc, url: `http://${options.host ?? '127.0.0.1'}:${port}`, close };
+  return { app, nc, shared, url: `http://${options.host ?? '127.0.0.1'}:${port}`, close };
 }

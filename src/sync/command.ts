@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { MSG_NAME } from '../core/names';
+import { ID_RULE, isId } from '../core/ids';
 import { parseDuration } from '../core/duration';
 import { errorMessage } from '../core/errors';
 import { SyncFailure } from './wire';
@@ -28,9 +28,7 @@ const USAGE: Record<SyncOp, string> = {
 class UsageError extends Error {}
 
 function name(value: string, what: string): string {
-  if (value === '' || value.length > 128 || !MSG_NAME.test(value)) {
-    throw new UsageError(`${what} ${JSON.stringify(value)}: letters, digits, "_", "." and "-" only (at most 128)`);
-  }
+  if (!isId(value, 'message id')) throw new UsageError(`${what} ${JSON.stringify(value)}: ${ID_RULE} only`);
   return value;
 }
 

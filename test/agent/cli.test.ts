@@ -17,7 +17,7 @@ function bareEnv(): NodeJS.ProcessEnv {
 }
 
 test.each([
-  [['--testbox', 'a b', '--scripts', tree], /--testbox: testbox "a b" must be letters, digits, ".", "_" or "-"/],
+  [['--testbox', 'a b', '--scripts', tree], /--testbox: testbox: "a b" is no testbox: only letters, digits, "_", "." and "-"/],
   [['--testbox', 'box', '--scripts', '/no/such/tree'], /--scripts: \/no\/such\/tree does not exist/],
   [['--testbox', 'box', '--scripts', tree, '--take-timeout', 'soon'], /--take-timeout: expected a positive duration/],
 ])('node %j is refused with exit 2 and a reason naming the flag', async (args, message) => {

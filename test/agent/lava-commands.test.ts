@@ -148,7 +148,7 @@ test('a wait past --timeout exits 4 and aborts nothing; bad usage exits 2 with t
   expect(log).toEqual([
     'lava-wait nobody-sends: timed out after 1.00s: no node sent it',
     'lava-wait exit 4',
-    'lava-send: message ID "bad id": letters, digits, "_", "." and "-" only (at most 128)',
+    'lava-send: message ID "bad id": 1 to 253 letters, digits, "_", "." or "-" only',
     'lava-send exit 2',
     expect.stringMatching(/^lava-wait-all x: no node of this cluster has role nobody-has-this-role \(roles: server\)$/),
     'lava-wait-all exit 2',

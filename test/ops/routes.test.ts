@@ -67,7 +67,7 @@ test('cluster JSON for the page; bad ids and unknown files are refused', async (
   expect(list.clusters[0]!.id).toBe(c!.cluster); // newest first
   expect((await fetch(`${url}/ops/clusters/cs-999999`)).status).toBe(404);
   const bad = await fetch(`${url}/ops/clusters/a.b`);
-  expect([bad.status, await bad.json()]).toEqual([400, { error: '"a.b" is not a cluster id' }]);
+  expect([bad.status, await bad.json()]).toEqual([400, { error: 'cluster: "a.b" is no cluster id: no "." (it is one NATS subject token)' }]);
   expect((await fetch(`${url}/ops/events?cluster=x.*`)).status).toBe(400);
   expect((await fetch(`${url}/ui/..%2F..%2Fpackage.json`)).status).toBe(404);
   expect((await fetch(`${url}/ui/secret.txt`)).status).toBe(404);

@@ -18,8 +18,9 @@
   Rules (docs/architecture.md, "Messages between nodes"):
   - a send adds this node's data to the ID (a key sent again takes the new
     value); 4096 bytes of `key=value` lines per node per ID, 256 IDs per
-    cluster, 262144 bytes per ID; past that the report changes nothing and
-    its answer carries `error`;
+    cluster, 262144 bytes per ID, all counted as stored (inside the JSON,
+    escapes included: msg_stored_bytes); past that the report changes
+    nothing and its answer carries `error`;
   - a wait is satisfied for mode `any` when any node has sent the ID, for
     mode `all` when every node (having `role`, when given) has; a role no
     node has is an error;
@@ -37,6 +38,11 @@ local function msg_has_role(roles, role)
     if r == role then return true end
   end
   return false
+end
+
+-- Bytes a string takes inside the stored JSON (escapes included): what the limits count.
+local function msg_stored_bytes(v)
+  return #cjson.encode(v) - 2
 end
 
 -- Is a wait of this mode and role satisfied by the senders of rec?
@@ -124,7 +130,7 @@ local function fold_message(mkey, meta_key, cid, job, nodes, kind, req, report_i
     end
     table.sort(keys)
     local bytes = 0
-    for k, v in pairs(data) do bytes = bytes + #k + #v + 2 end
+    for k, v in pairs(data) do bytes = bytes + msg_stored_bytes(k) + msg_stored_bytes(v) + 2 end
     if bytes > MSG_MAX_NODE_BYTES then
       return refuse('node ' .. job .. ' would hold ' .. bytes .. ' bytes of data for message ' .. id .. '; the limit is ' .. MSG_MAX_NODE_BYTES)
     end
@@ -200,7 +206,11 @@ local function fold_message_report(g, cx, r, node, now)
     ev.v, ev.type, ev.cluster, ev.job, ev.roles, ev.at, ev.sent_at = 1, 'message', cid, r.job, node.roles, now, r.at
     events[1] = add_event(k.events, k.all_events, g.max_all, ev)
   end
-  local outcome = { ok = true, dup = false, changed = m.event ~= nil, state = node.state, resolutions = {}, events = events, message = m.message }
-  redis.call('HSET', k.reports, r.id, cjson.encode(outcome))
-  return outcome
+  -- The dedupe record holds what a repeat needs (the ID, who asked, a refusal's reason), never the
+  -- ID's state: a repeat republishes the state as it is then (msg_again). Its size is bounded by the
+  -- report's own fields, however much data the ID holds.
+  local record = { ok = true, dup = false, changed = false, state = node.state, resolutions = {}, events = {},
+                   message = { msg = m.message.msg, by = m.message.by, error = m.message.error } }
+  redis.call('HSET', k.reports, r.id, cjson.encode(record))
+  return { ok = true, dup = false, changed = m.event ~= nil, state = node.state, resolutions = {}, events = events, message = m.message }
 end
