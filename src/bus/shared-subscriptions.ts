@@ -23,6 +23,8 @@ export interface Router {
   deliver(body: unknown): void;
   /** After the connection reconnected: messages may have been missed; send again what waits on an answer. */
   reconnected?(): void;
+  /** Requests held waiting on the subject now. */
+  readonly waiting?: number;
 }
 
 export interface Lease<R extends Router> {
@@ -50,6 +52,13 @@ export class SharedSubscriptions {
   /** Subjects subscribed now. */
   get subscriptions(): number {
     return this.entries.size;
+  }
+
+  /** Requests held waiting on every shared subject now. */
+  get waiting(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.router.waiting ?? 0;
+    return n;
   }
 
   /**

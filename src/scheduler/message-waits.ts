@@ -77,6 +77,10 @@ export class MessageRouter implements Router {
     for (const g of this.groups.all()) g.resend();
   }
 
+  get waiting(): number {
+    return this.groups.waiting;
+  }
+
   /** The group of this request: shared by one node's waits on an ID (same mode and role), its own for a send or sync. */
   groupFor(job: string, meta: Omit<MessageGroup, 'folded'>, shared: boolean, send: () => Promise<void>): MsgGroup {
     const key = shared ? `${job} ${meta.mode ?? ''} ${meta.role ?? ''}` : `send ${meta.reportId}`;

@@ -72,6 +72,10 @@ export class BarrierRouter implements Router {
     for (const g of this.groups.all()) g.resend();
   }
 
+  get waiting(): number {
+    return this.groups.waiting;
+  }
+
   /** Calls `fn` once when the cluster aborts (now, if it has). Returns how to forget `fn`. */
   onAbort(fn: (reason: string) => void): () => void {
     if (this.abortReason !== undefined) {
@@ -131,6 +135,10 @@ class EventRouter implements Router {
 
   reconnected(): void {
     for (const g of this.groups.all()) g.resend();
+  }
+
+  get waiting(): number {
+    return this.groups.waiting;
   }
 }
 

@@ -88,7 +88,7 @@ test('limits: 4 KiB of data per node per ID and 256 IDs per cluster, refused wit
   const [a] = msgs as [MessageClient];
   await a.send('big', { k1: 'x'.repeat(3000) });
   await expect(a.send('big', { k2: 'y'.repeat(2000) })).rejects.toThrow(new RejectedError(`node ${a.node.id.job} would hold 5008 bytes of data for message big; the limit is 4096`));
-  await expect(a.send('bad/id')).rejects.toThrow(/msg: letters, digits, "_", "." and "-" only/);
+  await expect(a.send('bad/id')).rejects.toThrow(/msg: "bad\/id" is no message id: only letters, digits, "_", "." and "-"/);
   await expect(a.send('ok', { 'bad key': 'v' })).rejects.toThrow(/data/);
   await Promise.all(Array.from({ length: 255 }, (_, i) => a.send(`m${i + 1}`)));
   await expect(a.send('one-too-many')).rejects.toThrow(/holds 256 message IDs already; no new ID one-too-many/);

@@ -101,7 +101,7 @@ test('a shell waiter hears abort when the other node reports failed; a wait past
   expect(await timedOut.exited).toBe(0);
   expect(timedOut.stdout).toBe('rc=4\nrc=2\nrc=2\n');
   expect(timedOut.stderr).toContain('lava_wait nobody-sends: timed out after 1s');
-  expect(timedOut.stderr).toContain('lava_send bad id: query: msg: letters, digits, "_", "." and "-" only');
+  expect(timedOut.stderr).toContain('lava_send bad id: query: msg: "bad id" is no message id: only letters, digits, "_", "." and "-"');
   expect(timedOut.stderr).toContain('lava_wait_all x: query: role: no node of this cluster has role nobody-has-it');
   expect((await lab.workers.store.readCluster(c!.cluster)).final).toBeUndefined();
 
