@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { ID_RULE, isId } from '../core/ids';
@@ -101,10 +102,13 @@ function ask(socketPath: string, req: SyncRequest): Promise<SyncReply> {
   });
 }
 
-/** Writes the cache file whole (a reader never sees half of it). */
-function writeCache(file: string, lines: string[]): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+/**
+ * Writes the cache file whole (a reader never sees half of it): a new file
+ * beside it (`wx`: never through a link someone left there), renamed over it.
+ */
+export function writeCache(file: string, lines: string[]): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '', { flag: 'wx', mode: 0o644 });
   renameSync(tmp, file);
 }
 

@@ -10,6 +10,7 @@ import type { NodeJob } from '../split/node-job';
 import { MAX_SYNC_LINE, SyncRequestSchema } from './protocol';
 import type { SyncReply, SyncRequest } from './protocol';
 import { writeSyncBin } from './bin';
+import { DEFAULT_CACHE, writeCache } from './command';
 
 /**
  * The node agent's side of the MultiNode commands: a Unix socket in a
@@ -22,6 +23,16 @@ import { writeSyncBin } from './bin';
 export interface SyncServerOptions {
   /** Default time limit of a wait, ms: the job's cluster_timeout. */
   defaultTimeoutMs: number;
+  /**
+   * LAVA's cache file, in the programs' environment as `CS_SYNC_CACHE` from
+   * the start and created empty then. Default: the agent's own
+   * `CS_SYNC_CACHE`, else LAVA's `/tmp/lava_multi_node_cache.txt`.
+   */
+  cacheFile?: string;
+  /** Connections open at once; one more is answered "too many" and closed. Default {@link MAX_SYNC_CONNECTIONS}. */
+  maxConnections?: number;
+  /** A connection that has not sent its request line within this is closed, ms. Default {@link SYNC_IDLE_MS}. */
+  idleMs?: number;
   /** Told about every call and how it ended. */
   onCall?: (req: SyncRequest, reply: SyncReply) => void;
 }
@@ -73,18 +84,35 @@ export async function answerSync(messages: MessageClient, req: SyncRequest, time
   }
 }
 
+/** Calls (each one connection) a node's programs may have open at once. */
+export const MAX_SYNC_CONNECTIONS = 64;
+/** How long a connection may take to send its one request line, ms (lava-cli sends it at once). */
+export const SYNC_IDLE_MS = 10_000;
+
 export async function startSyncServer(job: NodeJob, messages: MessageClient, options: SyncServerOptions): Promise<SyncServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-sync-'));
   chmodSync(dir, 0o700);
   const socketPath = path.join(dir, 'sync.sock');
   const binDir = path.join(dir, 'bin');
   writeSyncBin(binDir, job, socketPath);
+  const cacheFile = options.cacheFile ?? (process.env.CS_SYNC_CACHE || DEFAULT_CACHE);
+  // A program may read $CS_SYNC_CACHE before its first lava-* call: it exists, empty, from the start.
+  writeCache(cacheFile, []);
+  const maxConnections = options.maxConnections ?? MAX_SYNC_CONNECTIONS;
+  const idleMs = options.idleMs ?? SYNC_IDLE_MS;
   const sockets = new Set<net.Socket>();
   /** Calls still waiting for their answer. */
   const pending = new Set<net.Socket>();
 
   const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    if (sockets.size >= maxConnections) {
+      sock.end(`${JSON.stringify({ ok: false, code: 'error', message: `the node agent has ${maxConnections} calls open already; try again when one ended` } satisfies SyncReply)}\n`);
+      return;
+    }
     sockets.add(sock);
+    // Until its request line is in: a connection that sends nothing is closed, it holds no wait.
+    sock.setTimeout(idleMs, () => sock.destroy());
     const gone = new AbortController();
     let buf = '';
     let handled = false;
@@ -93,7 +121,6 @@ export async function startSyncServer(job: NodeJob, messages: MessageClient, opt
       if (!sock.destroyed) sock.end(`${JSON.stringify(r)}\n`);
     };
     sock.setEncoding('utf8');
-    sock.on('error', () => undefined);
     sock.on('close', () => {
       sockets.delete(sock);
       pending.delete(sock);
@@ -109,6 +136,7 @@ export async function startSyncServer(job: NodeJob, messages: MessageClient, opt
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       handled = true;
+      sock.setTimeout(0);
       let body: unknown;
       try {
         body = JSON.parse(buf.slice(0, nl));
@@ -134,7 +162,7 @@ export async function startSyncServer(job: NodeJob, messages: MessageClient, opt
   return {
     binDir,
     socketPath,
-    env: { CS_SYNC_SOCKET: socketPath, CS_SYNC_BIN: binDir },
+    env: { CS_SYNC_SOCKET: socketPath, CS_SYNC_BIN: binDir, CS_SYNC_CACHE: cacheFile },
     async close() {
       // A call still waiting hears why: the cluster aborted, or this node's job ended.
       const aborted = messages.node.aborted;
