@@ -55,7 +55,8 @@ export class MessageRouter implements Router {
     if (own) {
       if (state.error) return own.settle(new RejectedError(state.error));
       own.meta.folded = true;
-      if (own.meta.mode === undefined && !state.abort) return own.settle(this.states.get(state.msg) ?? state);
+      // A plain send is answered by its own fold; the waits on the ID are looked at below all the same.
+      if (own.meta.mode === undefined && !state.abort) own.settle(this.states.get(state.msg) ?? state);
     }
     if (state.abort) {
       const aborted = new ClusterAbortedError(state.abort);

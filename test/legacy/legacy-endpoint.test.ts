@@ -118,6 +118,14 @@ test('long polls of one cluster share one subscription, and abandoned ones leave
   await eventually(async () => (longPoll.shared.waiting === 0 && (await subsOn(longPoll, subject)) === 0) || undefined, 'the abandoned polls and their subscription to go');
 });
 
+test('held message waits are released by the other node\'s send, with no retry in between', async () => {
+  const [a, b] = await submit();
+  const waits = Array.from({ length: 5 }, () => ask(longPoll.url, `job_id=${a!.job_id}&state=wait&msg=go`));
+  await eventually(() => longPoll.shared.waiting >= 5 || undefined, 'the 5 waits to be held');
+  expect(await ask(longPoll.url, `job_id=${b!.job_id}&state=send&msg=go&addr=10.0.0.2`)).toEqual({ status: 200, text: 'ok' });
+  expect(await Promise.all(waits)).toEqual(Array(5).fill({ status: 200, text: 'ok\naddr=10.0.0.2' }));
+});
+
 test('finished with job_id is held past the long-poll limit (never retry) and answers abort when another node fails', async () => {
   const [a, b] = await submit();
   // both through start and ready, so the client's finished waits at the finish barrier only

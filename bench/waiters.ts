@@ -1,0 +1,195 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, startNats, startRedis } from '../src/services/local-servers';
+import { sampleProcess } from './proc-stats';
+import { round, summarize } from './stats';
+import type { Summary } from './stats';
+import { deliveredTo, get, startStack, submitPair } from './waiter-stack';
+import type { Answer } from './waiter-stack';
+
+/**
+ * `npm run bench:waiters -- [N ...]` (default 1000 2000 5000): the fan-out of
+ * legacy long polls (issue 23). For each N, each kind (N `state=wait&msg=m`
+ * message waits, N `state=wait_start` barrier waits) and each build, on the
+ * same Redis and NATS, one after the other: N requests of one node of a
+ * two-node cluster are opened at once, then the other node releases them
+ * (a `send`, its `wait_start`). Measured: the scheduler's CPU per wait
+ * (/proc, from the first request to the last answer), the messages NATS
+ * delivered to the scheduler's connection (its /connz `out_msgs`), release
+ * latency (the releasing request sent -> each answer), an unrelated cluster's
+ * legacy `write_state` latency while the N open (against the same with
+ * nothing open; one every 50 ms, and their own CPU and deliveries, measured
+ * alone first, are taken off the scheduler's totals), and connection errors.
+ * "before" is main's build, given as
+ * CS_BENCH_BEFORE_CLI (its dist/src/cli/main.js); "after" is this build.
+ */
+const ROOT = path.resolve(__dirname, '../..');
+const AFTER_CLI = path.resolve(__dirname, '../src/cli/main.js');
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+/** Longest a phase (opening, releasing) may take before the case is reported as not finished, ms. */
+const PHASE_LIMIT_MS = 300_000;
+
+interface CaseResult {
+  build: string;
+  kind: 'message' | 'barrier';
+  n: number;
+  schedulerCpuMsPerWait: number;
+  deliveries: number;
+  release: Summary;
+  unrelatedIdle: Summary;
+  unrelatedOpening: Summary;
+  errors: Record<string, number>;
+  wrongAnswers: number;
+  openSeconds: number;
+  loadAverage: [number, number];
+}
+
+const LEGACY = '/~lkp/cgi-bin/lkp-cluster-sync';
+
+/** Pause between the unrelated cluster's requests, ms: another lab cluster going about its life, not a flood. */
+const UNRELATED_GAP_MS = 50;
+
+/** Sequential write_states (a new address each: a fold each) of the unrelated cluster's node until `until()`; their latencies, ms. */
+async function unrelated(url: string, job: string, until: () => boolean, max = Infinity): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; !until() && out.length < max; i++) {
+    const t = performance.now();
+    const r = await get(`${url}${LEGACY}?job_id=${job}&state=write_state&ip=10.9.${i % 2}.1`);
+    if (r.status !== 200) throw new Error(`unrelated write_state: HTTP ${r.status} ${r.body}`);
+    out.push(r.at - t);
+    await sleep(UNRELATED_GAP_MS);
+  }
+  return out;
+}
+
+/** Waits until the process's CPU stays under 5 % for two 1 s windows (it has taken in every request). */
+async function quiet(pid: number, deadline: number): Promise<void> {
+  let calm = 0;
+  let last = sampleProcess(pid)?.cpuSeconds ?? 0;
+  while (calm < 2 && Date.now() < deadline) {
+    await sleep(1000);
+    const now = sampleProcess(pid)?.cpuSeconds ?? 0;
+    calm = now - last < 0.05 ? calm + 1 : 0;
+    last = now;
+  }
+}
+
+async function runCase(build: string, cli: string, kind: 'message' | 'barrier', n: number, servers: { redisUrl: string; natsUrl: string; monitorUrl: string }): Promise<CaseResult> {
+  const ns = `bw${build[0]}${kind[0]}${n}`;
+  const config = { redisUrl: servers.redisUrl, natsUrl: servers.natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:` };
+  const { worker, scheduler, url } = await startStack(cli, config, await freePort());
+  const spid = scheduler.child.pid!;
+  try {
+    const target = await submitPair(url, `${ns}t`);
+    const other = await submitPair(url, `${ns}o`);
+    // The unrelated requests' own CPU and deliveries, measured alone, are taken off the totals below.
+    const idleCpu0 = sampleProcess(spid)?.cpuSeconds ?? 0;
+    const idleOut0 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
+    const unrelatedIdle = await unrelated(url, other.a, () => false, 40);
+    const cpuPerUnrelated = ((sampleProcess(spid)?.cpuSeconds ?? 0) - idleCpu0) / unrelatedIdle.length;
+    const outPerUnrelated = ((await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler')) - idleOut0) / unrelatedIdle.length;
+    const waitUrl = kind === 'message' ? `${url}${LEGACY}?job_id=${target.a}&state=wait&msg=m` : `${url}${LEGACY}?job_id=${target.a}&state=wait_start`;
+    const releaseUrl = kind === 'message' ? `${url}${LEGACY}?job_id=${target.b}&state=send&msg=m&k=v` : `${url}${LEGACY}?job_id=${target.b}&state=wait_start`;
+    const load0 = os.loadavg()[0] ?? 0;
+    const cpu0 = sampleProcess(spid)?.cpuSeconds ?? 0;
+    const out0 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
+    const errors: Record<string, number> = {};
+    let connected = 0;
+    let settled = 0;
+    const t0 = performance.now();
+    const answers = Array.from({ length: n }, () =>
+      get(waitUrl, () => connected++)
+        .catch((err: unknown) => {
+          const code = (err as NodeJS.ErrnoException).code ?? String(err);
+          errors[code] = (errors[code] ?? 0) + 1;
+          return undefined;
+        })
+        .finally(() => settled++),
+    );
+    const deadline = Date.now() + PHASE_LIMIT_MS;
+    let opened = false;
+    const opening = unrelated(url, other.a, () => opened);
+    while (connected + Object.values(errors).reduce((a, b) => a + b, 0) < n && Date.now() < deadline) await sleep(200);
+    // Every connection is in: the unrelated requests stop after 2 s more, then the scheduler settles.
+    await sleep(2000);
+    opened = true;
+    const unrelatedOpening = await opening;
+    await quiet(spid, deadline);
+    const openSeconds = (performance.now() - t0) / 1000;
+    const early = settled;
+    const tr = performance.now();
+    const rel = await get(releaseUrl);
+    const done = (await Promise.race([Promise.all(answers), sleep(PHASE_LIMIT_MS).then(() => undefined)])) ?? [];
+    const cpu1 = sampleProcess(spid)?.cpuSeconds ?? 0;
+    const out1 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
+    const good = (done.filter(Boolean) as Answer[]).filter((a) => a.status === 200 && (kind === 'message' ? a.body.startsWith('ok') : a.body === 'start'));
+    if (rel.status !== 200) errors[`release HTTP ${rel.status}`] = 1;
+    if (early > 0) errors['answered before the release'] = early;
+    return {
+      build,
+      kind,
+      n,
+      schedulerCpuMsPerWait: ((cpu1 - cpu0 - cpuPerUnrelated * unrelatedOpening.length) * 1000) / n,
+      deliveries: Math.round(out1 - out0 - outPerUnrelated * unrelatedOpening.length),
+      release: summarize(good.map((a) => a.at - tr)),
+      unrelatedIdle: summarize(unrelatedIdle),
+      unrelatedOpening: summarize(unrelatedOpening),
+      errors,
+      wrongAnswers: n - good.length - Object.values(errors).reduce((a, b) => a + b, 0) + early,
+      openSeconds,
+      loadAverage: [load0, os.loadavg()[0] ?? 0],
+    };
+  } finally {
+    await scheduler.stop();
+    await worker.stop();
+  }
+}
+
+function table(rows: CaseResult[]): string {
+  const head = '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state p50 / max (idle p50) | errors | load avg (1 min) |';
+  const lines = [head, '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    const errs = Object.entries(r.errors).map(([k, v]) => `${v} ${k}`).join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
+    lines.push(
+      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const ns = process.argv.slice(2).map(Number).filter((x) => Number.isInteger(x) && x > 0);
+  const sizes = ns.length > 0 ? ns : [1000, 2000, 5000];
+  const before = process.env.CS_BENCH_BEFORE_CLI;
+  const builds: [string, string][] = [...(before ? ([['before', path.resolve(before)]] as [string, string][]) : []), ['after', AFTER_CLI]];
+  if (!before) log('bench:waiters: CS_BENCH_BEFORE_CLI not set: measuring this build only');
+  const [redis, nats] = await Promise.all([startRedis(), startNats({ monitor: true })]);
+  const rows: CaseResult[] = [];
+  const startedAt = new Date().toISOString();
+  try {
+    for (const n of sizes) {
+      for (const kind of ['message', 'barrier'] as const) {
+        for (const [build, cli] of builds) {
+          log(`bench:waiters: ${kind} N=${n} ${build}`);
+          const r = await runCase(build, cli, kind, n, { redisUrl: redis.url, natsUrl: nats.url, monitorUrl: nats.monitorUrl! });
+          rows.push(r);
+          log(table([r]).split('\n')[2]!);
+        }
+      }
+    }
+  } finally {
+    await Promise.all([redis.dispose(), nats.dispose()]);
+  }
+  const out = path.join(ROOT, 'bench/results');
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `waiters-${startedAt.slice(0, 10)}.json`);
+  writeFileSync(file, JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, before: before ?? null, rows }, null, 2) + '\n');
+  process.stdout.write(`${table(rows)}\n\nresults: ${path.relative(ROOT, file)}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:waiters: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
