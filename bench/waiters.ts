@@ -121,7 +121,9 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     const early = settled;
     const tr = performance.now();
     const rel = await get(releaseUrl);
-    const done = (await Promise.race([Promise.all(answers), sleep(PHASE_LIMIT_MS).then(() => undefined)])) ?? [];
+    const limit = new AbortController();
+    const done = (await Promise.race([Promise.all(answers), sleep(PHASE_LIMIT_MS, undefined, { signal: limit.signal }).catch(() => undefined)])) ?? [];
+    limit.abort();
     const cpu1 = sampleProcess(spid)?.cpuSeconds ?? 0;
     const out1 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
     const good = (done.filter(Boolean) as Answer[]).filter((a) => a.status === 200 && (kind === 'message' ? a.body.startsWith('ok') : a.body === 'start'));

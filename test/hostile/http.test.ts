@@ -132,26 +132,28 @@ describe('abandoned long polls', () => {
         await eventually(
           async () => {
             if (early.length > 0) throw new Error(`${early.length} of ${N} long polls ended before the clients left:\n${early.slice(0, 5).join('\n')}`);
-            return (await subsOn(subject)) === N;
+            return scheduler.shared.waiting === N;
           },
-          `${N} open long polls to subscribe`,
+          `${N} open long polls to be held`,
           POLLS_TEST_MS,
         );
-        // Each poll sent node a's wait_start: one report each, folded once the queue is empty.
+        // One NATS subscription serves them all (issue 23: it was one per poll, N²/2 deliveries).
+        expect(await subsOn(subject)).toBe(1);
+        // The polls of node a share one wait_start report, folded once the queue is empty.
         const reports = stack.res.add(new Queue(REPORTS_QUEUE, { connection: client, prefix: new Keys(config.keyPrefix).bullPrefix }), (q) => q.close());
         await eventually(async () => Object.values(await reports.getJobCounts('waiting', 'active', 'prioritized')).every((v) => v === 0), "the polls' reports to be folded", POLLS_TEST_MS);
         const outcomeKeys = await client.hlen(new Keys(config.keyPrefix).reports(a!.cluster));
         const before = await snap(stack);
         const t0 = Date.now();
         await abandon();
-        await eventually(async () => (await subsOn(subject)) === 0, 'every subscription of the abandoned polls to go', POLLS_TEST_MS);
+        await eventually(async () => scheduler.shared.waiting === 0 && (await subsOn(subject)) === 0, 'the abandoned polls and their subscription to go', POLLS_TEST_MS);
         const cleanMs = Date.now() - t0;
         // Leaving changes nothing: no report, no state.
         expect(diffSnapshots(before, await snap(stack))).toEqual([]);
         expect((await new ClusterStore(client, { keyPrefix: config.keyPrefix }).readCluster(a!.cluster)).nodes.map((n) => n.state)).toEqual(['start', '']);
         const [ra, rb] = await Promise.all([fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start`), fetch(`${scheduler.url}${LEGACY}?job_id=${b!.job_id}&state=wait_start`)]);
         expect([await ra.text(), await rb.text()]).toEqual(['start', 'start']);
-        note(`legacy endpoint: ${N.toLocaleString('en')} long polls abandoned at once`, `${outcomeKeys} reports folded (node a at start once; one record each in the cluster's reports hash); all ${N} NATS subscriptions gone ${cleanMs} ms after the clients left, leaving changed no key; the next waits answered start`);
+        note(`legacy endpoint: ${N.toLocaleString('en')} long polls abandoned at once`, `${outcomeKeys} report(s) folded for ${N} polls (they share node a's wait_start); the one shared NATS subscription gone ${cleanMs} ms after the clients left, leaving changed no key; the next waits answered start`);
       } finally {
         await abandon();
       }
