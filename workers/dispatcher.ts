@@ -5,7 +5,7 @@ import { respondBounded } from '../src/bus/bounded';
 import { decodeText } from '../src/bus/connect';
 import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
-import { isRedisUnavailable } from '../src/fold/redis-errors';
+import { isRedisUnavailable } from '../src/core/redis-errors';
 import { errorMessage } from '../src/core/errors';
 import type { Keys } from '../src/core/keys';
 import type { ClusterEvent } from '../src/fold/outcome';

@@ -3,8 +3,8 @@ import type { Msg } from 'nats';
 import { errorMessage } from '../../src/core/errors';
 import { testboxQueueName } from '../../src/queue/queues';
 import type { NodeJob } from '../../src/split/node-job';
-import { DoneRequestSchema } from '../../src/agent/queue-messages';
-import type { DoneReply } from '../../src/agent/queue-messages';
+import { DoneRequestSchema } from '../../src/bus/queue-messages';
+import type { DoneReply } from '../../src/bus/queue-messages';
 import { parseRequest } from './context';
 import type { DispatchContext } from './context';
 

@@ -5,8 +5,8 @@ import { payloadLimit } from '../../src/bus/bounded';
 import { encodeJson } from '../../src/bus/connect';
 import { errorMessage } from '../../src/core/errors';
 import type { NodeJob } from '../../src/split/node-job';
-import { TakeRequestSchema } from '../../src/agent/queue-messages';
-import type { TakeReply } from '../../src/agent/queue-messages';
+import { TakeRequestSchema } from '../../src/bus/queue-messages';
+import type { TakeReply } from '../../src/bus/queue-messages';
 import { parseRequest } from './context';
 import type { DispatchContext } from './context';
 

@@ -1,6 +1,6 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { InvalidInputError } from '../../core/errors';
-import type { WorkerEvents } from '../../../workers/events';
+import type { WorkerEvents } from '../../core/worker-events';
 import { serveMetrics } from './serve';
 import type { MetricsServer } from './serve';
 import { attachWorkerMetrics } from './worker-metrics';
