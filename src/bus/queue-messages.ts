@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema } from '../bus/messages';
+import { idSchema } from './messages';
 import type { NodeJob } from '../split/node-job';
 
 /**
