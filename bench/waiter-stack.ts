@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { ConnectionConfig } from '../src/core/config';
+import { cliEnv } from './worker-process';
 
 /**
  * One build's worker and scheduler processes, spawned from its CLI
@@ -18,15 +19,7 @@ export interface Proc {
 }
 
 function start(cli: string, args: string[], config: ConnectionConfig, ready: RegExp, logLevel: string): Promise<Proc> {
-  const env = {
-    ...process.env,
-    CS_REDIS_URL: config.redisUrl,
-    CS_NATS_URL: config.natsUrl,
-    CS_SUBJECT_PREFIX: config.subjectPrefix,
-    CS_KEY_PREFIX: config.keyPrefix,
-    CS_API_TOKEN: TOKEN,
-    CS_LOG_LEVEL: logLevel,
-  };
+  const env = { ...cliEnv(config, logLevel), CS_API_TOKEN: TOKEN };
   const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d: Buffer): void => {

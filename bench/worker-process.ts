@@ -12,6 +12,18 @@ import type { ConnectionConfig } from '../src/core/config';
  */
 export const CLI = process.env.CS_BENCH_WORKER_CLI ? path.resolve(process.env.CS_BENCH_WORKER_CLI) : path.resolve(__dirname, '../src/cli/main.js');
 
+/** The environment a `cluster-sync` process of the bench runs with: this process's, plus the connection settings. */
+export function cliEnv(config: ConnectionConfig, logLevel: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    CS_REDIS_URL: config.redisUrl,
+    CS_NATS_URL: config.natsUrl,
+    CS_SUBJECT_PREFIX: config.subjectPrefix,
+    CS_KEY_PREFIX: config.keyPrefix,
+    CS_LOG_LEVEL: logLevel,
+  };
+}
+
 export interface WorkerProcessOptions {
   /** Extra arguments for node itself, e.g. `--cpu-prof`. Default none. */
   nodeArgs?: string[];
@@ -34,14 +46,7 @@ export class WorkerProcess {
 
   private constructor(config: ConnectionConfig, options: WorkerProcessOptions) {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm run bench does)`);
-    const env = {
-      ...process.env,
-      CS_REDIS_URL: config.redisUrl,
-      CS_NATS_URL: config.natsUrl,
-      CS_SUBJECT_PREFIX: config.subjectPrefix,
-      CS_KEY_PREFIX: config.keyPrefix,
-      CS_LOG_LEVEL: 'info',
-    };
+    const env = cliEnv(config, 'info');
     this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'worker', ...(options.args ?? [])], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (d: Buffer): void => {
       this.output = (this.output + d.toString()).slice(-8192);
