@@ -48,6 +48,9 @@ async function ask(query: string): Promise<{ status: number; text: string }> {
   return { status: r.status, text: await r.text() };
 }
 
+/** 812 legacy requests through real workers: minutes on a busy 2-core machine. Jest's timeout is the only limit. */
+const STORAGE_TEST_MS = 300_000;
+
 test('256 IDs full of escaped data from both nodes, and 300 waits, stay within the stated bounds', async () => {
   const r = await post(scheduler.url, JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n' }), 'application/json');
   expect(r.status).toBe(200);
@@ -104,7 +107,7 @@ test('256 IDs full of escaped data from both nodes, and 300 waits, stay within t
     'storage: 2 nodes x 256 IDs x 4,095 stored bytes (escaped data) + 300 waits, legacy endpoint',
     `messages hash ${kb(messagesMemory)} (bound ${kb(redisHashBytes(256, messagesHashBytes(2, lengths)))}), reports hash ${kb(reportsMemory)} for ${records.length} records (bound ${kb(reportsBound)}; biggest record ${biggest} B of ${recordBound}), Redis used_memory +${kb(grew)}`,
   );
-});
+}, STORAGE_TEST_MS);
 
 async function usedMemory(): Promise<number> {
   const info = await redis.info('memory');
