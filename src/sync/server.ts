@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import type { NodeJob } from '../split/node-job';
 import { MAX_SYNC_LINE, SyncRequestSchema } from './protocol';
 import type { SyncReply, SyncRequest } from './protocol';
 import { writeSyncBin } from './bin';
-import { DEFAULT_CACHE, writeCache } from './command';
+import { DEFAULT_CACHE } from './command';
 
 /**
  * The node agent's side of the MultiNode commands: a Unix socket in a
@@ -25,7 +25,8 @@ export interface SyncServerOptions {
   defaultTimeoutMs: number;
   /**
    * LAVA's cache file, in the programs' environment as `CS_SYNC_CACHE` from
-   * the start and created empty then. Default: the agent's own
+   * the start, created empty then if it does not exist. Default: the job's own
+   * `CS_SYNC_CACHE` variable, else the agent's own
    * `CS_SYNC_CACHE`, else LAVA's `/tmp/lava_multi_node_cache.txt`.
    */
   cacheFile?: string;
@@ -84,6 +85,21 @@ export async function answerSync(messages: MessageClient, req: SyncRequest, time
   }
 }
 
+/** The job's own `CS_SYNC_CACHE` (a job variable or parameter), which the programs' environment carries too. */
+function jobCache(job: NodeJob): string | undefined {
+  const own = job.vars.CS_SYNC_CACHE ?? job.params.CS_SYNC_CACHE;
+  return typeof own === 'string' && own !== '' ? own : undefined;
+}
+
+/** Creates the cache file empty unless it exists (never through a link: `wx`). */
+function createCache(file: string): void {
+  try {
+    writeFileSync(file, '', { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
 /** Calls (each one connection) a node's programs may have open at once. */
 export const MAX_SYNC_CONNECTIONS = 64;
 /** How long a connection may take to send its one request line, ms (lava-cli sends it at once). */
@@ -95,9 +111,10 @@ export async function startSyncServer(job: NodeJob, messages: MessageClient, opt
   const socketPath = path.join(dir, 'sync.sock');
   const binDir = path.join(dir, 'bin');
   writeSyncBin(binDir, job, socketPath);
-  const cacheFile = options.cacheFile ?? (process.env.CS_SYNC_CACHE || DEFAULT_CACHE);
-  // A program may read $CS_SYNC_CACHE before its first lava-* call: it exists, empty, from the start.
-  writeCache(cacheFile, []);
+  const cacheFile = options.cacheFile ?? jobCache(job) ?? (process.env.CS_SYNC_CACHE || DEFAULT_CACHE);
+  // A program may read $CS_SYNC_CACHE before its first lava-* call: it exists from the start, empty
+  // when new. An existing one is left alone: LAVA's path is shared by every agent on the host.
+  createCache(cacheFile);
   const maxConnections = options.maxConnections ?? MAX_SYNC_CONNECTIONS;
   const idleMs = options.idleMs ?? SYNC_IDLE_MS;
   const sockets = new Set<net.Socket>();

@@ -30,8 +30,6 @@ async function server(extra: { maxConnections?: number; idleMs?: number } = {}):
   const job = nodeJob();
   const node = new NodeClient(nc, new Subjects(lab.config.subjectPrefix), { cluster: job.cluster, job: job.job_id, token: job.token });
   const cache = path.join(mkdtempSync(path.join(os.tmpdir(), 'cs-cache-')), 'lava_multi_node_cache.txt');
-  // Left over from an earlier job: the new one must start empty.
-  writeFileSync(cache, 'old=stale\n');
   const sync = lab.res.add(await startSyncServer(job, new MessageClient(node, job.group), { defaultTimeoutMs: 60_000, cacheFile: cache, ...extra }), (s) => s.close());
   return { sync, cache };
 }
@@ -47,12 +45,18 @@ function connectAndRead(socketPath: string, send?: string): { sock: net.Socket; 
   return { sock, closed: new Promise((resolve) => sock.once('close', () => resolve(got))) };
 }
 
-test('CS_SYNC_CACHE names an existing empty file before any lava-* call', async () => {
+test('CS_SYNC_CACHE names an existing empty file before any lava-* call; one already there is left alone', async () => {
   const { sync, cache } = await server();
   expect(sync.env.CS_SYNC_CACHE).toBe(cache);
   expect(existsSync(cache)).toBe(true);
   expect(statSync(cache).size).toBe(0);
-  expect(readFileSync(cache, 'utf8')).toBe('');
+  // LAVA's path is shared by every agent on the host: a second agent must not empty what another's program is about to read.
+  writeFileSync(cache, 'port=5201\n');
+  const nc = await lab.res.nats(lab.config);
+  const job = nodeJob();
+  const node = new NodeClient(nc, new Subjects(lab.config.subjectPrefix), { cluster: job.cluster, job: job.job_id, token: job.token });
+  lab.res.add(await startSyncServer(job, new MessageClient(node, job.group), { defaultTimeoutMs: 60_000, cacheFile: cache }), (s) => s.close());
+  expect(readFileSync(cache, 'utf8')).toBe('port=5201\n');
 });
 
 test('connections past the limit are told why and closed; idle ones are closed; the socket still answers', async () => {
