@@ -33,18 +33,7 @@ export type { NodeJob } from './split/node-job';
 export { parseNodeJob } from './agent/queue-messages';
 
 // Errors
-export {
-  ClusterAbortedError,
-  ClusterSyncError,
-  ErrorCode,
-  InvalidInputError,
-  MissingBinaryError,
-  NoRespondersError,
-  NotFoundError,
-  RejectedError,
-  TimeoutError,
-  errorMessage,
-} from './core/errors';
+export { ClusterAbortedError, ClusterSyncError, ErrorCode, InvalidInputError, MissingBinaryError, NoRespondersError, NotFoundError, RejectedError, TimeoutError, errorMessage } from './core/errors';
 
 // Submitting jobs
 export { submitJob } from './scheduler/submit-client';

@@ -33,7 +33,16 @@ test('prepack builds dist, and the package ships the CLI, the compiled code with
 test('npm pack, npm install -g of the tarball into a temporary prefix: cluster-sync --help and cluster-sync demo work from any folder', async () => {
   const tarball = await packTarball(dir);
   const files = await run('tar', ['tzf', tarball], { cwd: dir });
-  for (const f of ['package/bin/cluster-sync', 'package/dist/src/cli/main.js', 'package/dist/src/fold/lua/fold-batch.lua', 'package/dist/src/ui/static/index.html', 'package/examples/jobs/echo.yaml', 'package/examples/cluster/cs-demo', 'package/examples/lkp/daemon/echo-server', 'package/examples/lkp/tests/echo-client']) {
+  for (const f of [
+    'package/bin/cluster-sync',
+    'package/dist/src/cli/main.js',
+    'package/dist/src/fold/lua/fold-batch.lua',
+    'package/dist/src/ui/static/index.html',
+    'package/examples/jobs/echo.yaml',
+    'package/examples/cluster/cs-demo',
+    'package/examples/lkp/daemon/echo-server',
+    'package/examples/lkp/tests/echo-client',
+  ]) {
     expect(files.out.split('\n')).toContain(f);
   }
   expect(files.out).not.toMatch(/^package\/(test|node_modules|src)\//m);

@@ -48,7 +48,12 @@ export function dockerignore(text: string): (rel: string) => boolean {
       const pat = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '');
       const re = pat
         .split('**')
-        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .map((part) =>
+          part
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+        )
         .join('.*')
         .replace(/\.\*\//g, '(.*/)?');
       return { negate, re: new RegExp(`^${re}(/.*)?$`) };
@@ -105,7 +110,13 @@ function run(stage: Stage, cmd: string, root: string): void {
   for (const step of cmd.split('&&').map((s) => s.trim())) {
     if (/^npm ci\b/.test(step)) stage.files.add(path.posix.join(stage.workdir, 'node_modules/.package-lock.json'));
     else if (step === 'npm run build') build(stage, root);
-    else if (/^apt-get install\b/.test(step)) stage.packages.push(...step.split(' ').slice(2).filter((w) => !w.startsWith('-')));
+    else if (/^apt-get install\b/.test(step))
+      stage.packages.push(
+        ...step
+          .split(' ')
+          .slice(2)
+          .filter((w) => !w.startsWith('-')),
+      );
     else if (!/^(npm prune|apt-get update|rm -rf \/var\/lib\/apt\/lists)/.test(step)) throw new Error(`the Dockerfile model does not know this RUN step: ${step}`);
   }
 }
