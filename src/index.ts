@@ -30,7 +30,8 @@ export type { NodeState, Result } from './core/states';
 export type { ClusterEvent, MessageRelease, MessageState, Resolution } from './fold/outcome';
 export type { BarrierView, ClusterView, NodeEntry } from './cluster/view';
 export type { NodeJob } from './split/node-job';
-export { parseNodeJob } from './agent/queue-messages';
+export type { SweepResult, WorkerEventMap } from './core/worker-events';
+export { parseNodeJob } from './bus/queue-messages';
 
 // Errors
 export { ClusterAbortedError, ClusterSyncError, ErrorCode, InvalidInputError, MissingBinaryError, NoRespondersError, NotFoundError, RejectedError, TimeoutError, errorMessage } from './core/errors';
