@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { nodesJob, submitInline } from '../helpers/cluster';
@@ -68,15 +69,11 @@ import('cluster-sync').then((esm) => {
 });
 `;
 
-/**
- * The user's tsconfig. node16 also checks every declaration file, the
- * package's and its dependencies' (skipLibCheck off: a declaration that
- * names a dev-only type fails here); node10 skips that second, slow pass.
- */
+/** The user's tsconfig (skipLibCheck, as `tsc --init` writes it: checking every dependency's declarations took 14 s of CPU; declarationImports checks ours). */
 function tsconfig(moduleResolution: 'node16' | 'node10'): string {
   const module = moduleResolution === 'node16' ? 'node16' : 'commonjs';
   return JSON.stringify({
-    compilerOptions: { strict: true, target: 'es2022', module, moduleResolution, outDir: `out-${moduleResolution}`, types: ['node'], skipLibCheck: moduleResolution === 'node10', noEmitOnError: true },
+    compilerOptions: { strict: true, target: 'es2022', module, moduleResolution, outDir: `out-${moduleResolution}`, types: ['node'], skipLibCheck: true, noEmitOnError: true },
     files: ['user.ts'],
   });
 }
@@ -100,6 +97,25 @@ async function userProject(): Promise<string> {
   return project;
 }
 
+/** Every module the package's declaration files import or reference by name (comments left out), with the file. */
+function declarationImports(pkgDir: string): { file: string; name: string }[] {
+  const out: { file: string; name: string }[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, e.name);
+      if (e.isDirectory()) walk(file);
+      else if (e.name.endsWith('.d.ts')) {
+        const text = readFileSync(file, 'utf8');
+        for (const m of text.matchAll(/\/\/\/ <reference types="([^"]+)"/g)) out.push({ file, name: m[1]! });
+        const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+        for (const m of code.matchAll(/(?:from\s+|import\()['"]([^'"]+)['"]/g)) if (!m[1]!.startsWith('.')) out.push({ file, name: m[1]! });
+      }
+    }
+  };
+  walk(path.join(pkgDir, 'dist'));
+  return out;
+}
+
 test('package.json points main, types and exports at files the build writes', () => {
   expect(pkg.main).toBe('dist/src/index.js');
   expect(pkg.types).toBe('dist/src/index.d.ts');
@@ -109,6 +125,14 @@ test('package.json points main, types and exports at files the build writes', ()
 
 test('a packed tarball in an empty project: strict tsc compiles a typed import of NodeClient, and it passes a real barrier; require() and import() work', async () => {
   const project = await userProject();
+  // With skipLibCheck a declaration naming a module the user does not get (a dev-only one) would pass silently: every name is a dependency, or Node's.
+  const imports = declarationImports(path.join(project, 'node_modules', 'cluster-sync'));
+  expect(imports.length).toBeGreaterThan(20);
+  for (const { file, name } of imports) {
+    const pkgName = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0]!;
+    const known = name === 'node' || name.startsWith('node:') || builtinModules.includes(name) || pkgName in pkg.dependencies;
+    expect({ file, name, known }).toEqual({ file, name, known: true });
+  }
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   for (const res of ['node16', 'node10']) {
     const compiled = await run(process.execPath, [tsc, '-p', `tsconfig.${res}.json`], { cwd: project });
