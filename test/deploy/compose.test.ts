@@ -5,7 +5,7 @@ import { ROOT } from '../helpers/processes';
 
 /**
  * There is no Docker engine here, so compose.yaml cannot be brought up in a
- * test; this checks it says what the README promises: every service, and the
+ * test; this checks it says what docs/setting-up-a-lab.md promises: every service, and the
  * settings each one needs to find the others.
  */
 interface Service {
@@ -17,10 +17,10 @@ interface Service {
 }
 
 const compose = yaml.load(readFileSync(path.join(ROOT, 'compose.yaml'), 'utf8')) as { services: Record<string, Service> };
-const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const labPage = readFileSync(path.join(ROOT, 'docs', 'setting-up-a-lab.md'), 'utf8');
 
-test('every service the README names is in compose.yaml', () => {
-  const section = /## Running with Docker Compose([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+test('every service docs/setting-up-a-lab.md names is in compose.yaml', () => {
+  const section = /### Docker Compose([\s\S]*?)(?:\n##|$)/.exec(labPage)?.[1] ?? '';
   const named = [...section.matchAll(/`([a-z]+)` service/g)].map((m) => m[1]);
   expect(named.length).toBeGreaterThanOrEqual(4);
   for (const name of named) expect(Object.keys(compose.services)).toContain(name);
@@ -40,7 +40,7 @@ test('the scheduler requires an API token and the Redis keeps an append-only fil
   expect(compose.services.redis!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--appendfsync', 'always']));
 });
 
-test('the Dockerfile starts the same command line the README documents', () => {
+test('the Dockerfile starts the same command line the docs document', () => {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
   expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/src\/cli\/main\.js"\]/);
 });
