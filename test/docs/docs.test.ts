@@ -146,7 +146,8 @@ test("the README's two commands are the ones .ci/run and package.json run", () =
   expect(CI_STILL_USES_NPM_INSTALL ? ['npm ci', 'npm install'] : ['npm ci']).toContain(install);
   // ...and every package it installs when missing is one the README's first command installs.
   const aptReadme = new Set(/apt-get install -y ([a-z0-9 -]+?) &&/.exec(COMMAND_1)![1]!.split(' '));
-  const aptCi = [...ci.matchAll(/missing\+=\(([a-z0-9-]+)\)/g)].map((m) => m[1]!);
+  // Either form .ci/run may take: one `missing+=(pkg)` per package, or a `PACKAGES=(...)` list.
+  const aptCi = [...ci.matchAll(/missing\+=\(([a-z0-9-]+)\)/g), ...ci.matchAll(/^PACKAGES=\(([a-z0-9 -]+)\)/gm)].flatMap((m) => m[1]!.split(' '));
   expect(aptCi.length).toBeGreaterThan(0);
   expect(aptCi.filter((p) => !aptReadme.has(p))).toEqual([]);
 });
