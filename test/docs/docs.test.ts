@@ -32,7 +32,13 @@ const docsPages = (): string[] =>
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`);
 /** Every markdown file whose links are checked. */
-const checked = (): string[] => ['README.md', ...docsPages(), 'chaos/JOURNAL.md', 'bench/results/HISTORY.md'].filter((f) => existsSync(path.join(ROOT, f)));
+const resultsPages = (): string[] =>
+  existsSync(path.join(ROOT, 'docs', 'results'))
+    ? readdirSync(path.join(ROOT, 'docs', 'results'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/results/${f}`)
+    : [];
+const checked = (): string[] => ['README.md', ...docsPages(), ...resultsPages(), 'chaos/JOURNAL.md', 'bench/results/HISTORY.md'].filter((f) => existsSync(path.join(ROOT, f)));
 
 /** Markdown without its fenced code blocks (a `[x](y)` in a shell example is no link). */
 function prose(text: string): string {
