@@ -9,31 +9,11 @@ import { MembershipCache } from '../src/cluster/membership-cache';
 import { NodeInfoChecker } from '../src/cluster/node-info';
 import type { ClusterStore } from '../src/cluster/store';
 import { errorMessage } from '../src/core/errors';
-import { BATCH_JOB } from '../src/fold/batch';
-import type { BatchJob } from '../src/fold/batch';
+import { enqueueReports } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
 import { RepeatLog } from './repeat-log';
-
-/**
- * BullMQ options of a batch job. The job id is BullMQ's own: a report's id
- * deduplicates it inside its cluster's fold. A fold that fails because of
- * Redis is retried inside the fold worker until Redis recovers; these
- * attempts cover anything else (a fault of the worker itself).
- */
-export const BATCH_JOB_OPTIONS = {
-  removeOnComplete: true,
-  removeOnFail: 5000,
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 200 },
-} as const;
-
-/** Adds one batch of reports to the reports queue (the bridge, and the dead-node sweep). */
-export async function enqueueReports(queues: QueueSet, reports: Report[]): Promise<void> {
-  const data: BatchJob = { reports };
-  await queues.reports.add(BATCH_JOB, data, BATCH_JOB_OPTIONS);
-}
 
 export interface BridgeOptions {
   /** Most reports in one BullMQ job (one fold-batch call). Default 64. */

@@ -7,7 +7,7 @@ import type { Report } from '../src/bus/messages';
 import type { ClusterStore } from '../src/cluster/store';
 import { parseBatch } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
-import { isRedisUnavailable } from '../src/fold/redis-errors';
+import { isRedisUnavailable } from '../src/core/redis-errors';
 import type { Publisher } from './publisher';
 import { REPORTS_QUEUE } from '../src/queue/queues';
 import type { WorkerEvents } from './events';

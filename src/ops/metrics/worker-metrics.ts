@@ -1,5 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { WorkerEventMap, WorkerEvents } from '../../../workers/events';
+import type { WorkerEventMap, WorkerEvents } from '../../core/worker-events';
 
 /** Recent ids remembered so that an event published again (a re-run fold) is counted once. */
 const REMEMBER = 10_000;
