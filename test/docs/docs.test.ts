@@ -102,6 +102,22 @@ test('every #anchor of those links names a heading of its page', () => {
   expect(broken).toEqual([]);
 });
 
+/**
+ * Paths in code spans that are not this repository's files: a file named as
+ * removed, and Compass-CI's own sources.
+ */
+const NOT_OUR_FILES = ['examples/nats/secure.conf', 'src/scheduler/plugins/cluster.cr'];
+
+test('every file of this repository the docs name in code exists', () => {
+  const missing: string[] = [];
+  for (const file of checked())
+    for (const m of read(file).matchAll(/`((?:src|workers|test|chaos|bench|examples|scripts)\/[A-Za-z0-9_./@-]+)`/g)) {
+      const rel = m[1]!.replace(/\/$/, '');
+      if (!NOT_OUR_FILES.includes(rel) && !existsSync(path.join(ROOT, rel))) missing.push(`${file}: ${rel}`);
+    }
+  expect(missing).toEqual([]);
+});
+
 test('docs/README.md lists every page of docs/, and the README links the index', () => {
   const listed = new Set(relativeLinks('docs/README.md').map((l) => l.target));
   const missing = docsPages().filter((p) => p !== 'docs/README.md' && !listed.has(p));
