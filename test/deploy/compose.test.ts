@@ -142,3 +142,16 @@ describe('the NATS users of `cluster-sync nats-config`', () => {
     await expect(connectNats(config, 'compose-anonymous', { maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization/i);
   });
 });
+
+test('every service docs/setting-up-a-lab.md names is in compose.yaml', () => {
+  const labPage = readFileSync(path.join(ROOT, 'docs', 'setting-up-a-lab.md'), 'utf8');
+  const section = /### Docker Compose([\s\S]*?)(?:\n##|$)/.exec(labPage)?.[1] ?? '';
+  const named = [...section.matchAll(/`([a-z]+)` service/g)].map((m) => m[1]);
+  expect(named.length).toBeGreaterThanOrEqual(4);
+  for (const name of named) expect(Object.keys(services)).toContain(name);
+});
+
+test('the Dockerfile starts the same command line the docs document', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/src\/cli\/main\.js"\]/);
+});
