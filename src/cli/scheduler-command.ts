@@ -5,7 +5,7 @@ import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
 import { createLogger } from '../core/logger';
 import { installProcessGuards } from '../core/process-guards';
-import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
+import { action, connectionFrom, listenForStop, withConnectionFlags } from './common';
 
 function positiveInt(flag: string) {
   return (v: string): number => {
@@ -36,6 +36,7 @@ export function registerScheduler(program: Command): void {
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         installProcessGuards('scheduler', createLogger('cluster-sync-scheduler'));
+        const signals = listenForStop();
         const allow = listFrom(opts.legacyAllow, process.env.CS_LEGACY_ALLOW);
         const handle = await startScheduler(config, {
           apiToken: (opts.token as string | undefined) ?? process.env.CS_API_TOKEN ?? '',
@@ -47,9 +48,10 @@ export function registerScheduler(program: Command): void {
           host: opts.host as string,
           routes: [registerOpsRoutes],
         });
+        signals.started();
         const who = allow ? `only from ${allow.join(', ')}` : 'open to every address, as Compass-CI; --legacy-allow limits it';
         process.stderr.write(`cluster-sync scheduler: listening on ${handle.url} (legacy endpoint ${handle.url}/~lkp/cgi-bin/lkp-cluster-sync, ${who})\n`);
-        const sig = await untilSignal();
+        const sig = await signals.stopped;
         process.stderr.write(`cluster-sync scheduler: ${sig}, stopping\n`);
         await handle.close();
       }),
