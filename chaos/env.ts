@@ -53,7 +53,12 @@ export class Proc {
     return this.tail;
   }
 
-  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  /**
+   * Waits until the process printed `pattern`. The timeout only detects a process that never will: on
+   * a 2-core machine under load (load average 38) a worker took over 30 s to say it was ready; 60 s, as
+   * test/helpers/processes.ts WAIT_MS.
+   */
+  async waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(this.tail)) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.name} exited before printing ${pattern}:\n${this.tail}`);
