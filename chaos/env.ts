@@ -129,7 +129,11 @@ export class ChaosEnv {
   async startWorker(i: number): Promise<Proc> {
     const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
     const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
-    await p.waitFor(/workers ready/);
+    // One that never said so is stopped here: nothing else knows it, and its pipes kept jest alive for ever.
+    await p.waitFor(/workers ready/).catch(async (err: unknown) => {
+      await p.stop();
+      throw err;
+    });
     return p;
   }
 
