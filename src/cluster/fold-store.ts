@@ -1,4 +1,5 @@
 import { formatDuration } from '../core/duration';
+import { RefusalCode } from '../core/refusal-codes';
 import { redisNowMs } from '../core/redis';
 import type { Barrier } from '../core/states';
 import type { Report } from '../bus/messages';
@@ -10,7 +11,7 @@ import type { StoreContext } from './store-context';
 
 /** Why a report or query does not fit its cluster (codes as the fold's refusals). */
 export interface MembershipRefusal {
-  code: string;
+  code: RefusalCode;
   reason: string;
 }
 
@@ -88,9 +89,9 @@ export class FoldStore {
 }
 
 function membershipRefusal(cid: string, job: string, token: string, metaToken: string | null, owner: string | null): MembershipRefusal | undefined {
-  if (metaToken === null) return { code: 'UNKNOWN_CLUSTER', reason: `unknown cluster ${cid}` };
-  if (metaToken !== token) return { code: 'BAD_TOKEN', reason: `wrong token for cluster ${cid}` };
-  if (owner === null) return { code: 'UNKNOWN_JOB', reason: `unknown job ${job}` };
-  if (owner !== cid) return { code: 'OTHER_CLUSTER', reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
+  if (metaToken === null) return { code: RefusalCode.UnknownCluster, reason: `unknown cluster ${cid}` };
+  if (metaToken !== token) return { code: RefusalCode.BadToken, reason: `wrong token for cluster ${cid}` };
+  if (owner === null) return { code: RefusalCode.UnknownJob, reason: `unknown job ${job}` };
+  if (owner !== cid) return { code: RefusalCode.OtherCluster, reason: `job ${job} belongs to cluster ${owner}, not ${cid}` };
   return undefined;
 }

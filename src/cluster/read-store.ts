@@ -71,6 +71,27 @@ export class ReadStore {
     }
   }
 
+  /** How the cluster ended (`finish` / `abort`), or undefined while it is open or once it is gone. */
+  async finalResult(cid: string): Promise<'finish' | 'abort' | undefined> {
+    return ((await this.ctx.redis.hget(this.ctx.keys.meta(cid), 'final')) || undefined) as 'finish' | 'abort' | undefined;
+  }
+
+  /** Which of the cluster's two records are there: its state (`sched/cluster_state` field) and its meta hash. */
+  async presence(cid: string): Promise<{ state: boolean; meta: boolean }> {
+    const [state, meta] = await Promise.all([this.ctx.redis.hexists(this.ctx.keys.clusterState, cid), this.ctx.redis.exists(this.ctx.keys.meta(cid))]);
+    return { state: state === 1, meta: meta === 1 };
+  }
+
+  /** Every cluster with a state in `sched/cluster_state` (HKEYS: for tools and checks, not for a hot path). */
+  async clusterIds(): Promise<string[]> {
+    return this.ctx.redis.hkeys(this.ctx.keys.clusterState);
+  }
+
+  /** The report ids folded into the cluster (`cs/cluster/<cid>/reports`). */
+  async foldedReportIds(cid: string): Promise<string[]> {
+    return this.ctx.redis.hkeys(this.ctx.keys.reports(cid));
+  }
+
   /** Redis's clock, ms: the one clock every worker process shares. */
   async now(): Promise<number> {
     return redisNowMs(this.ctx.redis);

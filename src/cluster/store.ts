@@ -84,5 +84,9 @@ export class ClusterStore {
   clusterOfJob(job: string): Promise<string | undefined> { return this.reads.clusterOfJob(job); }
   clusterTimeoutMs(cid: string): Promise<number> { return this.reads.clusterTimeoutMs(cid); }
   nodeQueues(cid: string): Promise<Record<string, string>> { return this.reads.nodeQueues(cid); }
+  finalResult(cid: string): Promise<'finish' | 'abort' | undefined> { return this.reads.finalResult(cid); }
+  presence(cid: string): Promise<{ state: boolean; meta: boolean }> { return this.reads.presence(cid); }
+  clusterIds(): Promise<string[]> { return this.reads.clusterIds(); }
+  foldedReportIds(cid: string): Promise<string[]> { return this.reads.foldedReportIds(cid); }
   now(): Promise<number> { return this.reads.now(); }
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Report } from '../bus/messages';
 import type { ClusterEvent, FoldOutcome } from '../fold/outcome';
+import type { RefusalCode } from './refusal-codes';
 
 /** What one sweep of the workers did. */
 export interface SweepResult {
@@ -17,7 +18,7 @@ export interface SweepResult {
 export interface WorkerEventMap {
   /** `acceptedAt`: when the bridge accepted the report (ms, a worker's clock: the BullMQ job's timestamp). */
   folded: [report: Report, outcome: FoldOutcome, ms: number, acceptedAt?: number];
-  rejected: [code: string, reason: string];
+  rejected: [code: RefusalCode, reason: string];
   event: [event: ClusterEvent];
   dead: [cluster: string, job: string];
   /** A sweep of this process ran to its end (the process that held that period's lease). */
