@@ -17,6 +17,7 @@ import { testboxOfQueue, testboxQueueName } from '../src/queue/queues';
 import type { NodeJob } from '../src/split/node-job';
 import { DoneRequestSchema, TakeRequestSchema } from '../src/agent/queue-messages';
 import type { DoneReply, TakeReply } from '../src/agent/queue-messages';
+import { recordNodeEnd } from '../src/results/node-end';
 
 export interface DispatcherOptions {
   /** How long a taken node job stays locked without being extended, ms. Default 30 000. */
@@ -253,6 +254,9 @@ export class Dispatcher {
       }
     }
     this.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
+    await recordNodeEnd(this.connection, this.keys, job.data.cluster, req.job, { outcome: req.outcome, reason: req.reason, programs: req.programs ?? [], machine: req.machine }).catch((err: unknown) =>
+      this.log.warn({ job: req.job, err: errorMessage(err) }, 'could not record the node job\'s end for its result'),
+    );
     return { ok: true };
   }
 

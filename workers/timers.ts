@@ -12,8 +12,10 @@ import type { WorkerEvents } from './events';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
 import { RepeatLog } from './repeat-log';
+import { Retrier } from '../src/results/retries';
+import type { RetryOptions } from '../src/results/retries';
 
-export interface TimerOptions extends HousekeepingOptions {
+export interface TimerOptions extends HousekeepingOptions, RetryOptions {
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
 }
@@ -27,6 +29,8 @@ export interface SweepResult {
   reaped: number;
   completed: number;
   deleted: number;
+  /** Clusters submitted again as a new attempt (`cluster_retries`). */
+  retried: number;
 }
 
 /**
@@ -53,6 +57,7 @@ export class Sweeper {
   private readonly every: number;
   private readonly housekeeping: Housekeeping;
   private readonly repeats: RepeatLog;
+  private readonly retrier: Retrier;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
   private closed = false;
@@ -70,6 +75,7 @@ export class Sweeper {
     this.every = options.sweepEveryMs ?? 1000;
     this.housekeeping = new Housekeeping(store, queues, log, options);
     this.repeats = new RepeatLog(log);
+    this.retrier = new Retrier(store, queues, log, options);
   }
 
   /** Starts the timer; the first period begins at once. */
@@ -145,7 +151,8 @@ export class Sweeper {
       this.events.emit('dead', cluster, node);
     }
     const kept = await this.housekeeping.run();
-    return { dead: silent.length, timedOut, ...kept };
+    const retried = await this.retrier.run(await this.store.now());
+    return { dead: silent.length, timedOut, ...kept, retried };
   }
 
   /** Stops the timer and waits for a sweep in flight. */

@@ -111,7 +111,8 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
     }
     out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
-    await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);
+    const done: DoneRequest = { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine: me };
+    await sendDone(nc, subjects, opts.testbox, done, out, timeout);
     last = EXIT_CODES[result.outcome];
     if (opts.once) return last;
   }

@@ -1,3 +1,5 @@
+import type { ProgramRun } from '../results/node-end';
+
 /**
  * How a node's life ended, and the exit code the node agent returns for it
  * (documented in the README, "Running the node agent").
@@ -31,6 +33,8 @@ export interface LifeResult {
   outcome: Outcome;
   /** Why, in one line; empty when passed. */
   reason: string;
+  /** Each program the life ran, with its exit and duration. */
+  programs?: ProgramRun[];
 }
 
 /** Reads an abort resolution's reason: a barrier deadline, or anything else. */

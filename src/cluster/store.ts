@@ -59,7 +59,7 @@ export class ClusterStore {
    * "submitted" event in one script, and marks the cluster as being
    * submitted until {@link markQueued}. Returns the creation time and the event's id.
    */
-  async createCluster(jobs: NodeJob[]): Promise<{ created: number; event: string }> {
+  async createCluster(jobs: NodeJob[], extraMeta: Record<string, string | number> = {}): Promise<{ created: number; event: string }> {
     const first = jobs[0];
     if (!first) throw new Error('a cluster needs at least one node job');
     const cid = first.cluster;
@@ -79,6 +79,8 @@ export class ClusterStore {
       ...Object.fromEntries(jobs.map((j) => [hostField(j.host), j.job_id])),
       // Where each node job waits: what the reaper and retention remove.
       queues: JSON.stringify(Object.fromEntries(jobs.map((j) => [j.job_id, testboxQueueName(j.queue)]))),
+      // The policy, the job and its lineage (src/results/history.ts).
+      ...extraMeta,
     };
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.keys;
@@ -135,6 +137,7 @@ export class ClusterStore {
     const steps: Promise<unknown>[] = [
       this.redis.hdel(k.clusterState, cid),
       this.redis.zrem(k.openClusters, cid),
+      this.redis.zrem(k.retryDue, cid),
       this.redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`)),
     ];
     if (jobs.length > 0) {
@@ -171,7 +174,7 @@ export class ClusterStore {
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
     const k = this.keys;
     const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.clusterTimeoutMs(cid))}`;
-    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.endedClusters, cid, barrier, prefix, this.maxEvents);
+    const raw = await this.redis.csTimeout(k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.endedClusters, k.retryDue, cid, barrier, prefix, this.maxEvents);
     return parseOutcome(raw);
   }
 

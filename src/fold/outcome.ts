@@ -88,6 +88,8 @@ export const RejectCode = {
   BadBarrier: 'BAD_BARRIER',
   Invalid: 'INVALID',
   TooLarge: 'TOO_LARGE',
+  /** The cluster has ended already (an operator's cancel of an ended cluster). */
+  Ended: 'ENDED',
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 

@@ -10,10 +10,11 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  // The number of keys is the call's first argument: 7 + 3 per cluster of the batch.
+  // The number of keys is the call's first argument: 8 + 3 per cluster of the batch.
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
-  csTimeout: { file: 'timeout.lua', keys: 8 },
+  csTimeout: { file: 'timeout.lua', keys: 9 },
   csCreate: { file: 'create.lua', keys: 9 },
+  csEndCluster: { file: 'end-cluster.lua', keys: 8 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
@@ -37,6 +38,7 @@ export interface ScriptCommands {
   csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
+  csEndCluster(...args: (string | number)[]): Promise<string>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;

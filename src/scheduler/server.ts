@@ -6,6 +6,7 @@ import type { SchedulerDeps } from './deps';
 import { sendError } from './error-reply';
 import { registerJobRoutes } from './jobs-route';
 import { registerLegacyRoutes } from './legacy-route';
+import { registerResultRoutes } from './results-route';
 import { zodValidatorCompiler } from './zod-validator';
 
 /** Content types a job may come as; every one is read as text and parsed by the bounded YAML loader. */
@@ -35,6 +36,7 @@ export function buildServer(deps: SchedulerDeps): FastifyInstance {
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   registerJobRoutes(app, deps);
   registerClusterRoutes(app, deps);
+  registerResultRoutes(app, deps);
   registerLegacyRoutes(app, deps);
   for (const register of deps.routes ?? []) register(app, deps);
   return app;
