@@ -75,6 +75,11 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       reply = JSON.parse(decodeText(msg.data)) as TakeReply;
     } catch (err) {
       const code = (err as NatsError).code;
+      if (code === NatsErrorCode.PermissionsViolation) {
+        // Another testbox's credentials (or a wrong inbox prefix): no retry makes this work.
+        out.notice(`the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`);
+        return EXIT_CODES.setup_error;
+      }
       if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
       else say(`take: ${errorMessage(err)}; retrying`);
       reply = { ok: true, job: null };

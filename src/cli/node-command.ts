@@ -9,7 +9,8 @@ import { scriptsRoot } from '../agent/scripts';
 import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
 import { installProcessGuards } from '../core/process-guards';
-import { action, connectionFrom, withConnectionFlags } from './common';
+import { redactUrl, waitForNats } from '../core/wait-servers';
+import { action, connectionFrom, startupSignal, waitForever, withNatsFlags } from './common';
 
 interface NodeFlags extends Record<string, unknown> {
   testbox: string;
@@ -24,7 +25,7 @@ interface NodeFlags extends Record<string, unknown> {
 }
 
 export function registerNode(program: Command): void {
-  withConnectionFlags(
+  withNatsFlags(
     program
       .command('node')
       .description('the node agent: take node jobs of a testbox, run each job\'s life (daemons, tests, barriers), report how it ended')
@@ -51,11 +52,16 @@ export function registerNode(program: Command): void {
       const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
       const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));
       let nc: NatsConnection;
+      // NATS not up yet: waited for, said once per interval; the same credentials refused is a setup error.
+      const startup = startupSignal('cluster-sync node');
       try {
+        await waitForNats(config, waitForever('cluster-sync node', startup.signal));
         nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
       } catch (err) {
-        process.stderr.write(`cluster-sync node: cannot connect to NATS at ${config.natsUrl}: ${errorMessage(err)}\n`);
+        process.stderr.write(`cluster-sync node: cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${errorMessage(err)}\n`);
         return EXIT_CODES.setup_error;
+      } finally {
+        startup.release();
       }
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {

@@ -16,6 +16,8 @@ export class AlreadyEndedError extends ClusterSyncError {
 
 /** The reason every node hears: `cancelled by <who>: <note>`. */
 export function cancelReason(who: string, note: string | undefined): string {
+  // It reaches every node's output and the event log: no control characters.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   const n = (note ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
   return `cancelled by ${who}${n ? `: ${n}` : ''}`;
 }

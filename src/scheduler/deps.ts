@@ -20,6 +20,8 @@ export interface SchedulerDeps {
   subjects: Subjects;
   options: SchedulerOptions;
   logger?: Logger;
+  /** The Redis URL, named in the 503 answered while Redis is down. Default: not named. */
+  redisUrl?: string;
   /** Extra routes registered after the scheduler's own. Default none. */
   routes?: RouteRegistrar[];
 }

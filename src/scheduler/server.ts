@@ -7,6 +7,7 @@ import { sendError } from './error-reply';
 import { registerJobRoutes } from './jobs-route';
 import { registerLegacyRoutes } from './legacy-route';
 import { registerResultRoutes } from './results-route';
+import { redisGate } from './redis-gate';
 import { zodValidatorCompiler } from './zod-validator';
 
 /** Content types a job may come as; every one is read as text and parsed by the bounded YAML loader. */
@@ -34,6 +35,7 @@ export function buildServer(deps: SchedulerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(TEXT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.addHook('onRequest', redisGate(deps));
   registerJobRoutes(app, deps);
   registerClusterRoutes(app, deps);
   registerResultRoutes(app, deps);

@@ -44,7 +44,7 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     redis.disconnect();
     throw err;
   }
-  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, logger, routes: options.routes });
+  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, logger, routes: options.routes, redisUrl: config.redisUrl });
   const close = async (): Promise<void> => {
     await app.close();
     await queues.close();
