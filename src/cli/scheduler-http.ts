@@ -26,9 +26,9 @@ export function parseServerUrl(value: string, flag = '--server'): string {
 
 /** Adds `--server` (and `--token` when the command needs one) and `--give-up` to a one-shot command that talks to the scheduler. */
 export function withSchedulerFlags(cmd: Command, needsToken: boolean): Command {
-  cmd.option('--server <url>', 'scheduler URL, http://HOST:PORT (env CS_SCHEDULER_URL)', process.env.CS_SCHEDULER_URL ?? 'http://127.0.0.1:3000');
+  cmd.option('--server <url>', 'scheduler URL, http://HOST:PORT (env CS_SCHEDULER_URL)', process.env.CS_SCHEDULER_URL || 'http://127.0.0.1:3000');
   if (needsToken) cmd.option('--token <token>', "the scheduler's bearer token (env CS_API_TOKEN)");
-  return cmd.option('--give-up <duration>', 'how long to wait for a scheduler that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP ?? DEFAULT_GIVE_UP);
+  return cmd.option('--give-up <duration>', 'how long to wait for a scheduler that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP || DEFAULT_GIVE_UP);
 }
 
 export interface SchedulerTarget {

@@ -20,7 +20,7 @@ export function registerStatus(program: Command): void {
       .description('without a cluster id, a table of open clusters; with one, its nodes, barriers and events, exiting with its verdict\'s code once it ended (0 while open)'),
   )
     .option('--json', 'print JSON')
-    .option('--give-up <duration>', 'how long to wait for a Redis that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP ?? DEFAULT_GIVE_UP)
+    .option('--give-up <duration>', 'how long to wait for a Redis that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP || DEFAULT_GIVE_UP)
     .action(
       action(async (cluster: string | undefined, opts: Record<string, unknown>) => {
         if (cluster !== undefined) checkClusterId(cluster);
