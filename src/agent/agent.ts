@@ -7,6 +7,7 @@ import { NodeClient } from '../client/node-client';
 import { errorMessage } from '../core/errors';
 import type { NodeJob } from '../split/node-job';
 import { runLife } from './life';
+import { appendLkpStats } from './lkp-stats';
 import { EXIT_CODES, EXIT_NO_JOB, Outcome } from './outcome';
 import type { LifeResult } from './outcome';
 import type { Output } from './output';
@@ -33,6 +34,8 @@ export interface AgentOptions {
   /** Stops the agent: a running job is aborted and reported. */
   signal?: AbortSignal;
   runner?: ProgramRunner;
+  /** Append lkp's own stats of each job's end to `DIR/last_state` (`--result-root`). Default: none. */
+  resultRoot?: string;
   /** How long one request waits for its reply, ms. Default 3000. */
   requestTimeoutMs?: number;
 }
@@ -114,6 +117,13 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
     } catch (err) {
       result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
       if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
+    }
+    if (opts.resultRoot !== undefined) {
+      try {
+        appendLkpStats(opts.resultRoot, result);
+      } catch (err) {
+        out.notice(`could not append to ${opts.resultRoot}/last_state: ${errorMessage(err)}`);
+      }
     }
     out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
     const done: DoneRequest = { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine: me };

@@ -22,6 +22,7 @@ interface NodeFlags extends Record<string, unknown> {
   ip?: string;
   pollMs: number;
   takeTimeout?: string;
+  resultRoot?: string;
 }
 
 export function registerNode(program: Command): void {
@@ -37,6 +38,7 @@ export function registerNode(program: Command): void {
       .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
       .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', (v) => Number(v), 1000)
+      .option('--result-root <dir>', 'append lkp-tests\' own stats of each job\'s end to DIR/last_state (cluster.abort: 1, cluster.timeout: 1, exit_fail: 1), as lkp\'s wait_cluster_state does')
       .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s'),
   ).action(
     action(async (opts: NodeFlags) => {
@@ -80,6 +82,7 @@ export function registerNode(program: Command): void {
           etcHosts: opts.etcHosts ? opts.hostsFile : undefined,
           pollMs: opts.pollMs,
           takeTimeoutMs,
+          resultRoot: opts.resultRoot,
           signal: stop.signal,
         });
       } finally {

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SubmittedCluster } from '../../src/cluster/submit';
@@ -40,14 +40,19 @@ function job(client: string, extra = '', clientExtra = ''): string {
   return `suite: t\ncluster: cs-test\nlog: ${dir}/log\nmarker: ${dir}/marker\n${extra}\nif role server:\n  d1:\nif role client:\n${clientExtra}  ${client}:\n`;
 }
 
+/** An agent process; its lkp stats go to DIR/<testbox>/last_state (`--result-root`). */
 function agent(testbox: string): CliProcess {
-  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(lab.config));
+  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50', '--result-root', path.join(dir, testbox)], envFor(lab.config));
   return res.add(p, (x) => x.stop());
 }
 
 function cli(...args: string[]): CliProcess {
   const p = new CliProcess([...args, '--server', url], envFor(lab.config, { CS_API_TOKEN: TOKEN }));
   return res.add(p, (x) => x.stop());
+}
+
+function lastState(testbox: string): string {
+  return readFileSync(path.join(dir, testbox, 'last_state'), 'utf8');
 }
 
 async function submit(text: string): Promise<SubmittedCluster> {
@@ -69,6 +74,7 @@ async function junit(cid: string): Promise<{ code: number | null; xml: string }>
 test('a passed cluster: verdict passed, each program with its exit and duration, JUnit that a reader accepts', async () => {
   const c = await submit(job('t_ok'));
   expect(await Promise.all([agent('srv').exited, agent('cli').exited])).toEqual([0, 0]);
+  expect(existsSync(path.join(dir, 'srv', 'last_state'))).toBe(false);
   const { code, r } = await result(c.cluster);
   expect(code).toBe(0);
   expect(r).toMatchObject({ state: 'ended', verdict: 'passed', end_cause: 'finished', attempts: [{ attempt: 1, verdict: 'passed' }] });
@@ -88,6 +94,9 @@ test('a passed cluster: verdict passed, each program with its exit and duration,
 test('a test failure is never retried, whatever cluster_retries says: verdict failed, exit 1, the failing program named', async () => {
   const c = await submit(job('t_fail', 'cluster_retries: 2'));
   expect(await Promise.all([agent('srv').exited, agent('cli').exited])).toEqual([3, 1]);
+  // lkp's own stats, as its wait_cluster_state and check_exit_code write them.
+  expect(lastState('srv')).toBe('cluster.abort: 1\n');
+  expect(lastState('cli')).toBe('test.t_fail.exit_code.1: 1\nexit_fail: 1\n');
   // The retrier judged the end (and dropped it) without a new attempt.
   await eventually(async () => (await lab.workers.store.redis.zcard(lab.workers.store.keys.retryDue)) === 0, 'the retrier to judge the end');
   const { code, r } = await result(c.cluster);
@@ -199,4 +208,16 @@ test('a bad policy is refused at submit with 400 naming the field, and creates n
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { message: string }[])[0]!.message).toContain('if role client.essential: must be true or false');
   expect(await lab.workers.store.openClusters()).toEqual([]);
+});
+
+test('a barrier deadline: verdict timed_out, exit 4 from the agent and from result --wait, lkp stats cluster.timeout', async () => {
+  const c = await submit(job('t_ok', 'cluster_timeout: 2s'));
+  // Only the server comes: the start barrier times out.
+  expect(await agent('srv').exited).toBe(4);
+  expect(lastState('srv')).toBe('cluster.abort: 1\ncluster.timeout: 1\n');
+  const { code, r } = await result(c.cluster);
+  expect(code).toBe(4);
+  expect(r).toMatchObject({ verdict: 'timed_out', end_cause: 'timed_out', end_kind: 'infrastructure' });
+  expect(r.abort_reason).toMatch(/^barrier start timed out after 2.00s; still missing: .*\(client\)/);
+  expect(r.nodes.map((n) => n.ended)).toEqual(['timed_out', 'never_ran']);
 });
