@@ -60,6 +60,8 @@ export function registerNode(program: Command): void {
         await waitForNats(config, waitForever('cluster-sync node', startup.signal));
         nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
       } catch (err) {
+        // Stopped (SIGTERM) while it waited: not a setup error.
+        if (startup.signal.aborted) return EXIT_CODES.aborted;
         process.stderr.write(`cluster-sync node: cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${errorMessage(err)}\n`);
         return EXIT_CODES.setup_error;
       } finally {
