@@ -6,6 +6,7 @@ import type { Subjects } from '../bus/subjects';
 import { NodeClient } from '../client/node-client';
 import { errorMessage } from '../core/errors';
 import type { NodeJob } from '../split/node-job';
+import { pause } from '../core/pause';
 import { runLife } from './life';
 import { appendLkpStats } from './lkp-stats';
 import { EXIT_CODES, EXIT_NO_JOB, Outcome } from './outcome';
@@ -40,17 +41,6 @@ export interface AgentOptions {
   requestTimeoutMs?: number;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * The node agent: takes node jobs of one testbox from the dispatcher
@@ -91,7 +81,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       if (reply.retryable) {
         // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
         say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
-        await sleep(pollMs, opts.signal);
+        await pause(pollMs, opts.signal);
         continue;
       }
       say(`the dispatcher refused: ${reply.reason}`);
@@ -103,7 +93,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         return EXIT_NO_JOB;
       }
       if (said === '') say(`waiting for a node job of testbox ${opts.testbox}`);
-      await sleep(pollMs, opts.signal);
+      await pause(pollMs, opts.signal);
       continue;
     }
     said = '';
@@ -160,7 +150,7 @@ async function sendDone(nc: NatsConnection, subjects: Subjects, testbox: string,
       return;
     } catch (err) {
       out.notice(`done ${done.job}: ${errorMessage(err)} (attempt ${attempt} of 5)`);
-      await sleep(200 * 2 ** attempt);
+      await pause(200 * 2 ** attempt);
     }
   }
 }

@@ -6,6 +6,6 @@ export function checkClusterId(value: string, what = 'cluster'): string {
   try {
     return checkToken(value, 'cluster id');
   } catch {
-    throw new InvalidInputError('command line', `${JSON.stringify(value)} is not a cluster id`, what);
+    throw new InvalidInputError(what, `${JSON.stringify(value)} is not a cluster id`);
   }
 }

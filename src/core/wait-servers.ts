@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { connectNats } from '../bus/connect';
 import type { ConnectionConfig } from './config';
 import { UnavailableError, errorMessage } from './errors';
+import { pause } from './pause';
 
 /** A URL as it may be printed: a password in it becomes `***`. */
 export function redactUrl(url: string): string {
@@ -30,17 +31,6 @@ export interface WaitOptions {
   giveUpMs?: number;
 }
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Tries `attempt` until it succeeds. While it fails with an error `isDown`

@@ -104,7 +104,7 @@ test('watch rejects bad flags before connecting, naming the flag', async () => {
   expect(await run(['watch', '--since', 'yesterday'])).toMatchObject({ code: 2, err: expect.stringContaining('--since: expected a duration like 10m') });
   expect(await run(['watch', '--since', '2999-01-01T00:00:00Z'])).toMatchObject({ code: 2, err: expect.stringContaining('is in the future') });
   expect(await run(['watch', '--cluster', 'x.>'])).toMatchObject({ code: 2, err: expect.stringContaining('--cluster: "x.>" is not a cluster or job id') });
-  expect(await run(['watch', '--node', 'cs-424242'])).toMatchObject({ code: 1, err: expect.stringContaining('--node: unknown node job cs-424242') });
+  expect(await run(['watch', '--node', 'cs-424242'])).toMatchObject({ code: 9, err: expect.stringContaining('--node: unknown node job cs-424242') });
 });
 
 test('watch --since --json replays every event once, in order, then follows live', async () => {

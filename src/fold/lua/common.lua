@@ -145,6 +145,28 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all, cause)
   return out
 end
 
+-- Forces every open barrier to resolve abort with `reason` (a deadline, an operator's cancel):
+-- a pseudo-node `pseudo` in abort stands for whoever ended it; no real node's state moves.
+-- Marks every node's entire_state abort; returns the resolutions made.
+local function force_abort(k, cid, nodes, now, reason, max_all, cause, pseudo)
+  local forced = {}
+  for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
+  forced[pseudo] = { state = 'abort', roles = '' }
+  local out = resolve(k, cid, forced, now, reason, max_all, cause)
+  for _, n in pairs(nodes) do n.entire_state = 'abort' end
+  return out
+end
+
+-- The JSON outcome of a script that only resolved barriers: the resolutions and their events.
+local function resolutions_outcome(cid, resolutions)
+  local events = {}
+  for _, r in ipairs(resolutions) do
+    events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
+                            result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
+  end
+  return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+end
+
 -- The answer to a node waiting at barrier b, if b is resolved.
 local function answer_for(k, b)
   if not b then return nil end

@@ -29,18 +29,9 @@ if ended[1] then
 end
 local nodes = cjson.decode(raw)
 local now = now_ms()
--- As timeout.lua: an operator's pseudo-node in abort makes every open barrier resolve abort.
-local forced = {}
-for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
-forced['~operator'] = { state = 'abort', roles = '' }
 redis.call('HSET', k.meta, 'ended_by', who, 'end_note', reason)
-local resolutions = resolve(k, cid, forced, now, reason, max_all, cause)
-for _, n in pairs(nodes) do n.entire_state = 'abort' end
+-- As timeout.lua: an operator's pseudo-node in abort makes every open barrier resolve abort.
+local resolutions = force_abort(k, cid, nodes, now, reason, max_all, cause, '~operator')
 for _, b in ipairs(BARRIERS) do redis.call('ZREM', k.deadlines, cid .. ' ' .. b) end
 redis.call('HSET', k.state, cid, cjson.encode(nodes))
-local events = {}
-for _, r in ipairs(resolutions) do
-  events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
-                          result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
-end
-return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+return resolutions_outcome(cid, resolutions)
