@@ -2,6 +2,9 @@ import { freePort } from '../../src/services/local-servers';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { CliProcess } from '../helpers/processes';
 
+
+/** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
+jest.setTimeout(240_000);
 /**
  * The one exit-code table (docs/exit-codes.md) and help that tells the truth,
  * against the built CLI. Servers here are ports nobody listens on: one-shot

@@ -9,6 +9,9 @@ import path from 'node:path';
 import type { ConnectionConfig } from '../../src/core/config';
 import { freePort } from '../../src/services/local-servers';
 
+
+/** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
+jest.setTimeout(240_000);
 /**
  * Every command with a server down at start, then brought up (real
  * redis-server and nats-server, stopped and restarted on their ports):

@@ -9,6 +9,9 @@ import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, startTestScheduler } from '../scheduler/scheduler-helpers';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 
+
+/** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
+jest.setTimeout(240_000);
 /**
  * History and re-run (DESIGN §10) through the built CLI against a real
  * scheduler and workers; the nodes are in-process NodeClients that report

@@ -11,6 +11,9 @@ import { eventually } from '../helpers/servers';
 import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, startTestScheduler } from '../scheduler/scheduler-helpers';
 
+
+/** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
+jest.setTimeout(240_000);
 /**
  * One result per cluster (DESIGN §10), end to end: real Redis and NATS,
  * in-process workers and scheduler, real `cluster-sync node` agents and the
