@@ -6,9 +6,8 @@ import type { ClusterStore } from '../src/cluster/store';
 import { formatDuration } from '../src/core/duration';
 import type { Publisher } from './publisher';
 import type { QueueSet } from '../src/queue/queues';
-import { enqueueReports } from './bridge';
-import { deadReportId } from '../src/fold/batch';
-import type { WorkerEvents } from './events';
+import { deadReportId, enqueueReports } from '../src/fold/batch';
+import type { SweepResult, WorkerEvents } from './events';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
 import { RepeatLog } from './repeat-log';
@@ -18,19 +17,6 @@ import type { RetryOptions } from '../src/results/retries';
 export interface TimerOptions extends HousekeepingOptions, RetryOptions {
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
-}
-
-/** What one sweep did. */
-export interface SweepResult {
-  /** Barriers resolved `abort` at their deadline. */
-  timedOut: number;
-  /** Nodes found silent (their abort queued). */
-  dead: number;
-  reaped: number;
-  completed: number;
-  deleted: number;
-  /** Clusters submitted again as a new attempt (`cluster_retries`). */
-  retried: number;
 }
 
 /**
@@ -56,8 +42,8 @@ export class Sweeper {
   private readonly holder = randomUUID();
   private readonly every: number;
   private readonly housekeeping: Housekeeping;
-  private readonly repeats: RepeatLog;
   private readonly retrier: Retrier;
+  private readonly repeats: RepeatLog;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
   private closed = false;
@@ -74,8 +60,8 @@ export class Sweeper {
   ) {
     this.every = options.sweepEveryMs ?? 1000;
     this.housekeeping = new Housekeeping(store, queues, log, options);
-    this.repeats = new RepeatLog(log);
     this.retrier = new Retrier(store, queues, log, options);
+    this.repeats = new RepeatLog(log);
   }
 
   /** Starts the timer; the first period begins at once. */

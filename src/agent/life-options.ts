@@ -2,7 +2,7 @@ import type { CommandRunner } from './network';
 import type { Output } from './output';
 import type { ProgramRunner } from './runner';
 
-/** How a node's life runs: its programs, its output, its network and its stop. */
+/** How a node's life (life.ts) runs its programs, where it writes, and when it gives up. */
 export interface LifeOptions {
   /** Real path of the scripts tree (see scriptsRoot). */
   scriptsRoot: string;

@@ -65,11 +65,19 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      process.stderr.write(`cluster-sync: ${errorMessage(err)}\n`);
-      if (process.env.CS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
-      process.exitCode = exitCodeOf(err);
+      reportError(err);
     }
   };
+}
+
+/**
+ * Prints an error as one clear line (stack only with CS_DEBUG) and sets the
+ * exit code from the one table (src/cli/exit-codes.ts).
+ */
+export function reportError(err: unknown): void {
+  process.stderr.write(`cluster-sync: ${errorMessage(err)}\n`);
+  if (process.env.CS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  process.exitCode = exitCodeOf(err);
 }
 
 /** How long a process may take to stop after SIGTERM or SIGINT before it exits anyway, ms. */

@@ -16,6 +16,7 @@ import { registerRerun } from './rerun-command';
 import { registerResult } from './result-command';
 import { ExitCode } from './exit-codes';
 
+import { reportError } from './common';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
@@ -45,8 +46,6 @@ export function buildProgram(): Command {
 if (require.main === module || process.argv[1]?.endsWith('cluster-sync')) {
   buildProgram()
     .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      process.stderr.write(`cluster-sync: ${String(err)}\n`);
-      process.exitCode = 1;
-    });
+    // A flag's value refused by its parser (./numbers) ends up here: exit 2, as bad input in an action.
+    .catch(reportError);
 }
