@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../core/errors';
 import type { Command } from 'commander';
 import { splitList } from '../scheduler/address-list';
 import { startScheduler } from '../scheduler/start';

@@ -1,9 +1,19 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidInputError } from '../core/errors';
+import { ClusterSyncError, ErrorCode, InvalidInputError } from '../core/errors';
 import { LIMITS, isMapping, loadYamlDocuments } from '../core/safe-yaml';
 import { LOCALHOST_SPECS, checkSpecName } from '../spec/cluster-spec';
 import type { SubmitMessage } from './jobs-route';
+
+export interface SubmitRequest {
+  /** Scheduler base URL, e.g. `http://127.0.0.1:3000`. */
+  server: string;
+  token: string;
+  /** The job file's text. */
+  job: string;
+  /** Spec text sent inline; without it the scheduler's --cluster-dir is used. */
+  clusterSpec?: string;
+}
 
 /**
  * The spec a job names, read from a local directory so it can go inline.
@@ -26,6 +36,35 @@ export function localSpecFor(jobText: string, source: string, dir: string): stri
   } catch (err) {
     throw new InvalidInputError(source, `cluster spec ${name} not found in ${dir}`, 'cluster', { cause: err });
   }
+}
+
+/** POSTs a job to the scheduler and returns its node jobs; a refusal throws with the scheduler's reason. */
+export async function submitJob(req: SubmitRequest): Promise<SubmitMessage[]> {
+  const url = new URL('/jobs', req.server);
+  const body = req.clusterSpec === undefined ? req.job : JSON.stringify({ job: req.job, cluster_spec: req.clusterSpec });
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${req.token}`, 'content-type': req.clusterSpec === undefined ? 'application/yaml' : 'application/json' },
+      body,
+    });
+  } catch (err) {
+    throw new ClusterSyncError(ErrorCode.NoResponders, `cannot reach the scheduler at ${url.origin} (is "cluster-sync scheduler" running?)`, { cause: err, retryable: true });
+  }
+  const text = await res.text();
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    throw new ClusterSyncError(ErrorCode.Internal, `scheduler answered ${res.status} with something that is not JSON: ${text.slice(0, 200)}`);
+  }
+  const messages = Array.isArray(answer) ? (answer as SubmitMessage[]) : [];
+  if (!res.ok) {
+    const reason = messages[0]?.message ?? text.slice(0, 200);
+    throw res.status === 400 ? new InvalidInputError('scheduler', reason) : new ClusterSyncError(ErrorCode.Rejected, `scheduler answered ${res.status}: ${reason}`);
+  }
+  return messages;
 }
 
 /** Node jobs as lines: a header per cluster, then one line per node job. */
