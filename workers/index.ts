@@ -30,6 +30,8 @@ export interface WorkersOptions {
   submitGraceMs?: number;
   /** How soon another worker takes over the batches a dead worker was folding, about twice this, ms. Default 30000. */
   lockDurationMs?: number;
+  /** The wait before a cluster's first automatic retry (`cluster_retries`), ms, doubled for each later one. Default 10 000. */
+  retryBackoffMs?: number;
   /** Group commit caps of the report bridge. */
   bridge?: BridgeOptions;
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
@@ -77,7 +79,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   dispatcher.start();
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs });
+  const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs, retryBackoffMs: options.retryBackoffMs });
   log.info({ nats: config.natsUrl, redis: config.redisUrl, prefix: config.subjectPrefix }, 'workers ready');
 
   let closed = false;

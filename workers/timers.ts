@@ -11,8 +11,10 @@ import type { SweepResult, WorkerEvents } from './events';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
 import { RepeatLog } from './repeat-log';
+import { Retrier } from '../src/results/retries';
+import type { RetryOptions } from '../src/results/retries';
 
-export interface TimerOptions extends HousekeepingOptions {
+export interface TimerOptions extends HousekeepingOptions, RetryOptions {
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
 }
@@ -40,6 +42,7 @@ export class Sweeper {
   private readonly holder = randomUUID();
   private readonly every: number;
   private readonly housekeeping: Housekeeping;
+  private readonly retrier: Retrier;
   private readonly repeats: RepeatLog;
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
@@ -57,6 +60,7 @@ export class Sweeper {
   ) {
     this.every = options.sweepEveryMs ?? 1000;
     this.housekeeping = new Housekeeping(store, queues, log, options);
+    this.retrier = new Retrier(store, queues, log, options);
     this.repeats = new RepeatLog(log);
   }
 
@@ -133,7 +137,8 @@ export class Sweeper {
       this.events.emit('dead', cluster, node);
     }
     const kept = await this.housekeeping.run();
-    return { dead: silent.length, timedOut, ...kept };
+    const retried = await this.retrier.run(await this.store.now());
+    return { dead: silent.length, timedOut, ...kept, retried };
   }
 
   /** Stops the timer and waits for a sweep in flight. */

@@ -6,7 +6,9 @@ import type { Subjects } from '../bus/subjects';
 import { NodeClient } from '../client/node-client';
 import { errorMessage } from '../core/errors';
 import type { NodeJob } from '../split/node-job';
+import { pause } from '../core/pause';
 import { runLife } from './life';
+import { appendLkpStats } from './lkp-stats';
 import { EXIT_CODES, EXIT_NO_JOB, Outcome } from './outcome';
 import type { LifeResult } from './outcome';
 import type { Output } from './output';
@@ -33,21 +35,12 @@ export interface AgentOptions {
   /** Stops the agent: a running job is aborted and reported. */
   signal?: AbortSignal;
   runner?: ProgramRunner;
+  /** Append lkp's own stats of each job's end to `DIR/last_state` (`--result-root`). Default: none. */
+  resultRoot?: string;
   /** How long one request waits for its reply, ms. Default 3000. */
   requestTimeoutMs?: number;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * The node agent: takes node jobs of one testbox from the dispatcher
@@ -75,6 +68,11 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       reply = JSON.parse(decodeText(msg.data)) as TakeReply;
     } catch (err) {
       const code = (err as NatsError).code;
+      if (code === NatsErrorCode.PermissionsViolation) {
+        // Another testbox's credentials (or a wrong inbox prefix): no retry makes this work.
+        out.notice(`the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`);
+        return EXIT_CODES.setup_error;
+      }
       if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
       else say(`take: ${errorMessage(err)}; retrying`);
       reply = { ok: true, job: null };
@@ -83,7 +81,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       if (reply.retryable) {
         // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
         say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
-        await sleep(pollMs, opts.signal);
+        await pause(pollMs, opts.signal);
         continue;
       }
       say(`the dispatcher refused: ${reply.reason}`);
@@ -95,7 +93,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         return EXIT_NO_JOB;
       }
       if (said === '') say(`waiting for a node job of testbox ${opts.testbox}`);
-      await sleep(pollMs, opts.signal);
+      await pause(pollMs, opts.signal);
       continue;
     }
     said = '';
@@ -110,8 +108,16 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
       if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
     }
+    if (opts.resultRoot !== undefined) {
+      try {
+        appendLkpStats(opts.resultRoot, result);
+      } catch (err) {
+        out.notice(`could not append to ${opts.resultRoot}/last_state: ${errorMessage(err)}`);
+      }
+    }
     out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
-    await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);
+    const done: DoneRequest = { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine: me };
+    await sendDone(nc, subjects, opts.testbox, done, out, timeout);
     last = EXIT_CODES[result.outcome];
     if (opts.once) return last;
   }
@@ -144,7 +150,7 @@ async function sendDone(nc: NatsConnection, subjects: Subjects, testbox: string,
       return;
     } catch (err) {
       out.notice(`done ${done.job}: ${errorMessage(err)} (attempt ${attempt} of 5)`);
-      await sleep(200 * 2 ** attempt);
+      await pause(200 * 2 ** attempt);
     }
   }
 }

@@ -14,6 +14,7 @@ import { MessageClient } from '../client/message-client';
 import { startSyncServer } from '../sync/server';
 import type { SyncServer } from '../sync/server';
 import type { ResolvedProgram, ResolvedPrograms } from './scripts';
+import { ProgramRuns } from './program-runs';
 
 /*
  * A node's life (DESIGN §3), in order:
@@ -43,6 +44,8 @@ class NodeLife {
   /** The lava-* commands' socket and scripts, once programs may run. */
   private sync: SyncServer | undefined;
   private messages: MessageClient | undefined;
+  /** Every program started, with its exit and duration (the cluster's result). */
+  readonly runs = new ProgramRuns();
 
   constructor(
     private readonly job: NodeJob,
@@ -203,12 +206,15 @@ class NodeLife {
 
   private async startDaemon(d: ResolvedProgram, env: NodeJS.ProcessEnv): Promise<boolean> {
     const running = this.opts.runner.start(d, env, this.opts.scriptsRoot, (p, stream, line) => this.opts.output.output(this.job.job_id, p.name, stream, line));
+    const record = this.runs.begin(d.name, 'daemon');
     try {
       await running.started;
     } catch (err) {
+      record(undefined, 'not_started');
       this.interrupt('own-failure', errorMessage(err));
       return false;
     }
+    void running.exited.then((e) => record(e, this.ending ? 'stopped' : e.code === 0 ? 'exited' : 'failed'));
     this.daemons.push(running);
     this.step(`daemon ${d.name}`, 'started', { detail: `pid ${running.pid}` });
     void running.exited.then((e) => this.daemonExited(d, e));
@@ -232,9 +238,11 @@ class NodeLife {
     const t0 = Date.now();
     const running = this.opts.runner.start(t, env, this.opts.scriptsRoot, (p, stream, line) => this.opts.output.output(this.job.job_id, p.name, stream, line));
     this.test = running;
+    const record = this.runs.begin(t.name, 'test');
     try {
       await running.started;
     } catch (err) {
+      record(undefined, 'not_started');
       this.test = undefined;
       this.interrupt('own-failure', errorMessage(err));
       return false;
@@ -242,7 +250,9 @@ class NodeLife {
     this.step(`test ${t.name}`, 'running', { detail: `pid ${running.pid}` });
     const e = await running.exited;
     this.test = undefined;
-    if (this.client.aborted || this.localAbort !== undefined || this.ownFailure !== undefined) {
+    const stopped = this.client.aborted !== undefined || this.localAbort !== undefined || this.ownFailure !== undefined;
+    record(e, stopped ? 'stopped' : e.code === 0 ? 'passed' : 'failed');
+    if (stopped) {
       this.step(`test ${t.name}`, 'stopped', { detail: `${describeExit(e)} after ${formatDuration(Date.now() - t0)} (cluster aborted)` });
       return false;
     }
@@ -282,5 +292,7 @@ class NodeLife {
 
 /** Runs one node job's life to its end; never throws for what a node may meet. */
 export async function runLife(job: NodeJob, client: NodeClient, opts: LifeOptions): Promise<LifeResult> {
-  return new NodeLife(job, client, opts).run();
+  const life = new NodeLife(job, client, opts);
+  const result = await life.run();
+  return { ...result, programs: life.runs.list() };
 }

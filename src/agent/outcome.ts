@@ -1,3 +1,6 @@
+import { ExitCode } from '../cli/exit-codes';
+import type { ProgramRun } from '../results/node-end';
+
 /**
  * How a node's life ended, and the exit code the node agent returns for it
  * (documented in docs/node-agent.md, "Exit codes").
@@ -16,21 +19,24 @@ export const Outcome = {
 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 
+/** The agent's exit code per outcome: rows of the CLI's one table (src/cli/exit-codes.ts). */
 export const EXIT_CODES: Record<Outcome, number> = {
-  passed: 0,
-  test_failed: 1,
-  aborted: 3,
-  timed_out: 4,
-  setup_error: 5,
+  passed: ExitCode.Ok,
+  test_failed: ExitCode.Failed,
+  aborted: ExitCode.Aborted,
+  timed_out: ExitCode.TimedOut,
+  setup_error: ExitCode.SetupError,
 };
 
 /** Exit code of `cluster-sync node --once` when no node job came within `--take-timeout`. */
-export const EXIT_NO_JOB = 6;
+export const EXIT_NO_JOB = ExitCode.NoJob;
 
 export interface LifeResult {
   outcome: Outcome;
   /** Why, in one line; empty when passed. */
   reason: string;
+  /** Each program the life ran, with its exit and duration. */
+  programs?: ProgramRun[];
 }
 
 /** Reads an abort resolution's reason: a barrier deadline, or anything else. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idSchema } from './messages';
 import type { NodeJob } from '../split/node-job';
+import { ProgramRunSchema } from '../results/node-end';
 
 /**
  * Messages between the node agent and the dispatcher (DESIGN §5,
@@ -28,6 +29,10 @@ export const DoneRequestSchema = z.strictObject({
   /** The life's outcome (`passed`, `test_failed`, ...). */
   outcome: z.string().max(64),
   reason: z.string().max(1024).optional(),
+  /** Each program the node ran: exit and duration (for the cluster's result). Absent from older agents. */
+  programs: z.array(ProgramRunSchema).max(1000).optional(),
+  /** Who ran it (the agent's host:pid or machine id). */
+  machine: z.string().max(256).optional(),
 });
 export type DoneRequest = z.infer<typeof DoneRequestSchema>;
 

@@ -1,17 +1,29 @@
 import type { Command } from 'commander';
 import { loadConnectionConfig } from '../core/config';
 import type { ConnectionConfig, ConnectionFlags } from '../core/config';
-import { ClusterSyncError, errorMessage } from '../core/errors';
+import { ClusterSyncError, ErrorCode, errorMessage } from '../core/errors';
+import type { WaitOptions } from '../core/wait-servers';
+import { ExitCode } from './exit-codes';
 
-/** Adds the connection flags every server-facing command shares. */
-export function withConnectionFlags(cmd: Command): Command {
+/** Adds the flags of a command that talks to Redis. */
+export function withRedisFlags(cmd: Command): Command {
   return cmd
     .option('--redis-url <url>', 'Redis URL (env CS_REDIS_URL)', undefined)
+    .option('--key-prefix <prefix>', 'Redis key prefix (env CS_KEY_PREFIX, default none)');
+}
+
+/** Adds the flags of a command that talks to NATS. */
+export function withNatsFlags(cmd: Command): Command {
+  return cmd
     .option('--nats-url <url>', 'NATS URL(s), comma separated (env CS_NATS_URL)', undefined)
     .option('--nats-user <user>', 'NATS user (env CS_NATS_USER; password in CS_NATS_PASS)')
     .option('--nats-creds <file>', 'NATS .creds or nkey seed file (env CS_NATS_CREDS)')
-    .option('--subject-prefix <prefix>', 'NATS subject prefix (env CS_SUBJECT_PREFIX, default cs)')
-    .option('--key-prefix <prefix>', 'Redis key prefix (env CS_KEY_PREFIX, default none)');
+    .option('--subject-prefix <prefix>', 'NATS subject prefix (env CS_SUBJECT_PREFIX, default cs)');
+}
+
+/** Adds the connection flags of a command that talks to both Redis and NATS. */
+export function withConnectionFlags(cmd: Command): Command {
+  return withNatsFlags(withRedisFlags(cmd));
 }
 
 export function connectionFrom(opts: Record<string, unknown>): ConnectionConfig {
@@ -26,8 +38,25 @@ export function connectionFrom(opts: Record<string, unknown>): ConnectionConfig 
   return loadConnectionConfig(flags);
 }
 
-/** Exit codes of the command line. */
-export const Exit = { Ok: 0, Failed: 1, Usage: 2, Unavailable: 69 } as const;
+/** @deprecated the one table is {@link ExitCode}; kept for the names older code uses. */
+export const Exit = { Ok: ExitCode.Ok, Failed: ExitCode.Failed, Usage: ExitCode.Usage, Unavailable: ExitCode.Unavailable } as const;
+
+/** The exit code of an error a command threw (the one table, src/cli/exit-codes.ts). */
+export function exitCodeOf(err: unknown): ExitCode {
+  if (!(err instanceof ClusterSyncError)) return ExitCode.Failed;
+  switch (err.code) {
+    case ErrorCode.InvalidInput:
+      return ExitCode.Usage;
+    case ErrorCode.NotFound:
+      return ExitCode.NotFound;
+    case ErrorCode.Unavailable:
+      return ExitCode.Unavailable;
+    case ErrorCode.Unauthorized:
+      return ExitCode.Unauthorized;
+    default:
+      return ExitCode.Failed;
+  }
+}
 
 /** Runs a command's action, printing errors as one clear line (stack only with CS_DEBUG). */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
@@ -43,20 +72,31 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
 
 /**
  * Prints an error as one clear line (stack only with CS_DEBUG) and sets the
- * exit code: 2 for bad input (a flag's value, a file), 1 for anything else.
+ * exit code from the one table (src/cli/exit-codes.ts).
  */
 export function reportError(err: unknown): void {
   process.stderr.write(`cluster-sync: ${errorMessage(err)}\n`);
   if (process.env.CS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
-  process.exitCode = err instanceof ClusterSyncError && err.code === 'INVALID_INPUT' ? Exit.Usage : Exit.Failed;
+  process.exitCode = exitCodeOf(err);
 }
 
-/** Resolves on SIGINT or SIGTERM. */
-export function untilSignal(): Promise<NodeJS.Signals> {
+/** How long a process may take to stop after SIGTERM or SIGINT before it exits anyway, ms. */
+export const STOP_DEADLINE_MS = 10_000;
+
+/**
+ * Resolves on SIGINT or SIGTERM. From then on the process has
+ * {@link STOP_DEADLINE_MS} to stop by itself; then it exits (code 1) whatever
+ * is still in flight (a request held by a dead Redis, a connection retrying).
+ */
+export function untilSignal(name = 'cluster-sync'): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals) => {
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
+      setTimeout(() => {
+        process.stderr.write(`${name}: did not stop within ${STOP_DEADLINE_MS / 1000}s of ${sig}; exiting\n`);
+        process.exit(ExitCode.Failed);
+      }, STOP_DEADLINE_MS).unref();
       resolve(sig);
     };
     process.on('SIGINT', on);
@@ -64,37 +104,31 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** The stop signals of a long-running command, listened for from before it starts; see {@link listenForStop}. */
-export interface StopSignals {
-  /** The command has started (and says so): a signal from now on stops it gracefully. */
-  started(): void;
-  /** The first SIGINT or SIGTERM after {@link StopSignals.started}. */
-  readonly stopped: Promise<NodeJS.Signals>;
-}
-
 /**
- * Listens for SIGINT and SIGTERM from the call, before a long-running command starts. Until a
- * listener exists Node dies of the signal at once, with no graceful stop, and a supervisor may send
- * it the moment the command has said it is ready: call `started()` in the same turn as the line
- * that says so (a signal's listener runs only after that turn's promise callbacks). A signal before
- * it (a start waiting for an unreachable Redis) kills the process at once, as it always did.
+ * An AbortSignal for a long-running command's start-up (waiting for its
+ * servers): SIGTERM or SIGINT aborts it, and the process exits within
+ * {@link STOP_DEADLINE_MS}. `release()` hands the signals back once the
+ * command serves (and waits with {@link untilSignal}).
  */
-export function listenForStop(): StopSignals {
-  let isStarted = false;
-  let resolve: (sig: NodeJS.Signals) => void = () => undefined;
-  const stopped = new Promise<NodeJS.Signals>((r) => (resolve = r));
+export function startupSignal(name: string): { signal: AbortSignal; release(): void } {
+  const ctl = new AbortController();
   const on = (sig: NodeJS.Signals): void => {
-    process.off('SIGINT', on);
-    process.off('SIGTERM', on);
-    if (isStarted) resolve(sig);
-    else process.kill(process.pid, sig);
+    process.stderr.write(`${name}: ${sig} while starting; stopping\n`);
+    ctl.abort(new Error(sig));
+    setTimeout(() => process.exit(ExitCode.Failed), STOP_DEADLINE_MS).unref();
   };
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
   return {
-    started: () => {
-      isStarted = true;
+    signal: ctl.signal,
+    release() {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
     },
-    stopped,
   };
+}
+
+/** How a long-running command waits for its servers: for ever, saying so on stderr once per interval. */
+export function waitForever(name: string, signal: AbortSignal): WaitOptions {
+  return { say: (line) => void process.stderr.write(`${name}: ${line}\n`), signal, intervalMs: Number(process.env.CS_WAIT_SAY_MS) || 5000 };
 }

@@ -10,13 +10,21 @@ import { registerScheduler } from './scheduler-command';
 import { registerSubmit } from './submit-command';
 import { registerNatsConfig } from './nats-config-command';
 import { registerSync } from './sync-command';
+import { registerCancel } from './cancel-command';
+import { registerList } from './list-command';
+import { registerRerun } from './rerun-command';
+import { registerResult } from './result-command';
+import { ExitCode } from './exit-codes';
+
 import { reportError } from './common';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
     .description('event-driven multi-device test synchronisation for Compass-CI / lkp-tests')
     .version('0.1.0')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Inherited by every command registered below: help and version exit 0, a bad command line 2 (docs/exit-codes.md).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage));
   registerSplit(program);
   registerWorker(program);
   registerServices(program);
@@ -28,6 +36,10 @@ export function buildProgram(): Command {
   registerSubmit(program);
   registerNatsConfig(program);
   registerSync(program);
+  registerCancel(program);
+  registerResult(program);
+  registerList(program);
+  registerRerun(program);
   return program;
 }
 

@@ -9,7 +9,8 @@ import { scriptsRoot } from '../agent/scripts';
 import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
 import { installProcessGuards } from '../core/process-guards';
-import { action, connectionFrom, withConnectionFlags } from './common';
+import { redactUrl, waitForNats } from '../core/wait-servers';
+import { action, connectionFrom, startupSignal, waitForever, withNatsFlags } from './common';
 import { intFlag } from './numbers';
 
 interface NodeFlags extends Record<string, unknown> {
@@ -22,10 +23,11 @@ interface NodeFlags extends Record<string, unknown> {
   ip?: string;
   pollMs: number;
   takeTimeout?: string;
+  resultRoot?: string;
 }
 
 export function registerNode(program: Command): void {
-  withConnectionFlags(
+  withNatsFlags(
     program
       .command('node')
       .description('the node agent: take node jobs of a testbox, run each job\'s life (daemons, tests, barriers), report how it ended')
@@ -37,6 +39,7 @@ export function registerNode(program: Command): void {
       .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
       .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', intFlag('--poll-ms', { min: 10 }), 1000)
+      .option('--result-root <dir>', 'append lkp-tests\' own stats of each job\'s end to DIR/last_state (cluster.abort: 1, cluster.timeout: 1, exit_fail: 1), as lkp\'s wait_cluster_state does')
       .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s'),
   ).action(
     action(async (opts: NodeFlags) => {
@@ -51,11 +54,18 @@ export function registerNode(program: Command): void {
       const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
       const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));
       let nc: NatsConnection;
+      // NATS not up yet: waited for, said once per interval; the same credentials refused is a setup error.
+      const startup = startupSignal('cluster-sync node');
       try {
+        await waitForNats(config, waitForever('cluster-sync node', startup.signal));
         nc = await connectNats(config, `cluster-sync-node-${opts.testbox}`);
       } catch (err) {
-        process.stderr.write(`cluster-sync node: cannot connect to NATS at ${config.natsUrl}: ${errorMessage(err)}\n`);
+        // Stopped (SIGTERM) while it waited: not a setup error.
+        if (startup.signal.aborted) return EXIT_CODES.aborted;
+        process.stderr.write(`cluster-sync node: cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${errorMessage(err)}\n`);
         return EXIT_CODES.setup_error;
+      } finally {
+        startup.release();
       }
       const stop = new AbortController();
       const onSignal = (sig: NodeJS.Signals): void => {
@@ -74,6 +84,7 @@ export function registerNode(program: Command): void {
           etcHosts: opts.etcHosts ? opts.hostsFile : undefined,
           pollMs: opts.pollMs,
           takeTimeoutMs,
+          resultRoot: opts.resultRoot,
           signal: stop.signal,
         });
       } finally {

@@ -8,7 +8,9 @@ import { EventFeed } from '../ops/event-feed';
 import { checkStateFilter, matches, parseSince } from '../ops/event-filter';
 import type { EventFilter } from '../ops/event-filter';
 import { formatEvent, useColor } from '../ops/event-line';
-import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
+import { waitForNats, waitForRedis } from '../core/wait-servers';
+import { clusterEvents } from '../ops/cluster-summary';
+import { action, connectionFrom, startupSignal, untilSignal, waitForever, withConnectionFlags } from './common';
 
 function checkId(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
@@ -20,7 +22,7 @@ function checkId(value: string | undefined, flag: string): string | undefined {
 }
 
 export function registerWatch(program: Command): void {
-  withConnectionFlags(program.command('watch').description('print cluster events as they happen, one line each; --since replays the past first'))
+  withConnectionFlags(program.command('watch').description('print cluster events as they happen, one line each; --since replays the past first; --cluster of an ended cluster prints its events and exits'))
     .option('--cluster <id>', 'only this cluster')
     .option('--node <job>', "only this node job's reports, and its cluster's barrier resolutions")
     .option('--state <state>', 'only reports reaching this state (or of this kind) and resolutions of this barrier or result')
@@ -35,6 +37,10 @@ export function registerWatch(program: Command): void {
         };
         const sinceMs = opts.since === undefined ? undefined : parseSince(opts.since as string);
         const config = connectionFrom(opts);
+        const startup = startupSignal('cluster-sync watch');
+        await waitForRedis(config.redisUrl, waitForever('cluster-sync watch', startup.signal));
+        await waitForNats(config, waitForever('cluster-sync watch', startup.signal));
+        startup.release();
         const redis = connectRedis(config.redisUrl, 'cs-watch');
         const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
         let feed: EventFeed | undefined;
@@ -51,13 +57,20 @@ export function registerWatch(program: Command): void {
           const json = opts.json === true;
           const color = !json && useColor(process.stdout);
           process.stdout.on('error', () => process.exit(0)); // a closed pipe (| head) ends the watch
+          if (filter.cluster !== undefined && (await redis.hget(store.keys.meta(filter.cluster), 'final'))) {
+            // An ended cluster has nothing more to say: its whole story, then exit.
+            const past = (await clusterEvents(store, filter.cluster)).filter((ev) => matches(filter, ev) && (sinceMs === undefined || ev.at >= sinceMs));
+            for (const ev of past) process.stdout.write(`${json ? JSON.stringify(ev) : formatEvent(ev, color)}\n`);
+            process.stderr.write(`cluster-sync watch: cluster ${filter.cluster} has ended; printed its ${past.length} events\n`);
+            return;
+          }
           feed = new EventFeed({ redis, nc, keys: store.keys, subjects: new Subjects(config.subjectPrefix), cluster: filter.cluster, sinceMs });
           const { replayed } = await feed.start((ev) => {
             if (matches(filter, ev)) process.stdout.write(`${json ? JSON.stringify(ev) : formatEvent(ev, color)}\n`);
           });
           const what = filter.cluster === undefined ? 'all clusters' : `cluster ${filter.cluster}`;
           process.stderr.write(`cluster-sync watch: ${feed.replays ? `replayed ${replayed} events, ` : ''}following ${what} live; Ctrl-C to stop\n`);
-          await untilSignal();
+          await untilSignal('cluster-sync watch');
         } finally {
           await feed?.close();
           await nc.drain().catch(() => undefined);

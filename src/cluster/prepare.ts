@@ -8,6 +8,8 @@ import { checkSpecName, loadClusterSpec, localhostSpec, parseClusterSpec, parseC
 import type { ClusterSpec } from '../spec/cluster-spec';
 import { splitJob } from '../split/split';
 import type { NodeJobDraft } from '../split/node-job';
+import { parsePolicy } from '../results/policy';
+import type { ClusterPolicy } from '../results/policy';
 
 /** Where a job's cluster spec comes from. */
 export interface SpecSource {
@@ -51,6 +53,10 @@ export interface PreparedCluster {
   nodes: NodeJobDraft[];
   /** What was ignored: keys of the spec cluster-sync does not use, job roles no host has. */
   warnings: string[];
+  /** Its failure policy (`success`, `cluster_retries`, `essential`). */
+  policy: ClusterPolicy;
+  /** Meta fields linking it to the cluster it repeats (an attempt of a retry, a re-run). Default none. */
+  lineage?: Record<string, string | number>;
 }
 
 function resolveSpec(name: string | undefined, roles: string[], own: Mapping | undefined, opts: SpecSource, source: string): ClusterSpec {
@@ -86,6 +92,7 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
   return jobs.map((doc, index) => {
     const where = jobs.length > 1 ? `${source} (job ${index + 1} of ${jobs.length})` : source;
     const parsed = parseJob(doc, where, opts.isProgram ?? classifyByShape);
+    const policy = parsePolicy(doc, where);
     const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), parsed.clusterSpec, opts, where);
     const warnings = [...spec.warnings];
     const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs, warn: (line) => warnings.push(line) });
@@ -102,6 +109,6 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
     if (nodeJobs > MAX_NODE_JOBS) {
       throw new InvalidInputError(source, `splits into more than ${MAX_NODE_JOBS} node jobs (${jobs.length} jobs on cluster spec ${spec.name} of ${spec.hosts.length} hosts)`);
     }
-    return { index, job: doc, spec, nodes, warnings };
+    return { index, job: doc, spec, nodes, warnings, policy };
   });
 }

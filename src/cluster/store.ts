@@ -52,7 +52,7 @@ export class ClusterStore {
 
   // Submit (SubmitStore).
   assignIds(drafts: NodeJobDraft[]): Promise<NodeJob[]> { return this.submits.assignIds(drafts); }
-  createCluster(jobs: NodeJob[]): Promise<{ created: number; event: string }> { return this.submits.createCluster(jobs); }
+  createCluster(jobs: NodeJob[], extraMeta?: Record<string, string | number>): Promise<{ created: number; event: string }> { return this.submits.createCluster(jobs, extraMeta); }
   markQueued(cid: string): Promise<void> { return this.submits.markQueued(cid); }
 
   // Fold (FoldStore).

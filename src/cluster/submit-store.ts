@@ -25,7 +25,7 @@ export class SubmitStore {
    * "submitted" event in one script (create.lua), and marks the cluster as
    * being submitted until {@link markQueued}. Returns the creation time and the event's id.
    */
-  async createCluster(jobs: NodeJob[]): Promise<{ created: number; event: string }> {
+  async createCluster(jobs: NodeJob[], extraMeta: Record<string, string | number> = {}): Promise<{ created: number; event: string }> {
     const first = jobs[0];
     if (!first) throw new Error('a cluster needs at least one node job');
     const cid = first.cluster;
@@ -45,6 +45,8 @@ export class SubmitStore {
       ...Object.fromEntries(jobs.map((j) => [hostField(j.host), j.job_id])),
       // Where each node job waits: what the reaper and retention remove.
       queues: JSON.stringify(Object.fromEntries(jobs.map((j) => [j.job_id, testboxQueueName(j.queue)]))),
+      // The policy, the job and its lineage (src/results/history.ts).
+      ...extraMeta,
     };
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.ctx.keys;

@@ -7,6 +7,7 @@ import type { ClusterEvent } from '../fold/outcome';
 import type { SubmitEnd } from '../fold/scripts';
 import type { PreparedCluster } from './prepare';
 import { clusterRoles } from './store';
+import { historyMeta } from '../results/history';
 import type { ClusterStore } from './store';
 
 /** Told about each cluster once it is enqueued, with its "submitted" event (to publish it live). */
@@ -86,7 +87,7 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   const jobs = await store.assignIds(p.nodes);
   const first = jobs[0] as NodeJob;
   const cid = first.cluster;
-  const { created, event } = await store.createCluster(jobs);
+  const { created, event } = await store.createCluster(jobs, historyMeta(p));
   const where = Object.fromEntries(jobs.map((j) => [j.job_id, testboxQueueName(j.queue)]));
   try {
     const flows: FlowJob[] = jobs.map((j) => ({ name: cid, queueName: testboxQueueName(j.queue), data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } }));

@@ -110,6 +110,7 @@ export class SweepStore {
     const steps: Promise<unknown>[] = [
       redis.hdel(k.clusterState, cid),
       redis.zrem(k.openClusters, cid),
+      redis.zrem(k.retryDue, cid),
       redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`)),
     ];
     if (jobs.length > 0) {

@@ -10,6 +10,9 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   MissingBinary: 'MISSING_BINARY',
   Aborted: 'ABORTED',
+  /** A server did not answer within the bounded time of a one-shot command. */
+  Unavailable: 'UNAVAILABLE',
+  Unauthorized: 'UNAUTHORIZED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -83,6 +86,17 @@ export class MissingBinaryError extends ClusterSyncError {
   constructor(binary: string, hint: string) {
     super(ErrorCode.MissingBinary, `${binary} not found on PATH: ${hint}`);
     this.binary = binary;
+  }
+}
+
+/** A server (scheduler, Redis, NATS) did not answer in time; the message names its URL. Worth retrying later. */
+export class UnavailableError extends ClusterSyncError {
+  constructor(
+    readonly url: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCode.Unavailable, message, { ...options, retryable: true });
   }
 }
 

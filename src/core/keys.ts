@@ -93,6 +93,15 @@ export class Keys {
   get endedClusters(): string {
     return `${this.prefix}cs/clusters/ended`;
   }
+  /**
+   * zset: ended clusters whose job allows retries (`cluster_retries` > 0) ->
+   * when they ended (ms). Written by the call that ends the cluster; the
+   * workers' retrier (src/results/retries.ts) judges each once, after its
+   * backoff, and removes it.
+   */
+  get retryDue(): string {
+    return `${this.prefix}cs/clusters/retry`;
+  }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {
     return `${this.prefix}cs/clusters/open`;

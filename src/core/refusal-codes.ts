@@ -20,6 +20,8 @@ export const RefusalCode = {
   Invalid: 'INVALID',
   /** Over the size limit of a report or of a NATS message. */
   TooLarge: 'TOO_LARGE',
+  /** The cluster has ended already (an operator's cancel of an ended cluster: 409). */
+  Ended: 'ENDED',
   /** Redis could not take it now (out of memory, down, a full queue): worth retrying. */
   Unavailable: 'UNAVAILABLE',
 } as const;

@@ -12,6 +12,8 @@ export interface SweepResult {
   reaped: number;
   completed: number;
   deleted: number;
+  /** Clusters submitted again as a new attempt (`cluster_retries`). */
+  retried: number;
 }
 
 /** What the workers tell in-process listeners (metrics, tests). */

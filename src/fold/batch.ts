@@ -89,7 +89,7 @@ export function foldBatchCall(keys: Keys, reports: readonly Report[], maxEvents:
     }
     return { c, id: r.id, job: r.job, state: r.state, token: r.token, at: r.at, info: r.info, reason: r.reason, ...messageFields(r) };
   });
-  const globals = [keys.clusterState, keys.id2cluster, keys.allEvents, keys.heartbeats, keys.openClusters, keys.deadlines, keys.endedClusters];
+  const globals = [keys.clusterState, keys.id2cluster, keys.allEvents, keys.heartbeats, keys.openClusters, keys.deadlines, keys.endedClusters, keys.retryDue];
   return [globals.length + clusterKeys.length, ...globals, ...clusterKeys, JSON.stringify(body), JSON.stringify(cids), maxEvents];
 }
 

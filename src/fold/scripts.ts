@@ -10,11 +10,12 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = path.join(__dirname, 'lua');
 
 const SCRIPTS = {
-  // The number of keys is the call's first argument: 7 + 3 per cluster of the batch.
+  // The number of keys is the call's first argument: 8 + 3 per cluster of the batch.
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
-  csTimeout: { file: 'timeout.lua', keys: 8 },
+  csTimeout: { file: 'timeout.lua', keys: 9 },
   csCreate: { file: 'create.lua', keys: 9 },
   csClaimSubmit: { file: 'claim-submit.lua', keys: 1 },
+  csEndCluster: { file: 'end-cluster.lua', keys: 8 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
@@ -39,6 +40,7 @@ export interface ScriptCommands {
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
   csClaimSubmit(submitting: string, cid: string, who: SubmitEnd): Promise<SubmitEnd | 'gone'>;
+  csEndCluster(...args: (string | number)[]): Promise<string>;
 }
 
 /** How a cluster's submit ends (claim-submit.lua): its node jobs queued, or removed by the reaper. */

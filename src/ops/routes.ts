@@ -13,6 +13,7 @@ import { clusterEvents, recentClusterSummaries, summarize } from './cluster-summ
 import { registerOpsGauges } from './metrics/ops-metrics';
 import { attachWorkerMetrics } from './metrics/worker-metrics';
 import { SseStreams } from './sse';
+import { readResult } from '../results/result';
 
 export interface OpsDeps {
   store: ClusterStore;
@@ -75,7 +76,9 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
     if (problem) return reply.code(400).send({ error: problem });
     try {
       const view = await store.readCluster(id);
-      return { cluster: view, summary: summarize(view), events: await clusterEvents(store, id), now: Date.now() };
+      // The verdict and the attempts (src/results): what an operator asks first.
+      const result = await readResult(store, id);
+      return { cluster: view, summary: summarize(view), events: await clusterEvents(store, id), now: Date.now(), result: { state: result.state, verdict: result.verdict, end_cause: result.end_cause, attempts: result.attempts } };
     } catch (err) {
       if (err instanceof NotFoundError) return reply.code(404).send({ error: err.message });
       throw err;

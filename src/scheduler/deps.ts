@@ -23,6 +23,8 @@ export interface SchedulerDeps {
   /** The process's shared subscriptions, which every legacy wait uses (node-proxy.ts). Default: made by buildServer on `nc`. */
   shared?: SharedSubscriptions;
   logger?: Logger;
+  /** The Redis URL, named in the 503 answered while Redis is down. Default: not named. */
+  redisUrl?: string;
   /** Extra routes registered after the scheduler's own. Default none. */
   routes?: RouteRegistrar[];
 }

@@ -7,6 +7,8 @@ import type { SchedulerDeps } from './deps';
 import { sendError } from './error-reply';
 import { registerJobRoutes } from './jobs-route';
 import { registerLegacyRoutes } from './legacy-route';
+import { registerResultRoutes } from './results-route';
+import { redisGate } from './redis-gate';
 import { zodValidatorCompiler } from './zod-validator';
 
 /** Content types a job may come as; every one is read as text and parsed by the bounded YAML loader. */
@@ -52,8 +54,10 @@ export function buildServer(input: SchedulerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(TEXT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.addHook('onRequest', redisGate(deps));
   registerJobRoutes(app, deps);
   registerClusterRoutes(app, deps);
+  registerResultRoutes(app, deps);
   registerLegacyRoutes(app, deps);
   for (const register of deps.routes ?? []) register(app, deps);
   return app;

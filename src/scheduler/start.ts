@@ -48,7 +48,7 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     throw err;
   }
   const shared = new SharedSubscriptions(nc);
-  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes });
+  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes, redisUrl: config.redisUrl });
   const close = async (): Promise<void> => {
     await app.close();
     await queues.close();

@@ -125,3 +125,9 @@ test('a refused publish shows in the process log: a scheduler run as the ops use
   const line = await misconfigured.waitFor(new RegExp(`NATS server refused publish to \\\\?"cs\\.cluster\\.${first!.cluster}\\.event\\\\?": permissions violation`), STARTUP_MS);
   note('scheduler started with a user that may not publish events (the old secure.conf mistake)', `its log says: ${line[0]}`);
 });
+
+test("a node agent started with another testbox's credentials is a setup error (exit 5) naming the refusal, not \"no job\"", async () => {
+  const agent = run('node-demo-client', ['node', '--testbox', 'demo-server', '--scripts', path.join(ROOT, 'examples/lkp'), '--once', '--take-timeout', '60s', '--poll-ms', '200']);
+  expect(await agent.exited).toBe(5);
+  expect(agent.stdout + agent.stderr).toMatch(/refused this node's take on cs\.queue\.demo-server\.take.*may not take node jobs of testbox demo-server/);
+});

@@ -25,6 +25,8 @@ export interface ClusterSpecForTest {
   token: string;
   nodes: { job: string; roles: string }[];
   timeoutMs: number;
+  /** Roles whose nodes are not essential (meta `optional_roles`). Default none. */
+  optionalRoles?: string[];
 }
 
 /** What the scripts left in Redis for one cluster, in the model's shape. */
@@ -90,7 +92,7 @@ export class FoldAdapter {
       cluster_timeout_ms: c.timeoutMs,
       heartbeat_interval_ms: 5000,
     }));
-    await this.store.createCluster(jobs);
+    await this.store.createCluster(jobs, c.optionalRoles && c.optionalRoles.length > 0 ? { optional_roles: c.optionalRoles.join(' ') } : {});
   }
 
   /** Folds reports in order, each on its own, in one atomic call (DESIGN §5 batches: the fold-batch script). */

@@ -86,6 +86,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 export const sequence: fc.Arbitrary<Sequence> = fc.record({
   a: fc.array(roles, { minLength: 1, maxLength: 5 }),
   b: fc.array(roles, { minLength: 1, maxLength: 2 }),
+  // Roles of cluster A that are not essential (`if role R: essential: false`); mostly none.
+  optional: fc.oneof({ weight: 3, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.subarray(['server', 'client'], { minLength: 1 }) }),
   timeoutMs: fc.constantFrom(1000, 90_000, 8 * 3_600_000),
   steps: fc.array(step, { minLength: 1, maxLength: 10 }),
 });

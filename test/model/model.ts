@@ -106,6 +106,8 @@ export class ClusterModel {
     readonly token: string,
     nodes: { job: string; roles: string; direct_ips?: string; direct_macs?: string }[],
     readonly timeoutMs: number,
+    /** Roles whose nodes are not essential: their abort aborts nobody, and they stop counting for barriers. */
+    readonly optionalRoles: readonly string[] = [],
   ) {
     for (const n of nodes) {
       this.nodes.set(n.job, { state: '', roles: n.roles, ip: '', direct_ips: n.direct_ips ?? '', direct_macs: n.direct_macs ?? '', entire_state: '' });
@@ -135,14 +137,20 @@ export class ClusterModel {
   /** Resolves what the node states decide now; `forceAbort` adds an aborted phantom (a deadline). */
   private resolve(abortReason: string, forceAbort = false): ModelResolution[] {
     const out: ModelResolution[] = [];
-    const aborted = byteOrder([...this.nodes].filter(([, n]) => n.state === 'abort').map(([id]) => id));
+    // A node is essential unless every one of its roles is optional (common.lua is_essential).
+    const essential = (n: ModelNode): boolean => {
+      const rs = n.roles.split(' ').filter(Boolean);
+      return rs.length === 0 || rs.some((r) => !this.optionalRoles.includes(r));
+    };
+    const aborted = byteOrder([...this.nodes].filter(([, n]) => n.state === 'abort' && essential(n)).map(([id]) => id));
+    const counted = [...this.nodes.values()].filter((n) => n.state !== 'abort');
     if (forceAbort) aborted.push('~timeout');
     for (const b of BARRIERS) {
       if (this.res.has(b)) continue;
       let r: ModelResolution;
       if (aborted.length > 0) {
         r = { barrier: b, result: 'abort', reason: abortReason !== '' ? abortReason : `node ${aborted.join(', ')} aborted` };
-      } else if ([...this.nodes.values()].every((n) => (RANK[n.state] ?? 0) >= (RANK[b] ?? 0))) {
+      } else if (counted.every((n) => (RANK[n.state] ?? 0) >= (RANK[b] ?? 0))) {
         r = { barrier: b, result: b };
       } else {
         break;

@@ -53,6 +53,8 @@ export type Step = { t: 'batch'; actions: Action[] } | { t: 'deadline'; cluster:
 export interface Sequence {
   a: string[];
   b: string[];
+  /** Roles of cluster A whose nodes are not essential. Default none. */
+  optional?: string[];
   timeoutMs: number;
   steps: Step[];
 }
@@ -237,8 +239,9 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
   const clusters = { A: seq.a.map((roles, i) => ({ job: `${ns}-a${i}`, roles })), B: seq.b.map((roles, i) => ({ job: `${ns}-b${i}`, roles })) };
   const cid = { A: `${ns}-a0`, B: `${ns}-b0` };
   const token = { A: `tok-a-${ns}`, B: `tok-b-${ns}` };
-  await api.createClusters((['A', 'B'] as const).map((which) => ({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs })));
-  for (const which of ['A', 'B'] as const) world.create(new ClusterModel(cid[which], token[which], clusters[which], seq.timeoutMs));
+  const optional = { A: seq.optional ?? [], B: [] };
+  await api.createClusters((['A', 'B'] as const).map((which) => ({ cid: cid[which], token: token[which], nodes: clusters[which], timeoutMs: seq.timeoutMs, optionalRoles: optional[which] })));
+  for (const which of ['A', 'B'] as const) world.create(new ClusterModel(cid[which], token[which], clusters[which], seq.timeoutMs, optional[which]));
   const sent: ModelReport[] = [];
   const log: string[] = [];
   let n = 0;

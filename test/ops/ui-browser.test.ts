@@ -13,6 +13,9 @@ import type { TestServers } from '../helpers/servers';
 import { startOpsApp } from './ops-app';
 import { nodeClients } from '../helpers/cluster';
 import { MessageClient } from '../../src/client/message-client';
+import { ClusterStore } from '../../src/cluster/store';
+import { QueueSet } from '../../src/queue/queues';
+import { retryCluster } from '../../src/results/resubmit';
 
 /*
  * The /ui page in a real headless Chromium (Debian's /usr/bin/chromium, never
@@ -108,6 +111,9 @@ test('the page lists clusters live and draws a timeline with lanes, barrier line
   expect(await page.locator('#abort-reason').textContent()).toBe(`aborted: node ${b!.jobs[1]!.job_id} (client) reported failed: iperf3 exited 1: connection refused`);
   await page.locator(`#clusters tr[data-cluster="${b!.cluster}"][data-state="abort"]`).waitFor();
   expect(await page.locator('#clusters tbody tr').count()).toBe(2);
+  // The verdict of the one result (src/results): a test failure.
+  await page.locator('#verdict[data-verdict="failed"]').waitFor();
+  expect(await page.locator('#verdict').textContent()).toBe('verdict failed (test_failed)');
   await page.screenshot({ path: path.join(OUT, 'ui-aborted.png'), fullPage: true });
   expect(errors).toEqual([]);
 });
@@ -138,5 +144,32 @@ test('a named sync gets a marker on the timeline, and each node that waited a ba
   expect(bars.map(([j]) => j).sort()).toEqual(c!.jobs.map((j) => j.job_id).sort());
   for (const [j, title] of bars) expect(title).toMatch(new RegExp(`^${j} waited \\d+(ms|\\.\\d+s) at wait-all ready$`));
   await page.screenshot({ path: path.join(OUT, 'ui-sync.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('a retried cluster shows its verdict and every attempt', async () => {
+  const { url } = await startOpsApp(res, config);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const { job, spec } = nodesJob(2, 'cluster_retries: 1');
+  const [first] = await submitInline(res, config, job, spec);
+  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+  const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
+  const [n1] = await nodeClients(res, config, first!);
+  await n1!.report('abort', { reason: 'no heartbeat for 15s (dead node)' });
+  const second = await retryCluster(store, queues, first!.cluster);
+  const clients = await nodeClients(res, config, { ...first!, cluster: second!.cluster, jobs: second!.jobs });
+  await Promise.all(clients.map((c) => c.wait('wait_start')));
+  await Promise.all(clients.map((c) => c.wait('wait_ready')));
+  await Promise.all(clients.map((c) => c.wait('finished')));
+  await page.goto(`${url}/ui#${first!.cluster}`);
+  await page.locator('#verdict[data-verdict="passed"]').waitFor();
+  expect(await page.locator('#attempts tbody tr').evaluateAll((rows) => rows.map((r) => String((r as unknown as { innerText: string }).innerText).split('\t')))).toEqual([
+    ['1', first!.cluster, 'aborted', 'dead_node'],
+    ['2', second!.cluster, 'passed', 'finished'],
+  ]);
+  await page.screenshot({ path: path.join(OUT, 'ui-retried.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

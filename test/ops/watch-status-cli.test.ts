@@ -76,7 +76,9 @@ test('status without an id: a row per open cluster with its pending barrier and 
 
 test('status ID: every node, the barriers with the abort reason, and the event history', async () => {
   const { code, out } = await run(['status', a]);
-  expect(code).toBe(0);
+  // A did not pass: status exits with its verdict's code (failed: 1, docs/exit-codes.md).
+  expect(code).toBe(1);
+  expect(out).toContain('verdict: failed (test_failed)');
   expect(out).toContain(`cluster ${a}  spec cs-test  aborted`);
   expect(out).toMatch(/ready\s+abort\s+\S+\s+-\s+node \S+ \(client\) reported failed: iperf exited 1/);
   expect(out).toMatch(/start\s+start\s+\d{4}-/);
@@ -93,7 +95,7 @@ test('status ID: every node, the barriers with the abort reason, and the event h
 });
 
 test('status of an unknown or malformed id says so', async () => {
-  expect(await run(['status', 'cs-999999'])).toMatchObject({ code: 1, err: 'cluster-sync: unknown cluster cs-999999\n' });
+  expect(await run(['status', 'cs-999999'])).toMatchObject({ code: 9, err: 'cluster-sync: unknown cluster cs-999999\n' });
   expect(await run(['status', 'a.b'])).toMatchObject({ code: 2, err: 'cluster-sync: cluster: "a.b" is not a cluster id\n' });
 });
 
@@ -102,7 +104,7 @@ test('watch rejects bad flags before connecting, naming the flag', async () => {
   expect(await run(['watch', '--since', 'yesterday'])).toMatchObject({ code: 2, err: expect.stringContaining('--since: expected a duration like 10m') });
   expect(await run(['watch', '--since', '2999-01-01T00:00:00Z'])).toMatchObject({ code: 2, err: expect.stringContaining('is in the future') });
   expect(await run(['watch', '--cluster', 'x.>'])).toMatchObject({ code: 2, err: expect.stringContaining('--cluster: "x.>" is not a cluster or job id') });
-  expect(await run(['watch', '--node', 'cs-424242'])).toMatchObject({ code: 1, err: expect.stringContaining('--node: unknown node job cs-424242') });
+  expect(await run(['watch', '--node', 'cs-424242'])).toMatchObject({ code: 9, err: expect.stringContaining('--node: unknown node job cs-424242') });
 });
 
 test('watch --since --json replays every event once, in order, then follows live', async () => {
@@ -114,8 +116,9 @@ test('watch --since --json replays every event once, in order, then follows live
   expect(replayed[0]).toMatchObject({ type: 'submitted', cluster: a, nodes: 2, roles: 'server client', spec: 'cs-test' });
 });
 
-test('watch --cluster --state abort shows only that cluster\'s aborts, with reasons', async () => {
-  const p = await watch(['--since', '1h', '--cluster', a, '--state', 'abort']);
+test('watch --cluster --state abort of an ended cluster prints only its aborts, with reasons, and exits', async () => {
+  const p = cli(['watch', '--since', '1h', '--cluster', a, '--state', 'abort']);
+  expect(await p.exited).toBe(0);
   const out = lines(p.stdout);
   expect(out).toHaveLength(3);
   expect(out[0]).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  ${a}\\s+\\S+ \\(client\\)\\s+failed\\s+start -> abort  iperf exited 1$`));

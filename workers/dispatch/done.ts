@@ -5,6 +5,7 @@ import { testboxQueueName } from '../../src/queue/queues';
 import type { NodeJob } from '../../src/split/node-job';
 import { DoneRequestSchema } from '../../src/bus/queue-messages';
 import type { DoneReply } from '../../src/bus/queue-messages';
+import { recordNodeEnd } from '../../src/results/node-end';
 import { parseRequest } from './context';
 import type { DispatchContext } from './context';
 
@@ -40,6 +41,10 @@ export async function done(ctx: DispatchContext, msg: Msg): Promise<DoneReply> {
     }
   }
   ctx.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
+  // Each program's exit and duration, kept with the cluster for its result (src/results).
+  await recordNodeEnd(ctx.connection, ctx.pool.keys, job.data.cluster, req.job, { outcome: req.outcome, reason: req.reason, programs: req.programs ?? [], machine: req.machine }).catch((err: unknown) =>
+    ctx.log.warn({ job: req.job, err: errorMessage(err) }, "could not record the node job's end for its result"),
+  );
   return { ok: true };
 }
 

@@ -5,7 +5,10 @@
   resolves `abort` as soon as any node is `abort`, and resolves to itself when
   every node's state is at least the barrier.
   Meta hash fields used here: res:B, reason:B, at:B (ms), deadline:B (ms), final,
-  pending, created, timeout_ms.
+  pending, created, timeout_ms, end_cause (why the cluster ended: the table in
+  src/results/end-cause.ts; the first end wins), optional_roles (roles whose
+  nodes are not essential, space-separated: such a node's abort aborts nobody
+  else and it no longer counts for later barriers).
   Deadlines: `k.deadlines` is a zset of "<cid> <barrier>" -> deadline (ms). A
   barrier that resolves drops its own member and, unless the cluster ended,
   adds the next barrier's deadline (its clock starts now), in the same atomic
@@ -40,13 +43,50 @@ local function add_event(cluster_events, all_events, max_all, ev)
   return ev
 end
 
+-- Why a node's report ends its cluster (src/results/end-cause.ts, causeFromReason).
+local function cause_of(kind, reason)
+  if kind == 'failed' then
+    if string.sub(reason, 1, 12) == 'setup error:' then return 'setup_error' end
+    return 'test_failed'
+  end
+  if string.sub(reason, 1, 12) == 'no heartbeat' then return 'dead_node' end
+  if string.sub(reason, 1, 12) == 'machine lost' then return 'machine_lost' end
+  return 'aborted'
+end
+
+-- The roles whose nodes are not essential (meta optional_roles), as a set.
+local function optional_roles(k)
+  local set = {}
+  local raw = redis.call('HGET', k.meta, 'optional_roles')
+  if raw then for r in string.gmatch(raw, '%S+') do set[r] = true end end
+  return set
+end
+
+-- A node is essential unless every one of its roles is optional.
+local function is_essential(optional, n)
+  local any = false
+  for r in string.gmatch(n.roles or '', '%S+') do
+    any = true
+    if not optional[r] then return true end
+  end
+  return not any
+end
+
 -- Resolves every barrier that the node states now decide. Returns the new
 -- resolutions, in barrier order, each already recorded in meta and logged.
-local function resolve(k, cid, nodes, now, abort_reason, max_all)
+-- `cause` (optional) is the end_cause of an abort this call makes.
+local function resolve(k, cid, nodes, now, abort_reason, max_all, cause)
   local out = {}
   local aborted = {}
+  local optional = optional_roles(k)
+  local counted = {}
   for _, id in ipairs(sorted_keys(nodes)) do
-    if nodes[id].state == 'abort' then aborted[#aborted + 1] = id end
+    local essential = is_essential(optional, nodes[id])
+    if nodes[id].state == 'abort' then
+      if essential then aborted[#aborted + 1] = id end
+    else
+      counted[#counted + 1] = nodes[id]
+    end
   end
   for _, b in ipairs(BARRIERS) do
     if redis.call('HEXISTS', k.meta, 'res:' .. b) == 0 then
@@ -56,7 +96,8 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all)
         reason = abort_reason ~= '' and abort_reason or ('node ' .. table.concat(aborted, ', ') .. ' aborted')
       else
         local all = true
-        for _, n in pairs(nodes) do
+        -- An aborted node that is not essential no longer counts.
+        for _, n in ipairs(counted) do
           if (RANK[n.state] or 0) < RANK[b] then all = false break end
         end
         if not all then break end
@@ -73,8 +114,10 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all)
       redis.call('ZREM', k.deadlines, cid .. ' ' .. b)
       if result == 'abort' then
         redis.call('HSET', k.meta, 'final', 'abort', 'pending', '')
+        redis.call('HSETNX', k.meta, 'end_cause', (cause and cause ~= '') and cause or 'aborted')
       elseif b == 'finish' then
         redis.call('HSET', k.meta, 'final', 'finish', 'pending', '')
+        redis.call('HSETNX', k.meta, 'end_cause', 'finished')
       else
         local next_b = BARRIERS[idx + 2]
         redis.call('HSET', k.meta, 'pending', next_b)
@@ -92,10 +135,36 @@ local function resolve(k, cid, nodes, now, abort_reason, max_all)
     if redis.call('HEXISTS', k.meta, 'final') == 1 then
       redis.call('ZREM', k.open, cid)
       redis.call('ZADD', k.ended, now, cid)
+      -- A cluster that may be retried is judged by the workers' retrier (src/results/retries.ts).
+      if k.retry and (tonumber(redis.call('HGET', k.meta, 'cluster_retries')) or 0) > 0 then
+        redis.call('ZADD', k.retry, now, cid)
+      end
       for _, id in ipairs(sorted_keys(nodes)) do redis.call('ZREM', k.heartbeats, cid .. ' ' .. id) end
     end
   end
   return out
+end
+
+-- Forces every open barrier to resolve abort with `reason` (a deadline, an operator's cancel):
+-- a pseudo-node `pseudo` in abort stands for whoever ended it; no real node's state moves.
+-- Marks every node's entire_state abort; returns the resolutions made.
+local function force_abort(k, cid, nodes, now, reason, max_all, cause, pseudo)
+  local forced = {}
+  for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
+  forced[pseudo] = { state = 'abort', roles = '' }
+  local out = resolve(k, cid, forced, now, reason, max_all, cause)
+  for _, n in pairs(nodes) do n.entire_state = 'abort' end
+  return out
+end
+
+-- The JSON outcome of a script that only resolved barriers: the resolutions and their events.
+local function resolutions_outcome(cid, resolutions)
+  local events = {}
+  for _, r in ipairs(resolutions) do
+    events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
+                            result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
+  end
+  return cjson.encode({ ok = true, resolutions = resolutions, events = events })
 end
 
 -- The answer to a node waiting at barrier b, if b is resolved.

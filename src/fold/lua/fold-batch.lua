@@ -7,8 +7,8 @@
   KEYS[1] sched/cluster_state (hash)   KEYS[2] sched/id2cluster (hash)
   KEYS[3] all events (stream)          KEYS[4] heartbeats (zset)
   KEYS[5] open clusters (zset)         KEYS[6] deadlines (zset)
-  KEYS[7] ended clusters (zset)
-  KEYS[8 + 3i], KEYS[9 + 3i], KEYS[10 + 3i]: meta (hash), events (stream) and
+  KEYS[7] ended clusters (zset)        KEYS[8] clusters whose end the retrier judges (zset)
+  KEYS[9 + 3i], KEYS[10 + 3i], KEYS[11 + 3i]: meta (hash), events (stream) and
     folded reports (hash) of the batch's cluster i (i = 0, 1, ...)
   ARGV[1] JSON list of reports, each {c = its cluster's index i + 1, id, job, state, token, at, info?, reason?}
   ARGV[2] JSON list of the cluster ids, in the order of their keys
@@ -26,7 +26,7 @@
 --@include fold-report.lua
 
 local g = { state = KEYS[1], id2cluster = KEYS[2], all_events = KEYS[3], heartbeats = KEYS[4], open = KEYS[5],
-            deadlines = KEYS[6], ended = KEYS[7], max_all = tonumber(ARGV[3]) }
+            deadlines = KEYS[6], ended = KEYS[7], retry = KEYS[8], max_all = tonumber(ARGV[3]) }
 local reports = cjson.decode(ARGV[1])
 local cids = cjson.decode(ARGV[2])
 local now = now_ms()
@@ -41,7 +41,7 @@ for i, r in ipairs(reports) do
     outcome = refusal('INVALID', 'report ' .. i .. ' of the batch names no cluster of it')
   else
     if loaded[c] == nil then
-      local base = 8 + 3 * (c - 1)
+      local base = 9 + 3 * (c - 1)
       local cx, refused = load_cluster(cluster_keys(g, KEYS[base], KEYS[base + 1], KEYS[base + 2]), cid)
       loaded[c] = cx or refused
       if cx then clusters[#clusters + 1] = cx end

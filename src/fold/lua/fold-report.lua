@@ -7,7 +7,7 @@
   fold_report checks everything before it writes anything, so a refused or
   malformed report writes nothing and leaves its neighbours in the batch alone.
 
-  g: global keys and settings { state, id2cluster, all_events, heartbeats, open, deadlines, ended, max_all }
+  g: global keys and settings { state, id2cluster, all_events, heartbeats, open, deadlines, ended, retry, max_all }
   Per cluster: { meta, events, reports } (cs/cluster/<cid>/...): `reports` is the
   hash report id -> outcome JSON that makes a repeated report change nothing.
 ]]
@@ -30,7 +30,7 @@ end
 -- The keys of one cluster's folds, in the shape common.lua's resolve() takes.
 local function cluster_keys(g, meta, events, reports)
   return { state = g.state, id2cluster = g.id2cluster, meta = meta, events = events, all_events = g.all_events,
-           reports = reports, heartbeats = g.heartbeats, open = g.open, deadlines = g.deadlines, ended = g.ended }
+           reports = reports, heartbeats = g.heartbeats, open = g.open, deadlines = g.deadlines, ended = g.ended, retry = g.retry }
 end
 
 -- Reads what every report of a cluster needs once: its token and node states.
@@ -139,12 +139,13 @@ local function fold_report(g, cx, r, now)
     if node.state == 'finish' or node.state == 'abort' then
       redis.call('ZREM', k.heartbeats, cid .. ' ' .. job)
     end
-    local reason = ''
+    local reason, cause = '', nil
     if node.state == 'abort' and before ~= 'abort' then
       reason = 'node ' .. job .. ' (' .. node.roles .. ') reported ' .. kind
       if given_reason ~= '' then reason = reason .. ': ' .. given_reason end
+      cause = cause_of(kind, given_reason)
     end
-    resolutions = resolve(k, cid, cx.nodes, now, reason, g.max_all)
+    resolutions = resolve(k, cid, cx.nodes, now, reason, g.max_all, cause)
     if #resolutions > 0 then cx.final = redis.call('HGET', k.meta, 'final') end
     for _, res in ipairs(resolutions) do
       events[#events + 1] = { id = res.event, v = 1, type = 'resolution', cluster = cid, barrier = res.barrier,

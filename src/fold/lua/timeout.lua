@@ -6,7 +6,7 @@
   KEYS[3] cluster events (stream)      KEYS[4] all events (stream)
   KEYS[5] heartbeats (zset)            KEYS[6] open clusters (zset)
   KEYS[7] deadlines (zset): this barrier's member is dropped whatever happens
-  KEYS[8] ended clusters (zset)
+  KEYS[8] ended clusters (zset)        KEYS[9] clusters whose end the retrier judges (zset)
   ARGV[1] cluster id   ARGV[2] barrier   ARGV[3] reason prefix ("barrier ready timed out after 8h")
   ARGV[4] max length of the all-events stream
 
@@ -16,7 +16,7 @@
 --@include common.lua
 
 local cid, barrier, prefix, max_all = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local k = { state = KEYS[1], meta = KEYS[2], events = KEYS[3], all_events = KEYS[4], heartbeats = KEYS[5], open = KEYS[6], deadlines = KEYS[7], ended = KEYS[8] }
+local k = { state = KEYS[1], meta = KEYS[2], events = KEYS[3], all_events = KEYS[4], heartbeats = KEYS[5], open = KEYS[6], deadlines = KEYS[7], ended = KEYS[8], retry = KEYS[9] }
 
 redis.call('ZREM', k.deadlines, cid .. ' ' .. barrier)
 if not RANK[barrier] or barrier == '' then return fail('BAD_BARRIER', 'no barrier ' .. barrier) end
@@ -39,17 +39,8 @@ local resolutions = resolve(k, cid, nodes, now, '', max_all)
 if redis.call('HEXISTS', k.meta, 'res:' .. barrier) == 0 then
   local reason = prefix .. '; still missing: ' .. table.concat(missing, ', ')
   -- Mark the missing nodes' barrier as impossible: the cluster aborts.
-  local forced = {}
-  for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
-  forced['~timeout'] = { state = 'abort', roles = '' }
-  local more = resolve(k, cid, forced, now, reason, max_all)
+  local more = force_abort(k, cid, nodes, now, reason, max_all, 'timed_out', '~timeout')
   for _, r in ipairs(more) do resolutions[#resolutions + 1] = r end
-  for _, n in pairs(nodes) do n.entire_state = 'abort' end
 end
 redis.call('HSET', k.state, cid, cjson.encode(nodes))
-local events = {}
-for _, r in ipairs(resolutions) do
-  events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
-                          result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
-end
-return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+return resolutions_outcome(cid, resolutions)

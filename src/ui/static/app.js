@@ -57,6 +57,7 @@
     var reason = $('#abort-reason');
     reason.hidden = !s.reason;
     reason.textContent = s.reason ? 'aborted: ' + s.reason : '';
+    renderVerdict(d.result);
     var tbody = $('#nodes tbody');
     tbody.replaceChildren();
     v.nodes.forEach(function (n) {
@@ -67,6 +68,27 @@
       td(tr, n.state || 'submitted', 'state-' + (n.state === 'abort' ? 'abort' : n.state === 'finish' ? 'finish' : 'open'));
       td(tr, n.ip || '-');
       td(tr, n.direct_ips || '-');
+    });
+  }
+
+  /** The cluster's verdict (or its state while open or retrying) and, when it was retried, every attempt. */
+  function renderVerdict(r) {
+    var p = $('#verdict');
+    if (!r) { p.textContent = ''; return; }
+    p.dataset.verdict = r.verdict || r.state;
+    p.className = 'verdict verdict-' + (r.verdict || r.state);
+    p.textContent = r.state === 'ended' ? 'verdict ' + r.verdict + (r.end_cause && r.end_cause !== 'finished' ? ' (' + r.end_cause + ')' : '') : r.state === 'retrying' ? 'retrying after ' + r.end_cause : 'open';
+    var table = $('#attempts');
+    table.hidden = r.attempts.length < 2;
+    var tbody = $('#attempts tbody');
+    tbody.replaceChildren();
+    r.attempts.forEach(function (a) {
+      var tr = tbody.insertRow();
+      tr.dataset.attempt = String(a.attempt);
+      td(tr, String(a.attempt));
+      td(tr, a.cluster);
+      td(tr, a.verdict || a.state, 'state-' + (a.verdict === 'passed' ? 'finish' : a.verdict ? 'abort' : 'open'));
+      td(tr, a.end_cause || '-');
     });
   }
 
