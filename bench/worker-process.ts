@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { connectionEnv, withoutRedisEnv } from '../src/core/config';
 import type { ConnectionConfig } from '../src/core/config';
 
 /** The compiled command line, next to this file once built (dist/bench -> dist/src/cli). */
@@ -35,11 +36,8 @@ export class WorkerProcess {
   private constructor(config: ConnectionConfig, options: WorkerProcessOptions) {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm run bench does)`);
     const env = {
-      ...process.env,
-      CS_REDIS_URL: config.redisUrl,
-      CS_NATS_URL: config.natsUrl,
-      CS_SUBJECT_PREFIX: config.subjectPrefix,
-      CS_KEY_PREFIX: config.keyPrefix,
+      ...withoutRedisEnv(process.env),
+      ...connectionEnv(config),
       CS_LOG_LEVEL: 'info',
     };
     this.child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'worker', ...(options.args ?? [])], { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { connectionEnv, withoutRedisEnv } from '../src/core/config';
 import type { ConnectionConfig } from '../src/core/config';
 import { freePort, startNats, startRedis } from '../src/services/local-servers';
 import type { LocalServer } from '../src/services/local-servers';
@@ -104,7 +105,7 @@ export class ChaosEnv {
   ) {}
 
   private env(level = 'info'): NodeJS.ProcessEnv {
-    return { ...process.env, CS_REDIS_URL: this.config.redisUrl, CS_NATS_URL: this.config.natsUrl, CS_SUBJECT_PREFIX: this.config.subjectPrefix, CS_KEY_PREFIX: this.config.keyPrefix, CS_LOG_LEVEL: level };
+    return { ...withoutRedisEnv(process.env), ...connectionEnv(this.config), CS_LOG_LEVEL: level };
   }
 
   private readonly onDeath = (p: Proc, how: string): void => {

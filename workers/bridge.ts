@@ -9,6 +9,8 @@ import { MembershipCache } from '../src/cluster/membership-cache';
 import { NodeInfoChecker } from '../src/cluster/node-info';
 import type { ClusterStore } from '../src/cluster/store';
 import { errorMessage } from '../src/core/errors';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 import { BATCH_JOB } from '../src/fold/batch';
 import type { BatchJob } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
@@ -42,6 +44,8 @@ export interface BridgeOptions {
   maxBatchBytes?: number;
   /** Reports waiting for the next add beyond which new ones are answered "retry" at once. Default 10 000. */
   maxWaiting?: number;
+  /** Replicas that must hold a report before it is answered "accepted". Default: no wait. */
+  replication?: ReplicationGuard;
 }
 
 interface Waiting {
@@ -58,8 +62,9 @@ interface Waiting {
  * The (cluster, job, token) triples not seen before are checked once per
  * round, all in one pipeline, before its adds.
  * A report's reply goes out only after the add that carries it returned, so an
- * accepted report is durable in Redis; while Redis refuses the add, every
- * report of it is answered "retry". A lone report is a batch of one: it is
+ * accepted report is durable in Redis (and, with replicas, on `minReplicas`
+ * of them: {@link ReplicationGuard}); while Redis refuses the add, or too few
+ * replicas acknowledge it, every report of it is answered "retry". A lone report is a batch of one: it is
  * added in the same event-loop turn it arrived in, no timer.
  * Workers share a queue group: each report reaches one bridge. Heartbeats
  * are folded by the bridge itself, not queued (see {@link ReportBridge.beat}).
@@ -75,6 +80,7 @@ export class ReportBridge {
   private readonly maxReports: number;
   private readonly maxBytes: number;
   private readonly maxWaiting: number;
+  private readonly replication: ReplicationGuard;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -89,6 +95,7 @@ export class ReportBridge {
     this.maxReports = options.maxBatchReports ?? 64;
     this.maxBytes = options.maxBatchBytes ?? 256 * 1024;
     this.maxWaiting = options.maxWaiting ?? 10_000;
+    this.replication = options.replication ?? NO_REPLICATION;
   }
 
   start(): void {
@@ -197,6 +204,7 @@ export class ReportBridge {
     let outcomes: FoldOutcome[];
     try {
       outcomes = await this.store.foldBatch(beats.map((w) => w.report));
+      await this.replication.waitForReplicas(this.store.redis);
     } catch (err) {
       this.unavailable(beats, err);
       return;
@@ -232,6 +240,8 @@ export class ReportBridge {
         this.queues,
         batch.map((w) => w.report),
       );
+      // On the connection of the add: "accepted" only once the replicas hold it (DESIGN §7).
+      await this.replication.waitForReplicas(this.queues.connection);
       for (const w of batch) this.reply(w.msg, { ok: true, id: w.report.id });
     } catch (err) {
       this.unavailable(batch, err);

@@ -11,6 +11,8 @@ import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
 import { isRedisUnavailable } from '../src/fold/redis-errors';
 import { errorMessage } from '../src/core/errors';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 import type { Keys } from '../src/core/keys';
 import type { ClusterEvent } from '../src/fold/outcome';
 import { testboxOfQueue, testboxQueueName } from '../src/queue/queues';
@@ -35,6 +37,8 @@ export interface DispatcherOptions {
    * node job is closed. Default 64.
    */
   maxOpenQueues?: number;
+  /** Replicas that must hold a take before the node job is handed out. Default: no wait. */
+  replication?: ReplicationGuard;
 }
 
 interface Held {
@@ -70,6 +74,7 @@ export class Dispatcher {
   private readonly endGraceMs: number;
   private readonly stalledMs: number;
   private readonly maxOpen: number;
+  private readonly replication: ReplicationGuard;
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
   extensions = 0;
@@ -82,6 +87,7 @@ export class Dispatcher {
     private readonly log: Logger,
     options: DispatcherOptions = {},
   ) {
+    this.replication = options.replication ?? NO_REPLICATION;
     this.lockMs = options.lockMs ?? 30_000;
     this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
     this.endGraceMs = options.endGraceMs ?? 60_000;
@@ -207,8 +213,10 @@ export class Dispatcher {
       }
       try {
         await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+        // The take and its lock record are on the connection BullMQ took the job on: a failover must not hand it out twice.
+        await this.replication.waitForReplicas(this.connection);
       } catch (err) {
-        // Taken but not handed (Redis refused the lock record): put it back for the next take rather than
+        // Taken but not handed (Redis refused the lock record, or too few replicas hold it): put it back for the next take rather than
         // leave it active with nobody to run it, to be failed as stalled.
         await job.moveToWait(token).catch((e: unknown) => this.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
         throw err;

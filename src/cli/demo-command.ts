@@ -12,7 +12,7 @@ import { Subjects } from '../bus/subjects';
 import { prepareClusters } from '../cluster/prepare';
 import { submitClusters } from '../cluster/submit';
 import { EXIT_CODES } from '../agent/outcome';
-import { hasConfiguredServers, loadConnectionConfig } from '../core/config';
+import { connectionEnv, hasConfiguredServers, loadConnectionConfig } from '../core/config';
 import type { ConnectionConfig } from '../core/config';
 import { formatDuration } from '../core/duration';
 import { createLogger } from '../core/logger';
@@ -122,7 +122,7 @@ async function runDemo(fail: boolean): Promise<number> {
     let text = readFileSync(jobFile, 'utf8').replace(/^port: \d+$/m, `port: ${port}`);
     if (fail) text = text.replace(/expect: pong/, 'expect: a-reply-that-never-comes');
     const prepared = prepareClusters(text, jobFile, { clusterDir: path.join(root, 'examples/cluster'), heartbeatIntervalMs: 1000 });
-    const redis = connectRedis(config.redisUrl, 'cs-demo');
+    const redis = connectRedis(config, 'cs-demo');
     cleanups.push(() => redis.quit());
     const queues = new QueueSet(redis, workers.store.keys);
     cleanups.push(() => queues.close());
@@ -130,7 +130,7 @@ async function runDemo(fail: boolean): Promise<number> {
     if (!cluster) throw new Error('the demo job split into no cluster');
     say(`submitted ${path.relative(root, jobFile)} as cluster ${cluster.cluster}: ${cluster.jobs.map((j) => `${j.job_id} (${j.node_roles}) on queue ${j.queue}`).join(', ')}; port ${port}${fail ? '; the client test is set to fail' : ''}`);
 
-    const env = { ...process.env, CS_REDIS_URL: config.redisUrl, CS_NATS_URL: config.natsUrl, CS_SUBJECT_PREFIX: config.subjectPrefix, CS_KEY_PREFIX: config.keyPrefix };
+    const env = { ...process.env, ...connectionEnv(config) };
     for (const j of cluster.jobs) {
       const args = [cli, 'node', '--testbox', j.testbox, '--scripts', path.join(root, 'examples/lkp'), '--once', '--ip', '127.0.0.1', '--poll-ms', '200'];
       const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -27,7 +27,7 @@ export function registerStatus(program: Command): void {
           }
         }
         const config = connectionFrom(opts);
-        const redis = connectRedis(config.redisUrl, 'cs-status');
+        const redis = connectRedis(config, 'cs-status');
         try {
           const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
           const json = opts.json === true;

@@ -35,7 +35,7 @@ export function registerWatch(program: Command): void {
         };
         const sinceMs = opts.since === undefined ? undefined : parseSince(opts.since as string);
         const config = connectionFrom(opts);
-        const redis = connectRedis(config.redisUrl, 'cs-watch');
+        const redis = connectRedis(config, 'cs-watch');
         const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
         let feed: EventFeed | undefined;
         const nc = await connectNats(config, 'cluster-sync-watch');

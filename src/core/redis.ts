@@ -1,14 +1,44 @@
 import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { ConnectionConfig } from './config';
+
+/** What a Redis connection needs of the configuration: a URL, or sentinels and the primary's name. */
+export type RedisTarget = Pick<ConnectionConfig, 'redisUrl'> & Partial<Pick<ConnectionConfig, 'redisSentinels' | 'redisMaster' | 'redisPassword' | 'redisSentinelPassword'>>;
+
+/** True when the target is a primary found through sentinels. */
+export function viaSentinels(target: RedisTarget): boolean {
+  return (target.redisSentinels?.length ?? 0) > 0;
+}
 
 /**
  * A Redis client for cluster-sync and BullMQ: BullMQ's blocking commands need
  * `maxRetriesPerRequest: null`; commands issued while Redis restarts wait in
  * the offline queue and go out on reconnect.
+ *
+ * Behind sentinels the client asks them for the primary, and follows a
+ * failover by itself: it drops its connection when a sentinel announces
+ * `+switch-master` (`failoverDetector`, which also catches a primary that is
+ * frozen rather than dead) and when a write meets `READONLY` (the old primary
+ * came back as a replica), then asks the sentinels again.
  */
-export function connectRedis(url: string, name: string): Redis {
-  return new Redis(url, {
+export function connectRedis(target: RedisTarget | string, name: string): Redis {
+  const t: RedisTarget = typeof target === 'string' ? { redisUrl: target } : target;
+  const common: RedisOptions = {
     maxRetriesPerRequest: null,
     connectionName: name,
     retryStrategy: (times) => Math.min(50 * times, 1000),
+    ...(t.redisPassword ? { password: t.redisPassword } : {}),
+  };
+  if (!viaSentinels(t)) return new Redis(t.redisUrl, common);
+  return new Redis({
+    ...common,
+    sentinels: t.redisSentinels,
+    name: t.redisMaster,
+    role: 'master',
+    ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    failoverDetector: true,
+    // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
+    reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
   });
 }

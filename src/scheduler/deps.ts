@@ -3,6 +3,7 @@ import type { NatsConnection } from 'nats';
 import type { Subjects } from '../bus/subjects';
 import type { ClusterStore } from '../cluster/store';
 import type { Logger } from '../core/logger';
+import type { ReplicationGuard } from '../core/replication';
 import type { QueueSet } from '../queue/queues';
 import type { SchedulerOptions } from './options';
 
@@ -17,6 +18,8 @@ export interface SchedulerDeps {
   store: ClusterStore;
   queues: QueueSet;
   nc: NatsConnection;
+  /** Replicas that must hold a submit before it is answered. Default: no wait. */
+  replication?: ReplicationGuard;
   subjects: Subjects;
   options: SchedulerOptions;
   logger?: Logger;

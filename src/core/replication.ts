@@ -1,0 +1,81 @@
+import type { Redis } from 'ioredis';
+import type { ConnectionConfig } from './config';
+import { ClusterSyncError, ErrorCode } from './errors';
+
+/**
+ * Fewer replicas than required acknowledged a write in time: it may be lost
+ * in a failover, so it must not be answered "accepted". Worth retrying (the
+ * write is idempotent: a report is deduplicated by its id).
+ */
+export class NotReplicatedError extends ClusterSyncError {
+  constructor(
+    readonly acknowledged: number,
+    readonly required: number,
+    readonly timeoutMs: number,
+  ) {
+    super(ErrorCode.Internal, `NOREPLICAS ${acknowledged} of ${required} required Redis replicas acknowledged the write within ${timeoutMs} ms`, { retryable: true });
+  }
+}
+
+export interface ReplicationSettings {
+  /** Replicas that must hold a write; undefined = decided from the primary (see {@link ReplicationGuard}). */
+  minReplicas?: number;
+  /** Timeout of one WAIT, ms. Default 2000. */
+  timeoutMs?: number;
+  /** Behind sentinels: the default is then 1 whatever the primary says at the moment it is asked. */
+  sentinels?: boolean;
+}
+
+/** The replication settings of a connection configuration. */
+export function replicationOf(config: Pick<ConnectionConfig, 'minReplicas' | 'replicaTimeoutMs' | 'redisSentinels'>): ReplicationSettings {
+  return { minReplicas: config.minReplicas, timeoutMs: config.replicaTimeoutMs, sentinels: (config.redisSentinels?.length ?? 0) > 0 };
+}
+
+/**
+ * "Accepted means replicated" (DESIGN §7). Callers invoke
+ * {@link waitForReplicas} after the write that must survive a failover and
+ * before they answer "accepted", on the SAME connection that made the write:
+ * `WAIT` covers the earlier writes of its own connection only.
+ *
+ * The number of replicas: `minReplicas` when given; else 1 behind sentinels;
+ * else 1 if the primary has replicas (`INFO replication` connected_slaves,
+ * read once), 0 for a lone Redis, which never waits.
+ */
+export class ReplicationGuard {
+  private required: Promise<number> | undefined;
+  readonly timeoutMs: number;
+
+  constructor(private readonly settings: ReplicationSettings = {}) {
+    this.timeoutMs = settings.timeoutMs ?? 2000;
+    if (settings.minReplicas !== undefined) this.required = Promise.resolve(settings.minReplicas);
+    else if (settings.sentinels) this.required = Promise.resolve(1);
+  }
+
+  /** The replicas each write waits for (decided at the first call). */
+  async minReplicas(conn: Redis): Promise<number> {
+    if (!this.required) {
+      const decided = conn.info('replication').then((text) => (Number(/^connected_slaves:(\d+)/m.exec(text)?.[1] ?? 0) > 0 ? 1 : 0));
+      // A failed read is asked again next time, not remembered.
+      this.required = decided.catch((err: unknown) => {
+        this.required = undefined;
+        throw err;
+      });
+    }
+    return this.required;
+  }
+
+  /**
+   * Resolves once `minReplicas` replicas hold every earlier write of `conn`;
+   * throws {@link NotReplicatedError} when fewer acknowledged in time (and
+   * whatever the connection throws when Redis is down).
+   */
+  async waitForReplicas(conn: Redis): Promise<void> {
+    const required = await this.minReplicas(conn);
+    if (required === 0) return;
+    const acknowledged = await conn.wait(required, this.timeoutMs);
+    if (acknowledged < required) throw new NotReplicatedError(acknowledged, required, this.timeoutMs);
+  }
+}
+
+/** A guard that never waits (a lone Redis, tests of other things). */
+export const NO_REPLICATION = new ReplicationGuard({ minReplicas: 0 });
