@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { decodeText } from '../src/bus/connect';
@@ -7,6 +7,8 @@ import { prepareClusters } from '../src/cluster/prepare';
 import { ClusterStore } from '../src/cluster/store';
 import { submitClusters } from '../src/cluster/submit';
 import { errorMessage } from '../src/core/errors';
+import { connectRedis } from '../src/core/redis';
+import { ReplicationGuard, replicationOf } from '../src/core/replication';
 import { QueueSet, testboxQueueName } from '../src/queue/queues';
 import type { NodeJob } from '../src/split/node-job';
 import { checkRetention, checkRound } from './checker';
@@ -16,7 +18,7 @@ import { History, formatLine, reportsInFlight } from './history';
 import type { HistoryLine } from './history';
 import { NEVER_GOT, legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
-import { FAULT_KINDS, planRound } from './plan';
+import { FAULT_KINDS, HA_FAULT_KINDS, planRound } from './plan';
 import type { ClusterPlan, FaultKind, FaultPlan, RoundPlan } from './plan';
 import { leftovers, readNodeJob, readRecord, retentionTarget } from './records';
 import type { ClusterRecord, NodeJobRecord, RetentionTarget } from './records';
@@ -28,6 +30,8 @@ import type { ClusterRecord, NodeJobRecord, RetentionTarget } from './records';
 export interface CampaignOptions {
   seed: number;
   rounds: number;
+  /** Against a NATS cluster of three and Redis behind Sentinel (primary, 2 replicas, 3 sentinels). Default false. */
+  ha?: boolean;
   /** The first round to run (each round's schedule depends only on the seed and its number). Default 0. */
   fromRound?: number;
   /** Stop starting rounds after this many minutes. */
@@ -65,6 +69,8 @@ export interface CampaignResult {
   tracesBefore: number;
   violations: RoundViolation[];
   ms: number;
+  /** `--ha`: for each primary killed or frozen, ms from the failure to the sentinels' `+switch-master`. */
+  failoverMs: number[];
 }
 
 const HEARTBEAT_MS = 500;
@@ -90,27 +96,27 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const log = options.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const seed = options.seed >>> 0;
   const workers = options.workers ?? 2 + (seed % 2);
-  const planOptions = { maxClusters: options.maxClusters ?? 8, maxFaults: options.maxFaults ?? 2, faultKinds: options.faultKinds ?? FAULT_KINDS };
+  const planOptions = { maxClusters: options.maxClusters ?? 8, maxFaults: options.maxFaults ?? 2, faultKinds: options.faultKinds ?? (options.ha ? HA_FAULT_KINDS : FAULT_KINDS) };
   const check = { boundMs: options.boundMs ?? 1000, recoveryMs: options.recoveryMs ?? 20_000, heartbeatMs: HEARTBEAT_MS, timeoutMs: TIMEOUT_MS, sweepMs: SWEEP_MS };
-  const result: CampaignResult = { seed, rounds: 0, clusters: 0, nodes: 0, faults: {}, reportsChecked: 0, recordsChecked: 0, retentionChecked: 0, tracesBefore: 0, violations: [], ms: 0 };
+  const result: CampaignResult = { seed, rounds: 0, clusters: 0, nodes: 0, faults: {}, reportsChecked: 0, recordsChecked: 0, retentionChecked: 0, tracesBefore: 0, violations: [], ms: 0, failoverMs: [] };
   const t0 = Date.now();
   const stopAt = options.minutes === undefined ? Number.POSITIVE_INFINITY : t0 + options.minutes * 60_000;
   const retentionMs = options.retentionMs ?? 8000;
   const endGraceMs = options.endGraceMs ?? 3000;
   if (retentionMs <= endGraceMs + 2000) throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
-  const env = new ChaosEnv(workers, retentionMs, endGraceMs);
+  const env = new ChaosEnv(workers, retentionMs, endGraceMs, undefined, options.ha ?? false);
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;
   try {
     await env.start();
-    log(`chaos: seed ${seed}, ${workers} workers (retention ${retentionMs} ms, end grace ${endGraceMs} ms), Redis ${env.redis.url} (appendfsync always), NATS ${env.nats.url}, scheduler ${env.schedulerUrl}`);
-    redis = new Redis(env.config.redisUrl, { maxRetriesPerRequest: null });
+    log(`chaos: seed ${seed}, ${workers} workers (retention ${retentionMs} ms, end grace ${endGraceMs} ms), ${env.ha ? `Redis primary "${env.ha.masterName}" via sentinels ${env.ha.sentinelList} (2 replicas), NATS cluster ${env.config.natsUrl}` : `Redis ${env.redis.url} (appendfsync always), NATS ${env.nats.url}`}, scheduler ${env.schedulerUrl}`);
+    redis = connectRedis(env.config, 'cs-chaos');
     redis.on('error', () => undefined); // Redis restarts are part of the run
     const store = new ClusterStore(redis);
     queues = new QueueSet(redis, store.keys);
-    nc = await connect({ servers: env.config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const rctx: RoundContext = { env, store, queues, nc, subjects: new Subjects('cs'), check, result, known: new Set<string>(), log, retention: { retentionMs, sweepMs: SWEEP_MS, recoveryMs: check.recoveryMs }, endGraceMs, pending: [] };
+    nc = await connect({ servers: env.config.natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const rctx: RoundContext = { env, store, queues, replication: new ReplicationGuard(replicationOf(env.config)), nc, subjects: new Subjects('cs'), check, result, known: new Set<string>(), log, retention: { retentionMs, sweepMs: SWEEP_MS, recoveryMs: check.recoveryMs }, endGraceMs, pending: [] };
     const first = options.fromRound ?? 0;
     for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
       const plan = planRound(seed, round, planOptions);
@@ -181,6 +187,8 @@ interface RoundContext {
   env: ChaosEnv;
   store: ClusterStore;
   queues: QueueSet;
+  /** The harness's own submits wait for the replicas too (`--ha`). */
+  replication: ReplicationGuard;
   nc: NatsConnection;
   subjects: Subjects;
   check: { boundMs: number; recoveryMs: number; heartbeatMs: number; timeoutMs: number; sweepMs: number };
@@ -264,7 +272,10 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
     await sleep(c.submitMs);
     try {
       const prepared = prepareClusters(jobText(), 'chaos job', { inlineSpec: specText(c, `r${plan.round}c${k}`), heartbeatIntervalMs: HEARTBEAT_MS });
+      // Told "submitted" only once the replicas hold it, as the scheduler's answer (DESIGN §7); else it is the reaper's.
+      const mark = ctx.replication.mark(queues.connection);
       const [sc] = await submitClusters(store, queues, prepared);
+      await ctx.replication.waitForReplicas(queues.connection, mark);
       if (!sc) return;
       const s: Submitted = { cid: sc.cluster, jobs: sc.jobs, plan: c, lives: [] };
       submitted.push(s);
@@ -442,6 +453,11 @@ async function inject(f: FaultPlan, ctx: RoundContext, history: History, clients
         else if (f.kind === 'nats-restart') await env.restartNats();
         else if (f.kind === 'redis-restart') await env.restartRedis();
         else if (f.kind === 'redis-oom') await env.redisOutOfMemory(f.durationMs);
+        else if (f.kind === 'primary-kill' || f.kind === 'primary-stop') {
+          const ms = await env.failPrimary(f.kind === 'primary-stop', f.durationMs);
+          history.add({ kind: 'note', detail: `${f.kind}: +switch-master ${ms} ms after the primary ${f.kind === 'primary-kill' ? 'died' : 'froze'}` });
+          ctx.result.failoverMs.push(ms);
+        } else if (f.kind === 'nats-server-kill') await env.killNatsServer(f.target, f.durationMs);
       } catch (err) {
         history.add({ kind: 'note', detail: `${f.kind} failed: ${errorMessage(err)}` });
       }

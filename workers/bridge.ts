@@ -203,8 +203,9 @@ export class ReportBridge {
     const started = performance.now();
     let outcomes: FoldOutcome[];
     try {
+      const mark = this.replication.mark(this.store.redis);
       outcomes = await this.store.foldBatch(beats.map((w) => w.report));
-      await this.replication.waitForReplicas(this.store.redis);
+      await this.replication.waitForReplicas(this.store.redis, mark);
     } catch (err) {
       this.unavailable(beats, err);
       return;
@@ -236,12 +237,13 @@ export class ReportBridge {
 
   private async commit(batch: Waiting[]): Promise<void> {
     try {
+      const mark = this.replication.mark(this.queues.connection);
       await enqueueReports(
         this.queues,
         batch.map((w) => w.report),
       );
       // On the connection of the add: "accepted" only once the replicas hold it (DESIGN §7).
-      await this.replication.waitForReplicas(this.queues.connection);
+      await this.replication.waitForReplicas(this.queues.connection, mark);
       for (const w of batch) this.reply(w.msg, { ok: true, id: w.report.id });
     } catch (err) {
       this.unavailable(batch, err);

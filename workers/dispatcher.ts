@@ -192,6 +192,7 @@ export class Dispatcher {
     const worker = await this.workerFor(testbox);
     for (;;) {
       const token = randomUUID();
+      const mark = this.replication.mark(this.connection);
       const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
       if (!job?.id) return { ok: true, job: null };
       if (job.deferredFailure) {
@@ -214,7 +215,7 @@ export class Dispatcher {
       try {
         await this.connection.hset(this.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
         // The take and its lock record are on the connection BullMQ took the job on: a failover must not hand it out twice.
-        await this.replication.waitForReplicas(this.connection);
+        await this.replication.waitForReplicas(this.connection, mark);
       } catch (err) {
         // Taken but not handed (Redis refused the lock record, or too few replicas hold it): put it back for the next take rather than
         // leave it active with nobody to run it, to be failed as stalled.

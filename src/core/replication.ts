@@ -12,8 +12,9 @@ export class NotReplicatedError extends ClusterSyncError {
     readonly acknowledged: number,
     readonly required: number,
     readonly timeoutMs: number,
+    why = `${acknowledged} of ${required} required Redis replicas acknowledged the write within ${timeoutMs} ms`,
   ) {
-    super(ErrorCode.Internal, `NOREPLICAS ${acknowledged} of ${required} required Redis replicas acknowledged the write within ${timeoutMs} ms`, { retryable: true });
+    super(ErrorCode.Internal, `NOREPLICAS ${why}`, { retryable: true });
   }
 }
 
@@ -32,10 +33,14 @@ export function replicationOf(config: Pick<ConnectionConfig, 'minReplicas' | 're
 }
 
 /**
- * "Accepted means replicated" (DESIGN §7). Callers invoke
- * {@link waitForReplicas} after the write that must survive a failover and
- * before they answer "accepted", on the SAME connection that made the write:
- * `WAIT` covers the earlier writes of its own connection only.
+ * "Accepted means replicated" (DESIGN §7). Callers take a {@link mark}
+ * of the connection before the write that must survive a failover, and
+ * invoke {@link waitForReplicas} with it after the write, before they answer
+ * "accepted", on the SAME connection that made the write: `WAIT` covers the
+ * earlier writes of its own connection only. The mark catches the one case
+ * WAIT cannot: the connection was lost between the write and the WAIT
+ * (ioredis then sends the WAIT again, to the promoted replica, which would
+ * count replicas of a primary that may never have seen the write).
  *
  * The number of replicas: `minReplicas` when given; else 1 behind sentinels;
  * else 1 if the primary has replicas (`INFO replication` connected_slaves,
@@ -43,6 +48,7 @@ export function replicationOf(config: Pick<ConnectionConfig, 'minReplicas' | 're
  */
 export class ReplicationGuard {
   private required: Promise<number> | undefined;
+  private readonly closes = new WeakMap<Redis, { n: number }>();
   readonly timeoutMs: number;
 
   constructor(private readonly settings: ReplicationSettings = {}) {
@@ -64,15 +70,29 @@ export class ReplicationGuard {
     return this.required;
   }
 
+  /** How many times `conn` lost its connection so far: take it before the write. */
+  mark(conn: Redis): number {
+    let c = this.closes.get(conn);
+    if (!c) {
+      const counter = { n: 0 };
+      conn.on('close', () => counter.n++);
+      this.closes.set(conn, counter);
+      c = counter;
+    }
+    return c.n;
+  }
+
   /**
-   * Resolves once `minReplicas` replicas hold every earlier write of `conn`;
-   * throws {@link NotReplicatedError} when fewer acknowledged in time (and
-   * whatever the connection throws when Redis is down).
+   * Resolves once `minReplicas` replicas hold every write of `conn` since
+   * `mark`; throws {@link NotReplicatedError} when fewer acknowledged in time,
+   * or when the connection was lost since `mark` (and whatever the connection
+   * throws when Redis is down).
    */
-  async waitForReplicas(conn: Redis): Promise<void> {
+  async waitForReplicas(conn: Redis, mark: number): Promise<void> {
     const required = await this.minReplicas(conn);
     if (required === 0) return;
     const acknowledged = await conn.wait(required, this.timeoutMs);
+    if (this.mark(conn) !== mark) throw new NotReplicatedError(0, required, this.timeoutMs, 'the connection to the primary was lost after the write');
     if (acknowledged < required) throw new NotReplicatedError(acknowledged, required, this.timeoutMs);
   }
 }
