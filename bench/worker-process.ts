@@ -51,12 +51,12 @@ export class WorkerProcess {
 
   static async start(config: ConnectionConfig, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
     const p = new WorkerProcess(config, options);
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     while (!p.output.includes('workers ready')) {
       if (p.child.exitCode !== null) throw new Error(`worker process exited (${p.child.exitCode}) before it was ready:\n${p.output}`);
       if (Date.now() > deadline) {
         await p.stop();
-        throw new Error(`worker process not ready within ${options.readyTimeoutMs ?? 20_000} ms:\n${p.output}`);
+        throw new Error(`worker process not ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${p.output}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -104,7 +104,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const retentionMs = options.retentionMs ?? 8000;
   const endGraceMs = options.endGraceMs ?? 3000;
   if (retentionMs <= endGraceMs + 2000) throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
-  const env = new ChaosEnv(workers, retentionMs, endGraceMs, undefined, options.ha ?? false);
+  // With --ha a submit may wait out a failover (seconds): the reaper must not take it for a dead submitter meanwhile.
+  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false);
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;

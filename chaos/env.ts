@@ -210,7 +210,7 @@ export class ChaosEnv {
       else await old.restart();
     }
     if (switchedMs < 0) throw new Error(`no +switch-master within 60 s after ${freeze ? 'freezing' : 'killing'} the primary 127.0.0.1:${old.port}`);
-    await ha.ready();
+    await ha.ready(180_000);
     return switchedMs;
   }
 

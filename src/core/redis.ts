@@ -30,8 +30,9 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
     ...(t.redisPassword ? { password: t.redisPassword } : {}),
   };
   if (!viaSentinels(t)) return new Redis(t.redisUrl, common);
-  return new Redis({
-    ...common,
+  return closingItsSentinels(
+    new Redis({
+      ...common,
     sentinels: t.redisSentinels,
     name: t.redisMaster,
     role: 'master',
@@ -39,6 +40,29 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
     sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
     failoverDetector: true,
     // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
-    reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
-  });
+      reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+    }),
+  );
+}
+
+/**
+ * ioredis' `quit()` ends the connection to the primary but leaves the
+ * failover detector's connections to the sentinels open, so a process that
+ * quit every client never exits. A quit here also disconnects, which ends
+ * those, for the client and each `duplicate()` (BullMQ's blocking
+ * connections). Only a quit: a disconnect and connect (BullMQ reconnecting a
+ * blocking connection) is left alone.
+ */
+function closingItsSentinels(client: Redis): Redis {
+  const quit = client.quit.bind(client);
+  client.quit = async (callback?: Parameters<Redis['quit']>[0]) => {
+    try {
+      return await quit(callback);
+    } finally {
+      client.disconnect();
+    }
+  };
+  const duplicate = client.duplicate.bind(client);
+  client.duplicate = (override) => closingItsSentinels(duplicate(override));
+  return client;
 }
