@@ -46,22 +46,38 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
 }
 
 /**
- * ioredis' `quit()` ends the connection to the primary but leaves the
- * failover detector's connections to the sentinels open, so a process that
- * quit every client never exits. A quit here also disconnects, which ends
- * those, for the client and each `duplicate()` (BullMQ's blocking
- * connections). Only a quit: a disconnect and connect (BullMQ reconnecting a
- * blocking connection) is left alone.
+ * Two ioredis faults with sentinels, worked around here for the client and
+ * each `duplicate()` (BullMQ's blocking connections):
+ * - `quit()` ends the connection to the primary but leaves the failover
+ *   detector's connections to the sentinels open, so a process that quit
+ *   every client never exits (redis/ioredis#1362): a quit also disconnects.
+ * - a failover detected while the client is already reconnecting can end it
+ *   for good ("Connection is closed." on every command after a failover,
+ *   redis/ioredis#1683): a client that ended without being closed connects
+ *   again.
  */
 function closingItsSentinels(client: Redis): Redis {
+  let closing = false;
   const quit = client.quit.bind(client);
+  const disconnect = client.disconnect.bind(client);
   client.quit = async (callback?: Parameters<Redis['quit']>[0]) => {
+    closing = true;
     try {
       return await quit(callback);
     } finally {
-      client.disconnect();
+      disconnect();
     }
   };
+  client.disconnect = (reconnect?: boolean) => {
+    if (!reconnect) closing = true;
+    disconnect(reconnect);
+  };
+  client.on('end', () => {
+    if (closing) return;
+    setTimeout(() => {
+      if (!closing && client.status === 'end') client.connect().catch(() => undefined);
+    }, 100).unref();
+  });
   const duplicate = client.duplicate.bind(client);
   client.duplicate = (override) => closingItsSentinels(duplicate(override));
   return client;

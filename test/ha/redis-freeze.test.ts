@@ -1,14 +1,12 @@
 import { Redis } from 'ioredis';
-import { ClusterStore } from '../../src/cluster/store';
-import type { SubmittedCluster } from '../../src/cluster/submit';
 import { ReplicationGuard } from '../../src/core/replication';
 import { note } from '../faults/summary';
-import { clientsFor, expectAllFinished, life, reportsDrained } from '../faults/workload';
-import { nodesJob, submitInline } from '../helpers/cluster';
+import { expectAllFinished, reportsDrained } from '../faults/workload';
 import { startTestHaSet } from '../helpers/ha';
 import type { TestHaSet } from '../helpers/ha';
-import { CliProcess, envFor } from '../helpers/processes';
+import type { CliProcess } from '../helpers/processes';
 import { Resources, eventually } from '../helpers/servers';
+import { failedJobs, startHaWorkload } from './ha-workload';
 
 /**
  * The primary is frozen (SIGSTOP) past the sentinels' down-after, a replica
@@ -18,7 +16,7 @@ import { Resources, eventually } from '../helpers/servers';
  * after waking is never confirmed, and it is gone once the old primary
  * rejoins as a replica of the new one.
  */
-jest.setTimeout(240_000);
+jest.setTimeout(180_000);
 
 let ha: TestHaSet;
 const res = new Resources();
@@ -37,24 +35,7 @@ test('SIGSTOP of the primary past down-after, then SIGCONT: it rejoins as a repl
   const CLUSTERS = 20;
   const NODES = 4;
   const config = ha.config();
-  for (let i = 0; i < 2; i++) {
-    const w = new CliProcess(['worker', '--lock-ms', '3000'], envFor(config, { CS_LOG_LEVEL: 'info' }));
-    procs.push(w);
-    await w.waitFor(/workers ready/);
-  }
-  const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
-  const clusters: SubmittedCluster[] = [];
-  for (let i = 0; i < CLUSTERS; i++) {
-    const { job, spec } = nodesJob(NODES);
-    clusters.push(...(await submitInline(res, config, job, spec)));
-  }
-  const nc = await res.nats(config);
-  const clients = await Promise.all(clusters.map((c) => clientsFor(res, nc, config, c)));
-  const lives = clients.flatMap((nodes) => nodes.map((n, i) => life(n, i)));
-  await eventually(async () => {
-    const views = await Promise.all(clusters.map((c) => store.readCluster(c.cluster)));
-    return views.flatMap((v) => v.nodes).filter((n) => n.state === 'ready' || n.state === 'finish').length >= (CLUSTERS * NODES) / 4;
-  }, 'a quarter of the nodes past start');
+  const { store, clusters, lives } = await startHaWorkload(res, procs, config, CLUSTERS, NODES);
 
   // A client that still talks to the old primary directly (a stale connection, a partitioned process):
   // connected before the freeze; what it sends meanwhile runs when the old primary wakes.
@@ -88,6 +69,7 @@ test('SIGSTOP of the primary past down-after, then SIGCONT: it rejoins as a repl
   expect(await ha.set.primary()).toBe(next);
   const counts = await expectAllFinished(store, clusters, 4);
   expect(counts).toMatchObject({ resolutions: CLUSTERS * 3, folded: CLUSTERS * NODES * 4 });
+  expect(await failedJobs(store, clusters)).toBe(0);
   note(
     `Redis primary frozen (SIGSTOP) past down-after 1000 ms while ${CLUSTERS} clusters x ${NODES} nodes report, then SIGCONT`,
     `+switch-master after ${switchMs} ms; a write the woken old primary took alone was not confirmed (WAIT: 0 replicas) and is absent from the new primary; the old one rejoined as its replica; ${counts.folded} reports each folded once`,
