@@ -10,6 +10,7 @@ import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
 import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, withConnectionFlags } from './common';
+import { intFlag } from './numbers';
 
 interface NodeFlags extends Record<string, unknown> {
   testbox: string;
@@ -35,7 +36,7 @@ export function registerNode(program: Command): void {
       .option('--etc-hosts', 'append "IP ROLE" lines for every role to the hosts file after roles_ip')
       .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
-      .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', (v) => Number(v), 1000)
+      .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', intFlag('--poll-ms', { min: 10 }), 1000)
       .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s'),
   ).action(
     action(async (opts: NodeFlags) => {
@@ -46,7 +47,6 @@ export function registerNode(program: Command): void {
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }
-      if (!Number.isFinite(opts.pollMs) || opts.pollMs < 10) throw new InvalidInputError('--poll-ms', 'must be a number of milliseconds, at least 10');
       const root = scriptsRoot(opts.scripts);
       const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
       const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));

@@ -2,18 +2,18 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import { startHaSet } from '../services/ha-servers';
 import { startNats, startRedis } from '../services/local-servers';
-import { InvalidInputError } from '../core/errors';
 import { action, untilSignal } from './common';
+import { PORT, intFlag } from './numbers';
 
 export function registerServices(program: Command): void {
   program
     .command('services')
     .description('start a local Redis and NATS on loopback (for someone who has neither) until Ctrl-C')
-    .option('--redis-port <port>', 'Redis port (default: a free one)', (v) => Number(v))
-    .option('--nats-port <port>', 'NATS port (default: a free one)', (v) => Number(v))
+    .option('--redis-port <port>', 'Redis port (default: a free one)', intFlag('--redis-port', { ...PORT, min: 1 }))
+    .option('--nats-port <port>', 'NATS port (default: a free one)', intFlag('--nats-port', { ...PORT, min: 1 }))
     .option('--ha', 'a high-availability set instead: 3 NATS servers in a cluster, a Redis primary with 2 replicas and 3 sentinels')
-    .option('--down-after-ms <ms>', 'with --ha: how long the sentinels give a silent primary before a failover (default 5000)', (v) => Number(v))
-    .addOption(new Option('--appendfsync <mode>', 'Redis AOF fsync (see README, Reliability)').choices(['no', 'everysec', 'always']).default('always'))
+    .option('--down-after-ms <ms>', 'with --ha: how long the sentinels give a silent primary before a failover (default 5000)', intFlag('--down-after-ms', { min: 100, what: 'milliseconds' }))
+    .addOption(new Option('--appendfsync <mode>', 'Redis AOF fsync (see docs/guarantees.md)').choices(['no', 'everysec', 'always']).default('always'))
     .action(
       action(async (opts: { redisPort?: number; natsPort?: number; appendfsync: 'no' | 'everysec' | 'always'; ha?: boolean; downAfterMs?: number }) => {
         if (opts.ha) return runHaSet(opts.downAfterMs);
@@ -31,9 +31,6 @@ export function registerServices(program: Command): void {
 }
 
 async function runHaSet(downAfterMs: number | undefined): Promise<void> {
-  if (downAfterMs !== undefined && !(Number.isInteger(downAfterMs) && downAfterMs >= 100)) {
-    throw new InvalidInputError('command line', 'is not a whole number of milliseconds >= 100', '--down-after-ms');
-  }
   process.stdout.write('starting 3 NATS servers, a Redis primary, 2 replicas and 3 sentinels on 127.0.0.1 ...\n');
   const set = await startHaSet({ downAfterMs });
   const primary = await set.primary();

@@ -82,3 +82,13 @@ function closingItsSentinels(client: Redis): Redis {
   client.duplicate = (override) => closingItsSentinels(duplicate(override));
   return client;
 }
+
+/** A `TIME` reply (`[seconds, microseconds]`) in ms. */
+export function timeReplyMs([sec, usec]: readonly (string | number | undefined)[]): number {
+  return Number(sec ?? 0) * 1000 + Math.floor(Number(usec ?? 0) / 1000);
+}
+
+/** Redis's clock, ms: the one clock every worker process shares. */
+export async function redisNowMs(redis: Pick<Redis, 'time'>): Promise<number> {
+  return timeReplyMs(await redis.time());
+}
