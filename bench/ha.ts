@@ -61,7 +61,9 @@ interface Failover {
  */
 async function failover(set: HaSet, env: Environment): Promise<Failover> {
   const [cluster] = await submitBenchClusters(env, 1, 2);
-  const nodes = cluster!.jobs.map((j) => new NodeClient(env.nodeConnection(), env.subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, { requestTimeoutMs: 2000, maxBackoffMs: 50, giveUpAfterMs: 120_000 }));
+  const nodes = cluster!.jobs.map(
+    (j) => new NodeClient(env.nodeConnection(), env.subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, { requestTimeoutMs: 2000, maxBackoffMs: 50, giveUpAfterMs: 120_000 }),
+  );
   await Promise.all(nodes.map((n) => n.start()));
   const old = await set.primary();
   const watch = await watchSwitchMaster(set.sentinels[0]!.port, set.masterName);
@@ -121,8 +123,7 @@ async function main(): Promise<void> {
   const fo = { switchMs: summarize(failovers.map((f) => f.switchMs)), barrierMs: summarize(failovers.map((f) => f.barrierMs)), runs: failovers };
   const file = path.join(o.out, `ha-${new Date().toISOString().slice(0, 10)}.json`);
   writeFileSync(file, JSON.stringify({ shape, modes, failover: fo }, null, 2) + '\n');
-  const row = (m: ModeResult): string =>
-    `| ${m.mode} | ${m.saturationPerSecond.toFixed(0)} | ${m.barrier.p50.toFixed(2)} | ${m.barrier.p99.toFixed(2)} | ${m.commandsPerReport?.toFixed(1) ?? '-'} |`;
+  const row = (m: ModeResult): string => `| ${m.mode} | ${m.saturationPerSecond.toFixed(0)} | ${m.barrier.p50.toFixed(2)} | ${m.barrier.p99.toFixed(2)} | ${m.commandsPerReport?.toFixed(1) ?? '-'} |`;
   process.stdout.write(
     [
       '| Redis | folds/s at saturation | barrier p50 ms | barrier p99 ms | Redis commands/report |',

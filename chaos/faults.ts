@@ -61,7 +61,10 @@ async function killMidSubmit(env: ChaosEnv, afterMs: number, history: History): 
   await sleep(afterMs);
   await env.killScheduler();
   let stuck: NodeJS.Timeout | undefined;
-  await Promise.race([posting, new Promise<void>((resolve) => (stuck = setTimeout(() => resolve(void history.add({ kind: 'note', detail: 'submit to the scheduler never settled, even aborted: left behind' })), 20_000)))]);
+  await Promise.race([
+    posting,
+    new Promise<void>((resolve) => (stuck = setTimeout(() => resolve(void history.add({ kind: 'note', detail: 'submit to the scheduler never settled, even aborted: left behind' })), 20_000))),
+  ]);
   clearTimeout(stuck);
   clearTimeout(giveUp);
 }

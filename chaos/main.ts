@@ -30,15 +30,31 @@ async function main(): Promise<void> {
     .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')}; with --ha: ${HA_FAULT_KINDS.join(', ')})`)
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
-    .option('--retention-ms <ms>', 'the workers\' --retention: each ended cluster must be gone this long after it ended', int('--retention-ms'), 8000)
-    .option('--end-grace-ms <ms>', 'the workers\' --end-grace: a node job whose node never said done is failed this long after its cluster ended', int('--end-grace-ms'), 3000)
+    .option('--retention-ms <ms>', "the workers' --retention: each ended cluster must be gone this long after it ended", int('--retention-ms'), 8000)
+    .option('--end-grace-ms <ms>', "the workers' --end-grace: a node job whose node never said done is failed this long after its cluster ended", int('--end-grace-ms'), 3000)
     .parse();
-  const o = program.opts<{ ha?: boolean; seed: number; rounds: number; fromRound: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number; retentionMs: number; endGraceMs: number }>();
+  const o = program.opts<{
+    ha?: boolean;
+    seed: number;
+    rounds: number;
+    fromRound: number;
+    minutes?: number;
+    workers?: number;
+    maxClusters: number;
+    maxFaults: number;
+    faults?: string;
+    boundMs: number;
+    recoveryMs: number;
+    retentionMs: number;
+    endGraceMs: number;
+  }>();
   const known: readonly string[] = o.ha ? HA_FAULT_KINDS : FAULT_KINDS;
   const kinds = o.faults === undefined ? known : o.faults.split(',').filter(Boolean);
   for (const k of kinds) if (!known.includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)}${o.ha ? ' with --ha' : ''} (known: ${known.join(', ')})`);
   const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });
-  process.stdout.write(`\n${summaryTable(result)}\n\nreplay: npm run chaos --${o.ha ? ' --ha' : ''} --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`);
+  process.stdout.write(
+    `\n${summaryTable(result)}\n\nreplay: npm run chaos --${o.ha ? ' --ha' : ''} --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`,
+  );
   process.exitCode = result.violations.length > 0 ? 1 : 0;
 }
 

@@ -77,4 +77,3 @@ export interface Submitted {
 export function countFault(result: CampaignResult, kind: string, n = 1): void {
   result.faults[kind] = (result.faults[kind] ?? 0) + n;
 }
-

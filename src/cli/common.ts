@@ -8,7 +8,7 @@ export function withConnectionFlags(cmd: Command): Command {
   return cmd
     .option('--redis-url <url>', 'Redis URL (env CS_REDIS_URL; password also in CS_REDIS_PASSWORD)', undefined)
     .option('--redis-sentinels <host:port,...>', 'find the Redis primary through these sentinels, instead of --redis-url (env CS_REDIS_SENTINELS; their password in CS_REDIS_SENTINEL_PASSWORD)')
-    .option('--redis-master <name>', 'the primary\'s name at the sentinels (env CS_REDIS_MASTER)')
+    .option('--redis-master <name>', "the primary's name at the sentinels (env CS_REDIS_MASTER)")
     .option('--min-replicas <n>', 'replicas that must hold a write before it is answered "accepted" (env CS_MIN_REPLICAS; default 1 with replicas, else 0)')
     .option('--replica-timeout-ms <ms>', 'how long to wait for those replicas before answering "retry" (env CS_REPLICA_TIMEOUT_MS; default 2000)')
     .option('--nats-url <url>', 'NATS URL(s), comma separated (env CS_NATS_URL)', undefined)

@@ -36,7 +36,10 @@ export const ConnectionConfigSchema = z.object({
    */
   redisSentinels: SentinelListSchema.optional(),
   /** The primary's name at the sentinels (`sentinel monitor NAME ...`). Env `CS_REDIS_MASTER`. Needs `redisSentinels`. */
-  redisMaster: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-"').optional(),
+  redisMaster: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-"')
+    .optional(),
   /** Password of Redis (primary and replicas). Env `CS_REDIS_PASSWORD`. */
   redisPassword: z.string().optional(),
   /** Password of the sentinels. Env `CS_REDIS_SENTINEL_PASSWORD`. */
@@ -74,7 +77,10 @@ export const ConnectionConfigSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'dot-separated tokens of letters, digits, _ and -')
     .default('cs'),
   /** Prefix for every Redis key, for sharing one Redis between installs or tests. Env `CS_KEY_PREFIX`. Default empty, which keeps Compass-CI's key names. */
-  keyPrefix: z.string().regex(/^[A-Za-z0-9_:/.-]*$/).default(''),
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_:/.-]*$/)
+    .default(''),
 });
 export type ConnectionConfig = z.infer<typeof ConnectionConfigSchema>;
 

@@ -33,13 +33,13 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
   return closingItsSentinels(
     new Redis({
       ...common,
-    sentinels: t.redisSentinels,
-    name: t.redisMaster,
-    role: 'master',
-    ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
-    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
-    failoverDetector: true,
-    // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
+      sentinels: t.redisSentinels,
+      name: t.redisMaster,
+      role: 'master',
+      ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+      sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+      failoverDetector: true,
+      // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
       reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
     }),
   );

@@ -163,11 +163,15 @@ export async function startHaSet(options: HaSetOptions = {}): Promise<HaSet> {
         });
         await until('sentinels know each other and the replicas', timeoutMs, async () => {
           for (const s of sentinels) {
-            const [master, replicas, others] = await ask(s.port, async (r) => [
-              (await r.call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string] | null,
-              (await r.call('SENTINEL', 'replicas', name)) as unknown[],
-              (await r.call('SENTINEL', 'sentinels', name)) as unknown[],
-            ] as const);
+            const [master, replicas, others] = await ask(
+              s.port,
+              async (r) =>
+                [
+                  (await r.call('SENTINEL', 'get-master-addr-by-name', name)) as [string, string] | null,
+                  (await r.call('SENTINEL', 'replicas', name)) as unknown[],
+                  (await r.call('SENTINEL', 'sentinels', name)) as unknown[],
+                ] as const,
+            );
             if (Number(master?.[1]) !== p.port || replicas.length !== redis.length - 1 || others.length !== sentinels.length - 1) return false;
           }
           return true;

@@ -139,9 +139,24 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Loca
   const bin = findBinary('redis-server');
   const aof = options.appendfsync ?? 'no';
   const args = (port: number, dir: string) => [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no',
-    '--appendonly', aof === 'no' ? 'no' : 'yes', ...(aof === 'no' ? [] : ['--appendfsync', aof]),
-    '--logfile', path.join(dir, 'redis.log'), '--protected-mode', 'yes', ...(options.extraArgs ?? []),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--appendonly',
+    aof === 'no' ? 'no' : 'yes',
+    ...(aof === 'no' ? [] : ['--appendfsync', aof]),
+    '--logfile',
+    path.join(dir, 'redis.log'),
+    '--protected-mode',
+    'yes',
+    ...(options.extraArgs ?? []),
   ];
   return launch('redis', bin, args, 'redis')({ port: options.port, dir: options.dir });
 }
@@ -171,7 +186,12 @@ export async function startNats(options: NatsServerOptions = {}): Promise<NatsSe
   const bin = findBinary('nats-server');
   const monitorPort = options.monitor ? await freePort() : undefined;
   const args = (port: number, dir: string) => [
-    '-a', '127.0.0.1', '-p', String(port), '-l', path.join(dir, 'nats.log'),
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-l',
+    path.join(dir, 'nats.log'),
     ...(monitorPort === undefined ? [] : ['-m', String(monitorPort)]),
     ...(options.config ? ['-c', options.config] : []),
     ...(options.configText === undefined ? [] : ['-c', writeText(path.join(dir, 'nats.conf'), options.configText)]),
