@@ -56,7 +56,12 @@ export class Proc {
     return this.tail;
   }
 
-  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+  /**
+   * Waits until the process printed `pattern`. The timeout only detects a process that never will: on
+   * a 2-core machine under load (load average 38) a worker took over 30 s to say it was ready; 60 s, as
+   * test/helpers/processes.ts WAIT_MS.
+   */
+  async waitFor(pattern: RegExp, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pattern.test(this.tail)) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.name} exited before printing ${pattern}:\n${this.tail}`);
@@ -136,7 +141,11 @@ export class ChaosEnv {
   async startWorker(i: number): Promise<Proc> {
     const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
     const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
-    await p.waitFor(/workers ready/);
+    // One that never said so is stopped here: nothing else knows it, and its pipes kept jest alive for ever.
+    await p.waitFor(/workers ready/).catch(async (err: unknown) => {
+      await p.stop();
+      throw err;
+    });
     return p;
   }
 

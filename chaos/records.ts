@@ -48,10 +48,16 @@ export async function foldedReportIds(store: ClusterStore, cids: readonly string
   return out;
 }
 
+/**
+ * A node job's state, then its hash: the job may end between the two reads (the dispatcher fails it
+ * after the end grace), and the one script that ends it writes both. Read the other way round, a job
+ * that failed in between read as failed with the reason it had before: none.
+ */
 export async function readNodeJob(queues: QueueSet, queue: string, id: string): Promise<NodeJobRecord> {
-  const job = await queues.get(queue).getJob(id);
-  if (!job) return { state: 'unknown' };
-  const state = await job.getState();
+  const q = queues.get(queue);
+  const state = await q.getJobState(id);
+  const job = await q.getJob(id);
+  if (!job || state === 'unknown') return { state: 'unknown' };
   return { state, returnvalue: job.returnvalue, failedReason: job.failedReason || undefined };
 }
 

@@ -38,7 +38,7 @@ const text = [
   `Produced by \`node scripts/docs-tables.js${asked.length ? ` ${asked.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 16)} UTC, ` +
     (asked.length ? 'from these files only (without arguments it runs every file of `npm run test:faults`), ' : 'from every file of `npm run test:faults`, ') +
     `Node.js ${process.version}, ${cores} core${cores === 1 ? '' : 's'} (load average ${os.loadavg()[0].toFixed(1)} at the end). ` +
-    'One row per note a test made (`test/faults/summary.ts`), or the test\'s title when it made none. ' +
+    "One row per note a test made (`test/faults/summary.ts`), or the test's title when it made none. " +
     'How to read it and regenerate it: [Testing](../testing.md#faults-survived-and-hostile-input-refused).',
   '',
   body,

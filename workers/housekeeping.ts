@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ClusterStore } from '../src/cluster/store';
-import { removeCluster } from '../src/cluster/submit';
+import { claimSubmit, removeCluster } from '../src/cluster/submit';
 import { errorMessage } from '../src/core/errors';
 import { formatDuration } from '../src/core/duration';
 import type { QueueSet } from '../src/queue/queues';
@@ -97,6 +97,9 @@ export class Housekeeping {
           this.log.info({ cluster: cid }, 'a submit stopped after queueing every node job of the cluster; marked it complete');
           continue;
         }
+        // The submit may be alive but slow, and queue its node jobs any moment: one of the two decides.
+        const end = await claimSubmit(this.store, cid, 'reaper');
+        if (end !== 'reaper') continue;
         await removeCluster(this.store, this.queues, cid);
         reaped++;
         this.log.warn(

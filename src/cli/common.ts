@@ -71,3 +71,38 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
   });
 }
+
+/** The stop signals of a long-running command, listened for from before it starts; see {@link listenForStop}. */
+export interface StopSignals {
+  /** The command has started (and says so): a signal from now on stops it gracefully. */
+  started(): void;
+  /** The first SIGINT or SIGTERM after {@link StopSignals.started}. */
+  readonly stopped: Promise<NodeJS.Signals>;
+}
+
+/**
+ * Listens for SIGINT and SIGTERM from the call, before a long-running command starts. Until a
+ * listener exists Node dies of the signal at once, with no graceful stop, and a supervisor may send
+ * it the moment the command has said it is ready: call `started()` in the same turn as the line
+ * that says so (a signal's listener runs only after that turn's promise callbacks). A signal before
+ * it (a start waiting for an unreachable Redis) kills the process at once, as it always did.
+ */
+export function listenForStop(): StopSignals {
+  let isStarted = false;
+  let resolve: (sig: NodeJS.Signals) => void = () => undefined;
+  const stopped = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const on = (sig: NodeJS.Signals): void => {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+    if (isStarted) resolve(sig);
+    else process.kill(process.pid, sig);
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return {
+    started: () => {
+      isStarted = true;
+    },
+    stopped,
+  };
+}

@@ -4,7 +4,7 @@ import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
 import { createLogger } from '../core/logger';
 import { installProcessGuards } from '../core/process-guards';
-import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
+import { action, connectionFrom, listenForStop, withConnectionFlags } from './common';
 import { PORT, intFlag } from './numbers';
 
 /** A comma-separated list from a flag, else from the environment; undefined when neither is set. */
@@ -28,6 +28,7 @@ export function registerScheduler(program: Command): void {
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         installProcessGuards('scheduler', createLogger('cluster-sync-scheduler'));
+        const signals = listenForStop();
         const allow = listFrom(opts.legacyAllow, process.env.CS_LEGACY_ALLOW);
         const handle = await startScheduler(config, {
           apiToken: (opts.token as string | undefined) ?? process.env.CS_API_TOKEN ?? '',
@@ -39,9 +40,10 @@ export function registerScheduler(program: Command): void {
           host: opts.host as string,
           routes: [registerOpsRoutes],
         });
+        signals.started();
         const who = allow ? `only from ${allow.join(', ')}` : 'open to every address, as Compass-CI; --legacy-allow limits it';
         process.stderr.write(`cluster-sync scheduler: listening on ${handle.url} (legacy endpoint ${handle.url}/~lkp/cgi-bin/lkp-cluster-sync, ${who})\n`);
-        const sig = await untilSignal();
+        const sig = await signals.stopped;
         process.stderr.write(`cluster-sync scheduler: ${sig}, stopping\n`);
         await handle.close();
       }),

@@ -4,7 +4,7 @@ import { startWorkerMetrics } from '../ops/metrics/worker-server';
 import { parseDuration } from '../core/duration';
 import { createLogger } from '../core/logger';
 import { installProcessGuards } from '../core/process-guards';
-import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
+import { action, connectionFrom, listenForStop, withConnectionFlags } from './common';
 import { PORT, intFlag } from './numbers';
 
 export function registerWorker(program: Command): void {
@@ -20,16 +20,18 @@ export function registerWorker(program: Command): void {
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         const log = createLogger('cluster-sync-worker');
+        const signals = listenForStop();
         installProcessGuards('worker', log);
         const retentionMs = parseDuration(opts.retention, '--retention', 'command line');
         const submitGraceMs = parseDuration(opts.submitGrace, '--submit-grace', 'command line');
         const endGraceMs = parseDuration(opts.endGrace, '--end-grace', 'command line');
         const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number, dispatcher: { lockMs: opts.lockMs as number, endGraceMs }, logger: log, retentionMs, submitGraceMs });
+        signals.started();
         const metrics = await startWorkerMetrics(handle.events, opts.metricsPort as number | undefined, opts.metricsHost as string).catch(async (err: unknown) => {
           await handle.close();
           throw err;
         });
-        const sig = await untilSignal();
+        const sig = await signals.stopped;
         process.stderr.write(`cluster-sync worker: ${sig}, stopping\n`);
         await metrics?.close();
         await handle.close();

@@ -4,6 +4,7 @@ import type { QueueSet } from '../queue/queues';
 import { testboxQueueName } from '../queue/queues';
 import type { NodeJob } from '../split/node-job';
 import type { ClusterEvent } from '../fold/outcome';
+import type { SubmitEnd } from '../fold/scripts';
 import type { PreparedCluster } from './prepare';
 import { clusterRoles } from './store';
 import type { ClusterStore } from './store';
@@ -86,12 +87,20 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   const first = jobs[0] as NodeJob;
   const cid = first.cluster;
   const { created, event } = await store.createCluster(jobs);
+  const where = Object.fromEntries(jobs.map((j) => [j.job_id, testboxQueueName(j.queue)]));
   try {
     const flows: FlowJob[] = jobs.map((j) => ({ name: cid, queueName: testboxQueueName(j.queue), data: j, opts: { ...NODE_JOB_OPTIONS, jobId: j.job_id } }));
     await queues.flows.addBulk(flows);
   } catch (err) {
-    await removeCluster(store, queues, cid).catch(() => undefined);
+    await removeCluster(store, queues, cid, where).catch(() => undefined);
     throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${cid}: ${errorMessage(err)}`, { cause: err, retryable: true });
+  }
+  // A submit slower than the workers' --submit-grace may find that the reaper, which saw no node job
+  // queued, removed the cluster meanwhile: then the jobs just queued go too, and the submit fails.
+  const end = await claimSubmit(store, cid, 'queued');
+  if (end === 'reaper' || (end === 'gone' && (await store.token(cid)) === undefined)) {
+    await removeCluster(store, queues, cid, where).catch(() => undefined);
+    throw new ClusterSyncError(ErrorCode.Internal, `cluster ${cid} was removed as half-written while its submit was still queueing its node jobs (slower than the workers' --submit-grace); nothing of it is left`, { retryable: true });
   }
   // Complete. Should this fail, the reaper finds every node job queued and clears the mark itself.
   await store.markQueued(cid).catch(() => undefined);
@@ -100,11 +109,21 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
 }
 
 /**
- * Removes a cluster whole: its node jobs from BullMQ first (a job that is running cannot be removed: that is an error, and the
- * cluster stays for a later try), then its keys. Safe to repeat.
+ * Decides, once, how the submit of a cluster still in "submitting" ends: the first caller's `who` wins
+ * (the submit, its node jobs queued; or the reaper, removing it); every caller gets the decision, or
+ * `gone` once the cluster has left "submitting" (claim-submit.lua).
  */
-export async function removeCluster(store: ClusterStore, queues: QueueSet, cid: string): Promise<void> {
-  const where = await store.nodeQueues(cid);
+export async function claimSubmit(store: ClusterStore, cid: string, who: SubmitEnd): Promise<SubmitEnd | 'gone'> {
+  return store.redis.csClaimSubmit(store.keys.submitting, cid, who);
+}
+
+/**
+ * Removes a cluster whole: its node jobs from BullMQ first (a job that is running cannot be removed: that is an error, and the
+ * cluster stays for a later try), then its keys. Safe to repeat. `known` adds node jobs (id -> queue) to those its meta names
+ * (a submit knows its own after another removal deleted the meta).
+ */
+export async function removeCluster(store: ClusterStore, queues: QueueSet, cid: string, known: Record<string, string> = {}): Promise<void> {
+  const where = { ...known, ...(await store.nodeQueues(cid)) };
   const removals = Object.entries(where).map(async ([job, queue]) => {
     const q = queues.get(queue);
     // remove() answers 0 both for "no such job" and for "locked": tell them apart.

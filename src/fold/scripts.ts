@@ -14,6 +14,7 @@ const SCRIPTS = {
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
   csTimeout: { file: 'timeout.lua', keys: 8 },
   csCreate: { file: 'create.lua', keys: 9 },
+  csClaimSubmit: { file: 'claim-submit.lua', keys: 1 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
@@ -37,7 +38,11 @@ export interface ScriptCommands {
   csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
+  csClaimSubmit(submitting: string, cid: string, who: SubmitEnd): Promise<SubmitEnd | 'gone'>;
 }
+
+/** How a cluster's submit ends (claim-submit.lua): its node jobs queued, or removed by the reaper. */
+export type SubmitEnd = 'queued' | 'reaper';
 
 export type ScriptedRedis = Redis & ScriptCommands;
 

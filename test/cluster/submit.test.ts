@@ -8,6 +8,7 @@ import type { NodeJob } from '../../src/split/node-job';
 import { createLogger } from '../../src/core/logger';
 import { Housekeeping } from '../../workers/housekeeping';
 import { CLUSTER_DIR } from '../helpers/fixtures';
+import { eventually } from '../helpers/servers';
 import { useTestServers } from '../helpers/use-test-servers';
 
 const lab = useTestServers({ per: 'test' });
@@ -62,4 +63,36 @@ test('a cluster whose node jobs cannot be enqueued leaves nothing behind (at onc
   expect(await redis.hlen(`${lab.config.keyPrefix}sched/cluster_state`)).toBe(0);
   expect(await redis.hlen(`${lab.config.keyPrefix}sched/id2cluster`)).toBe(0);
   await queues.close().catch(() => undefined);
+});
+
+test('a submit slower than --submit-grace: the reaper, seeing no node job queued, removes the cluster, and the submit then fails leaving nothing', async () => {
+  const redis = res.redis(lab.config);
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
+  const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
+  const before = (await redis.keys(`${lab.config.keyPrefix}*`)).sort();
+  // The submit stalls between writing the cluster and queueing its node jobs, as a scheduler on a loaded machine does.
+  let release = (): void => undefined;
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const enqueue = queues.flows.addBulk.bind(queues.flows);
+  queues.flows.addBulk = async (flows) => {
+    await stalled;
+    return enqueue(flows);
+  };
+  const submitting = submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }));
+  const [cid] = await eventually(async () => {
+    const u = await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER);
+    return u.length > 0 ? u : undefined;
+  }, 'the cluster to be written', 10_000);
+  const reaper = new Housekeeping(store, queues, createLogger('test', 'silent'), { submitGraceMs: 0 });
+  expect(await reaper.run()).toEqual({ reaped: 1, completed: 0, deleted: 0 });
+  release();
+  await expect(submitting).rejects.toThrow(`cluster ${cid} was removed as half-written while its submit was still queueing its node jobs`);
+  // Its node jobs, queued after the reaper's removal, went too: no node can take a job of a cluster that does not exist.
+  const q = res.add(new Queue(testboxQueueName('vm-2p16g-multi-node'), { connection: redis, prefix: store.keys.bullPrefix }), (x) => x.close());
+  expect(await q.getJobCounts()).toEqual(expect.objectContaining({ waiting: 0, active: 0, delayed: 0, prioritized: 0 }));
+  // (BullMQ's own keys of the queue stay, as after any job; none is the cluster's.)
+  const after = (await redis.keys(`${lab.config.keyPrefix}*`)).filter((k) => !k.endsWith('cs/retention/cursor') && !/cs-bull:[^:]+:(meta|id|events|marker)$/.test(k)).sort();
+  expect(after.filter((k) => !before.includes(k) && k !== `${lab.config.keyPrefix}cs/events`)).toEqual([`${lab.config.keyPrefix}cs/seq/job`]);
+  expect(await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER)).toEqual([]);
+  expect(await reaper.run()).toEqual({ reaped: 0, completed: 0, deleted: 0 });
 });

@@ -50,5 +50,7 @@ describe('CS_LOG_LEVEL', () => {
       for (const p of procs) await p.stop();
       await servers.stop();
     }
-  });
+    // Two worker starts and a stop, each a bounded wait on an event (processes.ts WAIT_MS, STOP_GRACE_MS):
+    // at a load average of 38 on 2 cores they took over jest's default 60 s together.
+  }, 180_000);
 });

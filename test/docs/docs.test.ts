@@ -11,17 +11,11 @@ import { assertBuilt, CLI, ROOT } from '../helpers/processes';
  */
 
 /**
- * Pages other branches of issue 19 add (admission, operating clusters, high
- * availability, bounds, layout). Linked from the README and docs/README.md
+ * Pages the branches of issues 20-23 add (admission, operating clusters, high
+ * availability, bounds). Linked from the README and docs/README.md
  * before they exist; the lead empties this list once they are merged.
  */
-const PAGES_ADDED_BY_OTHER_BRANCHES = ['docs/admission.md', 'docs/operating-clusters.md', 'docs/high-availability.md', 'docs/bounds.md', 'docs/layout.md'];
-
-/**
- * `.ci/run` still installs with `npm install` until the branch that makes the
- * lock file pass `npm ci` is merged; the lead sets this to false then.
- */
-const CI_STILL_USES_NPM_INSTALL = true;
+const PAGES_ADDED_BY_OTHER_BRANCHES = ['docs/admission.md', 'docs/operating-clusters.md', 'docs/high-availability.md', 'docs/bounds.md'];
 
 const COMMAND_1 = 'apt-get update && apt-get install -y redis-server nats-server chromium curl wget iproute2 && npm ci && npm run demo';
 const COMMAND_2 = 'npm test';
@@ -163,9 +157,8 @@ test("the README's two commands are the ones .ci/run and package.json run", () =
   const ci = read('.ci/run');
   // CI runs the README's second command as it is written...
   expect(ci).toMatch(/^npm test\b/m);
-  // ...installs with the README's first command's installer...
-  const install = /^(npm (?:ci|install))\b/m.exec(ci)?.[1];
-  expect(CI_STILL_USES_NPM_INSTALL ? ['npm ci', 'npm install'] : ['npm ci']).toContain(install);
+  // ...installs with the README's first command's installer (a lock file out of step fails)...
+  expect(/^(npm (?:ci|install))\b/m.exec(ci)?.[1]).toBe('npm ci');
   // ...and every package it installs when missing is one the README's first command installs.
   const aptReadme = new Set(/apt-get install -y ([a-z0-9 -]+?) &&/.exec(COMMAND_1)![1]!.split(' '));
   // Either form .ci/run may take: one `missing+=(pkg)` per package, or a `PACKAGES=(...)` list.
