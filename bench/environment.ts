@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { NatsConnection } from 'nats';
 import { connectNats } from '../src/bus/connect';
 import { Subjects } from '../src/bus/subjects';
 import { ClusterStore } from '../src/cluster/store';
 import type { ConnectionConfig } from '../src/core/config';
+import { connectRedis } from '../src/core/redis';
 import { QueueSet } from '../src/queue/queues';
 import { startNats, startRedis } from '../src/services/local-servers';
 import type { LocalServer } from '../src/services/local-servers';
@@ -24,6 +25,8 @@ export interface EnvironmentOptions {
   workerArgs: string[];
   /** Where worker processes run (CPU profiles land here). */
   workerCwd: string;
+  /** Redis behind these sentinels (an HA set the caller started and stops), instead of `redisUrl`. */
+  sentinels?: Pick<ConnectionConfig, 'redisSentinels' | 'redisMaster'>;
 }
 
 /**
@@ -51,7 +54,7 @@ export class Environment {
     private readonly opts: EnvironmentOptions,
   ) {
     this.config = config;
-    this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, connectionName: 'cs-bench' });
+    this.redis = connectRedis(config, 'cs-bench');
     this.store = new ClusterStore(this.redis, { keyPrefix: config.keyPrefix });
     this.queues = new QueueSet(this.redis, this.store.keys);
     this.subjects = new Subjects(config.subjectPrefix);
@@ -62,16 +65,16 @@ export class Environment {
     let natsUrl = opts.natsUrl;
     const started: LocalServer[] = [...servers];
     try {
-      if (!redisUrl) started.push(await startRedis());
+      if (!redisUrl && !opts.sentinels) started.push(await startRedis());
       if (!natsUrl) started.push(await startNats());
     } catch (err) {
       await Promise.all(started.map((s) => s.dispose()));
       throw err;
     }
-    redisUrl ??= started.find((s) => s.url.startsWith('redis'))?.url as string;
+    redisUrl ??= started.find((s) => s.url.startsWith('redis'))?.url ?? 'redis://127.0.0.1:6379';
     natsUrl ??= started.find((s) => s.url.startsWith('nats'))?.url as string;
     const ns = `bench${randomBytes(3).toString('hex')}`;
-    const env = new Environment({ redisUrl, natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:` }, opts);
+    const env = new Environment({ redisUrl, natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:`, ...opts.sentinels }, opts);
     env.servers.push(...started);
     try {
       env.nc = await connectNats(env.config, 'cs-bench');
@@ -126,7 +129,7 @@ export class Environment {
     this.workers = [];
     await Promise.all([this.nc, ...this.nodeNats].filter(Boolean).map((c) => c.close().catch(() => undefined)));
     await this.queues.close().catch(() => undefined);
-    if (this.servers.length < 2 && this.redis.status === 'ready') await this.deleteKeys().catch(() => undefined);
+    if ((this.servers.length < 2 || this.opts.sentinels) && this.redis.status === 'ready') await this.deleteKeys().catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
     await Promise.all(this.servers.map((s) => s.dispose()));
   }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { connectionEnv, withoutRedisEnv } from '../src/core/config';
 import type { ConnectionConfig } from '../src/core/config';
 
 /** The compiled command line, next to this file once built (dist/bench -> dist/src/cli). */
@@ -14,14 +15,7 @@ export const CLI = process.env.CS_BENCH_WORKER_CLI ? path.resolve(process.env.CS
 
 /** The environment a `cluster-sync` process of the bench runs with: this process's, plus the connection settings. */
 export function cliEnv(config: ConnectionConfig, logLevel: string): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    CS_REDIS_URL: config.redisUrl,
-    CS_NATS_URL: config.natsUrl,
-    CS_SUBJECT_PREFIX: config.subjectPrefix,
-    CS_KEY_PREFIX: config.keyPrefix,
-    CS_LOG_LEVEL: logLevel,
-  };
+  return { ...withoutRedisEnv(process.env), ...connectionEnv(config), CS_LOG_LEVEL: logLevel };
 }
 
 export interface WorkerProcessOptions {
@@ -58,12 +52,12 @@ export class WorkerProcess {
 
   static async start(config: ConnectionConfig, options: WorkerProcessOptions = {}): Promise<WorkerProcess> {
     const p = new WorkerProcess(config, options);
-    const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
     while (!p.output.includes('workers ready')) {
       if (p.child.exitCode !== null) throw new Error(`worker process exited (${p.child.exitCode}) before it was ready:\n${p.output}`);
       if (Date.now() > deadline) {
         await p.stop();
-        throw new Error(`worker process not ready within ${options.readyTimeoutMs ?? 20_000} ms:\n${p.output}`);
+        throw new Error(`worker process not ready within ${options.readyTimeoutMs ?? 60_000} ms:\n${p.output}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }

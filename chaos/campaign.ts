@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { decodeText } from '../src/bus/connect';
@@ -7,6 +7,8 @@ import { prepareClusters } from '../src/cluster/prepare';
 import { ClusterStore } from '../src/cluster/store';
 import { submitClusters } from '../src/cluster/submit';
 import { errorMessage } from '../src/core/errors';
+import { connectRedis } from '../src/core/redis';
+import { ReplicationGuard, replicationOf } from '../src/core/replication';
 import { QueueSet } from '../src/queue/queues';
 import { checkPending, checkRound, wholeOrAbsent } from './checker';
 import type { ClusterUnderCheck } from './checker';
@@ -15,7 +17,7 @@ import { History, formatLine } from './history';
 import { legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
 import { inject } from './faults';
-import { FAULT_KINDS, planRound } from './plan';
+import { FAULT_KINDS, HA_FAULT_KINDS, planRound } from './plan';
 import type { ClusterPlan, FaultKind, RoundPlan } from './plan';
 import { leftovers } from './records';
 import { HEARTBEAT_MS, ROUND_LIMIT_MS, SWEEP_MS, TIMEOUT_MS, countFault } from './round';
@@ -33,6 +35,8 @@ export type { CampaignResult, RoundViolation } from './round';
 export interface CampaignOptions {
   seed: number;
   rounds: number;
+  /** Against a NATS cluster of three and Redis behind Sentinel (primary, 2 replicas, 3 sentinels). Default false. */
+  ha?: boolean;
   /** The first round to run (each round's schedule depends only on the seed and its number). Default 0. */
   fromRound?: number;
   /** Stop starting rounds after this many minutes. */
@@ -61,34 +65,68 @@ function specText(c: ClusterPlan, name: string): string {
 }
 
 export function describeViolation(seed: number, v: RoundViolation): string {
-  return [`VIOLATION seed=${seed} round=${v.round} (replay: npm run chaos -- --seed ${seed} --from-round ${v.round} --rounds 1) [${v.invariant}]${v.cluster ? ` cluster ${v.cluster}` : ''}: ${v.message}`, ...v.lines.map((l) => `    ${formatLine(l)}`)].join('\n');
+  return [
+    `VIOLATION seed=${seed} round=${v.round} (replay: npm run chaos -- --seed ${seed} --from-round ${v.round} --rounds 1) [${v.invariant}]${v.cluster ? ` cluster ${v.cluster}` : ''}: ${v.message}`,
+    ...v.lines.map((l) => `    ${formatLine(l)}`),
+  ].join('\n');
 }
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
   const log = options.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const seed = options.seed >>> 0;
   const workers = options.workers ?? 2 + (seed % 2);
-  const planOptions = { maxClusters: options.maxClusters ?? 8, maxFaults: options.maxFaults ?? 2, faultKinds: options.faultKinds ?? FAULT_KINDS };
+  const planOptions = { maxClusters: options.maxClusters ?? 8, maxFaults: options.maxFaults ?? 2, faultKinds: options.faultKinds ?? (options.ha ? HA_FAULT_KINDS : FAULT_KINDS) };
   const check = { boundMs: options.boundMs ?? 1000, recoveryMs: options.recoveryMs ?? 20_000, heartbeatMs: HEARTBEAT_MS, timeoutMs: TIMEOUT_MS, sweepMs: SWEEP_MS };
-  const result: CampaignResult = { seed, rounds: 0, clusters: 0, nodes: 0, faults: {}, reportsChecked: 0, recordsChecked: 0, retentionChecked: 0, tracesBefore: 0, violations: [], ms: 0 };
+  const result: CampaignResult = {
+    seed,
+    rounds: 0,
+    clusters: 0,
+    nodes: 0,
+    faults: {},
+    reportsChecked: 0,
+    recordsChecked: 0,
+    retentionChecked: 0,
+    tracesBefore: 0,
+    violations: [],
+    ms: 0,
+    failoverMs: [],
+  };
   const t0 = Date.now();
   const stopAt = options.minutes === undefined ? Number.POSITIVE_INFINITY : t0 + options.minutes * 60_000;
   const retentionMs = options.retentionMs ?? 8000;
   const endGraceMs = options.endGraceMs ?? 3000;
-  if (retentionMs <= endGraceMs + 2000) throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
-  const env = new ChaosEnv(workers, retentionMs, endGraceMs);
+  if (retentionMs <= endGraceMs + 2000)
+    throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
+  // With --ha a submit may wait out a failover (seconds): the reaper must not take it for a dead submitter meanwhile.
+  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false);
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;
   try {
     await env.start();
-    log(`chaos: seed ${seed}, ${workers} workers (retention ${retentionMs} ms, end grace ${endGraceMs} ms), Redis ${env.redis.url} (appendfsync always), NATS ${env.nats.url}, scheduler ${env.schedulerUrl}`);
-    redis = new Redis(env.config.redisUrl, { maxRetriesPerRequest: null });
+    log(
+      `chaos: seed ${seed}, ${workers} workers (retention ${retentionMs} ms, end grace ${endGraceMs} ms), ${env.ha ? `Redis primary "${env.ha.masterName}" via sentinels ${env.ha.sentinelList} (2 replicas), NATS cluster ${env.config.natsUrl}` : `Redis ${env.redis.url} (appendfsync always), NATS ${env.nats.url}`}, scheduler ${env.schedulerUrl}`,
+    );
+    redis = connectRedis(env.config, 'cs-chaos');
     redis.on('error', () => undefined); // Redis restarts are part of the run
     const store = new ClusterStore(redis);
     queues = new QueueSet(redis, store.keys);
-    nc = await connect({ servers: env.config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const rctx: RoundContext = { env, store, queues, nc, subjects: new Subjects('cs'), check, result, known: new Set<string>(), log, retention: { retentionMs, sweepMs: SWEEP_MS, recoveryMs: check.recoveryMs }, endGraceMs, pending: [] };
+    nc = await connect({ servers: env.config.natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const rctx: RoundContext = {
+      env,
+      store,
+      queues,
+      replication: new ReplicationGuard(replicationOf(env.config)),
+      nc,
+      subjects: new Subjects('cs'),
+      check,
+      result,
+      known: new Set<string>(),
+      log,
+      retention: { retentionMs, sweepMs: SWEEP_MS, recoveryMs: check.recoveryMs },
+      endGraceMs,
+      pending: [],
+    };
     const first = options.fromRound ?? 0;
     for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
       const plan = planRound(seed, round, planOptions);
@@ -101,13 +139,17 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       for (const line of workerLinesAbout(env, r)) log(line);
       for (const line of await batchJobsAbout(queues, r)) log(line);
       result.violations.push(...r);
-      log(`round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}], ${r.length} violations`);
+      log(
+        `round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}], ${r.length} violations`,
+      );
     }
     // The last rounds' clusters: wait out their retention.
     const last = await checkPending(rctx, true);
     for (const v of last) log(describeViolation(seed, v));
     result.violations.push(...last);
-    log(`retention: ${result.retentionChecked} ended clusters checked gone after retention (${result.tracesBefore} traces of the harness's clusters found as they settled), ${last.length} violations at the end`);
+    log(
+      `retention: ${result.retentionChecked} ended clusters checked gone after retention (${result.tracesBefore} traces of the harness's clusters found as they settled), ${last.length} violations at the end`,
+    );
   } finally {
     await nc?.close().catch(() => undefined);
     await queues?.close().catch(() => undefined);
@@ -146,7 +188,9 @@ async function batchJobsAbout(queues: QueueSet, violations: RoundViolation[]): P
       const text = JSON.stringify(job.data);
       for (const id of ids) {
         if (!text.includes(id)) continue;
-        out.push(`    batch job ${job.id} holding ${id}: ${await job.getState()}, attempts ${job.attemptsMade}, stalled ${job.stalledCounter ?? 0}${job.failedReason ? `, failed: ${job.failedReason}` : ''}, added ${new Date(job.timestamp).toISOString()}${job.processedOn ? `, processed ${new Date(job.processedOn).toISOString()}` : ''}`);
+        out.push(
+          `    batch job ${job.id} holding ${id}: ${await job.getState()}, attempts ${job.attemptsMade}, stalled ${job.stalledCounter ?? 0}${job.failedReason ? `, failed: ${job.failedReason}` : ''}, added ${new Date(job.timestamp).toISOString()}${job.processedOn ? `, processed ${new Date(job.processedOn).toISOString()}` : ''}`,
+        );
       }
     }
     return out.length > 0 ? ['  in BullMQ:', ...out] : [`  no batch job in BullMQ holds ${[...ids].join(', ')} (completed ones are removed)`];
@@ -187,11 +231,18 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
     await sleep(c.submitMs);
     try {
       const prepared = prepareClusters(jobText(), 'chaos job', { inlineSpec: specText(c, `r${plan.round}c${k}`), heartbeatIntervalMs: HEARTBEAT_MS });
+      // Told "submitted" only once the replicas hold it, as the scheduler's answer (DESIGN §7); else it is the reaper's.
+      const mark = ctx.replication.mark(queues.connection);
       const [sc] = await submitClusters(store, queues, prepared);
+      await ctx.replication.waitForReplicas(queues.connection, mark);
       if (!sc) return;
       const s: Submitted = { cid: sc.cluster, jobs: sc.jobs, plan: c, lives: [] };
       submitted.push(s);
-      history.add({ kind: 'submit', cluster: sc.cluster, detail: sc.jobs.map((j, i) => `${j.job_id}:${c.nodes[i]?.behaviour}${c.nodes[i]?.behaviour === 'pass' ? '' : `@${c.nodes[i]?.at}`}${c.nodes[i]?.legacy ? ':legacy' : ''}`).join(' ') });
+      history.add({
+        kind: 'submit',
+        cluster: sc.cluster,
+        detail: sc.jobs.map((j, i) => `${j.job_id}:${c.nodes[i]?.behaviour}${c.nodes[i]?.behaviour === 'pass' ? '' : `@${c.nodes[i]?.at}`}${c.nodes[i]?.legacy ? ':legacy' : ''}`).join(' '),
+      });
       result.clusters++;
       result.nodes += sc.jobs.length;
       for (const [i, j] of sc.jobs.entries()) {
@@ -239,7 +290,13 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   result.reportsChecked += reportsChecked;
   result.recordsChecked += recordsChecked;
   const out: RoundViolation[] = violations.map((v) => ({ ...v, round: plan.round }));
-  out.push(...(await wholeOrAbsent(ctx, plan.round)).map((message) => ({ round: plan.round, invariant: 'integrity' as const, message, lines: history.lines.filter((l) => l.kind === 'fault' || l.kind === 'healed') })));
+  out.push(
+    ...(await wholeOrAbsent(ctx, plan.round)).map((message) => ({
+      round: plan.round,
+      invariant: 'integrity' as const,
+      message,
+      lines: history.lines.filter((l) => l.kind === 'fault' || l.kind === 'healed'),
+    })),
+  );
   return out;
 }
-

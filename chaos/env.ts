@@ -3,7 +3,10 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { connectionEnv, withoutRedisEnv } from '../src/core/config';
 import type { ConnectionConfig } from '../src/core/config';
+import { startHaSet, watchSwitchMaster } from '../src/services/ha-servers';
+import type { HaSet } from '../src/services/ha-servers';
 import { freePort, startNats, startRedis } from '../src/services/local-servers';
 import type { LocalServer } from '../src/services/local-servers';
 
@@ -95,6 +98,8 @@ export class ChaosEnv {
   /** Deaths nobody caused: "name (pid): how". */
   readonly deaths: string[] = [];
   private schedulerPort = 0;
+  /** With `--ha`: the NATS cluster and the Redis primary, replicas and sentinels. */
+  ha: HaSet | undefined;
 
   /**
    * `retentionMs`: the workers' `--retention` (an ended cluster is deleted after it);
@@ -106,10 +111,11 @@ export class ChaosEnv {
     readonly retentionMs: number,
     readonly endGraceMs: number,
     readonly submitGraceMs = 2000,
+    readonly withHa = false,
   ) {}
 
   private env(level = 'info'): NodeJS.ProcessEnv {
-    return { ...process.env, CS_REDIS_URL: this.config.redisUrl, CS_NATS_URL: this.config.natsUrl, CS_SUBJECT_PREFIX: this.config.subjectPrefix, CS_KEY_PREFIX: this.config.keyPrefix, CS_LOG_LEVEL: level };
+    return { ...withoutRedisEnv(process.env), ...connectionEnv(this.config), CS_LOG_LEVEL: level };
   }
 
   private readonly onDeath = (p: Proc, how: string): void => {
@@ -118,8 +124,14 @@ export class ChaosEnv {
 
   async start(): Promise<void> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm run chaos does)`);
-    [this.redis, this.nats] = await Promise.all([startRedis({ appendfsync: 'always' }), startNats()]);
-    this.config = { redisUrl: this.redis.url, natsUrl: this.nats.url, subjectPrefix: 'cs', keyPrefix: '' };
+    if (this.withHa) {
+      this.ha = await startHaSet({ downAfterMs: 1000, failoverTimeoutMs: 5000 });
+      [this.redis, this.nats] = [this.ha.redis[0]!, this.ha.nats[0]!];
+      this.config = { ...this.ha.connection(), subjectPrefix: 'cs', keyPrefix: '' };
+    } else {
+      [this.redis, this.nats] = await Promise.all([startRedis({ appendfsync: 'always' }), startNats()]);
+      this.config = { redisUrl: this.redis.url, natsUrl: this.nats.url, subjectPrefix: 'cs', keyPrefix: '' };
+    }
     for (let i = 0; i < this.workerCount; i++) this.workers.push(await this.startWorker(i));
     this.schedulerPort = await freePort();
     await this.startScheduler();
@@ -184,6 +196,46 @@ export class ChaosEnv {
     }
   }
 
+  /**
+   * `--ha`: the primary SIGKILLed (`SIGSTOP`ped with `freeze`) until a
+   * sentinel announces `+switch-master` (and at least `ms`), then started
+   * again (`SIGCONT`); resolves once it follows the new primary and the set
+   * is whole again. Returns how long the failover took, ms.
+   */
+  async failPrimary(freeze: boolean, ms: number): Promise<number> {
+    const ha = this.requireHa();
+    const old = await ha.primary();
+    const watch = await watchSwitchMaster(ha.sentinels[0]!.port, ha.masterName);
+    const t0 = Date.now();
+    let switchedMs = -1;
+    try {
+      process.kill(old.pid, freeze ? 'SIGSTOP' : 'SIGKILL');
+      const limit = new Promise<void>((resolve) => setTimeout(resolve, 60_000).unref());
+      await Promise.race([watch.next.then(() => (switchedMs = Date.now() - t0)), limit]);
+      await sleep(Math.max(0, ms - (Date.now() - t0)));
+    } finally {
+      watch.close();
+      if (freeze) process.kill(old.pid, 'SIGCONT');
+      else await old.restart();
+    }
+    if (switchedMs < 0) throw new Error(`no +switch-master within 60 s after ${freeze ? 'freezing' : 'killing'} the primary 127.0.0.1:${old.port}`);
+    await ha.ready(180_000);
+    return switchedMs;
+  }
+
+  /** `--ha`: one NATS server of the three SIGKILLed, started again after `ms`. */
+  async killNatsServer(i: number, ms: number): Promise<void> {
+    const server = this.requireHa().nats[i % 3]!;
+    process.kill(server.pid, 'SIGKILL');
+    await sleep(ms);
+    await server.restart();
+  }
+
+  private requireHa(): HaSet {
+    if (!this.ha) throw new Error('this fault needs --ha');
+    return this.ha;
+  }
+
   async killScheduler(): Promise<void> {
     this.scheduler.expectedExit = true;
     this.scheduler.signal('SIGKILL');
@@ -193,6 +245,7 @@ export class ChaosEnv {
 
   async stop(): Promise<void> {
     await Promise.all([...this.workers, this.scheduler].filter(Boolean).map((p) => p.stop()));
-    await Promise.all([this.redis?.dispose(), this.nats?.dispose()]);
+    if (this.ha) await this.ha.stop();
+    else await Promise.all([this.redis?.dispose(), this.nats?.dispose()]);
   }
 }

@@ -33,6 +33,11 @@ export async function inject(f: FaultPlan, ctx: RoundContext, history: History, 
         else if (f.kind === 'nats-restart') await env.restartNats();
         else if (f.kind === 'redis-restart') await env.restartRedis();
         else if (f.kind === 'redis-oom') await env.redisOutOfMemory(f.durationMs);
+        else if (f.kind === 'primary-kill' || f.kind === 'primary-stop') {
+          const ms = await env.failPrimary(f.kind === 'primary-stop', f.durationMs);
+          history.add({ kind: 'note', detail: `${f.kind}: +switch-master ${ms} ms after the primary ${f.kind === 'primary-kill' ? 'died' : 'froze'}` });
+          ctx.result.failoverMs.push(ms);
+        } else if (f.kind === 'nats-server-kill') await env.killNatsServer(f.target, f.durationMs);
       } catch (err) {
         history.add({ kind: 'note', detail: `${f.kind} failed: ${errorMessage(err)}` });
       }
@@ -56,7 +61,10 @@ async function killMidSubmit(env: ChaosEnv, afterMs: number, history: History): 
   await sleep(afterMs);
   await env.killScheduler();
   let stuck: NodeJS.Timeout | undefined;
-  await Promise.race([posting, new Promise<void>((resolve) => (stuck = setTimeout(() => resolve(void history.add({ kind: 'note', detail: 'submit to the scheduler never settled, even aborted: left behind' })), 20_000)))]);
+  await Promise.race([
+    posting,
+    new Promise<void>((resolve) => (stuck = setTimeout(() => resolve(void history.add({ kind: 'note', detail: 'submit to the scheduler never settled, even aborted: left behind' })), 20_000))),
+  ]);
   clearTimeout(stuck);
   clearTimeout(giveUp);
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { runCampaign } from './campaign';
-import { FAULT_KINDS } from './plan';
+import { FAULT_KINDS, HA_FAULT_KINDS } from './plan';
 import { summaryTable } from './table';
 import type { FaultKind } from './plan';
 
@@ -26,17 +26,35 @@ async function main(): Promise<void> {
     .option('--workers <n>', 'worker processes (default: 2 or 3, from the seed)', int('--workers'))
     .option('--max-clusters <n>', 'clusters per round, at most', int('--max-clusters'), 8)
     .option('--max-faults <n>', 'faults per round, at most', int('--max-faults'), 2)
-    .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')})`)
+    .option('--ha', 'run against a 3-server NATS cluster and Redis behind Sentinel (primary, 2 replicas, 3 sentinels), with their faults')
+    .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')}; with --ha: ${HA_FAULT_KINDS.join(', ')})`)
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
-    .option('--retention-ms <ms>', 'the workers\' --retention: each ended cluster must be gone this long after it ended', int('--retention-ms'), 8000)
-    .option('--end-grace-ms <ms>', 'the workers\' --end-grace: a node job whose node never said done is failed this long after its cluster ended', int('--end-grace-ms'), 3000)
+    .option('--retention-ms <ms>', "the workers' --retention: each ended cluster must be gone this long after it ended", int('--retention-ms'), 8000)
+    .option('--end-grace-ms <ms>', "the workers' --end-grace: a node job whose node never said done is failed this long after its cluster ended", int('--end-grace-ms'), 3000)
     .parse();
-  const o = program.opts<{ seed: number; rounds: number; fromRound: number; minutes?: number; workers?: number; maxClusters: number; maxFaults: number; faults?: string; boundMs: number; recoveryMs: number; retentionMs: number; endGraceMs: number }>();
-  const kinds = o.faults === undefined ? FAULT_KINDS : o.faults.split(',').filter(Boolean);
-  for (const k of kinds) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)} (known: ${FAULT_KINDS.join(', ')})`);
+  const o = program.opts<{
+    ha?: boolean;
+    seed: number;
+    rounds: number;
+    fromRound: number;
+    minutes?: number;
+    workers?: number;
+    maxClusters: number;
+    maxFaults: number;
+    faults?: string;
+    boundMs: number;
+    recoveryMs: number;
+    retentionMs: number;
+    endGraceMs: number;
+  }>();
+  const known: readonly string[] = o.ha ? HA_FAULT_KINDS : FAULT_KINDS;
+  const kinds = o.faults === undefined ? known : o.faults.split(',').filter(Boolean);
+  for (const k of kinds) if (!known.includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)}${o.ha ? ' with --ha' : ''} (known: ${known.join(', ')})`);
   const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });
-  process.stdout.write(`\n${summaryTable(result)}\n\nreplay: npm run chaos -- --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`);
+  process.stdout.write(
+    `\n${summaryTable(result)}\n\nreplay: npm run chaos --${o.ha ? ' --ha' : ''} --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`,
+  );
   process.exitCode = result.violations.length > 0 ? 1 : 0;
 }
 

@@ -33,7 +33,14 @@ export interface ClusterPlan {
 }
 
 export const FAULT_KINDS = ['worker-kill', 'worker-stop', 'nats-restart', 'redis-restart', 'client-pause', 'scheduler-kill-submit', 'redis-oom'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/**
+ * `--ha` (Redis behind Sentinel, a NATS cluster): the primary SIGKILLed (and
+ * restarted, to rejoin as a replica), the primary frozen past the sentinels'
+ * down-after (SIGSTOP, then SIGCONT), one NATS server of three SIGKILLed (and
+ * restarted); with the faults of the single-server run that still apply.
+ */
+export const HA_FAULT_KINDS = ['primary-kill', 'primary-stop', 'nats-server-kill', 'worker-kill', 'worker-stop', 'client-pause', 'scheduler-kill-submit'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof HA_FAULT_KINDS)[number];
 
 export interface FaultPlan {
   kind: FaultKind;

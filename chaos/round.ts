@@ -1,6 +1,7 @@
 import type { NatsConnection } from 'nats';
 import type { Subjects } from '../src/bus/subjects';
 import type { ClusterStore } from '../src/cluster/store';
+import type { ReplicationGuard } from '../src/core/replication';
 import type { QueueSet } from '../src/queue/queues';
 import type { NodeJob } from '../src/split/node-job';
 import type { Violation } from './checker';
@@ -36,12 +37,16 @@ export interface CampaignResult {
   tracesBefore: number;
   violations: RoundViolation[];
   ms: number;
+  /** `--ha`: for each primary killed or frozen, ms from the failure to the sentinels' `+switch-master`. */
+  failoverMs: number[];
 }
 
 export interface RoundContext {
   env: ChaosEnv;
   store: ClusterStore;
   queues: QueueSet;
+  /** The harness's own submits wait for the replicas too (`--ha`). */
+  replication: ReplicationGuard;
   nc: NatsConnection;
   subjects: Subjects;
   check: { boundMs: number; recoveryMs: number; heartbeatMs: number; timeoutMs: number; sweepMs: number };
@@ -72,4 +77,3 @@ export interface Submitted {
 export function countFault(result: CampaignResult, kind: string, n = 1): void {
   result.faults[kind] = (result.faults[kind] ?? 0) + n;
 }
-

@@ -13,9 +13,15 @@ export function summaryTable(r: CampaignResult): string {
     ['reports checked', String(r.reportsChecked)],
     ['node job records checked', String(r.recordsChecked)],
     ['clusters checked gone after retention', String(r.retentionChecked)],
+    ...(r.failoverMs.length > 0 ? [['failovers (ms to +switch-master, median / max)', `${r.failoverMs.length} (${median(r.failoverMs)} / ${Math.max(...r.failoverMs)})`] as [string, string]] : []),
     ['violations', String(r.violations.length)],
     ['time', `${(r.ms / 1000).toFixed(0)} s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return ['| what | count |', '| --- | ---: |', ...rows.map(([k, v]) => `| ${k.padEnd(w)} | ${v} |`)].join('\n');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? 0;
 }

@@ -10,6 +10,8 @@ import { NodeInfoChecker } from '../src/cluster/node-info';
 import type { ClusterStore, MembershipRefusal } from '../src/cluster/store';
 import { RefusalCode } from '../src/core/refusal-codes';
 import { errorMessage } from '../src/core/errors';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 import { enqueueReports } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
@@ -23,6 +25,8 @@ export interface BridgeOptions {
   maxBatchBytes?: number;
   /** Reports waiting for the next add beyond which new ones are answered "retry" at once. Default 10 000. */
   maxWaiting?: number;
+  /** Replicas that must hold a report before it is answered "accepted". Default: no wait. */
+  replication?: ReplicationGuard;
 }
 
 interface Waiting {
@@ -39,8 +43,9 @@ interface Waiting {
  * The (cluster, job, token) triples not seen before are checked once per
  * round, all in one pipeline, before its adds.
  * A report's reply goes out only after the add that carries it returned, so an
- * accepted report is durable in Redis; while Redis refuses the add, every
- * report of it is answered "retry". A lone report is a batch of one: it is
+ * accepted report is durable in Redis (and, with replicas, on `minReplicas`
+ * of them: {@link ReplicationGuard}); while Redis refuses the add, or too few
+ * replicas acknowledge it, every report of it is answered "retry". A lone report is a batch of one: it is
  * added in the same event-loop turn it arrived in, no timer.
  * Workers share a queue group: each report reaches one bridge. Heartbeats
  * are folded by the bridge itself, not queued (see {@link ReportBridge.beat}).
@@ -56,6 +61,7 @@ export class ReportBridge {
   private readonly maxReports: number;
   private readonly maxBytes: number;
   private readonly maxWaiting: number;
+  private readonly replication: ReplicationGuard;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -70,6 +76,7 @@ export class ReportBridge {
     this.maxReports = options.maxBatchReports ?? 64;
     this.maxBytes = options.maxBatchBytes ?? 256 * 1024;
     this.maxWaiting = options.maxWaiting ?? 10_000;
+    this.replication = options.replication ?? NO_REPLICATION;
   }
 
   start(): void {
@@ -177,7 +184,9 @@ export class ReportBridge {
     const started = performance.now();
     let outcomes: FoldOutcome[];
     try {
+      const mark = this.replication.mark(this.store.redis);
       outcomes = await this.store.foldBatch(beats.map((w) => w.report));
+      await this.replication.waitForReplicas(this.store.redis, mark);
     } catch (err) {
       this.unavailable(beats, err);
       return;
@@ -209,10 +218,13 @@ export class ReportBridge {
 
   private async commit(batch: Waiting[]): Promise<void> {
     try {
+      const mark = this.replication.mark(this.queues.connection);
       await enqueueReports(
         this.queues,
         batch.map((w) => w.report),
       );
+      // On the connection of the add: "accepted" only once the replicas hold it (DESIGN §7).
+      await this.replication.waitForReplicas(this.queues.connection, mark);
       for (const w of batch) this.reply(w.msg, { ok: true, id: w.report.id });
     } catch (err) {
       this.unavailable(batch, err);

@@ -7,6 +7,8 @@ import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
 import { isRedisUnavailable } from '../src/core/redis-errors';
 import { errorMessage } from '../src/core/errors';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 import type { Keys } from '../src/core/keys';
 import type { ClusterEvent } from '../src/fold/outcome';
 import type { DispatchContext } from './dispatch/context';
@@ -32,6 +34,8 @@ export interface DispatcherOptions {
    * node job is closed. Default 64.
    */
   maxOpenQueues?: number;
+  /** Replicas that must hold a take before the node job is handed out. Default: no wait. */
+  replication?: ReplicationGuard;
 }
 
 /**
@@ -62,7 +66,7 @@ export class Dispatcher {
   constructor(nc: NatsConnection, subjects: Subjects, connection: Redis, keys: Keys, log: Logger, options: DispatcherOptions = {}) {
     this.lockMs = options.lockMs ?? 30_000;
     this.pool = new TestboxPool(connection, keys, log, { lockMs: this.lockMs, stalledMs: options.stalledIntervalMs ?? this.lockMs, maxOpen: options.maxOpenQueues ?? 64 });
-    this.ctx = { nc, subjects, connection, log, pool: this.pool };
+    this.ctx = { nc, subjects, connection, log, pool: this.pool, replication: options.replication ?? NO_REPLICATION };
     this.reaper = new EndedJobReaper(this.ctx, options.endGraceMs ?? 60_000);
   }
 

@@ -6,7 +6,8 @@ import { ClusterStore } from '../src/cluster/store';
 import type { ConnectionConfig } from '../src/core/config';
 import { createLogger } from '../src/core/logger';
 import type { Logger } from '../src/core/logger';
-import { connectRedis } from '../src/core/redis';
+import { connectRedis, describeRedis } from '../src/core/redis';
+import { ReplicationGuard, replicationOf } from '../src/core/replication';
 import { ReportBridge } from './bridge';
 import type { BridgeOptions } from './bridge';
 import { WorkerEvents } from './events';
@@ -58,8 +59,9 @@ export interface WorkersHandle {
  */
 export async function startWorkers(config: ConnectionConfig, options: WorkersOptions = {}): Promise<WorkersHandle> {
   const log = options.logger ?? createLogger('cluster-sync-worker');
-  const redis = connectRedis(config.redisUrl, 'cs-worker');
-  const bullConn = connectRedis(config.redisUrl, 'cs-worker-bull');
+  const redis = connectRedis(config, 'cs-worker');
+  const bullConn = connectRedis(config, 'cs-worker-bull');
+  const replication = new ReplicationGuard(replicationOf(config));
   const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
   const queues = new QueueSet(bullConn, store.keys, (err) => log.debug({ err: err.message }, 'queue connection error'));
   const subjects = new Subjects(config.subjectPrefix);
@@ -71,16 +73,16 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const workers: Worker[] = [];
   const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });
   workers.push(fold.worker);
-  const bridge = new ReportBridge(nc, subjects, store, queues, events, log, options.bridge);
+  const bridge = new ReportBridge(nc, subjects, store, queues, events, log, { replication, ...options.bridge });
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);
   query.start();
-  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, options.dispatcher);
+  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { replication, ...options.dispatcher });
   dispatcher.start();
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs, retryBackoffMs: options.retryBackoffMs });
-  log.info({ nats: config.natsUrl, redis: config.redisUrl, prefix: config.subjectPrefix }, 'workers ready');
+  log.info({ nats: config.natsUrl, redis: describeRedis(config), prefix: config.subjectPrefix }, 'workers ready');
 
   let closed = false;
   return {

@@ -8,7 +8,11 @@ import { ExitCode } from './exit-codes';
 /** Adds the flags of a command that talks to Redis. */
 export function withRedisFlags(cmd: Command): Command {
   return cmd
-    .option('--redis-url <url>', 'Redis URL (env CS_REDIS_URL)', undefined)
+    .option('--redis-url <url>', 'Redis URL (env CS_REDIS_URL; password also in CS_REDIS_PASSWORD)', undefined)
+    .option('--redis-sentinels <host:port,...>', 'find the Redis primary through these sentinels, instead of --redis-url (env CS_REDIS_SENTINELS; their password in CS_REDIS_SENTINEL_PASSWORD)')
+    .option('--redis-master <name>', "the primary's name at the sentinels (env CS_REDIS_MASTER)")
+    .option('--min-replicas <n>', 'replicas that must hold a write before it is answered "accepted" (env CS_MIN_REPLICAS; default 1 with replicas, else 0)')
+    .option('--replica-timeout-ms <ms>', 'how long to wait for those replicas before answering "retry" (env CS_REPLICA_TIMEOUT_MS; default 2000)')
     .option('--key-prefix <prefix>', 'Redis key prefix (env CS_KEY_PREFIX, default none)');
 }
 
@@ -29,6 +33,10 @@ export function withConnectionFlags(cmd: Command): Command {
 export function connectionFrom(opts: Record<string, unknown>): ConnectionConfig {
   const flags: ConnectionFlags = {
     redisUrl: opts.redisUrl as string | undefined,
+    redisSentinels: opts.redisSentinels as string | undefined,
+    redisMaster: opts.redisMaster as string | undefined,
+    minReplicas: opts.minReplicas as string | undefined,
+    replicaTimeoutMs: opts.replicaTimeoutMs as string | undefined,
     natsUrl: opts.natsUrl as string | undefined,
     natsUser: opts.natsUser as string | undefined,
     natsCreds: opts.natsCreds as string | undefined,

@@ -12,7 +12,7 @@ import { Subjects } from '../bus/subjects';
 import { prepareClusters } from '../cluster/prepare';
 import { submitClusters } from '../cluster/submit';
 import { EXIT_CODES } from '../agent/outcome';
-import { hasConfiguredServers, loadConnectionConfig } from '../core/config';
+import { connectionEnv, hasConfiguredServers, loadConnectionConfig } from '../core/config';
 import type { ConnectionConfig } from '../core/config';
 import { formatDuration } from '../core/duration';
 import { createLogger } from '../core/logger';
@@ -122,25 +122,28 @@ async function runDemo(fail: boolean): Promise<number> {
     let text = readFileSync(jobFile, 'utf8').replace(/^port: \d+$/m, `port: ${port}`);
     if (fail) text = text.replace(/expect: pong/, 'expect: a-reply-that-never-comes');
     const prepared = prepareClusters(text, jobFile, { clusterDir: path.join(root, 'examples/cluster'), heartbeatIntervalMs: 1000 });
-    const redis = connectRedis(config.redisUrl, 'cs-demo');
+    const redis = connectRedis(config, 'cs-demo');
     cleanups.push(() => redis.quit());
     const queues = new QueueSet(redis, workers.store.keys);
     cleanups.push(() => queues.close());
     const [cluster] = await submitClusters(workers.store, queues, prepared);
     if (!cluster) throw new Error('the demo job split into no cluster');
-    say(`submitted ${path.relative(root, jobFile)} as cluster ${cluster.cluster}: ${cluster.jobs.map((j) => `${j.job_id} (${j.node_roles}) on queue ${j.queue}`).join(', ')}; port ${port}${fail ? '; the client test is set to fail' : ''}`);
+    say(
+      `submitted ${path.relative(root, jobFile)} as cluster ${cluster.cluster}: ${cluster.jobs.map((j) => `${j.job_id} (${j.node_roles}) on queue ${j.queue}`).join(', ')}; port ${port}${fail ? '; the client test is set to fail' : ''}`,
+    );
 
-    const env = { ...process.env, CS_REDIS_URL: config.redisUrl, CS_NATS_URL: config.natsUrl, CS_SUBJECT_PREFIX: config.subjectPrefix, CS_KEY_PREFIX: config.keyPrefix };
+    const env = { ...process.env, ...connectionEnv(config) };
     for (const j of cluster.jobs) {
       const args = [cli, 'node', '--testbox', j.testbox, '--scripts', path.join(root, 'examples/lkp'), '--once', '--ip', '127.0.0.1', '--poll-ms', '200'];
       const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       const agent: Agent = { role: j.node_roles, child, lines: [], exited: new Promise((r) => child.once('exit', (code) => r(code ?? -1))) };
       void agent.exited.then(() => (agent.endedAt = Date.now()));
       for (const s of [child.stdout, child.stderr]) {
-        if (s) createInterface({ input: s }).on('line', (l) => {
-          agent.lines.push(l);
-          say(`${colors().magenta(`[${agent.role} agent]`)} ${l}`);
-        });
+        if (s)
+          createInterface({ input: s }).on('line', (l) => {
+            agent.lines.push(l);
+            say(`${colors().magenta(`[${agent.role} agent]`)} ${l}`);
+          });
       }
       agents.push(agent);
       say(`started the ${j.node_roles} node agent (pid ${child.pid}): cluster-sync node --testbox ${j.testbox} --scripts examples/lkp --once`);
@@ -150,7 +153,9 @@ async function runDemo(fail: boolean): Promise<number> {
 
     process.stdout.write(`\n${colors().bold('summary')} cluster ${cluster.cluster}: ${view.final === 'finish' ? colors().green('finish') : colors().red(view.final ?? 'open')}\n`);
     for (const b of view.barriers) {
-      process.stdout.write(`  barrier ${b.barrier.padEnd(6)} ${(b.result ?? '-').padEnd(6)} ${b.at !== undefined ? `resolved ${formatDuration(b.at - view.created)} after submit` : ''}${resolutions.find((r) => r.barrier === b.barrier)?.took_ms !== undefined ? `, took ${formatDuration(resolutions.find((r) => r.barrier === b.barrier)?.took_ms ?? 0)}` : ''}\n`);
+      process.stdout.write(
+        `  barrier ${b.barrier.padEnd(6)} ${(b.result ?? '-').padEnd(6)} ${b.at !== undefined ? `resolved ${formatDuration(b.at - view.created)} after submit` : ''}${resolutions.find((r) => r.barrier === b.barrier)?.took_ms !== undefined ? `, took ${formatDuration(resolutions.find((r) => r.barrier === b.barrier)?.took_ms ?? 0)}` : ''}\n`,
+      );
     }
     agents.forEach((a, i) => process.stdout.write(`  ${a.role} agent exit ${codes[i]} (${EXIT_NAMES[codes[i] ?? -1] ?? 'error'})\n`));
     const client = agents.find((a) => a.role === 'client');

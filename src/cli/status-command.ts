@@ -26,7 +26,7 @@ export function registerStatus(program: Command): void {
         if (cluster !== undefined) checkClusterId(cluster);
         const config = connectionFrom(opts);
         const giveUpMs = parseDuration(opts.giveUp, '--give-up', 'command line');
-        const redis = await connectRedisBounded(config.redisUrl, 'cs-status', { say: (l) => void process.stderr.write(`cluster-sync: ${l}\n`), giveUpMs, intervalMs: 5000 });
+        const redis = await connectRedisBounded(config, 'cs-status', { say: (l) => void process.stderr.write(`cluster-sync: ${l}\n`), giveUpMs, intervalMs: 5000 });
         try {
           const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
           const json = opts.json === true;

@@ -38,10 +38,10 @@ export function registerWatch(program: Command): void {
         const sinceMs = opts.since === undefined ? undefined : parseSince(opts.since as string);
         const config = connectionFrom(opts);
         const startup = startupSignal('cluster-sync watch');
-        await waitForRedis(config.redisUrl, waitForever('cluster-sync watch', startup.signal));
+        await waitForRedis(config, waitForever('cluster-sync watch', startup.signal));
         await waitForNats(config, waitForever('cluster-sync watch', startup.signal));
         startup.release();
-        const redis = connectRedis(config.redisUrl, 'cs-watch');
+        const redis = connectRedis(config, 'cs-watch');
         const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
         let feed: EventFeed | undefined;
         const nc = await connectNats(config, 'cluster-sync-watch');

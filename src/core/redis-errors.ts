@@ -11,6 +11,8 @@ const TRANSIENT_REPLIES = ['OOM', 'LOADING', 'BUSY', 'READONLY', 'MASTERDOWN', '
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  // Too few replicas acknowledged a write (src/core/replication.ts): it may not survive a failover.
+  if (err.name === 'NotReplicatedError') return true;
   if (err instanceof ReplyError || err.name === 'ReplyError') {
     const code = err.message.split(/[\s:]/, 1)[0] ?? '';
     // Redis 7 passes a write's OOM refusal inside a script on with the script's own prefix.

@@ -1,20 +1,113 @@
 import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { ConnectionConfig } from './config';
+
+/** What a Redis connection needs of the configuration: a URL, or sentinels and the primary's name. */
+export type RedisTarget = Pick<ConnectionConfig, 'redisUrl'> & Partial<Pick<ConnectionConfig, 'redisSentinels' | 'redisMaster' | 'redisPassword' | 'redisSentinelPassword'>>;
+
+/** True when the target is a primary found through sentinels. */
+export function viaSentinels(target: RedisTarget): boolean {
+  return (target.redisSentinels?.length ?? 0) > 0;
+}
 
 /**
  * A Redis client for cluster-sync and BullMQ: BullMQ's blocking commands need
  * `maxRetriesPerRequest: null`; commands issued while Redis restarts wait in
  * the offline queue and go out on reconnect.
+ *
+ * Behind sentinels the client asks them for the primary, and follows a
+ * failover by itself: it drops its connection when a sentinel announces
+ * `+switch-master` (`failoverDetector`, which also catches a primary that is
+ * frozen rather than dead) and when a write meets `READONLY` (the old primary
+ * came back as a replica), then asks the sentinels again.
  */
-export function connectRedis(url: string, name: string): Redis {
-  const redis = new Redis(url, {
+export function connectRedis(target: RedisTarget | string, name: string): Redis {
+  const t: RedisTarget = typeof target === 'string' ? { redisUrl: target } : target;
+  const common: RedisOptions = {
     maxRetriesPerRequest: null,
     connectionName: name,
     retryStrategy: (times) => Math.min(50 * times, 1000),
-  });
+    ...(t.redisPassword ? { password: t.redisPassword } : {}),
+  };
+  const client = !viaSentinels(t)
+    ? new Redis(t.redisUrl, common)
+    : closingItsSentinels(
+    new Redis({
+      ...common,
+      sentinels: t.redisSentinels,
+      name: t.redisMaster,
+      role: 'master',
+      ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+      sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+      failoverDetector: true,
+      // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
+      reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+    }),
+  );
   // Each failed reconnect is an 'error' event; unheard, ioredis prints a stack for each. Who waits for
   // Redis says so once per interval (src/core/wait-servers.ts), and failed commands are logged where made.
-  redis.on('error', () => undefined);
-  return redis;
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Where a target's Redis is, for messages: its URL (password hidden) or the primary's name and its sentinels. */
+export function describeRedis(target: RedisTarget): string {
+  if (viaSentinels(target)) return `primary ${target.redisMaster ?? '?'} via sentinels ${(target.redisSentinels ?? []).map((s) => `${s.host}:${s.port}`).join(',')}`;
+  return redactUrl(target.redisUrl);
+}
+
+/** A URL as it may be printed: a password in it becomes `***`. */
+export function redactUrl(url: string): string {
+  return url
+    .split(',')
+    .map((u) => {
+      try {
+        const p = new URL(u.trim());
+        if (p.password) p.password = '***';
+        return p.toString().replace(/\/$/, '');
+      } catch {
+        return u.trim();
+      }
+    })
+    .join(',');
+}
+
+/**
+ * Two ioredis faults with sentinels, worked around here for the client and
+ * each `duplicate()` (BullMQ's blocking connections):
+ * - `quit()` ends the connection to the primary but leaves the failover
+ *   detector's connections to the sentinels open, so a process that quit
+ *   every client never exits (redis/ioredis#1362): a quit also disconnects.
+ * - a failover detected while the client is already reconnecting can end it
+ *   for good ("Connection is closed." on every command after a failover,
+ *   redis/ioredis#1683): a client that ended without being closed connects
+ *   again.
+ */
+function closingItsSentinels(client: Redis): Redis {
+  let closing = false;
+  const quit = client.quit.bind(client);
+  const disconnect = client.disconnect.bind(client);
+  client.quit = async (callback?: Parameters<Redis['quit']>[0]) => {
+    closing = true;
+    try {
+      return await quit(callback);
+    } finally {
+      disconnect();
+    }
+  };
+  client.disconnect = (reconnect?: boolean) => {
+    if (!reconnect) closing = true;
+    disconnect(reconnect);
+  };
+  client.on('end', () => {
+    if (closing) return;
+    setTimeout(() => {
+      if (!closing && client.status === 'end') client.connect().catch(() => undefined);
+    }, 100).unref();
+  });
+  const duplicate = client.duplicate.bind(client);
+  client.duplicate = (override) => closingItsSentinels(duplicate(override));
+  return client;
 }
 
 /** A `TIME` reply (`[seconds, microseconds]`) in ms. */

@@ -1,24 +1,13 @@
 import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { connectNats } from '../bus/connect';
 import type { ConnectionConfig } from './config';
+import { describeRedis, redactUrl, viaSentinels } from './redis';
+import type { RedisTarget } from './redis';
 import { UnavailableError, errorMessage } from './errors';
 import { pause } from './pause';
 
-/** A URL as it may be printed: a password in it becomes `***`. */
-export function redactUrl(url: string): string {
-  return url
-    .split(',')
-    .map((u) => {
-      try {
-        const p = new URL(u.trim());
-        if (p.password) p.password = '***';
-        return p.toString().replace(/\/$/, '');
-      } catch {
-        return u.trim();
-      }
-    })
-    .join(',');
-}
+export { redactUrl };
 
 export interface WaitOptions {
   /** Where the "waiting for ..." lines go (once per interval). */
@@ -90,20 +79,45 @@ export async function waitForNats(config: ConnectionConfig, opts: WaitOptions): 
   );
 }
 
+/** Connection options for `target`: its URL, or its primary through the sentinels. */
+function redisOptions(target: RedisTarget, extra: RedisOptions): [string, RedisOptions] | [RedisOptions] {
+  const opts: RedisOptions = { ...extra, ...(target.redisPassword ? { password: target.redisPassword } : {}) };
+  if (!viaSentinels(target)) return [target.redisUrl, opts];
+  return [
+    {
+      ...opts,
+      sentinels: target.redisSentinels,
+      name: target.redisMaster,
+      role: 'master',
+      ...(target.redisSentinelPassword ? { sentinelPassword: target.redisSentinelPassword } : {}),
+      sentinelRetryStrategy: () => null,
+    },
+  ];
+}
+
+function newRedis(args: [string, RedisOptions] | [RedisOptions]): Redis {
+  return args.length === 2 ? new Redis(args[0], args[1]) : new Redis(args[0]);
+}
+
 /** A Redis client that tries once, fails fast and prints nothing by itself. */
-function probeClient(url: string, name: string): Redis {
-  const r = new Redis(url, { lazyConnect: true, connectionName: name, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2000 });
+function probeClient(target: RedisTarget, name: string): Redis {
+  const r = newRedis(redisOptions(target, { lazyConnect: true, connectionName: name, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2000 }));
   r.on('error', () => undefined);
   return r;
 }
 
-/** Waits until Redis at `url` answers PING (a probe, closed again). */
-export async function waitForRedis(url: string, opts: WaitOptions): Promise<void> {
+function targetOf(target: RedisTarget | string): RedisTarget {
+  return typeof target === 'string' ? { redisUrl: target } : target;
+}
+
+/** Waits until Redis (a URL, or a primary behind sentinels) answers PING (a probe, closed again). */
+export async function waitForRedis(target: RedisTarget | string, opts: WaitOptions): Promise<void> {
+  const t = targetOf(target);
   await waitUntil(
     'Redis',
-    url,
+    describeRedis(t),
     async () => {
-      const r = probeClient(url, 'cs-probe');
+      const r = probeClient(t, 'cs-probe');
       try {
         await r.connect();
         await r.ping();
@@ -118,12 +132,13 @@ export async function waitForRedis(url: string, opts: WaitOptions): Promise<void
 
 /**
  * For one-shot commands: a Redis client once Redis answers, within
- * `giveUpMs` (then {@link UnavailableError} naming the URL). Its commands
+ * `giveUpMs` (then {@link UnavailableError} naming where Redis is). Its commands
  * time out after `giveUpMs` too, and it prints no stack traces of its own.
  */
-export async function connectRedisBounded(url: string, name: string, opts: WaitOptions & { giveUpMs: number }): Promise<Redis> {
-  await waitForRedis(url, opts);
-  const r = new Redis(url, { connectionName: name, maxRetriesPerRequest: 1, commandTimeout: opts.giveUpMs, retryStrategy: (times) => (times > 5 ? null : 200) });
+export async function connectRedisBounded(target: RedisTarget | string, name: string, opts: WaitOptions & { giveUpMs: number }): Promise<Redis> {
+  const t = targetOf(target);
+  await waitForRedis(t, opts);
+  const r = newRedis(redisOptions(t, { connectionName: name, maxRetriesPerRequest: 1, commandTimeout: opts.giveUpMs, retryStrategy: (times) => (times > 5 ? null : 200) }));
   r.on('error', () => undefined);
   return r;
 }

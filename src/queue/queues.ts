@@ -24,7 +24,8 @@ export class QueueSet {
    *   default: ignore them, the caller's own Redis client reports the outage.
    */
   constructor(
-    private readonly connection: Redis,
+    /** The connection every queue of the set shares (BullMQ's adds go out on it: a `WAIT` for them must too). */
+    readonly connection: Redis,
     readonly keys: Keys,
     private readonly onError: (err: Error) => void = () => undefined,
   ) {}

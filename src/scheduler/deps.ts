@@ -4,6 +4,7 @@ import type { SharedSubscriptions } from '../bus/shared-subscriptions';
 import type { Subjects } from '../bus/subjects';
 import type { ClusterStore } from '../cluster/store';
 import type { Logger } from '../core/logger';
+import type { ReplicationGuard } from '../core/replication';
 import type { QueueSet } from '../queue/queues';
 import type { SchedulerOptions } from './options';
 
@@ -18,13 +19,15 @@ export interface SchedulerDeps {
   store: ClusterStore;
   queues: QueueSet;
   nc: NatsConnection;
+  /** Replicas that must hold a submit before it is answered. Default: no wait. */
+  replication?: ReplicationGuard;
   subjects: Subjects;
   options: SchedulerOptions;
   /** The process's shared subscriptions, which every legacy wait uses (node-proxy.ts). Default: made by buildServer on `nc`. */
   shared?: SharedSubscriptions;
   logger?: Logger;
-  /** The Redis URL, named in the 503 answered while Redis is down. Default: not named. */
-  redisUrl?: string;
+  /** Where Redis is (its URL, password hidden, or its primary and sentinels), named in the 503 answered while Redis is down. Default: not named. */
+  redisWhere?: string;
   /** Extra routes registered after the scheduler's own. Default none. */
   routes?: RouteRegistrar[];
 }

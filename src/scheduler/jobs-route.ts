@@ -95,7 +95,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: SchedulerDeps): vo
     const { text, spec } = readSubmitBody(request.body, request.headers['content-type'] ?? '', deps.options.clusterDir);
     const prepared = prepareSubmit(text, spec, nodeJobLimit(payloadLimit(deps.nc)));
     // Watchers and the live page hear of a new cluster at once, not at its first report.
+    const mark = deps.replication?.mark(deps.queues.connection) ?? 0;
     const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
+    // Answered only once the replicas hold every cluster (a NotReplicatedError is a 503: the clusters may be lost in a failover).
+    await deps.replication?.waitForReplicas(deps.queues.connection, mark);
     request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
     for (const c of clusters) for (const w of c.warnings) request.log.warn({ cluster: c.cluster }, w);
     return submitAnswer(clusters);

@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { redactUrl } from '../core/wait-servers';
 import { LEGACY_PATH } from './legacy-query';
 import type { SchedulerDeps } from './deps';
 
@@ -10,7 +9,7 @@ import type { SchedulerDeps } from './deps';
  * queue for ever. The client (lkp's wget, `cluster-sync submit`) asks again.
  */
 export function redisGate(deps: SchedulerDeps) {
-  const where = deps.redisUrl ? ` at ${redactUrl(deps.redisUrl)}` : '';
+  const where = deps.redisWhere ? ` at ${deps.redisWhere}` : '';
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (deps.store.redis.status === 'ready' || request.url.startsWith('/ui')) return;
     const message = `Redis${where} is not reachable (connection ${deps.store.redis.status}); nothing was done, try again`;

@@ -6,7 +6,8 @@ import { ClusterStore } from '../cluster/store';
 import type { ConnectionConfig } from '../core/config';
 import { createLogger } from '../core/logger';
 import type { Logger } from '../core/logger';
-import { connectRedis } from '../core/redis';
+import { connectRedis, describeRedis } from '../core/redis';
+import { ReplicationGuard, replicationOf } from '../core/replication';
 import { QueueSet } from '../queue/queues';
 import type { RouteRegistrar } from './deps';
 import { parseSchedulerOptions } from './options';
@@ -37,7 +38,7 @@ export interface SchedulerHandle {
 export async function startScheduler(config: ConnectionConfig, options: StartSchedulerOptions): Promise<SchedulerHandle> {
   const opts = parseSchedulerOptions(options);
   const logger = options.logger ?? createLogger('cluster-sync-scheduler');
-  const redis = connectRedis(config.redisUrl, 'cs-scheduler');
+  const redis = connectRedis(config, 'cs-scheduler');
   const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
   const queues = new QueueSet(redis, store.keys);
   let nc: NatsConnection;
@@ -48,7 +49,7 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     throw err;
   }
   const shared = new SharedSubscriptions(nc);
-  const app = buildServer({ store, queues, nc, subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes, redisUrl: config.redisUrl });
+  const app = buildServer({ store, queues, nc, replication: new ReplicationGuard(replicationOf(config)), subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes, redisWhere: describeRedis(config) });
   const close = async (): Promise<void> => {
     await app.close();
     await queues.close();

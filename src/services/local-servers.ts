@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,7 +77,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function launch(what: string, bin: string, argsFor: (port: number, dir: string) => string[], scheme: string) {
+/** Starts `bin` on a free (or the given) loopback port in its own folder; `argsFor` may write a config file there. */
+export function launch(what: string, bin: string, argsFor: (port: number, dir: string) => string[], scheme: string) {
   return async (options: { port?: number; dir?: string } = {}): Promise<LocalServer> => {
     const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), `cs-${what}-`));
     let port = options.port ?? (await freePort());
@@ -130,15 +131,32 @@ export interface RedisServerOptions {
   dir?: string;
   /** Append-only file: `no` (default, nothing kept), `everysec` or `always`. */
   appendfsync?: 'no' | 'everysec' | 'always';
+  /** More `redis-server` arguments (replication settings of an HA set). */
+  extraArgs?: string[];
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<LocalServer> {
   const bin = findBinary('redis-server');
   const aof = options.appendfsync ?? 'no';
   const args = (port: number, dir: string) => [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--daemonize', 'no',
-    '--appendonly', aof === 'no' ? 'no' : 'yes', ...(aof === 'no' ? [] : ['--appendfsync', aof]),
-    '--logfile', path.join(dir, 'redis.log'), '--protected-mode', 'yes',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--appendonly',
+    aof === 'no' ? 'no' : 'yes',
+    ...(aof === 'no' ? [] : ['--appendfsync', aof]),
+    '--logfile',
+    path.join(dir, 'redis.log'),
+    '--protected-mode',
+    'yes',
+    ...(options.extraArgs ?? []),
   ];
   return launch('redis', bin, args, 'redis')({ port: options.port, dir: options.dir });
 }
@@ -148,6 +166,8 @@ export interface NatsServerOptions {
   dir?: string;
   /** Path of a NATS server configuration file (users, permissions). */
   config?: string;
+  /** Text of a NATS server configuration, written to `nats.conf` in the server's folder (a cluster's routes). */
+  configText?: string;
   /** Serve nats-server's HTTP monitoring (/connz, /varz) on a free loopback port. Default off. */
   monitor?: boolean;
 }
@@ -157,13 +177,24 @@ export interface NatsServer extends LocalServer {
   readonly monitorUrl: string | undefined;
 }
 
+function writeText(file: string, text: string): string {
+  writeFileSync(file, text);
+  return file;
+}
+
 export async function startNats(options: NatsServerOptions = {}): Promise<NatsServer> {
   const bin = findBinary('nats-server');
   const monitorPort = options.monitor ? await freePort() : undefined;
   const args = (port: number, dir: string) => [
-    '-a', '127.0.0.1', '-p', String(port), '-l', path.join(dir, 'nats.log'),
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-l',
+    path.join(dir, 'nats.log'),
     ...(monitorPort === undefined ? [] : ['-m', String(monitorPort)]),
     ...(options.config ? ['-c', options.config] : []),
+    ...(options.configText === undefined ? [] : ['-c', writeText(path.join(dir, 'nats.conf'), options.configText)]),
   ];
   const server = await launch('nats', bin, args, 'nats')({ port: options.port, dir: options.dir });
   return Object.assign(server, { monitorUrl: monitorPort === undefined ? undefined : `http://127.0.0.1:${monitorPort}` });

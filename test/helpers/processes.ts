@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { connectionEnv, withoutRedisEnv } from '../../src/core/config';
 import type { ConnectionConfig } from '../../src/core/config';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -14,11 +15,8 @@ export function assertBuilt(): void {
 
 export function envFor(config: ConnectionConfig, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
-    ...process.env,
-    CS_REDIS_URL: config.redisUrl,
-    CS_NATS_URL: config.natsUrl,
-    CS_SUBJECT_PREFIX: config.subjectPrefix,
-    CS_KEY_PREFIX: config.keyPrefix,
+    ...withoutRedisEnv(process.env),
+    ...connectionEnv(config),
     CS_LOG_LEVEL: process.env.CS_LOG_LEVEL ?? 'warn',
     ...extra,
   };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../src/core/redis';
 import type { ConnectionConfig } from '../../src/core/config';
 import { startNats, startRedis } from '../../src/services/local-servers';
 import type { LocalServer, RedisServerOptions } from '../../src/services/local-servers';
@@ -42,11 +43,12 @@ export class Resources {
     return thing;
   }
   async nats(config: ConnectionConfig): Promise<NatsConnection> {
-    const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const nc = await connect({ servers: config.natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     return this.add(nc, (n) => n.close());
   }
   redis(config: ConnectionConfig): Redis {
-    return this.add(new Redis(config.redisUrl, { maxRetriesPerRequest: null }), (r) => r.quit().catch(() => r.disconnect()));
+    // Through the sentinels when the namespace has them (test/helpers/ha.ts), so it follows a failover.
+    return this.add(connectRedis(config, 'cs-test'), (r) => r.quit().catch(() => r.disconnect()));
   }
   async closeAll(): Promise<void> {
     const all = this.closers.splice(0).reverse();

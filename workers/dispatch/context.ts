@@ -5,6 +5,7 @@ import type { ZodError } from 'zod';
 import { decodeText } from '../../src/bus/connect';
 import { describeZodError } from '../../src/bus/messages';
 import type { Subjects } from '../../src/bus/subjects';
+import type { ReplicationGuard } from '../../src/core/replication';
 import type { TestboxPool } from './pool';
 
 /** What the take and done handlers and the reaper share. */
@@ -14,6 +15,8 @@ export interface DispatchContext {
   readonly connection: Redis;
   readonly log: Logger;
   readonly pool: TestboxPool;
+  /** Replicas that must hold a take before the node job is handed out. */
+  readonly replication: ReplicationGuard;
 }
 
 /** A request's body checked against `schema`: the value, or why it does not fit. */

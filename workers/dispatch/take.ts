@@ -25,6 +25,7 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
   const worker = ctx.pool.workerFor(testbox);
   for (;;) {
     const token = randomUUID();
+    const mark = ctx.replication.mark(ctx.connection);
     const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
     if (!job?.id) return { ok: true, job: null };
     if (job.deferredFailure) {
@@ -46,8 +47,10 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
     }
     try {
       await ctx.connection.hset(ctx.pool.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+      // The take and its lock record are on the connection BullMQ took the job on: a failover must not hand it out twice.
+      await ctx.replication.waitForReplicas(ctx.connection, mark);
     } catch (err) {
-      // Taken but not handed (Redis refused the lock record): put it back for the next take rather than
+      // Taken but not handed (Redis refused the lock record, or too few replicas hold it): put it back for the next take rather than
       // leave it active with nobody to run it, to be failed as stalled.
       await job.moveToWait(token).catch((e: unknown) => ctx.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
       throw err;
