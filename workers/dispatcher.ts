@@ -17,6 +17,8 @@ import { testboxOfQueue, testboxQueueName } from '../src/queue/queues';
 import type { NodeJob } from '../src/split/node-job';
 import { DoneRequestSchema, TakeRequestSchema } from '../src/agent/queue-messages';
 import type { DoneReply, TakeReply } from '../src/agent/queue-messages';
+import type { AdmissionStore } from '../src/admission/admission-store';
+import { admissionTake } from './admission-take';
 
 export interface DispatcherOptions {
   /** How long a taken node job stays locked without being extended, ms. Default 30 000. */
@@ -35,6 +37,8 @@ export interface DispatcherOptions {
    * node job is closed. Default 64.
    */
   maxOpenQueues?: number;
+  /** Admission (DESIGN §9): takes that name a machine are served by it. Default: none (every take first come, first served). */
+  admission?: AdmissionStore;
 }
 
 interface Held {
@@ -70,6 +74,7 @@ export class Dispatcher {
   private readonly endGraceMs: number;
   private readonly stalledMs: number;
   private readonly maxOpen: number;
+  private readonly admission: AdmissionStore | undefined;
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
   extensions = 0;
@@ -86,6 +91,7 @@ export class Dispatcher {
     this.stalledMs = options.stalledIntervalMs ?? this.lockMs;
     this.endGraceMs = options.endGraceMs ?? 60_000;
     this.maxOpen = options.maxOpenQueues ?? 64;
+    this.admission = options.admission;
   }
 
   start(): void {
@@ -181,6 +187,11 @@ export class Dispatcher {
     if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
     const req = this.parse(msg, TakeRequestSchema);
     if (typeof req === 'string') return { ok: false, reason: req };
+    const { machine } = req;
+    if (machine !== undefined && this.admission) {
+      const got = await admissionTake(this.admission, testbox, { ...req, machine }, (tb) => this.workerFor(tb));
+      return 'admitted' in got ? this.hand(got.job.id ?? '', got.job, got.lock, testbox, machine) : got;
+    }
     // A testbox nothing was ever queued for has no job: answered without opening anything for it.
     if (!this.workers.has(testbox) && !(await this.queueExists(testbox))) return { ok: true, job: null };
     const worker = await this.workerFor(testbox);
@@ -192,6 +203,12 @@ export class Dispatcher {
         // It stalled (its holder died while a node ran it): BullMQ put it back only to be failed, never to run twice.
         await job.moveToFailed(new Error(job.deferredFailure), token, false);
         this.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
+        continue;
+      }
+      const final = await this.connection.hget(this.keys.meta(job.data.cluster), 'final');
+      if (final) {
+        // Its cluster ended before any machine took it: ended with it, never handed out (DESIGN §9).
+        await job.moveToFailed(new Error(`its cluster ${job.data.cluster} ${final === 'finish' ? 'finished' : 'aborted'} before any machine took this node job`), token, false);
         continue;
       }
       const reply: TakeReply = { ok: true, job: job.data, lock: token };
@@ -213,6 +230,8 @@ export class Dispatcher {
         await job.moveToWait(token).catch((e: unknown) => this.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
         throw err;
       }
+      // The take counts as the node's heartbeat until its own; its cluster counts as admitted.
+      await this.admission?.fifoTaken(job.data.cluster, job.id);
       return this.hand(job.id, job, token, testbox, req.agent);
     }
   }

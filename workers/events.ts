@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Report } from '../src/bus/messages';
 import type { ClusterEvent, FoldOutcome } from '../src/fold/outcome';
 import type { SweepResult } from './timers';
+import type { AdmissionSweep } from './admission';
 
 /** What the workers tell in-process listeners (metrics, tests). */
 export interface WorkerEventMap {
@@ -14,6 +15,12 @@ export interface WorkerEventMap {
   swept: [result: SweepResult];
   /** A sweep period of this process failed (Redis refused or was unreachable); the next period tries again. */
   sweepFailed: [error: unknown];
+  /** An admission sweep of this process ran (src/admission, workers/admission.ts). */
+  admissionSwept: [result: AdmissionSweep];
+  /** A waiting cluster ended `not_admitted` at its admit timeout. */
+  notAdmitted: [cluster: string, reason: string];
+  /** A machine was handed a node job by admission (`waitedMs`: from submit to admission). */
+  handed: [cluster: string, job: string, machine: string];
 }
 
 export class WorkerEvents extends EventEmitter<WorkerEventMap> {}

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { AdmissionMode, DEFAULT_MACHINE_LEASE_MS } from '../admission/settings';
 import { ErrorCode as NatsErrorCode } from 'nats';
 import type { NatsConnection, NatsError } from 'nats';
 import { decodeText, encodeJson } from '../bus/connect';
@@ -35,6 +37,17 @@ export interface AgentOptions {
   runner?: ProgramRunner;
   /** How long one request waits for its reply, ms. Default 3000. */
   requestTimeoutMs?: number;
+  /** How node jobs reach this machine (DESIGN §9). Default `admission`. */
+  admission?: AdmissionMode;
+  /** This machine's id for admission. Default: host name and testbox (`HOST-TESTBOX`). */
+  machineId?: string;
+  /** The machine's lease, renewed by every take and, while a job runs, every third of it, ms. Default 15 000. */
+  leaseMs?: number;
+}
+
+/** The default machine id: host name and testbox, so two agents on one host are two machines. */
+export function defaultMachineId(testbox: string): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9_.:@+-]/g, '_')}-${testbox}`;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -61,6 +74,12 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
   const timeout = opts.requestTimeoutMs ?? 3000;
   const me = `${os.hostname()}:${process.pid}`;
   const started = Date.now();
+  const admit = (opts.admission ?? AdmissionMode.Admission) === AdmissionMode.Admission;
+  const machine = opts.machineId ?? defaultMachineId(opts.testbox);
+  const session = randomBytes(8).toString('hex');
+  const leaseMs = opts.leaseMs ?? DEFAULT_MACHINE_LEASE_MS;
+  let lastJob = '';
+  const takeRequest = (renew?: true): TakeRequest => (admit ? { v: 1, agent: me, machine, session, last: lastJob, lease_ms: leaseMs, ...(renew ? { renew } : {}) } : { v: 1, agent: me });
   let said = '';
   const say = (line: string): void => {
     if (line !== said) out.notice(line);
@@ -70,8 +89,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
   while (!opts.signal?.aborted) {
     let reply: TakeReply;
     try {
-      const req: TakeRequest = { v: 1, agent: me };
-      const msg = await nc.request(subjects.take(opts.testbox), encodeJson(req), { timeout });
+      const msg = await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest()), { timeout });
       reply = JSON.parse(decodeText(msg.data)) as TakeReply;
     } catch (err) {
       const code = (err as NatsError).code;
@@ -94,7 +112,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
         return EXIT_NO_JOB;
       }
-      if (said === '') say(`waiting for a node job of testbox ${opts.testbox}`);
+      if (said === '') say(`waiting for a node job of testbox ${opts.testbox}${admit ? ` (machine ${machine})` : ''}`);
       await sleep(pollMs, opts.signal);
       continue;
     }
@@ -102,13 +120,21 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
     const lock = reply.lock;
     let result: LifeResult;
     let jobId = '?';
+    // While the job runs, the machine's lease is renewed (admission): it stays known as running, not gone.
+    let renewer: NodeJS.Timeout | undefined;
     try {
       const job = parseNodeJob(reply.job);
       jobId = job.job_id;
+      lastJob = jobId;
+      if (admit) {
+        renewer = setInterval(() => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest(true)), { timeout }).catch(() => undefined), Math.max(200, Math.floor(leaseMs / 3)));
+      }
       result = await runOne(nc, subjects, job, opts);
     } catch (err) {
       result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
-      if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
+      if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = lastJob = (reply.job as { job_id: string }).job_id;
+    } finally {
+      clearInterval(renewer);
     }
     out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
     await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);

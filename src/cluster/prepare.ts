@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../core/errors';
+import { admissionOf } from '../admission/settings';
+import type { ClusterAdmission } from '../admission/settings';
 import { LIMITS, loadYamlDocuments } from '../core/safe-yaml';
 import type { Plain } from '../core/safe-yaml';
 import { expandJob } from '../job/expand';
@@ -51,6 +53,8 @@ export interface PreparedCluster {
   nodes: NodeJobDraft[];
   /** What was ignored: keys of the spec cluster-sync does not use, job roles no host has. */
   warnings: string[];
+  /** Job fields `admit_timeout` and `priority` (DESIGN §9), checked here. */
+  admission: ClusterAdmission;
 }
 
 function resolveSpec(name: string | undefined, roles: string[], own: Mapping | undefined, opts: SpecSource, source: string): ClusterSpec {
@@ -94,6 +98,6 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
     if (nodeJobs > MAX_NODE_JOBS) {
       throw new InvalidInputError(source, `splits into more than ${MAX_NODE_JOBS} node jobs (${jobs.length} jobs on cluster spec ${spec.name} of ${spec.hosts.length} hosts)`);
     }
-    return { index, job: doc, spec, nodes, warnings };
+    return { index, job: doc, spec, nodes, warnings, admission: admissionOf(parsed.params, where) };
   });
 }

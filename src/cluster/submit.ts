@@ -5,6 +5,7 @@ import { testboxQueueName } from '../queue/queues';
 import type { NodeJob } from '../split/node-job';
 import type { ClusterEvent } from '../fold/outcome';
 import type { PreparedCluster } from './prepare';
+import { AdmissionStore } from '../admission/admission-store';
 import { clusterRoles } from './store';
 import type { ClusterStore } from './store';
 
@@ -93,8 +94,8 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
     await removeCluster(store, queues, cid).catch(() => undefined);
     throw new ClusterSyncError(ErrorCode.Internal, `could not enqueue the node jobs of cluster ${cid}: ${errorMessage(err)}`, { cause: err, retryable: true });
   }
-  // Complete. Should this fail, the reaper finds every node job queued and clears the mark itself.
-  await store.markQueued(cid).catch(() => undefined);
+  // Complete: it waits for admission. Should this fail, the reaper finds every node job queued and enqueues it itself.
+  await new AdmissionStore(store.redis, store.keys).enqueue(cid, jobs, p.admission).catch(() => undefined);
   onSubmitted?.(cid, { id: event, v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: clusterRoles(jobs), spec: p.spec.name, at: created });
   return { cluster: cid, index: p.index, spec: p.spec.name, jobs, warnings: p.warnings };
 }

@@ -14,6 +14,12 @@ const SCRIPTS = {
   csFoldBatch: { file: 'fold-batch.lua', keys: undefined },
   csTimeout: { file: 'timeout.lua', keys: 8 },
   csCreate: { file: 'create.lua', keys: 9 },
+  // Admission (src/admission): the machines and the all-or-nothing hand-out of DESIGN §9.
+  csAdmitTake: { file: 'admit-take.lua', keys: 8 },
+  csAdmitEnqueue: { file: 'admit-enqueue.lua', keys: 8 },
+  csAdmitFifo: { file: 'admit-fifo.lua', keys: 8 },
+  csAdmitReap: { file: 'admit-reap.lua', keys: 8 },
+  csAdmitExpire: { file: 'admit-expire.lua', keys: 9 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
@@ -37,6 +43,11 @@ export interface ScriptCommands {
   csFoldBatch(numberOfKeys: number, ...args: (string | number)[]): Promise<string>;
   csTimeout(...args: (string | number)[]): Promise<string>;
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
+  csAdmitTake(...args: (string | number)[]): Promise<string>;
+  csAdmitEnqueue(...args: (string | number)[]): Promise<number>;
+  csAdmitFifo(...args: (string | number)[]): Promise<number>;
+  csAdmitReap(...args: (string | number)[]): Promise<string>;
+  csAdmitExpire(...args: (string | number)[]): Promise<string>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;
