@@ -118,6 +118,7 @@ export class AdmissionKeeper {
     const result: AdmissionSweep = { admitted: 0, notAdmitted: 0, reaped: 0, failedJobs: 0 };
     const pass = await this.admission.pass();
     if (pass.ok) result.admitted += pass.admitted;
+    result.admitted += await this.admission.admitReporting(await this.admission.waiting());
     const now = Number((await this.admission.redis.time())[0]) * 1000;
     for (const w of await explainWaiting(this.admission, this.admitTimeoutMs)) {
       if (w.admitDeadline > now) continue;

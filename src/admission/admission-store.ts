@@ -102,7 +102,22 @@ export class AdmissionStore {
 
   /** A node job was handed out first come, first served: its cluster counts as admitted. */
   async fifoTaken(cid: string, job: string): Promise<void> {
-    await this.redis.csAdmitFifo(...this.common(), cid, job);
+    await this.redis.csAdmitFifo(...this.common(), cid, job, 'fifo');
+  }
+
+  /**
+   * Waiting clusters whose nodes report although no machine took a node job
+   * (lkp clients handed their jobs by Compass-CI's scheduler, DESIGN §9) count
+   * as admitted: their start deadline runs from now. Returns how many.
+   */
+  async admitReporting(cids: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const cid of cids) {
+      if ((await this.redis.hlen(this.keys.reports(cid))) === 0) continue;
+      await this.redis.csAdmitFifo(...this.common(), cid, '', 'reports');
+      n++;
+    }
+    return n;
   }
 
   /** Drops an ended cluster from admission; its still-queued node jobs come back locked with `lock`, to fail. */

@@ -8,6 +8,9 @@ import { readMessages } from '../cluster/messages-view';
 import { useColor } from '../ops/event-line';
 import { renderCluster, renderOpenClusters } from '../ops/status';
 import { action, connectionFrom, withConnectionFlags } from './common';
+import { AdmissionStore } from '../admission/admission-store';
+import { explainWaiting } from '../admission/explain';
+import { renderAdmission } from '../admission/render';
 
 export function registerStatus(program: Command): void {
   withConnectionFlags(
@@ -17,6 +20,7 @@ export function registerStatus(program: Command): void {
       .description('without a cluster id, a table of open clusters; with one, its nodes, barriers and events'),
   )
     .option('--json', 'print JSON')
+    .option('--admission', 'only the machines and the clusters waiting for admission (with --json: {machines, waiting})')
     .action(
       action(async (cluster: string | undefined, opts: Record<string, unknown>) => {
         if (cluster !== undefined) {
@@ -32,8 +36,17 @@ export function registerStatus(program: Command): void {
           const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
           const json = opts.json === true;
           if (cluster === undefined) {
+            const admission = new AdmissionStore(redis, store.keys);
+            const [machines, waiting] = await Promise.all([admission.machines(), explainWaiting(admission)]);
+            const now = await store.now();
+            if (opts.admission === true) {
+              process.stdout.write(`${json ? JSON.stringify({ machines, waiting }, null, 2) : renderAdmission(machines, waiting, now)}\n`);
+              return;
+            }
             const rows = await openClusterSummaries(store);
-            process.stdout.write(`${json ? JSON.stringify(rows, null, 2) : renderOpenClusters(rows)}\n`);
+            // Labs without admission (lkp clients, --admission fifo) see the table alone, as before.
+            const more = machines.length + waiting.length > 0 ? `\n\n${renderAdmission(machines, waiting, now)}` : '';
+            process.stdout.write(`${json ? JSON.stringify(rows, null, 2) : `${renderOpenClusters(rows)}${more}`}\n`);
             return;
           }
           const view = await store.readCluster(cluster);

@@ -172,7 +172,8 @@ test.each([
 test('a barrier that reaches its deadline ends the waiting node with exit 4, naming the missing node', async () => {
   const job = `suite: t\ncluster: cs-test\ncluster_timeout: 1s\nlog: ${log}\nif role server:\n  d1:\nif role client:\n  t1:\n`;
   const [cluster] = await submitInline(res, lab.config, job, SPEC);
-  const srv = await startAgent(res, lab.config, 'srv', tree);
+  // First come, first served: with admission the server's machine would not be handed a job whose partner has no machine.
+  const srv = await startAgent(res, lab.config, 'srv', tree, { admission: 'fifo' });
   expect(await srv.code).toBe(4);
   expect(steps(srv).at(-1)).toMatchObject({ step: 'end', result: 'timed_out', detail: expect.stringContaining(`barrier start timed out after 1.00s; still missing: ${cluster!.jobs[1]!.job_id} (client)`) });
 });

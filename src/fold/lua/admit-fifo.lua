@@ -6,7 +6,11 @@
   node's own (a machine that took its job and died is found dead).
 
   KEYS[1..8] as admit-take.lua   ARGV[1..5] key templates as admit-take.lua
-  ARGV[6] cluster id   ARGV[7] node job id
+  Also called for a waiting cluster whose nodes report without any take (an
+  lkp client handed its job by Compass-CI's own scheduler): ARGV[7] is then ''
+  and ARGV[8] says `reports`.
+
+  ARGV[6] cluster id   ARGV[7] node job id ('' none)   ARGV[8] how it was admitted (fifo | reports)
   Returns 1.
 ]]
 --@include common.lua
@@ -19,9 +23,9 @@ local now = now_ms()
 local f = redis.call('HMGET', meta, 'final', 'admitted', 'token')
 if not f[3] or f[1] then return 1 end
 if not f[2] then
-  redis.call('HSET', meta, 'admitted', now, 'admitted_by', 'fifo')
+  redis.call('HSET', meta, 'admitted', now, 'admitted_by', ARGV[8])
   unreserve_cluster(A, cid, now)
   if redis.call('ZREM', A.waiting, cid) == 1 then start_clock(A, cid, now) end
 end
-take_lease(A, cid, job, now, true)
+if job ~= '' then take_lease(A, cid, job, now, true) end
 return 1
