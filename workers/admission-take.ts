@@ -26,8 +26,8 @@ export async function admissionTake(
   workerFor: (testbox: string) => Promise<Worker<NodeJob>>,
 ): Promise<AdmittedJob | TakeReply> {
   const args = { machine: req.machine, testbox, leaseMs: req.lease_ms ?? DEFAULT_MACHINE_LEASE_MS, session: req.session ?? req.machine, last: req.last ?? '' };
-  if (req.renew) {
-    const r = await admission.renew(args);
+  if (req.renew || req.leave) {
+    const r = await (req.leave ? admission.leave(args) : admission.renew(args));
     return r.ok ? { ok: true, job: null } : { ok: false, reason: r.reason };
   }
   const r = await admission.take({ ...args, lock: randomUUID() });

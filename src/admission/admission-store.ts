@@ -72,7 +72,7 @@ export class AdmissionStore {
     ];
   }
 
-  private async call(op: 'take' | 'renew' | 'pass', a: Partial<TakeArgs>): Promise<AdmitTake> {
+  private async call(op: 'take' | 'renew' | 'leave' | 'pass', a: Partial<TakeArgs>): Promise<AdmitTake> {
     const raw = await this.redis.csAdmitTake(
       ...this.common(), op, a.machine ?? '', a.testbox ?? '', a.leaseMs ?? 0, a.session ?? '', a.last ?? '', a.lock ?? '',
       this.options.lockMs ?? 30_000, this.options.reserveAfterMs ?? DEFAULT_RESERVE_AFTER_MS, ADMIT_PASS_LIMIT, GONE_KEEP_MS,
@@ -88,6 +88,11 @@ export class AdmissionStore {
   /** A machine running `job` renews its lease. */
   renew(a: Omit<TakeArgs, 'lock'>): Promise<AdmitTake> {
     return this.call('renew', a);
+  }
+
+  /** A machine stops asking (its agent exits): gone at once, unless it holds a node job it has not said it ran. */
+  leave(a: Omit<TakeArgs, 'lock'>): Promise<AdmitTake> {
+    return this.call('leave', a);
   }
 
   /** An admission pass alone (the sweep: a lease lapsed or a cluster ended may have freed machines). */

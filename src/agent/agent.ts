@@ -79,69 +79,78 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
   const session = randomBytes(8).toString('hex');
   const leaseMs = opts.leaseMs ?? DEFAULT_MACHINE_LEASE_MS;
   let lastJob = '';
-  const takeRequest = (renew?: true): TakeRequest => (admit ? { v: 1, agent: me, machine, session, last: lastJob, lease_ms: leaseMs, ...(renew ? { renew } : {}) } : { v: 1, agent: me });
-  let said = '';
-  const say = (line: string): void => {
-    if (line !== said) out.notice(line);
-    said = line;
-  };
-  let last = 0;
-  while (!opts.signal?.aborted) {
-    let reply: TakeReply;
-    try {
-      const msg = await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest()), { timeout });
-      reply = JSON.parse(decodeText(msg.data)) as TakeReply;
-    } catch (err) {
-      const code = (err as NatsError).code;
-      if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
-      else say(`take: ${errorMessage(err)}; retrying`);
-      reply = { ok: true, job: null };
-    }
-    if (!reply.ok) {
-      if (reply.retryable) {
-        // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
-        say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
+  const takeRequest = (extra: { renew?: true; leave?: true } = {}): TakeRequest => (admit ? { v: 1, agent: me, machine, session, last: lastJob, lease_ms: leaseMs, ...extra } : { v: 1, agent: me });
+  try {
+    return await loop();
+  } finally {
+    // The machine is gone at once, not at its lease's lapse: nothing waits for it (best effort).
+    if (admit) await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ leave: true })), { timeout }).catch(() => undefined);
+  }
+
+  async function loop(): Promise<number> {
+    let said = '';
+    const say = (line: string): void => {
+      if (line !== said) out.notice(line);
+      said = line;
+    };
+    let last = 0;
+    while (!opts.signal?.aborted) {
+      let reply: TakeReply;
+      try {
+        const msg = await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest()), { timeout });
+        reply = JSON.parse(decodeText(msg.data)) as TakeReply;
+      } catch (err) {
+        const code = (err as NatsError).code;
+        if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
+        else say(`take: ${errorMessage(err)}; retrying`);
+        reply = { ok: true, job: null };
+      }
+      if (!reply.ok) {
+        if (reply.retryable) {
+          // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
+          say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
+          await sleep(pollMs, opts.signal);
+          continue;
+        }
+        say(`the dispatcher refused: ${reply.reason}`);
+        return EXIT_CODES.setup_error;
+      }
+      if (reply.job === null) {
+        if (opts.once && opts.takeTimeoutMs !== undefined && Date.now() - started > opts.takeTimeoutMs) {
+          out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
+          return EXIT_NO_JOB;
+        }
+        if (said === '') say(`waiting for a node job of testbox ${opts.testbox}${admit ? ` (machine ${machine})` : ''}`);
         await sleep(pollMs, opts.signal);
         continue;
       }
-      say(`the dispatcher refused: ${reply.reason}`);
-      return EXIT_CODES.setup_error;
-    }
-    if (reply.job === null) {
-      if (opts.once && opts.takeTimeoutMs !== undefined && Date.now() - started > opts.takeTimeoutMs) {
-        out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
-        return EXIT_NO_JOB;
+      said = '';
+      const lock = reply.lock;
+      let result: LifeResult;
+      let jobId = '?';
+      // While the job runs, the machine's lease is renewed (admission): it stays known as running, not gone.
+      let renewer: NodeJS.Timeout | undefined;
+      try {
+        const job = parseNodeJob(reply.job);
+        jobId = job.job_id;
+        lastJob = jobId;
+        if (admit) {
+          renewer = setInterval(() => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ renew: true })), { timeout }).catch(() => undefined), Math.max(200, Math.floor(leaseMs / 3)));
+        }
+        result = await runOne(nc, subjects, job, opts);
+      } catch (err) {
+        result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
+        if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = lastJob = (reply.job as { job_id: string }).job_id;
+      } finally {
+        clearInterval(renewer);
       }
-      if (said === '') say(`waiting for a node job of testbox ${opts.testbox}${admit ? ` (machine ${machine})` : ''}`);
-      await sleep(pollMs, opts.signal);
-      continue;
+      out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
+      await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);
+      last = EXIT_CODES[result.outcome];
+      if (opts.once) return last;
     }
-    said = '';
-    const lock = reply.lock;
-    let result: LifeResult;
-    let jobId = '?';
-    // While the job runs, the machine's lease is renewed (admission): it stays known as running, not gone.
-    let renewer: NodeJS.Timeout | undefined;
-    try {
-      const job = parseNodeJob(reply.job);
-      jobId = job.job_id;
-      lastJob = jobId;
-      if (admit) {
-        renewer = setInterval(() => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest(true)), { timeout }).catch(() => undefined), Math.max(200, Math.floor(leaseMs / 3)));
-      }
-      result = await runOne(nc, subjects, job, opts);
-    } catch (err) {
-      result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
-      if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = lastJob = (reply.job as { job_id: string }).job_id;
-    } finally {
-      clearInterval(renewer);
-    }
-    out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
-    await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined }, out, timeout);
-    last = EXIT_CODES[result.outcome];
-    if (opts.once) return last;
+    return last;
   }
-  return last;
 }
 
 async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts: AgentOptions): Promise<LifeResult> {

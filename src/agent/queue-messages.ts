@@ -24,6 +24,8 @@ export const TakeRequestSchema = z.strictObject({
   lease_ms: z.number().int().min(1000).max(3_600_000).optional(),
   /** Only renew the lease of a machine that runs node job `last`. */
   renew: z.boolean().optional(),
+  /** The agent stops: the machine is gone at once (its reservation released). */
+  leave: z.boolean().optional(),
 });
 export type TakeRequest = z.infer<typeof TakeRequestSchema>;
 

@@ -180,6 +180,7 @@ local function admit_pass(A, now, reserve_after_ms, limit)
       redis.call('ZREM', A.waiting, cid)
     elseif f[1] or f[2] then
       unreserve_cluster(A, cid, now)
+      pools = {}
       redis.call('ZREM', A.waiting, cid)
     elseif redis.call('ZSCORE', A.submitting, cid) == false then
       local needs = cjson.decode(f[3] or '{}')
@@ -218,7 +219,10 @@ local function admit_pass(A, now, reserve_after_ms, limit)
           end
           for i = #jobs + 1, #cand do
             local m = get_m(A, cand[i])
-            if m.state == 'reserved' then set_idle(A, m, now) end
+            if m.state == 'reserved' then
+              set_idle(A, m, now)
+              pools[tb] = nil
+            end
           end
         end
         local n = 0
@@ -252,6 +256,8 @@ local function admit_pass(A, now, reserve_after_ms, limit)
         elseif next(reserved) ~= nil or redis.call('HEXISTS', meta, 'reserved') == 1 then
           set_json_field(A, cid, 'reserved', reserved)
           unreserve_cluster(A, cid, now)
+          -- The machines it held are idle again: the clusters after it may use them in this pass.
+          pools = {}
         end
       end
     end

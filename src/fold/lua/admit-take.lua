@@ -1,13 +1,14 @@
 --[[
   A machine asks for work (op `take`), says it still runs its job (op `renew`),
-  or a worker's sweep runs an admission pass alone (op `pass`). One atomic
+  says it stops (op `leave`: gone at once, its reservation released), or a
+  worker's sweep runs an admission pass alone (op `pass`). One atomic
   call: lapsed leases are expired, the machine's lease renewed, an admission
   pass run (admit-lib.lua), and the node job assigned to the machine, if any,
   moved to active for it.
 
   KEYS[1..8] machines, machine leases, waiting, assigned, submitting, heartbeats, deadlines, testbox-seen
   ARGV[1..5] key templates: meta, locks, testbox idle, testbox live, BullMQ queue (`{}` = the id)
-  ARGV[6] op (take | renew | pass)   ARGV[7] machine id   ARGV[8] testbox   ARGV[9] lease ms
+  ARGV[6] op (take | renew | leave | pass)   ARGV[7] machine id   ARGV[8] testbox   ARGV[9] lease ms
   ARGV[10] session (the agent process)   ARGV[11] last job the agent ran ('' if none)
   ARGV[12] lock token for a job taken now   ARGV[13] BullMQ lock ms   ARGV[14] reserve after ms
   ARGV[15] waiting clusters looked at per pass   ARGV[16] how long a gone machine stays listed, ms
@@ -30,6 +31,13 @@ if op == 'pass' then
 end
 
 local m = get_m(A, id)
+if op == 'leave' then
+  if m and m.state ~= 'gone' and m.testbox == testbox and (not m.taken or m.job == last) then
+    redis.call('ZADD', A.leases, now, id)
+    expire_machines(A, now, keep_ms)
+  end
+  return cjson.encode({ ok = true, state = 'gone', admitted = 0 })
+end
 if m and m.state ~= 'gone' and m.testbox ~= testbox then
   return cjson.encode({ ok = false, reason = 'machine id ' .. id .. ' is in use by a machine of testbox ' .. m.testbox .. ' (give each agent its own --machine-id)' })
 end
