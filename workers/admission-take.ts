@@ -11,6 +11,10 @@ export interface AdmittedJob {
   admitted: true;
   job: Job<NodeJob>;
   lock: string;
+  /** Handed now for the first time (not a retried take). */
+  fresh: boolean;
+  /** From submit to admission, ms. */
+  waitedMs: number;
 }
 
 /**
@@ -35,5 +39,5 @@ export async function admissionTake(
   if (r.state !== 'running') return { ok: true, job: null };
   const job = (await Job.fromId(await workerFor(testbox), r.job)) as Job<NodeJob> | undefined;
   if (!job?.id) return { ok: false, reason: `node job ${r.job} assigned to machine ${req.machine} is missing from queue ${r.queue}`, retryable: true };
-  return { admitted: true, job, lock: r.lock };
+  return { admitted: true, job, lock: r.lock, fresh: r.fresh, waitedMs: r.waited_ms };
 }

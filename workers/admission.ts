@@ -28,6 +28,10 @@ export interface AdmissionSweep {
   reaped: number;
   /** Node jobs of ended clusters failed before any machine took them. */
   failedJobs: number;
+  /** Machines by state after the sweep (gone: lease lapsed, still listed). */
+  machines: Record<'idle' | 'reserved' | 'running' | 'gone', number>;
+  /** Clusters waiting for admission after the sweep. */
+  waiting: number;
 }
 
 /**
@@ -115,7 +119,7 @@ export class AdmissionKeeper {
 
   /** One sweep; exported for tests through the events. */
   async sweep(): Promise<AdmissionSweep> {
-    const result: AdmissionSweep = { admitted: 0, notAdmitted: 0, reaped: 0, failedJobs: 0 };
+    const result: AdmissionSweep = { admitted: 0, notAdmitted: 0, reaped: 0, failedJobs: 0, machines: { idle: 0, reserved: 0, running: 0, gone: 0 }, waiting: 0 };
     const pass = await this.admission.pass();
     if (pass.ok) result.admitted += pass.admitted;
     result.admitted += await this.admission.admitReporting(await this.admission.waiting());
@@ -147,6 +151,8 @@ export class AdmissionKeeper {
       result.failedJobs += Math.max(0, failed);
     }
     if (upTo !== cursor) await this.admission.redis.set(k.admitReapCursor, upTo);
+    for (const m of await this.admission.machines()) result.machines[m.state]++;
+    result.waiting = await this.admission.redis.zcard(k.admitWaiting);
     return result;
   }
 
@@ -157,7 +163,8 @@ export class AdmissionKeeper {
     if (!r.ended) return -1;
     let failed = 0;
     const why = r.final === 'finish' ? 'finished' : `ended (${r.reason || 'aborted'})`;
-    for (const { job, queue } of r.jobs) {
+    // cjson encodes an empty list as {}.
+    for (const { job, queue } of Array.isArray(r.jobs) ? r.jobs : []) {
       const j = await Job.fromId(this.queues.get(queue), job);
       if (!j) continue;
       await j.moveToFailed(new Error(`its cluster ${cid} ${why} before any machine took this node job`), lock, false);

@@ -39,6 +39,8 @@ export interface DispatcherOptions {
   maxOpenQueues?: number;
   /** Admission (DESIGN §9): takes that name a machine are served by it. Default: none (every take first come, first served). */
   admission?: AdmissionStore;
+  /** Told of each node job admission hands to a machine the first time (metrics): from submit to admission, ms. */
+  onHanded?: (cluster: string, job: string, machine: string, waitedMs: number) => void;
 }
 
 interface Held {
@@ -75,6 +77,7 @@ export class Dispatcher {
   private readonly stalledMs: number;
   private readonly maxOpen: number;
   private readonly admission: AdmissionStore | undefined;
+  private readonly onHanded: DispatcherOptions['onHanded'];
   private closed = false;
   /** Counts lock extensions that succeeded (tests and metrics). */
   extensions = 0;
@@ -92,6 +95,7 @@ export class Dispatcher {
     this.endGraceMs = options.endGraceMs ?? 60_000;
     this.maxOpen = options.maxOpenQueues ?? 64;
     this.admission = options.admission;
+    this.onHanded = options.onHanded;
   }
 
   start(): void {
@@ -190,7 +194,9 @@ export class Dispatcher {
     const { machine } = req;
     if (machine !== undefined && this.admission) {
       const got = await admissionTake(this.admission, testbox, { ...req, machine }, (tb) => this.workerFor(tb));
-      return 'admitted' in got ? this.hand(got.job.id ?? '', got.job, got.lock, testbox, machine) : got;
+      if (!('admitted' in got)) return got;
+      if (got.fresh) this.onHanded?.(got.job.data.cluster, got.job.id ?? '', machine, got.waitedMs);
+      return this.hand(got.job.id ?? '', got.job, got.lock, testbox, machine);
     }
     // A testbox nothing was ever queued for has no job: answered without opening anything for it.
     if (!this.workers.has(testbox) && !(await this.queueExists(testbox))) return { ok: true, job: null };

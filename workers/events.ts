@@ -19,8 +19,8 @@ export interface WorkerEventMap {
   admissionSwept: [result: AdmissionSweep];
   /** A waiting cluster ended `not_admitted` at its admit timeout. */
   notAdmitted: [cluster: string, reason: string];
-  /** A machine was handed a node job by admission (`waitedMs`: from submit to admission). */
-  handed: [cluster: string, job: string, machine: string];
+  /** A machine was handed a node job by admission, the first time (`waitedMs`: from submit to admission). */
+  handed: [cluster: string, job: string, machine: string, waitedMs: number];
 }
 
 export class WorkerEvents extends EventEmitter<WorkerEventMap> {}

@@ -87,7 +87,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   query.start();
   const lockMs = options.dispatcher?.lockMs ?? 30_000;
   const admission = new AdmissionStore(redis, store.keys, { lockMs, reserveAfterMs: options.admission?.reserveAfterMs });
-  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { ...options.dispatcher, admission });
+  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { ...options.dispatcher, admission, onHanded: (c, j, m, ms) => events.emit('handed', c, j, m, ms) });
   dispatcher.start();
   const keeper = new AdmissionKeeper(admission, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, ...options.admission });
   keeper.start(nc, subjects);

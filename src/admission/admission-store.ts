@@ -30,7 +30,7 @@ export interface MachineRecord {
 
 /** What a take got: a node job (with the BullMQ lock token that ends it), or the machine's state. */
 export type AdmitTake =
-  | { ok: true; state: 'running'; job: string; cluster: string; queue: string; lock: string; admitted: number }
+  | { ok: true; state: 'running'; job: string; cluster: string; queue: string; lock: string; admitted: number; fresh: boolean; waited_ms: number }
   | { ok: true; state: 'idle' | 'reserved' | 'none'; reserved_for?: string; admitted: number }
   | { ok: false; reason: string };
 

@@ -3,7 +3,8 @@ import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import type { TakeReply, TakeRequest } from '../../src/agent/queue-messages';
 import { bullJob } from '../agent/agent-helpers';
-import { submitInline } from '../helpers/cluster';
+import { explainWaiting } from '../../src/admission/explain';
+import { nodeClients, submitInline } from '../helpers/cluster';
 import { eventually } from '../helpers/servers';
 import { useTestServers } from '../helpers/use-test-servers';
 
@@ -103,4 +104,39 @@ test('a waiting cluster reserves idle machines after --reserve-after only while 
   expect(jobOf(await take('tb', 'b1', { last: s2!.jobs[0]!.job_id }))).toBe(x!.jobs[1]!.job_id);
   expect(jobOf(await take('ta', 'a1'))).toBe(x!.jobs[0]!.job_id);
   expect(await w.admission.waiting()).toContain(y!.cluster);
+});
+
+test('barrier deadlines count from admission: a cluster that waited longer than its cluster_timeout still has all of it at start', async () => {
+  const [x] = await submitInline(res, lab.config, job('cluster_timeout: 2s'), PAIR);
+  const cid = x!.cluster;
+  const redis = res.redis(lab.config);
+  const meta = lab.workers.store.keys.meta(cid);
+  // Before admission the start barrier has no deadline; wait (on Redis's clock) past the cluster_timeout.
+  expect(await redis.hget(meta, 'deadline:start')).toBeNull();
+  const created = Number(await redis.hget(meta, 'created'));
+  await eventually(async () => (await lab.workers.store.now()) > created + 3000 && true, 'Redis time to pass the cluster_timeout');
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  expect(jobOf(await take('tb', 'b1'))).toBe(x!.jobs[1]!.job_id);
+  expect(jobOf(await take('ta', 'a1'))).toBe(x!.jobs[0]!.job_id);
+  const [admitted, deadline] = (await redis.hmget(meta, 'admitted', 'deadline:start')).map(Number);
+  expect(deadline! - admitted!).toBe(2000);
+  expect((await lab.workers.store.readCluster(cid)).final).toBeUndefined();
+  // Both nodes reach start within the deadline counted from admission: start resolves, not abort.
+  const clients = await nodeClients(res, lab.config, x!);
+  const answers = await Promise.all(clients.map((c) => c.wait('wait_start')));
+  expect(answers.map((a) => a.result)).toEqual(['start', 'start']);
+});
+
+test('status explains a waiting cluster: a partner testbox busy in another cluster, or with no live machine', async () => {
+  const [busy] = await submitInline(res, lab.config, job(), 'nodes:\n  tb--1: { roles: [client] }\n');
+  expect(jobOf(await take('tb', 'b1'))).toBe(busy!.jobs[0]!.job_id);
+  const [x] = await submitInline(res, lab.config, job(), 'nodes:\n  ta--1: { roles: [server] }\n  tb--1: { roles: [client] }\n  tc--1: { roles: [client] }\n');
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  const [w] = await explainWaiting(lab.workers.admission);
+  expect(w).toMatchObject({ cluster: x!.cluster });
+  expect(w!.waitsFor).toEqual([
+    'testbox ta: 1 idle (needs 1)',
+    `testbox tb: 1 machine busy in ${busy!.cluster} (b1) (needs 1)`,
+    expect.stringMatching(/^testbox tc: no live machine for \S+ \(needs 1\)$/),
+  ]);
 });

@@ -13,7 +13,8 @@
   ARGV[12] lock token for a job taken now   ARGV[13] BullMQ lock ms   ARGV[14] reserve after ms
   ARGV[15] waiting clusters looked at per pass   ARGV[16] how long a gone machine stays listed, ms
 
-  Returns JSON: {ok=true, state, job?, cluster?, queue?, lock?, reserved_for?, admitted}
+  Returns JSON: {ok=true, state, job?, cluster?, queue?, lock?, fresh? (handed now, not again), waited_ms? (submit to
+  admission), reserved_for?, admitted (clusters this pass admitted)}
   or {ok=false, reason}.
 ]]
 --@include common.lua
@@ -81,12 +82,15 @@ put_m(A, m)
 local admitted = admit_pass(A, now, reserve_after, limit)
 m = get_m(A, id)
 if m.state == 'running' then
-  if not m.taken then m.session = session end
+  local fresh = not m.taken
+  if fresh then m.session = session end
   if claim_for(A, m, lock, lock_ms, now) == 'lost' then
     set_idle(A, m, now)
     return cjson.encode({ ok = true, state = 'idle', admitted = admitted })
   end
   m = get_m(A, id)
-  return cjson.encode({ ok = true, state = 'running', job = m.job, cluster = m.cluster, queue = queues_of(A, m.cluster)[m.job], lock = m.lock, admitted = admitted })
+  local at = redis.call('HMGET', tpl(A.meta_t, m.cluster), 'created', 'admitted')
+  return cjson.encode({ ok = true, state = 'running', job = m.job, cluster = m.cluster, queue = queues_of(A, m.cluster)[m.job], lock = m.lock,
+                        admitted = admitted, fresh = fresh, waited_ms = (tonumber(at[2]) or now) - (tonumber(at[1]) or now) })
 end
 return cjson.encode({ ok = true, state = m.state, reserved_for = m.reserved_for, admitted = admitted })

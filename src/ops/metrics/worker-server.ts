@@ -4,6 +4,7 @@ import type { WorkerEvents } from '../../../workers/events';
 import { serveMetrics } from './serve';
 import type { MetricsServer } from './serve';
 import { attachWorkerMetrics } from './worker-metrics';
+import { attachAdmissionMetrics } from './admission-metrics';
 
 /** Checks `--metrics-port` before anything starts. */
 export function parseMetricsPort(port: string | undefined): number | undefined {
@@ -23,12 +24,14 @@ export async function startWorkerMetrics(events: WorkerEvents, port: number | un
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = attachWorkerMetrics(events, registry);
+  const detachAdmission = attachAdmissionMetrics(events, registry);
   const server = await serveMetrics(registry, { port, host });
   process.stderr.write(`cluster-sync worker: metrics on ${server.url}\n`);
   return {
     url: server.url,
     async close() {
       metrics.detach();
+      detachAdmission();
       await server.close();
     },
   };
