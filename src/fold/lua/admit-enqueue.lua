@@ -23,6 +23,7 @@ if f[2] or f[3] then return 0 end
 redis.call('HSET', meta, 'needs', needs, 'priority', priority)
 if admit_timeout ~= '' then redis.call('HSET', meta, 'admit_timeout_ms', admit_timeout) end
 if redis.call('ZADD', A.waiting, 'NX', tonumber(f[1]) - priority * 1e13, cid) == 1 then
+  bump(A)
   redis.call('ZREM', A.deadlines, cid .. ' start')
   redis.call('HDEL', meta, 'deadline:start')
 end

@@ -57,8 +57,15 @@ local function set_json_field(A, cid, field, tbl)
   end
 end
 
+-- Something a pass could use changed (a machine idle or gone, a cluster waiting or ended):
+-- the next take runs a pass (a take that changes nothing skips it; the sweep passes every second anyway).
+local function bump(A)
+  redis.call('HINCRBY', A.seen, '~gen', 1)
+end
+
 -- The machine takes no job and holds nothing: it is idle since now.
 local function set_idle(A, m, now)
+  bump(A)
   m.state = 'idle'
   m.cluster, m.job, m.taken, m.lock, m.session, m.reserved_for = nil, nil, nil, nil, nil, nil
   m.since = now
@@ -95,6 +102,7 @@ local function expire_machines(A, now, keep_ms)
       end
       m.was = m.state
       m.state = 'gone'
+      bump(A)
       m.reserved_for = nil
       m.gone_at = now
       put_m(A, m)

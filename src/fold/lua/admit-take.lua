@@ -7,6 +7,8 @@
   moved to active for it.
 
   KEYS[1..8] machines, machine leases, waiting, assigned, submitting, heartbeats, deadlines, testbox-seen
+             (testbox-seen also holds `~gen`, bumped by every change a pass could use, and `~passed`, the
+             generation of the last pass: a take that changed nothing runs no pass)
   ARGV[1..5] key templates: meta, locks, testbox idle, testbox live, BullMQ queue (`{}` = the id)
   ARGV[6] op (take | renew | leave | pass)   ARGV[7] machine id   ARGV[8] testbox   ARGV[9] lease ms
   ARGV[10] session (the agent process)   ARGV[11] last job the agent ran ('' if none)
@@ -45,6 +47,7 @@ end
 if not m or m.state == 'gone' then
   m = { id = id, testbox = testbox, state = 'idle', since = now }
   redis.call('ZADD', tpl(A.idle_t, testbox), now, id)
+  bump(A)
 end
 m.seen, m.lease_ms = now, lease_ms
 redis.call('ZADD', A.leases, now + lease_ms, id)
@@ -75,11 +78,17 @@ elseif m.state == 'reserved' then
   end
 else
   m.state = 'idle'
-  redis.call('ZADD', tpl(A.idle_t, testbox), 'NX', now, id)
+  if redis.call('ZADD', tpl(A.idle_t, testbox), 'NX', now, id) == 1 then bump(A) end
 end
 put_m(A, m)
 
-local admitted = admit_pass(A, now, reserve_after, limit)
+-- A pass only when something changed since the last one (`~gen` against `~passed` in the testbox-seen hash).
+local admitted = 0
+local gen = redis.call('HMGET', A.seen, '~gen', '~passed')
+if gen[1] ~= gen[2] then
+  redis.call('HSET', A.seen, '~passed', gen[1] or '0')
+  admitted = admit_pass(A, now, reserve_after, limit)
+end
 m = get_m(A, id)
 if m.state == 'running' then
   local fresh = not m.taken
