@@ -97,6 +97,10 @@ export interface LabResult {
   timedOut: number;
   notAdmitted: number;
   otherAborts: number;
+  /** Per cluster, in submit order: did it pass? */
+  passed: boolean[];
+  /** Clusters that passed with FIFO but not with this hand-out (filled in for the second run). */
+  lostVsFifo?: number;
 }
 
 const pct = (xs: number[], p: number): number => {
@@ -148,10 +152,11 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
   await Promise.all(agents.map((a) => a.done.catch(() => 0)));
   const admitS: number[] = [];
   let lastFinish = t0;
-  const result: LabResult = { mode, idleMachineSeconds: idleMs / 1000, makespanS: 0, p50AdmitS: 0, p95AdmitS: 0, finished: 0, timedOut: 0, notAdmitted: 0, otherAborts: 0 };
+  const result: LabResult = { mode, idleMachineSeconds: idleMs / 1000, makespanS: 0, p50AdmitS: 0, p95AdmitS: 0, finished: 0, timedOut: 0, notAdmitted: 0, otherAborts: 0, passed: [] };
   for (const cid of cids) {
     const view = await store.readCluster(cid);
     const reason = view.barriers.find((b) => b.result === 'abort')?.reason ?? '';
+    result.passed.push(view.final === 'finish');
     if (view.final === 'finish') {
       result.finished++;
       lastFinish = Math.max(lastFinish, view.barriers[2]?.at ?? t0);
@@ -178,9 +183,9 @@ export function formatLab(rows: LabResult[], o: LabOptions): string {
   const f = (n: number): string => (Number.isNaN(n) ? '-' : n.toFixed(1));
   const lines = [
     `lab: ${o.machines} machines on ${o.testboxes} testboxes, ${o.jobs} clusters (1/2/4 nodes), seed ${o.seed}, timeouts ${o.timeoutS}s, agents poll every ${o.pollMs} ms, one testbox's machines and one more leave at 3s`,
-    '| hand-out | idle machine-s before start | makespan s (last pass) | submit->handed p50 s | p95 s | finished | ended by barrier timeout / dead node | not admitted | other aborts |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} |`),
+    '| hand-out | idle machine-s before start | makespan s (last pass) | submit->handed p50 s | p95 s | finished | ended by barrier timeout / dead node | not admitted | other aborts | passed with FIFO, not here |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} | ${r.lostVsFifo ?? '-'} |`),
   ];
   return lines.join('\n');
 }
@@ -195,6 +200,8 @@ export async function labMain(argv: string[]): Promise<number> {
       process.stderr.write(`lab: running ${mode}\n`);
       rows.push(await runMode(mode, o, lab, { redis: redis.url, nats: nats.url }));
     }
+    const [fifo, adm] = rows;
+    if (fifo && adm) adm.lostVsFifo = adm.passed.filter((p, i) => !p && fifo.passed[i]).length;
     const table = formatLab(rows, o);
     process.stdout.write(`${table}\n`);
     mkdirSync(o.out, { recursive: true });

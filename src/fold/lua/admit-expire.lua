@@ -21,17 +21,7 @@ local raw = redis.call('HGET', k.state, cid)
 if f[1] or f[2] or not raw then return none end
 redis.call('ZREM', KEYS[9], cid)
 local nodes = cjson.decode(raw)
-local forced = {}
-for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
-forced['~admission'] = { state = 'abort', roles = '' }
-local now = now_ms()
 redis.call('HSET', k.meta, 'end_cause', 'not_admitted')
-local resolutions = resolve(k, cid, forced, now, reason, max_all)
-for _, n in pairs(nodes) do n.entire_state = 'abort' end
+local resolutions = force_abort(k, cid, nodes, now_ms(), reason, max_all, '~admission')
 redis.call('HSET', k.state, cid, cjson.encode(nodes))
-local events = {}
-for _, r in ipairs(resolutions) do
-  events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
-                          result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
-end
-return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+return resolutions_outcome(cid, resolutions)

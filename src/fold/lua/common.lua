@@ -105,3 +105,24 @@ local function answer_for(k, b)
   if not res[1] then return nil end
   return { barrier = b, result = res[1], reason = (res[2] and res[2] ~= '') and res[2] or nil, at = tonumber(res[3]) }
 end
+
+-- Resolves every open barrier of the cluster `abort` with `reason`, whatever its nodes' states
+-- (a deadline, not admitted in time): a stand-in node `marker` is aborted. Returns the resolutions.
+local function force_abort(k, cid, nodes, now, reason, max_all, marker)
+  local forced = {}
+  for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
+  forced[marker] = { state = 'abort', roles = '' }
+  local out = resolve(k, cid, forced, now, reason, max_all)
+  for _, n in pairs(nodes) do n.entire_state = 'abort' end
+  return out
+end
+
+-- The JSON outcome of a call that resolved barriers without a report (timeout.lua, admit-expire.lua).
+local function resolutions_outcome(cid, resolutions)
+  local events = {}
+  for _, r in ipairs(resolutions) do
+    events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
+                            result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
+  end
+  return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+end

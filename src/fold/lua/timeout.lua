@@ -39,17 +39,7 @@ local resolutions = resolve(k, cid, nodes, now, '', max_all)
 if redis.call('HEXISTS', k.meta, 'res:' .. barrier) == 0 then
   local reason = prefix .. '; still missing: ' .. table.concat(missing, ', ')
   -- Mark the missing nodes' barrier as impossible: the cluster aborts.
-  local forced = {}
-  for id, n in pairs(nodes) do forced[id] = { state = n.state, roles = n.roles } end
-  forced['~timeout'] = { state = 'abort', roles = '' }
-  local more = resolve(k, cid, forced, now, reason, max_all)
-  for _, r in ipairs(more) do resolutions[#resolutions + 1] = r end
-  for _, n in pairs(nodes) do n.entire_state = 'abort' end
+  for _, r in ipairs(force_abort(k, cid, nodes, now, reason, max_all, '~timeout')) do resolutions[#resolutions + 1] = r end
 end
 redis.call('HSET', k.state, cid, cjson.encode(nodes))
-local events = {}
-for _, r in ipairs(resolutions) do
-  events[#events + 1] = { id = r.event, v = 1, type = 'resolution', cluster = cid, barrier = r.barrier,
-                          result = r.result, reason = r.reason, at = r.at, took_ms = r.took_ms }
-end
-return cjson.encode({ ok = true, resolutions = resolutions, events = events })
+return resolutions_outcome(cid, resolutions)
