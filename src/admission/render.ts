@@ -6,7 +6,7 @@ import type { WaitingCluster } from './explain';
 export function machineDoing(m: MachineRecord): string {
   if (m.state === 'running') return `${m.taken ? 'runs' : 'assigned'} ${m.job ?? '?'} of ${m.cluster ?? '?'}`;
   if (m.state === 'reserved') return `held for ${m.reserved_for ?? '?'}`;
-  if (m.state === 'gone') return `lease lapsed${m.was === 'running' && m.job ? ` (was running ${m.job})` : ''}`;
+  if (m.state === 'gone') return `left or lease lapsed${m.was === 'running' && m.job ? ` (last ran ${m.job})` : ''}`;
   return '';
 }
 

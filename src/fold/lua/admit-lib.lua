@@ -95,6 +95,8 @@ local function expire_machines(A, now, keep_ms)
     else
       redis.call('ZREM', tpl(A.idle_t, m.testbox), id)
       redis.call('ZREM', tpl(A.live_t, m.testbox), id)
+      -- "no live machine for ..." counts from the moment the last one went.
+      if redis.call('ZCOUNT', tpl(A.live_t, m.testbox), now, '+inf') == 0 then redis.call('HSET', A.seen, m.testbox, now) end
       if m.state == 'reserved' and m.reserved_for then
         local reserved = json_field(A, m.reserved_for, 'reserved')
         reserved[id] = nil
