@@ -6,6 +6,9 @@ import { topCommands } from './redis-stats';
 import type { RampResult } from './throughput';
 import type { WaitCostResult } from './wait-cost';
 import type { SyncLatencyResult } from './sync-latency';
+import type { Target } from './target';
+
+export type { Target } from './target';
 
 /** Everything one run measured; written as JSON and printed as a table. */
 export interface BenchResult {
@@ -28,14 +31,6 @@ export interface BenchResult {
   /** lava-sync beside the barrier (bench/sync-latency.ts). */
   syncLatency?: SyncLatencyResult;
   targets: Target[];
-}
-
-export interface Target {
-  what: string;
-  target: string;
-  measured: string;
-  /** `undefined` when the run was smaller than the size the target speaks of (e.g. --quick). */
-  met: boolean | undefined;
 }
 
 const f = (v: number, d = 2): string => (Number.isFinite(v) ? v.toFixed(d) : String(v));

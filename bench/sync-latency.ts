@@ -6,7 +6,7 @@ import type { SimCluster } from './clusters';
 import { Environment } from './environment';
 import { summarize } from './stats';
 import type { Summary } from './stats';
-import type { Target } from './report';
+import type { Target } from './target';
 
 /**
  * lava-sync latency beside barrier latency, in the same run, on the same

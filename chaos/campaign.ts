@@ -7,23 +7,28 @@ import { prepareClusters } from '../src/cluster/prepare';
 import { ClusterStore } from '../src/cluster/store';
 import { submitClusters } from '../src/cluster/submit';
 import { errorMessage } from '../src/core/errors';
-import { QueueSet, testboxQueueName } from '../src/queue/queues';
-import type { NodeJob } from '../src/split/node-job';
-import { checkRetention, checkRound } from './checker';
-import type { ClusterUnderCheck, Violation } from './checker';
-import { API_TOKEN, ChaosEnv, sleep } from './env';
-import { History, formatLine, reportsInFlight } from './history';
-import type { HistoryLine } from './history';
-import { NEVER_GOT, legacyLife, takerLife } from './nodes';
+import { QueueSet } from '../src/queue/queues';
+import { checkPending, checkRound, wholeOrAbsent } from './checker';
+import type { ClusterUnderCheck } from './checker';
+import { ChaosEnv, sleep } from './env';
+import { History, formatLine } from './history';
+import { legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
+import { inject } from './faults';
 import { FAULT_KINDS, planRound } from './plan';
-import type { ClusterPlan, FaultKind, FaultPlan, RoundPlan } from './plan';
-import { leftovers, readNodeJob, readRecord, retentionTarget } from './records';
-import type { ClusterRecord, NodeJobRecord, RetentionTarget } from './records';
+import type { ClusterPlan, FaultKind, RoundPlan } from './plan';
+import { leftovers } from './records';
+import { HEARTBEAT_MS, ROUND_LIMIT_MS, SWEEP_MS, TIMEOUT_MS, countFault } from './round';
+import type { CampaignResult, RoundContext, RoundViolation, Submitted } from './round';
+import { settle } from './settle';
+
+export type { CampaignResult, RoundViolation } from './round';
 
 /**
  * `npm run chaos`: rounds of seeded workload and faults against a real
  * Redis, NATS, workers and scheduler, each round checked by checker.ts.
+ * The faults are injected by faults.ts; each cluster's records are read by
+ * settle.ts once it settled; the servers are read only through the store.
  */
 export interface CampaignOptions {
   seed: number;
@@ -45,33 +50,6 @@ export interface CampaignOptions {
   endGraceMs?: number;
   log?: (line: string) => void;
 }
-
-export interface RoundViolation extends Violation {
-  round: number;
-}
-
-export interface CampaignResult {
-  seed: number;
-  rounds: number;
-  clusters: number;
-  nodes: number;
-  faults: Record<string, number>;
-  reportsChecked: number;
-  /** Node job BullMQ records checked against how their nodes ended. */
-  recordsChecked: number;
-  /** Ended clusters seen gone after retention. */
-  retentionChecked: number;
-  /** Traces of those clusters found when they had just settled (what retention had to remove). */
-  tracesBefore: number;
-  violations: RoundViolation[];
-  ms: number;
-}
-
-const HEARTBEAT_MS = 500;
-const TIMEOUT_MS = 6000;
-const SWEEP_MS = 1000;
-/** A round that has not ended after this is a liveness failure in itself. */
-const ROUND_LIMIT_MS = 90_000;
 
 function jobText(): string {
   return `suite: chaos\ncluster: cs-chaos\ncluster_timeout: ${TIMEOUT_MS / 1000}\nif role server:\n  srv:\nif role client:\n  cli:\n`;
@@ -177,61 +155,6 @@ async function batchJobsAbout(queues: QueueSet, violations: RoundViolation[]): P
   }
 }
 
-interface RoundContext {
-  env: ChaosEnv;
-  store: ClusterStore;
-  queues: QueueSet;
-  nc: NatsConnection;
-  subjects: Subjects;
-  check: { boundMs: number; recoveryMs: number; heartbeatMs: number; timeoutMs: number; sweepMs: number };
-  result: CampaignResult;
-  /** Cluster ids already checked for integrity. */
-  known: Set<string>;
-  log: (line: string) => void;
-  /** When the last fault of an earlier round ended, epoch ms. */
-  lastFaultEnd?: number;
-  retention: { retentionMs: number; sweepMs: number; recoveryMs: number };
-  endGraceMs: number;
-  /** Ended (or ending) clusters not yet seen gone after retention. */
-  pending: { target: RetentionTarget; round: number; shown: HistoryLine[] }[];
-}
-
-/**
- * Retention: every pending cluster that is gone is done with; one past its
- * due time with traces left is a violation. `drain` waits until none is
- * pending (a cluster that never ends, past its deadlines, is liveness's, not
- * retention's: dropped).
- */
-async function checkPending(ctx: RoundContext, drain: boolean): Promise<RoundViolation[]> {
-  const out: RoundViolation[] = [];
-  // Open clusters end at their deadlines at the latest (three barriers); one still open after that is liveness's.
-  const giveUpOpen = Date.now() + 3 * TIMEOUT_MS + ctx.check.recoveryMs;
-  for (;;) {
-    const keep: RoundContext['pending'] = [];
-    for (const p of ctx.pending) {
-      if (p.target.endedAt === undefined) {
-        const ended = (await ctx.store.endTimes([p.target.cid]).catch(() => new Map<string, number | undefined>())).get(p.target.cid);
-        if (ended !== undefined) p.target.endedAt = ended;
-      }
-      const remaining = await leftovers(ctx.store, ctx.queues, p.target);
-      if (p.target.endedAt === undefined && remaining.length > 0 && drain && Date.now() > giveUpOpen) continue;
-      const seen = checkRetention({ cid: p.target.cid, endedAt: p.target.endedAt, remaining }, await ctx.store.now(), ctx.retention, p.shown);
-      if (seen === 'wait') keep.push(p);
-      else {
-        ctx.result.retentionChecked++;
-        if (seen !== 'gone') out.push({ ...seen, round: p.round });
-      }
-    }
-    ctx.pending = keep;
-    if (!drain || keep.length === 0) return out;
-    await sleep(500);
-  }
-}
-
-function count(result: CampaignResult, kind: string, n = 1): void {
-  result.faults[kind] = (result.faults[kind] ?? 0) + n;
-}
-
 async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolation[]> {
   const { env, store, queues, nc, subjects, result } = ctx;
   const history = new History();
@@ -252,10 +175,10 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   const clients: RecordingClient[] = [];
   const ended = (cid: string) => async (): Promise<void> => {
     while (Date.now() < deadline) {
-      const final = await store.redis.hget(store.keys.meta(cid), 'final').catch(() => null);
+      const final = await store.finalResult(cid).catch(() => undefined);
       if (final) return;
       // Gone whole (retention took it): it ended.
-      if ((await store.redis.exists(store.keys.meta(cid)).catch(() => 1)) === 0) return;
+      if (!(await store.presence(cid).catch(() => ({ meta: true }))).meta) return;
       await sleep(250);
     }
   };
@@ -279,9 +202,9 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
         } else {
           s.lives.push(takerLife(j, np, i, { ...nctx, nc, subjects, deadline, onClient: (cl) => clients.push(cl) }));
         }
-        if (np.duplicate) count(result, 'duplicate report');
-        if (np.reorder) count(result, 'reordered report');
-        if (np.late) count(result, 'late report');
+        if (np.duplicate) countFault(result, 'duplicate report');
+        if (np.reorder) countFault(result, 'reordered report');
+        if (np.late) countFault(result, 'late report');
       }
       s.settled = settle(s, ctx, history, deadline, ended(s.cid));
     } catch (err) {
@@ -320,152 +243,3 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   return out;
 }
 
-interface Submitted {
-  cid: string;
-  jobs: NodeJob[];
-  plan: ClusterPlan;
-  lives: Promise<void>[];
-  settled?: Promise<void>;
-  record?: ClusterRecord;
-  target?: RetentionTarget;
-}
-
-/**
- * Reads a cluster's records as soon as it has settled, before retention
- * removes them: its nodes' lives are over, it ended, every report a node
- * was told was accepted is in its fold records (or the recovery bound
- * passed), and each node job taken from the dispatcher has ended in BullMQ
- * (or the end grace and the recovery bound passed).
- */
-async function settle(s: Submitted, ctx: RoundContext, history: History, deadline: number, ended: () => Promise<void>): Promise<void> {
-  const { store, queues } = ctx;
-  let limit: NodeJS.Timeout | undefined;
-  await Promise.race([Promise.all(s.lives), new Promise<void>((resolve) => (limit = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
-  clearTimeout(limit);
-  await ended();
-  const acked = (): string[] => history.lines.filter((l) => l.cluster === s.cid && l.kind === 'ack' && l.id && l.what !== 'heartbeat').map((l) => l.id as string);
-  // A node's life can end while one of its reports is still being retried (its wait was answered by the
-  // cluster's abort, heard on the barrier subject, while Redis refused the report): that report may be
-  // acknowledged, and folded, after the life ended. The records are read once no report is in flight.
-  const inFlight = (): boolean => reportsInFlight(history.lines, s.cid);
-  let folded = new Set<string>();
-  for (const until = Date.now() + ctx.check.recoveryMs; ; await sleep(100)) {
-    folded = new Set(await store.redis.hkeys(store.keys.reports(s.cid)).catch(() => [] as string[]));
-    if ((!inFlight() && acked().every((id) => folded.has(id))) || Date.now() > until) break;
-  }
-  // The cluster's own records first: retention may remove the cluster (its --retention after it ended)
-  // while the wait below for its node jobs' ends is still running.
-  s.target = await retentionTarget(store, s.cid);
-  const clusterRecord = await readRecord(store, s.cid, s.jobs.map((j) => j.job_id), new Map([[s.cid, folded]]));
-  const endedAt = s.target?.endedAt;
-  if (endedAt !== undefined && (await store.now()) - endedAt > ctx.retention.retentionMs) history.add({ kind: 'note', cluster: s.cid, detail: `records read ${(await store.now()) - endedAt} ms after the cluster ended, past the ${ctx.retention.retentionMs} ms retention: what retention removed reads as missing` });
-  const nodeJobs = new Map<string, NodeJobRecord>();
-  // The jobs the NodeClient nodes took, or asked for and never got.
-  const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && (l.kind === 'take' || (l.kind === 'error' && l.detail?.startsWith(NEVER_GOT)))));
-  for (const until = Date.now() + ctx.endGraceMs + ctx.check.recoveryMs; ; await sleep(200)) {
-    for (const j of taken) nodeJobs.set(j.job_id, await readNodeJob(queues, testboxQueueName(j.queue), j.job_id).catch((err: unknown) => ({ state: `unreadable: ${errorMessage(err)}` })));
-    if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed') || Date.now() > until) break;
-  }
-  s.record = { ...clusterRecord, nodeJobs };
-}
-
-/**
- * Integrity: every cluster in Redis that the harness did not submit itself
- * (the scheduler's) is whole: meta, ids and node jobs all there, or absent.
- * One seen half there is looked at again until it is whole or gone, for up
- * to the workers' `--submit-grace` + two sweeps + the recovery bound: the
- * reaper finishes or removes a half-written cluster after the grace, and
- * retention removes node jobs first and the state last, so a cluster it is
- * removing is gone a moment later. Each whole one joins the clusters
- * retention must remove.
- */
-async function wholeOrAbsent(ctx: RoundContext, round: number): Promise<string[]> {
-  const { store, queues, known } = ctx;
-  const out: string[] = [];
-  const all = await store.redis.hkeys(store.keys.clusterState);
-  const half = async (cid: string): Promise<string[]> => {
-    const problems: string[] = [];
-    const view = await store.readCluster(cid).catch(() => undefined);
-    const token = await store.token(cid);
-    if (!view || !token) return [`cluster ${cid} is half there: state ${view ? 'present' : 'missing'}, meta ${token ? 'present' : 'missing'}`];
-    for (const n of view.nodes) {
-      const owner = await store.clusterOfJob(n.job);
-      const job = await queues.get(testboxQueueName('chaos-sched')).getJob(n.job);
-      if (owner !== cid || !job) problems.push(`cluster ${cid} is half there: node ${n.job} ${owner !== cid ? 'has no id map entry' : 'has no node job queued'}`);
-    }
-    return problems;
-  };
-  for (const cid of all) {
-    if (known.has(cid)) continue;
-    known.add(cid);
-    let problems = await half(cid);
-    const seen = problems.length > 0 ? Date.now() : Number.POSITIVE_INFINITY;
-    let gone = false;
-    while (problems.length > 0 && Date.now() - seen < ctx.env.submitGraceMs + 2 * SWEEP_MS + ctx.check.recoveryMs) {
-      await sleep(500);
-      gone = (await store.redis.hexists(store.keys.clusterState, cid)) === 0 && (await store.redis.exists(store.keys.meta(cid))) === 0;
-      if (gone) break;
-      problems = await half(cid);
-    }
-    if (problems.length === 0 || gone) {
-      if (Date.now() > seen) ctx.log(`round ${round}: cluster ${cid} was half there, then ${gone ? 'gone' : 'whole'} ${Date.now() - seen} ms later (the reaper's or retention's work)`);
-      if (gone) continue;
-    }
-    out.push(...problems.map((p) => `${p} (still, ${Date.now() - seen} ms after it was first seen so; submit grace ${ctx.env.submitGraceMs} ms)`));
-    const target = problems.length === 0 ? await retentionTarget(store, cid) : undefined;
-    if (target) ctx.pending.push({ target, round, shown: [] });
-  }
-  return out;
-}
-
-async function inject(f: FaultPlan, ctx: RoundContext, history: History, clients: RecordingClient[]): Promise<void> {
-  const { env } = ctx;
-  const detail = `target ${f.target}`;
-  switch (f.kind) {
-    case 'client-pause': {
-      const c = clients[f.target % Math.max(1, clients.length)];
-      if (!c) return;
-      history.add({ kind: 'pause', cluster: c.id.cluster, job: c.id.job, detail: `${f.durationMs} ms` });
-      c.pausedUntil = Date.now() + f.durationMs;
-      break;
-    }
-    case 'scheduler-kill-submit':
-      history.add({ kind: 'fault', what: f.kind, detail });
-      await killMidSubmit(env, f.target % 40, history);
-      history.add({ kind: 'healed', what: f.kind, detail });
-      break;
-    default:
-      history.add({ kind: 'fault', what: f.kind, detail });
-      try {
-        if (f.kind === 'worker-kill') await env.killWorker(f.target);
-        else if (f.kind === 'worker-stop') await env.pauseWorker(f.target, f.durationMs);
-        else if (f.kind === 'nats-restart') await env.restartNats();
-        else if (f.kind === 'redis-restart') await env.restartRedis();
-        else if (f.kind === 'redis-oom') await env.redisOutOfMemory(f.durationMs);
-      } catch (err) {
-        history.add({ kind: 'note', detail: `${f.kind} failed: ${errorMessage(err)}` });
-      }
-      history.add({ kind: 'healed', what: f.kind, detail });
-  }
-  count(ctx.result, f.kind);
-}
-
-/** POST a two-node job to the scheduler and SIGKILL it `afterMs` later; start it again. */
-async function killMidSubmit(env: ChaosEnv, afterMs: number, history: History): Promise<void> {
-  const body = JSON.stringify({
-    job: `suite: chaos\ncluster: cs-chaos\ncluster_timeout: ${TIMEOUT_MS / 1000}\nif role server:\n  srv:\nif role client:\n  cli:\n`,
-    cluster_spec: 'nodes:\n  chaos-sched--1: { roles: [server] }\n  chaos-sched--2: { roles: [client] }\n',
-  });
-  // Bounded: one run under jest never settled this fetch after the kill (no connection left open), and the round waited for ever.
-  const abort = new AbortController();
-  const giveUp = setTimeout(() => abort.abort(new Error('no answer within 15 s')), 15_000);
-  const posting = fetch(`${env.schedulerUrl}/jobs`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${API_TOKEN}` }, signal: abort.signal })
-    .then(async (r) => history.add({ kind: 'note', detail: `submit to the scheduler answered ${r.status}: ${(await r.text()).slice(0, 120)}` }))
-    .catch((err: unknown) => history.add({ kind: 'note', detail: `submit to the scheduler failed: ${errorMessage(err)}` }));
-  await sleep(afterMs);
-  await env.killScheduler();
-  let stuck: NodeJS.Timeout | undefined;
-  await Promise.race([posting, new Promise<void>((resolve) => (stuck = setTimeout(() => resolve(void history.add({ kind: 'note', detail: 'submit to the scheduler never settled, even aborted: left behind' })), 20_000)))]);
-  clearTimeout(stuck);
-  clearTimeout(giveUp);
-}

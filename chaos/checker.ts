@@ -2,7 +2,12 @@ import { BARRIERS } from '../src/core/states';
 import type { Barrier } from '../src/core/states';
 import type { HistoryLine } from './history';
 import type { ClusterPlan } from './plan';
-import type { ClusterRecord, NodeJobRecord } from './records';
+import type { ClusterStore } from '../src/cluster/store';
+import { testboxQueueName } from '../src/queue/queues';
+import type { QueueSet } from '../src/queue/queues';
+import { sleep } from './env';
+import { leftovers, retentionTarget } from './records';
+import type { ClusterRecord, NodeJobRecord, RetentionTarget } from './records';
 
 /**
  * The invariants a chaos round must keep, checked from the clients'
@@ -255,4 +260,105 @@ export function checkRetention(c: { cid: string; endedAt: number | undefined; re
     message: `cluster ${c.cid} ended ${now - c.endedAt} ms ago (retention ${o.retentionMs} ms, allowed until ${due - c.endedAt} ms) but ${c.remaining.length} of its traces remain: ${c.remaining.slice(0, 8).join('; ')}${c.remaining.length > 8 ? '; ...' : ''}`,
     lines: shown,
   };
+}
+
+/**
+ * What the checks that read the servers need (a round's context has it):
+ * the store, the queues, the settings, and the clusters still pending
+ * retention's check.
+ */
+export interface ServerCheckContext {
+  store: ClusterStore;
+  queues: QueueSet;
+  env: { submitGraceMs: number };
+  check: { recoveryMs: number; timeoutMs: number; sweepMs: number };
+  retention: RetentionOptions;
+  result: { retentionChecked: number };
+  /** Cluster ids already checked for integrity. */
+  known: Set<string>;
+  log: (line: string) => void;
+  /** Ended (or ending) clusters not yet seen gone after retention. */
+  pending: { target: RetentionTarget; round: number; shown: HistoryLine[] }[];
+}
+
+/**
+ * Retention: every pending cluster that is gone is done with; one past its
+ * due time with traces left is a violation. `drain` waits until none is
+ * pending (a cluster that never ends, past its deadlines, is liveness's, not
+ * retention's: dropped).
+ */
+export async function checkPending(ctx: ServerCheckContext, drain: boolean): Promise<(Violation & { round: number })[]> {
+  const out: (Violation & { round: number })[] = [];
+  // Open clusters end at their deadlines at the latest (three barriers); one still open after that is liveness's.
+  const giveUpOpen = Date.now() + 3 * ctx.check.timeoutMs + ctx.check.recoveryMs;
+  for (;;) {
+    const keep: ServerCheckContext['pending'] = [];
+    for (const p of ctx.pending) {
+      if (p.target.endedAt === undefined) {
+        const ended = (await ctx.store.endTimes([p.target.cid]).catch(() => new Map<string, number | undefined>())).get(p.target.cid);
+        if (ended !== undefined) p.target.endedAt = ended;
+      }
+      const remaining = await leftovers(ctx.store, ctx.queues, p.target);
+      if (p.target.endedAt === undefined && remaining.length > 0 && drain && Date.now() > giveUpOpen) continue;
+      const seen = checkRetention({ cid: p.target.cid, endedAt: p.target.endedAt, remaining }, await ctx.store.now(), ctx.retention, p.shown);
+      if (seen === 'wait') keep.push(p);
+      else {
+        ctx.result.retentionChecked++;
+        if (seen !== 'gone') out.push({ ...seen, round: p.round });
+      }
+    }
+    ctx.pending = keep;
+    if (!drain || keep.length === 0) return out;
+    await sleep(500);
+  }
+}
+
+/**
+ * Integrity: every cluster in Redis that the harness did not submit itself
+ * (the scheduler's) is whole: meta, ids and node jobs all there, or absent.
+ * One seen half there is looked at again until it is whole or gone, for up
+ * to the workers' `--submit-grace` + two sweeps + the recovery bound: the
+ * reaper finishes or removes a half-written cluster after the grace, and
+ * retention removes node jobs first and the state last, so a cluster it is
+ * removing is gone a moment later. Each whole one joins the clusters
+ * retention must remove.
+ */
+export async function wholeOrAbsent(ctx: ServerCheckContext, round: number): Promise<string[]> {
+  const { store, queues, known } = ctx;
+  const out: string[] = [];
+  const all = await store.clusterIds();
+  const half = async (cid: string): Promise<string[]> => {
+    const problems: string[] = [];
+    const view = await store.readCluster(cid).catch(() => undefined);
+    const token = await store.token(cid);
+    if (!view || !token) return [`cluster ${cid} is half there: state ${view ? 'present' : 'missing'}, meta ${token ? 'present' : 'missing'}`];
+    for (const n of view.nodes) {
+      const owner = await store.clusterOfJob(n.job);
+      const job = await queues.get(testboxQueueName('chaos-sched')).getJob(n.job);
+      if (owner !== cid || !job) problems.push(`cluster ${cid} is half there: node ${n.job} ${owner !== cid ? 'has no id map entry' : 'has no node job queued'}`);
+    }
+    return problems;
+  };
+  for (const cid of all) {
+    if (known.has(cid)) continue;
+    known.add(cid);
+    let problems = await half(cid);
+    const seen = problems.length > 0 ? Date.now() : Number.POSITIVE_INFINITY;
+    let gone = false;
+    while (problems.length > 0 && Date.now() - seen < ctx.env.submitGraceMs + 2 * ctx.check.sweepMs + ctx.check.recoveryMs) {
+      await sleep(500);
+      const there = await store.presence(cid);
+      gone = !there.state && !there.meta;
+      if (gone) break;
+      problems = await half(cid);
+    }
+    if (problems.length === 0 || gone) {
+      if (Date.now() > seen) ctx.log(`round ${round}: cluster ${cid} was half there, then ${gone ? 'gone' : 'whole'} ${Date.now() - seen} ms later (the reaper's or retention's work)`);
+      if (gone) continue;
+    }
+    out.push(...problems.map((p) => `${p} (still, ${Date.now() - seen} ms after it was first seen so; submit grace ${ctx.env.submitGraceMs} ms)`));
+    const target = problems.length === 0 ? await retentionTarget(store, cid) : undefined;
+    if (target) ctx.pending.push({ target, round, shown: [] });
+  }
+  return out;
 }

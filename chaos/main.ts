@@ -5,8 +5,8 @@ import { summaryTable } from './table';
 import type { FaultKind } from './plan';
 
 /**
- * `npm run chaos -- --seed S --rounds N [--minutes M]`: see README "How we
- * test for faults". Exits 1 when any invariant was violated.
+ * `npm run chaos -- --seed S --rounds N [--minutes M]`: see docs/testing.md, "The
+ * chaos campaign". Exits 1 when any invariant was violated.
  */
 function int(name: string) {
   return (v: string): number => {

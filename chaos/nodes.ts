@@ -1,6 +1,6 @@
 import type { NatsConnection } from 'nats';
 import { decodeText, encodeJson } from '../src/bus/connect';
-import type { DoneReply, DoneRequest, TakeReply } from '../src/agent/queue-messages';
+import type { DoneReply, DoneRequest, TakeReply } from '../src/bus/queue-messages';
 import { Outcome, abortOutcome } from '../src/agent/outcome';
 import type { LifeResult } from '../src/agent/outcome';
 import type { Report, ReportInfo } from '../src/bus/messages';

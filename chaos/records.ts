@@ -44,7 +44,7 @@ export interface RetentionTarget {
 /** The report ids the fold recorded for each cluster (its per-cluster hash `cs/cluster/<cid>/reports`): cluster id -> ids. */
 export async function foldedReportIds(store: ClusterStore, cids: readonly string[]): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>();
-  for (const cid of cids) out.set(cid, new Set(await store.redis.hkeys(store.keys.reports(cid))));
+  for (const cid of cids) out.set(cid, new Set(await store.foldedReportIds(cid)));
   return out;
 }
 

@@ -3,7 +3,7 @@ import { Job } from 'bullmq';
 import type { Worker } from 'bullmq';
 import type { AdmissionStore } from '../src/admission/admission-store';
 import { DEFAULT_MACHINE_LEASE_MS } from '../src/admission/settings';
-import type { TakeReply, TakeRequest } from '../src/agent/queue-messages';
+import type { TakeReply, TakeRequest } from '../src/bus/queue-messages';
 import type { NodeJob } from '../src/split/node-job';
 
 /** A node job admission handed to a machine, for the dispatcher to hold (extend its lock) and reply with. */
@@ -27,7 +27,7 @@ export async function admissionTake(
   admission: AdmissionStore,
   testbox: string,
   req: TakeRequest & { machine: string },
-  workerFor: (testbox: string) => Promise<Worker<NodeJob>>,
+  workerFor: (testbox: string) => Worker<NodeJob>,
 ): Promise<AdmittedJob | TakeReply> {
   const args = { machine: req.machine, testbox, leaseMs: req.lease_ms ?? DEFAULT_MACHINE_LEASE_MS, session: req.session ?? req.machine, last: req.last ?? '' };
   if (req.renew || req.leave) {
@@ -37,7 +37,7 @@ export async function admissionTake(
   const r = await admission.take({ ...args, lock: randomUUID() });
   if (!r.ok) return { ok: false, reason: r.reason };
   if (r.state !== 'running') return { ok: true, job: null };
-  const job = (await Job.fromId(await workerFor(testbox), r.job)) as Job<NodeJob> | undefined;
+  const job = (await Job.fromId(workerFor(testbox), r.job)) as Job<NodeJob> | undefined;
   if (!job?.id) return { ok: false, reason: `node job ${r.job} assigned to machine ${req.machine} is missing from queue ${r.queue}`, retryable: true };
   return { admitted: true, job, lock: r.lock, fresh: r.fresh, waitedMs: r.waited_ms };
 }

@@ -10,9 +10,11 @@ import type { Subjects } from '../src/bus/subjects';
 import { errorMessage } from '../src/core/errors';
 import type { ClusterEvent } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
-import type { WorkerEvents } from './events';
+import type { AdmissionSweep, WorkerEvents } from './events';
 import type { Publisher } from './publisher';
 import { RepeatLog } from './repeat-log';
+
+export type { AdmissionSweep };
 
 export interface AdmissionKeeperOptions {
   /** How often the admission sweep runs (lapsed leases, admit timeouts, ended clusters), ms. Default 1000. */
@@ -21,18 +23,6 @@ export interface AdmissionKeeperOptions {
   admitTimeoutMs?: number;
 }
 
-/** What one admission sweep did. */
-export interface AdmissionSweep {
-  admitted: number;
-  notAdmitted: number;
-  reaped: number;
-  /** Node jobs of ended clusters failed before any machine took them. */
-  failedJobs: number;
-  /** Machines by state after the sweep (gone: lease lapsed, still listed). */
-  machines: Record<'idle' | 'reserved' | 'running' | 'gone', number>;
-  /** Clusters waiting for admission after the sweep. */
-  waiting: number;
-}
 
 /**
  * The workers' side of admission that no take drives (DESIGN §9):

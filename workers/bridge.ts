@@ -7,33 +7,14 @@ import { WORKER_QUEUE_GROUP } from '../src/bus/subjects';
 import type { Subjects } from '../src/bus/subjects';
 import { MembershipCache } from '../src/cluster/membership-cache';
 import { NodeInfoChecker } from '../src/cluster/node-info';
-import type { ClusterStore } from '../src/cluster/store';
+import type { ClusterStore, MembershipRefusal } from '../src/cluster/store';
+import { RefusalCode } from '../src/core/refusal-codes';
 import { errorMessage } from '../src/core/errors';
-import { BATCH_JOB } from '../src/fold/batch';
-import type { BatchJob } from '../src/fold/batch';
+import { enqueueReports } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
 import { RepeatLog } from './repeat-log';
-
-/**
- * BullMQ options of a batch job. The job id is BullMQ's own: a report's id
- * deduplicates it inside its cluster's fold. A fold that fails because of
- * Redis is retried inside the fold worker until Redis recovers; these
- * attempts cover anything else (a fault of the worker itself).
- */
-export const BATCH_JOB_OPTIONS = {
-  removeOnComplete: true,
-  removeOnFail: 5000,
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 200 },
-} as const;
-
-/** Adds one batch of reports to the reports queue (the bridge, and the dead-node sweep). */
-export async function enqueueReports(queues: QueueSet, reports: Report[]): Promise<void> {
-  const data: BatchJob = { reports };
-  await queues.reports.add(BATCH_JOB, data, BATCH_JOB_OPTIONS);
-}
 
 export interface BridgeOptions {
   /** Most reports in one BullMQ job (one fold-batch call). Default 64. */
@@ -108,7 +89,7 @@ export class ReportBridge {
     if (msg.reply) msg.respond(encodeJson(reply));
   }
 
-  private reject(msg: Msg, code: string, reason: string, report?: Partial<Report>): void {
+  private reject(msg: Msg, code: RefusalCode, reason: string, report?: Partial<Report>): void {
     this.log.warn({ code, reason, subject: msg.subject, job: report?.job, report: report?.id }, 'report rejected');
     this.events.emit('rejected', code, reason);
     this.reply(msg, { ok: false, code, reason });
@@ -117,29 +98,29 @@ export class ReportBridge {
   /** Checks one report request and queues it for the next add. */
   handle(msg: Msg): void {
     if (msg.data.length > MAX_REPORT_BYTES) {
-      this.reject(msg, 'TOO_LARGE', `report is ${msg.data.length} bytes; the limit is ${MAX_REPORT_BYTES}`);
+      this.reject(msg, RefusalCode.TooLarge, `report is ${msg.data.length} bytes; the limit is ${MAX_REPORT_BYTES}`);
       return;
     }
     let body: unknown;
     try {
       body = JSON.parse(decodeText(msg.data));
     } catch {
-      this.reject(msg, 'INVALID', 'report is not JSON');
+      this.reject(msg, RefusalCode.Invalid, 'report is not JSON');
       return;
     }
     const parsed = ReportSchema.safeParse(body);
     if (!parsed.success) {
-      this.reject(msg, 'INVALID', describeZodError(parsed.error));
+      this.reject(msg, RefusalCode.Invalid, describeZodError(parsed.error));
       return;
     }
     const report = parsed.data;
     const subjectCluster = this.subjects.clusterOf(msg.subject);
     if (subjectCluster !== report.cluster) {
-      this.reject(msg, 'OTHER_CLUSTER', `report for cluster ${report.cluster} sent on the subject of cluster ${subjectCluster ?? '?'}`, report);
+      this.reject(msg, RefusalCode.OtherCluster, `report for cluster ${report.cluster} sent on the subject of cluster ${subjectCluster ?? '?'}`, report);
       return;
     }
     if (this.waiting.length >= this.maxWaiting) {
-      this.reply(msg, { ok: false, code: 'UNAVAILABLE', reason: `this worker has ${this.waiting.length} reports waiting to be enqueued; try again`, retryable: true });
+      this.reply(msg, { ok: false, code: RefusalCode.Unavailable, reason: `this worker has ${this.waiting.length} reports waiting to be enqueued; try again`, retryable: true });
       return;
     }
     this.waiting.push({ msg, report, bytes: msg.data.length });
@@ -203,7 +184,7 @@ export class ReportBridge {
     }
     const ms = performance.now() - started;
     beats.forEach((w, i) => {
-      const outcome = outcomes[i] ?? ({ ok: false, code: 'INVALID', reason: 'no outcome from the fold' } as const);
+      const outcome = outcomes[i] ?? ({ ok: false, code: RefusalCode.Invalid, reason: 'no outcome from the fold' } as const);
       if (!outcome.ok) {
         this.reject(w.msg, outcome.code, outcome.reason, w.report);
         return;
@@ -241,7 +222,7 @@ export class ReportBridge {
   /** Redis could not take the reports (out of memory, down): each is answered "retry". */
   private unavailable(batch: Waiting[], err: unknown): void {
     this.repeats.error('could not enqueue reports', err, { reports: batch.length });
-    const reply: ReportReply = { ok: false, code: 'UNAVAILABLE', reason: `could not enqueue: ${errorMessage(err)}`, retryable: true };
+    const reply: ReportReply = { ok: false, code: RefusalCode.Unavailable, reason: `could not enqueue: ${errorMessage(err)}`, retryable: true };
     for (const w of batch) this.reply(w.msg, reply);
   }
 
@@ -255,7 +236,7 @@ export class ReportBridge {
     const problems = await Promise.all(members.map((w) => this.info.problem(w.report.cluster, w.report.job, w.report.info)));
     return members.filter((w, i) => {
       const problem = problems[i];
-      if (problem) this.reject(w.msg, 'INVALID', problem, w.report);
+      if (problem) this.reject(w.msg, RefusalCode.Invalid, problem, w.report);
       return !problem;
     });
   }
@@ -269,7 +250,7 @@ export class ReportBridge {
     if (unknown.size === 0) return batch;
     const triples = [...unknown.values()];
     const answers = await this.store.checkMemberships(triples);
-    const refused = new Map<string, { code: string; reason: string }>();
+    const refused = new Map<string, MembershipRefusal>();
     triples.forEach((t, i) => {
       const bad = answers[i];
       if (bad) refused.set(key(t), bad);

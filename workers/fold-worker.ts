@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RefusalCode } from '../src/core/refusal-codes';
 import { Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -7,7 +8,7 @@ import type { Report } from '../src/bus/messages';
 import type { ClusterStore } from '../src/cluster/store';
 import { parseBatch } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
-import { isRedisUnavailable } from '../src/fold/redis-errors';
+import { isRedisUnavailable } from '../src/core/redis-errors';
 import type { Publisher } from './publisher';
 import { REPORTS_QUEUE } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
@@ -76,14 +77,14 @@ export function startFoldWorker(
       const { reports, malformed } = parseBatch(job.data);
       for (const m of malformed) {
         log.warn({ batch: job.id, index: m.index, reason: m.reason }, 'malformed report in batch; skipped');
-        events.emit('rejected', 'INVALID', m.reason);
+        events.emit('rejected', RefusalCode.Invalid, m.reason);
       }
       const outcomes = await foldUntilDone(job, reports);
       const ms = performance.now() - started;
       const byCluster = new Map<string, FoldOutcome[]>();
       let refused = 0;
       reports.forEach((report, i) => {
-        const outcome = outcomes[i] ?? ({ ok: false, code: 'INVALID', reason: 'no outcome from the fold' } as const);
+        const outcome = outcomes[i] ?? ({ ok: false, code: RefusalCode.Invalid, reason: 'no outcome from the fold' } as const);
         if (!outcome.ok) {
           refused++;
           log.warn({ code: outcome.code, reason: outcome.reason, report: report.id, batch: job.id }, 'fold refused report');

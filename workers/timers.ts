@@ -6,9 +6,8 @@ import type { ClusterStore } from '../src/cluster/store';
 import { formatDuration } from '../src/core/duration';
 import type { Publisher } from './publisher';
 import type { QueueSet } from '../src/queue/queues';
-import { enqueueReports } from './bridge';
-import { deadReportId } from '../src/fold/batch';
-import type { WorkerEvents } from './events';
+import { deadReportId, enqueueReports } from '../src/fold/batch';
+import type { SweepResult, WorkerEvents } from './events';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
 import { RepeatLog } from './repeat-log';
@@ -16,17 +15,6 @@ import { RepeatLog } from './repeat-log';
 export interface TimerOptions extends HousekeepingOptions {
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
-}
-
-/** What one sweep did. */
-export interface SweepResult {
-  /** Barriers resolved `abort` at their deadline. */
-  timedOut: number;
-  /** Nodes found silent (their abort queued). */
-  dead: number;
-  reaped: number;
-  completed: number;
-  deleted: number;
 }
 
 /**

@@ -12,8 +12,8 @@ import { runLife } from './life';
 import { EXIT_CODES, EXIT_NO_JOB, Outcome } from './outcome';
 import type { LifeResult } from './outcome';
 import type { Output } from './output';
-import type { DoneReply, DoneRequest, TakeReply, TakeRequest } from './queue-messages';
-import { parseNodeJob } from './queue-messages';
+import type { DoneReply, DoneRequest, TakeReply, TakeRequest } from '../bus/queue-messages';
+import { parseNodeJob } from '../bus/queue-messages';
 import { ProcessRunner } from './runner';
 import type { ProgramRunner } from './runner';
 

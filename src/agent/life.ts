@@ -4,12 +4,11 @@ import { errorMessage } from '../core/errors';
 import type { NodeJob } from '../split/node-job';
 import { programEnv, rolesIpEnv } from './env';
 import { appendEtcHosts, bindDirectIps, execCommand, primaryIp } from './network';
-import type { CommandRunner } from './network';
 import { Outcome, abortOutcome } from './outcome';
 import type { LifeResult } from './outcome';
-import type { Output } from './output';
 import { describeExit } from './runner';
-import type { ProgramExit, ProgramRunner, RunningProgram } from './runner';
+import type { ProgramExit, RunningProgram } from './runner';
+import type { LifeOptions } from './life-options';
 import { resolvePrograms } from './scripts';
 import { MessageClient } from '../client/message-client';
 import { startSyncServer } from '../sync/server';
@@ -27,26 +26,7 @@ import type { ResolvedProgram, ResolvedPrograms } from './scripts';
  * (cs-localhost) runs the same steps without waiting at any barrier.
  */
 
-export interface LifeOptions {
-  /** Real path of the scripts tree (see scriptsRoot). */
-  scriptsRoot: string;
-  runner: ProgramRunner;
-  output: Output;
-  /** The address this node reports. Default: the first address of `hostname -I`. */
-  ip?: string;
-  /** Append `IP ROLE` lines to this hosts file after roles_ip (`--etc-hosts`). Default: off. */
-  etcHosts?: string;
-  /** Runs `ip` and `hostname`. Default: execFile. */
-  exec?: CommandRunner;
-  /** The environment programs start from. Default: this process's. */
-  baseEnv?: NodeJS.ProcessEnv;
-  /** Aborting it ends the life: the node reports `abort` with the signal's reason. */
-  signal?: AbortSignal;
-  /** How long a stopped program gets between SIGTERM and SIGKILL, ms. Default 3000. */
-  stopGraceMs?: number;
-  /** How long the life waits, at its end, for its `failed` / `abort` report to be accepted, ms. Default 15 000. */
-  reportGraceMs?: number;
-}
+export type { LifeOptions } from './life-options';
 
 type Interrupt = { kind: 'own-failure' | 'local-abort'; reason: string };
 

@@ -1,6 +1,6 @@
 /**
  * How a node's life ended, and the exit code the node agent returns for it
- * (documented in the README, "Running the node agent").
+ * (documented in docs/node-agent.md, "Exit codes").
  */
 export const Outcome = {
   /** Every test ran and passed, and the cluster reached `finish`. */

@@ -1,4 +1,5 @@
 import type { Msg, NatsConnection } from 'nats';
+import { RefusalCode } from '../core/refusal-codes';
 import type { Logger } from 'pino';
 import { encodeJson } from './connect';
 import { errorMessage } from '../core/errors';
@@ -17,12 +18,12 @@ export function payloadLimit(nc: NatsConnection): number {
 /** What a requester hears when the answer it asked for is too large to send. */
 export interface TooLargeReply {
   ok: false;
-  code: 'TOO_LARGE';
+  code: typeof RefusalCode.TooLarge;
   reason: string;
 }
 
 export function tooLargeReply(what: string, bytes: number, limit: number): TooLargeReply {
-  return { ok: false, code: 'TOO_LARGE', reason: `${what} is ${bytes} bytes, over the ${limit} bytes this NATS server carries (its max_payload less headroom)` };
+  return { ok: false, code: RefusalCode.TooLarge, reason: `${what} is ${bytes} bytes, over the ${limit} bytes this NATS server carries (its max_payload less headroom)` };
 }
 
 /**

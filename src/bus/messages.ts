@@ -1,4 +1,5 @@
 import { isIP, isIPv4 } from 'node:net';
+import type { RefusalCode } from '../core/refusal-codes';
 import { z } from 'zod';
 import { REPORT_KINDS } from '../core/states';
 import { MSG_NAME } from '../core/names';
@@ -120,7 +121,7 @@ export const ReportSchema = z.strictObject({
 export type Report = z.infer<typeof ReportSchema>;
 
 /** The bridge's reply to a report. */
-export type ReportReply = { ok: true; id: string } | { ok: false; reason: string; code: string; retryable?: boolean };
+export type ReportReply = { ok: true; id: string } | { ok: false; reason: string; code: RefusalCode; retryable?: boolean };
 
 export const QuerySchema = z.strictObject({
   v: z.literal(1),

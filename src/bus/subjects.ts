@@ -28,7 +28,28 @@ function encodeTestbox(testbox: string): string {
 }
 
 export class Subjects {
-  constructor(readonly prefix = 'cs') {}
+  /** Every cluster's reports: the workers' bridge listens here. */
+  readonly allReports: string;
+  /** Every cluster's queries (roles_ip). */
+  readonly allQueries: string;
+  /** Every cluster's named-message states (LAVA MultiNode). */
+  readonly allMessages: string;
+  /** Every cluster's events. */
+  readonly allEvents: string;
+  /** Every testbox queue's take requests: the dispatchers listen here. */
+  readonly allTakes: string;
+  /** Every testbox queue's done requests. */
+  readonly allDones: string;
+
+  constructor(readonly prefix = 'cs') {
+    const every = (room: 'cluster' | 'queue', verb: string): string => `${prefix}.${room}.*.${verb}`;
+    this.allReports = every('cluster', 'report');
+    this.allQueries = every('cluster', 'query');
+    this.allMessages = every('cluster', 'msg');
+    this.allEvents = every('cluster', 'event');
+    this.allTakes = every('queue', 'take');
+    this.allDones = every('queue', 'done');
+  }
   /** node -> workers (request): a status report. */
   report(cluster: string): string {
     return `${this.prefix}.cluster.${checkToken(cluster, 'cluster id')}.report`;
@@ -56,25 +77,6 @@ export class Subjects {
   /** node -> dispatcher (request): a node job ended (completed or failed). */
   done(testbox: string): string {
     return `${this.prefix}.queue.${encodeTestbox(testbox)}.done`;
-  }
-  get allReports(): string {
-    return `${this.prefix}.cluster.*.report`;
-  }
-  get allQueries(): string {
-    return `${this.prefix}.cluster.*.query`;
-  }
-  /** Every cluster's named-message states (LAVA MultiNode). */
-  get allMessages(): string {
-    return `${this.prefix}.cluster.*.msg`;
-  }
-  get allEvents(): string {
-    return `${this.prefix}.cluster.*.event`;
-  }
-  get allTakes(): string {
-    return `${this.prefix}.queue.*.take`;
-  }
-  get allDones(): string {
-    return `${this.prefix}.queue.*.done`;
   }
   /** The cluster id token of a `<prefix>.cluster.<cid>.<verb>` subject. */
   clusterOf(subject: string): string | undefined {

@@ -36,11 +36,19 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       if (typeof code === 'number') process.exitCode = code;
     } catch (err) {
-      process.stderr.write(`cluster-sync: ${errorMessage(err)}\n`);
-      if (process.env.CS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
-      process.exitCode = err instanceof ClusterSyncError && err.code === 'INVALID_INPUT' ? Exit.Usage : Exit.Failed;
+      reportError(err);
     }
   };
+}
+
+/**
+ * Prints an error as one clear line (stack only with CS_DEBUG) and sets the
+ * exit code: 2 for bad input (a flag's value, a file), 1 for anything else.
+ */
+export function reportError(err: unknown): void {
+  process.stderr.write(`cluster-sync: ${errorMessage(err)}\n`);
+  if (process.env.CS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+  process.exitCode = err instanceof ClusterSyncError && err.code === 'INVALID_INPUT' ? Exit.Usage : Exit.Failed;
 }
 
 /** Resolves on SIGINT or SIGTERM. */

@@ -10,6 +10,7 @@ import { registerScheduler } from './scheduler-command';
 import { registerSubmit } from './submit-command';
 import { registerNatsConfig } from './nats-config-command';
 import { registerSync } from './sync-command';
+import { reportError } from './common';
 
 export function buildProgram(): Command {
   const program = new Command('cluster-sync')
@@ -33,8 +34,6 @@ export function buildProgram(): Command {
 if (require.main === module || process.argv[1]?.endsWith('cluster-sync')) {
   buildProgram()
     .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      process.stderr.write(`cluster-sync: ${String(err)}\n`);
-      process.exitCode = 1;
-    });
+    // A flag's value refused by its parser (./numbers) ends up here: exit 2, as bad input in an action.
+    .catch(reportError);
 }

@@ -11,6 +11,7 @@ import { InvalidInputError, errorMessage } from '../core/errors';
 import { parseDuration } from '../core/duration';
 import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, withConnectionFlags } from './common';
+import { intFlag } from './numbers';
 
 interface NodeFlags extends Record<string, unknown> {
   testbox: string;
@@ -39,7 +40,7 @@ export function registerNode(program: Command): void {
       .option('--etc-hosts', 'append "IP ROLE" lines for every role to the hosts file after roles_ip')
       .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
-      .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', (v) => Number(v), 1000)
+      .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', intFlag('--poll-ms', { min: 10 }), 1000)
       .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s')
       .option('--admission <mode>', 'how node jobs reach this machine: "admission" (a cluster gets all its machines at once, or waits) or "fifo" (the next node job of the testbox queue, as Compass-CI)', 'admission')
       .option('--machine-id <id>', 'this machine\'s id for admission (default: host name and testbox)')
@@ -53,7 +54,6 @@ export function registerNode(program: Command): void {
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }
-      if (!Number.isFinite(opts.pollMs) || opts.pollMs < 10) throw new InvalidInputError('--poll-ms', 'must be a number of milliseconds, at least 10');
       if (opts.admission !== AdmissionMode.Admission && opts.admission !== AdmissionMode.Fifo) throw new InvalidInputError('--admission', `must be "admission" or "fifo", got ${JSON.stringify(opts.admission)}`);
       if (opts.machineId !== undefined && !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(opts.machineId)) throw new InvalidInputError('--machine-id', 'must be 1 to 128 letters, digits or _ . : @ + -');
       const leaseMs = parseDuration(opts.lease, '--lease', 'command line');

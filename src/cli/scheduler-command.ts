@@ -1,19 +1,11 @@
 import type { Command } from 'commander';
-import { InvalidInputError } from '../core/errors';
 import { splitList } from '../scheduler/address-list';
 import { startScheduler } from '../scheduler/start';
 import { registerOpsRoutes } from '../ops/routes';
 import { createLogger } from '../core/logger';
 import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
-
-function positiveInt(flag: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 65_535 * 1000) throw new InvalidInputError(flag, `${JSON.stringify(v)} is not a whole number`);
-    return n;
-  };
-}
+import { PORT, intFlag } from './numbers';
 
 /** A comma-separated list from a flag, else from the environment; undefined when neither is set. */
 function listFrom(flag: unknown, env: string | undefined): string[] | undefined {
@@ -25,11 +17,11 @@ export function registerScheduler(program: Command): void {
   withConnectionFlags(
     program.command('scheduler').description('run the HTTP API: POST /jobs, GET /clusters/:id and the legacy lkp-cluster-sync endpoint'),
   )
-    .option('--port <port>', 'port to listen on (lkp-tests\' LKP_CGI_PORT default is 3000; 0: any free port)', positiveInt('--port'), 3000)
+    .option('--port <port>', 'port to listen on (lkp-tests\' LKP_CGI_PORT default is 3000; 0: any free port)', intFlag('--port', PORT), 3000)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--cluster-dir <dir>', 'directory of cluster specs named by jobs\' cluster: (like lkp-tests\' cluster/)')
     .option('--token <token>', 'bearer token POST /jobs requires (env CS_API_TOKEN; at least 16 characters)')
-    .option('--long-poll <seconds>', 'how long a legacy wait is held before it answers retry', positiveInt('--long-poll'), 300)
+    .option('--long-poll <seconds>', 'how long a legacy wait is held before it answers retry', intFlag('--long-poll', { min: 0, max: 86_400 }), 300)
     .option('--legacy-allow <cidrs>', 'only these addresses or CIDR ranges (comma separated) may use the legacy lkp endpoint; others get 403 (env CS_LEGACY_ALLOW; default: open to all, as Compass-CI)')
     .option('--trusted-proxy <cidrs>', 'believe X-Forwarded-For only from these proxy addresses or ranges, comma separated (env CS_TRUSTED_PROXY; default: ignore the header)')
     .action(

@@ -1,34 +1,34 @@
 import type { Command } from 'commander';
 import { startWorkers } from '../../workers';
-import { parseMetricsPort, startWorkerMetrics } from '../ops/metrics/worker-server';
+import { startWorkerMetrics } from '../ops/metrics/worker-server';
 import { parseDuration } from '../core/duration';
 import { createLogger } from '../core/logger';
 import { installProcessGuards } from '../core/process-guards';
 import { action, connectionFrom, untilSignal, withConnectionFlags } from './common';
+import { PORT, intFlag } from './numbers';
 
 export function registerWorker(program: Command): void {
   withConnectionFlags(program.command('worker').description('run the workers: report bridge, fold, deadlines, dead-node sweep'))
-    .option('--concurrency <n>', 'batches of reports folded at once', (v) => Number(v), 8)
-    .option('--lock-ms <ms>', 'a dead worker\'s batches of reports are taken over by another after about twice this (also the lock of node jobs it hands out)', (v) => Number(v), 30_000)
+    .option('--concurrency <n>', 'batches of reports folded at once', intFlag('--concurrency', { min: 1 }), 8)
+    .option('--lock-ms <ms>', 'a dead worker\'s batches of reports are taken over by another after about twice this (also the lock of node jobs it hands out)', intFlag('--lock-ms', { min: 100 }), 30_000)
     .option('--retention <duration>', 'how long an ended cluster is kept before it is deleted whole (e.g. 7d, 12h, 30s)', '7d')
     .option('--submit-grace <duration>', 'how long a half-submitted cluster may wait before it is finished or removed', '60s')
     .option('--end-grace <duration>', 'after a cluster ended, how long its nodes have to report their node job\'s end before the dispatcher fails the job itself', '60s')
     .option('--admit-timeout <duration>', 'a cluster not admitted (all its machines at once) within this long ends not_admitted; a job\'s admit_timeout: overrides it', '1h')
     .option('--reserve-after <duration>', 'a cluster waiting longer than this reserves idle machines of its testboxes (only while every testbox it needs has a live machine)', '10m')
-    .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)')
+    .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)', intFlag('--metrics-port', PORT))
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .action(
       action(async (opts: Record<string, unknown>) => {
         const config = connectionFrom(opts);
         const log = createLogger('cluster-sync-worker');
         installProcessGuards('worker', log);
-        const metricsPort = parseMetricsPort(opts.metricsPort as string | undefined);
         const retentionMs = parseDuration(opts.retention, '--retention', 'command line');
         const submitGraceMs = parseDuration(opts.submitGrace, '--submit-grace', 'command line');
         const endGraceMs = parseDuration(opts.endGrace, '--end-grace', 'command line');
         const admission = { admitTimeoutMs: parseDuration(opts.admitTimeout, '--admit-timeout', 'command line'), reserveAfterMs: parseDuration(opts.reserveAfter, '--reserve-after', 'command line') };
         const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number, dispatcher: { lockMs: opts.lockMs as number, endGraceMs }, logger: log, retentionMs, submitGraceMs, admission });
-        const metrics = await startWorkerMetrics(handle.events, metricsPort, opts.metricsHost as string).catch(async (err: unknown) => {
+        const metrics = await startWorkerMetrics(handle.events, opts.metricsPort as number | undefined, opts.metricsHost as string).catch(async (err: unknown) => {
           await handle.close();
           throw err;
         });

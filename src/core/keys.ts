@@ -114,6 +114,14 @@ export class Keys {
   get bullPrefix(): string {
     return `${this.prefix}cs-bull`;
   }
+  /** hash: BullMQ's meta of queue `queue`, written with its first job (`*` as `queue`: a SCAN pattern of every queue's). */
+  bullQueueMeta(queue: string): string {
+    return `${this.bullPrefix}:${queue}:meta`;
+  }
+  /** string: BullMQ's lock of job `id` in queue `queue`, present while a worker holds the job. */
+  bullJobLock(queue: string, id: string): string {
+    return `${this.bullPrefix}:${queue}:${id}:lock`;
+  }
 
   /** hash: machine id -> JSON machine record (testbox, state, job, lease; src/admission). */
   get machines(): string {

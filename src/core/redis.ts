@@ -12,3 +12,13 @@ export function connectRedis(url: string, name: string): Redis {
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
 }
+
+/** A `TIME` reply (`[seconds, microseconds]`) in ms. */
+export function timeReplyMs([sec, usec]: readonly (string | number | undefined)[]): number {
+  return Number(sec ?? 0) * 1000 + Math.floor(Number(usec ?? 0) / 1000);
+}
+
+/** Redis's clock, ms: the one clock every worker process shares. */
+export async function redisNowMs(redis: Pick<Redis, 'time'>): Promise<number> {
+  return timeReplyMs(await redis.time());
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ReportId, ReportSchema, describeZodError } from '../bus/messages';
 import type { Report } from '../bus/messages';
 import type { Keys } from '../core/keys';
+import type { QueueSet } from '../queue/queues';
 
 /**
  * One BullMQ job of the reports queue: the reports a bridge accepted while
@@ -15,6 +16,25 @@ export interface BatchJob {
 
 /** BullMQ job name of a batch. */
 export const BATCH_JOB = 'batch';
+
+/**
+ * BullMQ options of a batch job. The job id is BullMQ's own: a report's id
+ * deduplicates it inside its cluster's fold. A fold that fails because of
+ * Redis is retried inside the fold worker until Redis recovers; these
+ * attempts cover anything else (a fault of the worker itself).
+ */
+export const BATCH_JOB_OPTIONS = {
+  removeOnComplete: true,
+  removeOnFail: 5000,
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 200 },
+} as const;
+
+/** Adds one batch of reports to the reports queue (the bridge, and the dead-node sweep). */
+export async function enqueueReports(queues: QueueSet, reports: Report[]): Promise<void> {
+  const data: BatchJob = { reports };
+  await queues.reports.add(BATCH_JOB, data, BATCH_JOB_OPTIONS);
+}
 
 /**
  * Report ids the workers make themselves (a dead node's abort) start with this

@@ -1,3 +1,4 @@
+import type { RefusalCode } from '../core/refusal-codes';
 import type { Barrier, NodeState, ReportKind, Result } from '../core/states';
 
 /** A barrier's answer, as the workers publish it on `<prefix>.cluster.<cid>.barrier`. */
@@ -80,17 +81,6 @@ export type ClusterEvent =
     }
   | { id: string; v: 1; type: 'submitted'; cluster: string; nodes: number; roles: string; spec: string; at: number };
 
-export const RejectCode = {
-  UnknownCluster: 'UNKNOWN_CLUSTER',
-  BadToken: 'BAD_TOKEN',
-  UnknownJob: 'UNKNOWN_JOB',
-  OtherCluster: 'OTHER_CLUSTER',
-  BadBarrier: 'BAD_BARRIER',
-  Invalid: 'INVALID',
-  TooLarge: 'TOO_LARGE',
-} as const;
-export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
-
 export type FoldOutcome =
   | {
       ok: true;
@@ -106,7 +96,7 @@ export type FoldOutcome =
       /** For `send` / `wait_msg`: the message's state to publish. */
       message?: MessageState;
     }
-  | { ok: false; code: RejectCode; reason: string };
+  | { ok: false; code: RefusalCode; reason: string };
 
 /** Lua's cjson writes an empty table as `{}`; the outcome's lists are lists. */
 export function asList<T>(value: unknown): T[] {

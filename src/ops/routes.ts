@@ -8,7 +8,7 @@ import type { Subjects } from '../bus/subjects';
 import type { ClusterStore } from '../cluster/store';
 import { NotFoundError } from '../core/errors';
 import type { QueueSet } from '../queue/queues';
-import type { WorkerEvents } from '../../workers/events';
+import type { WorkerEvents } from '../core/worker-events';
 import { clusterEvents, recentClusterSummaries, summarize } from './cluster-summary';
 import { registerOpsGauges } from './metrics/ops-metrics';
 import { attachWorkerMetrics } from './metrics/worker-metrics';

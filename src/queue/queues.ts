@@ -1,7 +1,6 @@
 import { FlowProducer, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../core/keys';
-import type { Barrier } from '../core/states';
 
 /** BullMQ queue of reports waiting to be folded, in batches (`src/fold/batch.ts`). */
 export const REPORTS_QUEUE = 'cs-reports';
@@ -15,17 +14,6 @@ export function testboxQueueName(testbox: string): string {
 export function testboxOfQueue(name: string): string | undefined {
   return name.startsWith('tb-') && name.length > 3 ? name.slice(3) : undefined;
 }
-
-/** A barrier's deadline as a delayed job, as older versions scheduled it (deadlines now live in `cs/deadlines`). */
-export interface DeadlineJob {
-  kind: 'deadline';
-  cluster: string;
-  barrier: Barrier;
-}
-export interface SweepJob {
-  kind: 'sweep';
-}
-export type TimerJob = DeadlineJob | SweepJob;
 
 /** Queues opened on demand and closed together. */
 export class QueueSet {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
-import type { TakeReply, TakeRequest } from '../../src/agent/queue-messages';
+import type { TakeReply, TakeRequest } from '../../src/bus/queue-messages';
 import { bullJob } from '../agent/agent-helpers';
 import { explainWaiting } from '../../src/admission/explain';
 import { nodeClients, submitInline } from '../helpers/cluster';

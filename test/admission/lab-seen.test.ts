@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
-import type { TakeReply, TakeRequest } from '../../src/agent/queue-messages';
+import type { TakeReply, TakeRequest } from '../../src/bus/queue-messages';
 import { ClusterStore } from '../../src/cluster/store';
 import { bullJob, scriptsTree } from '../agent/agent-helpers';
 import { submitInline } from '../helpers/cluster';

@@ -6,8 +6,8 @@ import { assertBuilt } from '../helpers/processes';
 import { note } from '../faults/summary';
 
 /**
- * The chaos campaign on a short fixed set of seeds (README "How we test for
- * faults"): real Redis with its AOF, NATS, 2–3 workers and the scheduler,
+ * The chaos campaign on a short fixed set of seeds (docs/testing.md, "The chaos
+ * campaign"): real Redis with its AOF, NATS, 2–3 workers and the scheduler,
  * seeded workload and faults, every round checked for safety, exactly once,
  * liveness, integrity, node job records and retention (workers run with
  * `--retention 8s`, `--end-grace 3s`, `--submit-grace 2s`). A failure prints

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, assertBuilt } from '../helpers/processes';
+import { packTarball, run } from '../helpers/pack';
+import { ROOT } from '../helpers/processes';
 
 /**
  * The package as users install a CLI: `npm pack`, then `npm install -g` of
@@ -10,30 +10,10 @@ import { ROOT, assertBuilt } from '../helpers/processes';
  * `cluster-sync --help` and `cluster-sync demo` from a folder that has
  * nothing of the project in it. The demo starts its own Redis and NATS on
  * loopback, so this needs redis-server and nats-server like the other tests.
- *
- * `npm pack` runs with --ignore-scripts here: `npm test` has built dist/
- * already, and rebuilding it while other test files run the CLI from it
- * could hand them half-written files. `prepack` builds it for a real pack.
+ * (`npm pack` runs with --ignore-scripts: see packTarball.)
  */
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cs-package-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Run {
-  code: number | null;
-  out: string;
-}
-
-/** Runs a command to its end; its output (stdout and stderr) for the failure message. */
-function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`)));
-    child.once('close', (code) => resolve({ code, out }));
-  });
-}
 
 /** The environment of a user's shell: no CS_* settings, so the demo starts its own servers. */
 function userEnv(prefix: string): NodeJS.ProcessEnv {
@@ -51,20 +31,25 @@ test('prepack builds dist, and the package ships the CLI, the compiled code with
 });
 
 test('npm pack, npm install -g of the tarball into a temporary prefix: cluster-sync --help and cluster-sync demo work from any folder', async () => {
-  assertBuilt();
-  const packed = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
-  expect({ code: packed.code, out: packed.out }).toMatchObject({ code: 0 });
-  const tarball = readdirSync(dir).find((f) => /^cluster-sync-.*\.tgz$/.test(f));
-  expect(tarball).toBeDefined();
-  const files = await run('tar', ['tzf', path.join(dir, tarball!)], { cwd: dir });
-  for (const f of ['package/bin/cluster-sync', 'package/dist/src/cli/main.js', 'package/dist/src/fold/lua/fold-batch.lua', 'package/dist/src/ui/static/index.html', 'package/examples/jobs/echo.yaml', 'package/examples/cluster/cs-demo', 'package/examples/lkp/daemon/echo-server', 'package/examples/lkp/tests/echo-client']) {
+  const tarball = await packTarball(dir);
+  const files = await run('tar', ['tzf', tarball], { cwd: dir });
+  for (const f of [
+    'package/bin/cluster-sync',
+    'package/dist/src/cli/main.js',
+    'package/dist/src/fold/lua/fold-batch.lua',
+    'package/dist/src/ui/static/index.html',
+    'package/examples/jobs/echo.yaml',
+    'package/examples/cluster/cs-demo',
+    'package/examples/lkp/daemon/echo-server',
+    'package/examples/lkp/tests/echo-client',
+  ]) {
     expect(files.out.split('\n')).toContain(f);
   }
   expect(files.out).not.toMatch(/^package\/(test|node_modules|src)\//m);
 
   const prefix = path.join(dir, 'prefix');
   const env = userEnv(prefix);
-  const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', path.join(dir, tarball!)], { cwd: dir, env });
+  const installed = await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir, env });
   expect({ code: installed.code, out: installed.out }).toMatchObject({ code: 0 });
 
   const elsewhere = mkdtempSync(path.join(dir, 'cwd-'));

@@ -12,7 +12,7 @@ import { clientsFor, expectAllFinished, reportsDrained, life } from './workload'
  * Fault 6, load: many 8-node clusters at once through all three barriers,
  * one worker process, with zero lost or wrong resolutions. CI runs 100
  * clusters; `CS_LOAD_CLUSTERS=1000 npx jest test/faults/load` runs the full
- * size (the README has that run's numbers), `CS_LOAD_APPENDFSYNC=always`
+ * size (docs/testing.md has that run's numbers), `CS_LOAD_APPENDFSYNC=always`
  * with Redis writing its append-only file.
  */
 const CLUSTERS = Number(process.env.CS_LOAD_CLUSTERS ?? 100);

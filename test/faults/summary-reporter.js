@@ -17,7 +17,8 @@ class FaultSummaryReporter {
     fs.writeFileSync(this.file, '');
     // Test workers are forked after reporters are set up, so they inherit this.
     process.env.CS_FAULT_SUMMARY = this.file;
-    this.output = options.output;
+    // Where to write the table as well (scripts/docs-tables.js sets CS_FAULT_TABLE_OUT).
+    this.output = options.output ?? process.env.CS_FAULT_TABLE_OUT;
     this.results = [];
   }
 

@@ -11,7 +11,7 @@ import type { ConnectionConfig } from '../../src/core/config';
 import { MessageClient } from '../../src/client/message-client';
 import { startNats, startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
-import type { TakeReply } from '../../src/agent/queue-messages';
+import type { TakeReply } from '../../src/bus/queue-messages';
 import { startWorkers } from '../../workers';
 import type { WorkersHandle } from '../../workers';
 import { note } from '../faults/summary';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
-import type { WorkerEventMap, WorkerEvents } from '../../../workers/events';
+import type { WorkerEventMap, WorkerEvents } from '../../core/worker-events';
 
 /**
  * Admission (DESIGN §9), from a worker process's events: how long clusters

@@ -14,7 +14,7 @@ export async function queueNames(store: ClusterStore): Promise<string[]> {
   const names = new Set<string>();
   let cursor = '0';
   do {
-    const [next, keys] = await store.redis.scan(cursor, 'MATCH', `${prefix}*:meta`, 'COUNT', 1000);
+    const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.bullQueueMeta('*'), 'COUNT', 1000);
     cursor = next;
     for (const k of keys) names.add(k.slice(prefix.length, -':meta'.length));
   } while (cursor !== '0');

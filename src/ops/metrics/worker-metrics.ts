@@ -1,5 +1,8 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { WorkerEventMap, WorkerEvents } from '../../../workers/events';
+import type { WorkerEventMap, WorkerEvents } from '../../core/worker-events';
+
+/** Buckets of the latency histograms, seconds: 1 ms to 10 s. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Recent ids remembered so that an event published again (a re-run fold) is counted once. */
 const REMEMBER = 10_000;
@@ -28,78 +31,21 @@ export interface WorkerMetrics {
  * process counts its own share; Prometheus sums them across processes.
  */
 export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = new Registry()): WorkerMetrics {
-  const folded = new Counter({
-    name: 'cs_reports_folded_total',
-    help: 'Reports folded into cluster state, by the state field of the report (wait_start, finished, failed, heartbeat, ...)',
-    labelNames: ['state'],
-    registers: [registry],
-  });
-  const duplicates = new Counter({
-    name: 'cs_reports_duplicate_total',
-    help: 'Reports folded again (same report id): they changed nothing',
-    registers: [registry],
-  });
-  const rejected = new Counter({
-    name: 'cs_reports_rejected_total',
-    help: 'Reports refused, by reason code (BAD_TOKEN, UNKNOWN_JOB, INVALID, TOO_LARGE, ...)',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
-  const resolutions = new Counter({
-    name: 'cs_barrier_resolutions_total',
-    help: 'Barrier resolutions published, by barrier and result (the barrier itself, or abort)',
-    labelNames: ['barrier', 'result'],
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'cs_barrier_latency_seconds',
-    help: 'From the moment the workers accepted the report that completed a barrier to the resolution published (the workers\' clock; a node\'s clock never counts)',
-    labelNames: ['barrier'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const foldSeconds = new Histogram({
-    name: 'cs_fold_duration_seconds',
-    help: 'Time to fold one report and publish what it decided',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [registry],
-  });
-  const dead = new Counter({
-    name: 'cs_dead_nodes_total',
-    help: 'Nodes found silent (no heartbeat for 3 intervals) and aborted',
-    registers: [registry],
-  });
-
-  const messages = new Counter({
-    name: 'cs_messages_total',
-    help: 'Named-message reports that changed a message (LAVA MultiNode), by op: send (lava-send, lava-sync) or wait (lava-wait, lava-wait-all)',
-    labelNames: ['op'],
-    registers: [registry],
-  });
-  const messagesRefused = new Counter({
-    name: 'cs_messages_refused_total',
-    help: 'Named-message reports refused by the fold (a size or count limit, a role no node has); the sender was told why',
-    registers: [registry],
-  });
-  const released = new Counter({
-    name: 'cs_message_waits_released_total',
-    help: 'Waits for a named message released, by mode: any (lava-wait) or all (lava-wait-all, lava-sync)',
-    labelNames: ['mode'],
-    registers: [registry],
-  });
-  const waited = new Histogram({
-    name: 'cs_message_wait_seconds',
-    help: 'How long each released wait for a named message waited, from its registration to its release (server clock)',
-    labelNames: ['mode'],
-    buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200],
-    registers: [registry],
-  });
-  const messageLatency = new Histogram({
-    name: 'cs_message_release_latency_seconds',
-    help: "From the workers' accepting the report that released waits to the message's state published (workers' clock)",
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> => new Counter({ name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> =>
+    new Histogram({ name, help, buckets, labelNames, registers: [registry] });
+  const folded = counter('cs_reports_folded_total', 'Reports folded into cluster state, by the state field of the report (wait_start, finished, failed, heartbeat, ...)', ['state']);
+  const duplicates = counter('cs_reports_duplicate_total', 'Reports folded again (same report id): they changed nothing');
+  const rejected = counter('cs_reports_rejected_total', 'Reports refused, by reason code (BAD_TOKEN, UNKNOWN_JOB, INVALID, TOO_LARGE, ...)', ['reason']);
+  const resolutions = counter('cs_barrier_resolutions_total', 'Barrier resolutions published, by barrier and result (the barrier itself, or abort)', ['barrier', 'result']);
+  const latency = histogram('cs_barrier_latency_seconds', 'From the moment the workers accepted the report that completed a barrier to the resolution published (the workers\' clock; a node\'s clock never counts)', LATENCY_BUCKETS, ['barrier']);
+  const foldSeconds = histogram('cs_fold_duration_seconds', 'Time to fold one report and publish what it decided', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
+  const dead = counter('cs_dead_nodes_total', 'Nodes found silent (no heartbeat for 3 intervals) and aborted');
+  const messages = counter('cs_messages_total', 'Named-message reports that changed a message (LAVA MultiNode), by op: send (lava-send, lava-sync) or wait (lava-wait, lava-wait-all)', ['op']);
+  const messagesRefused = counter('cs_messages_refused_total', 'Named-message reports refused by the fold (a size or count limit, a role no node has); the sender was told why');
+  const released = counter('cs_message_waits_released_total', 'Waits for a named message released, by mode: any (lava-wait) or all (lava-wait-all, lava-sync)', ['mode']);
+  const waited = histogram('cs_message_wait_seconds', 'How long each released wait for a named message waited, from its registration to its release (server clock)', [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200], ['mode']);
+  const messageLatency = histogram('cs_message_release_latency_seconds', "From the workers' accepting the report that released waits to the message's state published (workers' clock)", LATENCY_BUCKETS);
 
   const seenEvents = new RecentSet();
   const seenDead = new RecentSet();

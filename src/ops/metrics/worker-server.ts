@@ -1,18 +1,9 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { InvalidInputError } from '../../core/errors';
-import type { WorkerEvents } from '../../../workers/events';
+import type { WorkerEvents } from '../../core/worker-events';
 import { serveMetrics } from './serve';
 import type { MetricsServer } from './serve';
 import { attachWorkerMetrics } from './worker-metrics';
 import { attachAdmissionMetrics } from './admission-metrics';
-
-/** Checks `--metrics-port` before anything starts. */
-export function parseMetricsPort(port: string | undefined): number | undefined {
-  if (port === undefined) return undefined;
-  const n = Number(port);
-  if (!/^\d+$/.test(port) || n > 65535) throw new InvalidInputError('--metrics-port', `expected a TCP port 0-65535, got ${JSON.stringify(port)}`);
-  return n;
-}
 
 /**
  * `cluster-sync worker --metrics-port P`: this worker's counters (and the

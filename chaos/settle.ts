@@ -1,0 +1,49 @@
+import { errorMessage } from '../src/core/errors';
+import { testboxQueueName } from '../src/queue/queues';
+import { sleep } from './env';
+import { reportsInFlight } from './history';
+import type { History } from './history';
+import { NEVER_GOT } from './nodes';
+import { readNodeJob, readRecord, retentionTarget } from './records';
+import type { NodeJobRecord } from './records';
+import type { RoundContext, Submitted } from './round';
+
+/**
+ * Reads a cluster's records as soon as it has settled, before retention
+ * removes them: its nodes' lives are over, it ended, every report a node
+ * was told was accepted is in its fold records (or the recovery bound
+ * passed), and each node job taken from the dispatcher has ended in BullMQ
+ * (or the end grace and the recovery bound passed).
+ */
+export async function settle(s: Submitted, ctx: RoundContext, history: History, deadline: number, ended: () => Promise<void>): Promise<void> {
+  const { store, queues } = ctx;
+  let limit: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(s.lives), new Promise<void>((resolve) => (limit = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
+  clearTimeout(limit);
+  await ended();
+  const acked = (): string[] => history.lines.filter((l) => l.cluster === s.cid && l.kind === 'ack' && l.id && l.what !== 'heartbeat').map((l) => l.id as string);
+  // A node's life can end while one of its reports is still being retried (its wait was answered by the
+  // cluster's abort, heard on the barrier subject, while Redis refused the report): that report may be
+  // acknowledged, and folded, after the life ended. The records are read once no report is in flight.
+  const inFlight = (): boolean => reportsInFlight(history.lines, s.cid);
+  let folded = new Set<string>();
+  for (const until = Date.now() + ctx.check.recoveryMs; ; await sleep(100)) {
+    folded = new Set(await store.foldedReportIds(s.cid).catch(() => [] as string[]));
+    if ((!inFlight() && acked().every((id) => folded.has(id))) || Date.now() > until) break;
+  }
+  // The cluster's own records first: retention may remove the cluster (its --retention after it ended)
+  // while the wait below for its node jobs' ends is still running.
+  s.target = await retentionTarget(store, s.cid);
+  const clusterRecord = await readRecord(store, s.cid, s.jobs.map((j) => j.job_id), new Map([[s.cid, folded]]));
+  const endedAt = s.target?.endedAt;
+  if (endedAt !== undefined && (await store.now()) - endedAt > ctx.retention.retentionMs) history.add({ kind: 'note', cluster: s.cid, detail: `records read ${(await store.now()) - endedAt} ms after the cluster ended, past the ${ctx.retention.retentionMs} ms retention: what retention removed reads as missing` });
+  const nodeJobs = new Map<string, NodeJobRecord>();
+  // The jobs the NodeClient nodes took, or asked for and never got.
+  const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && (l.kind === 'take' || (l.kind === 'error' && l.detail?.startsWith(NEVER_GOT)))));
+  for (const until = Date.now() + ctx.endGraceMs + ctx.check.recoveryMs; ; await sleep(200)) {
+    for (const j of taken) nodeJobs.set(j.job_id, await readNodeJob(queues, testboxQueueName(j.queue), j.job_id).catch((err: unknown) => ({ state: `unreadable: ${errorMessage(err)}` })));
+    if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed') || Date.now() > until) break;
+  }
+  s.record = { ...clusterRecord, nodeJobs };
+}
+

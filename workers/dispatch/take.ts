@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Msg } from 'nats';
+import { payloadLimit } from '../../src/bus/bounded';
+import { encodeJson } from '../../src/bus/connect';
+import { errorMessage } from '../../src/core/errors';
+import type { NodeJob } from '../../src/split/node-job';
+import { TakeRequestSchema } from '../../src/bus/queue-messages';
+import type { TakeReply } from '../../src/bus/queue-messages';
+import { parseRequest } from './context';
+import { admissionTake } from '../admission-take';
+import type { DispatchContext } from './context';
+
+/**
+ * `<prefix>.queue.<testbox>.take`: the next node job of the testbox's queue,
+ * locked by a fresh token that is recorded (`Keys.nodeLocks`) before the job
+ * is handed out, or `job: null` when there is none.
+ */
+export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
+  const testbox = ctx.subjects.testboxOf(msg.subject);
+  if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
+  const req = parseRequest(msg, TakeRequestSchema);
+  if (typeof req === 'string') return { ok: false, reason: req };
+  const { machine } = req;
+  if (machine !== undefined && ctx.admission) {
+    const got = await admissionTake(ctx.admission, testbox, { ...req, machine }, (tb) => ctx.pool.workerFor(tb));
+    if (!('admitted' in got)) return got;
+    const id = got.job.id ?? '';
+    if (got.fresh) ctx.onHanded?.(got.job.data.cluster, id, machine, got.waitedMs);
+    ctx.pool.held.set(id, { job: got.job, token: got.lock, testbox });
+    ctx.log.info({ job: id, cluster: got.job.data.cluster, testbox, machine }, 'node job taken (admitted)');
+    return { ok: true, job: got.job.data, lock: got.lock };
+  }
+  // A testbox nothing was ever queued for has no job: answered without opening anything for it.
+  if (!(await ctx.pool.known(testbox))) return { ok: true, job: null };
+  const worker = ctx.pool.workerFor(testbox);
+  for (;;) {
+    const token = randomUUID();
+    const job = (await worker.getNextJob(token, { block: false })) as Job<NodeJob> | undefined;
+    if (!job?.id) return { ok: true, job: null };
+    if (job.deferredFailure) {
+      // It stalled (its holder died while a node ran it): BullMQ put it back only to be failed, never to run twice.
+      await job.moveToFailed(new Error(job.deferredFailure), token, false);
+      ctx.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
+      continue;
+    }
+    const final = await ctx.connection.hget(ctx.pool.keys.meta(job.data.cluster), 'final');
+    if (final) {
+      // Its cluster ended before any machine took it: ended with it, never handed out (DESIGN §9).
+      await job.moveToFailed(new Error(`its cluster ${job.data.cluster} ${final === 'finish' ? 'finished' : 'aborted'} before any machine took this node job`), token, false);
+      continue;
+    }
+    const reply: TakeReply = { ok: true, job: job.data, lock: token };
+    const bytes = encodeJson(reply).length;
+    const limit = payloadLimit(ctx.nc);
+    if (bytes > limit) {
+      // Submit refuses such jobs; one queued by an older scheduler, or for a server with a smaller
+      // max_payload, is failed with the reason rather than left active with nobody to run it.
+      const reason = `node job ${job.id} is ${bytes} bytes, over the ${limit} bytes this NATS server carries (its max_payload less headroom)`;
+      await job.moveToFailed(new Error(`too large to hand out: ${reason}`), token, false);
+      ctx.log.error({ job: job.id, bytes, limit }, 'node job too large for NATS; failed it');
+      return { ok: false, reason };
+    }
+    try {
+      await ctx.connection.hset(ctx.pool.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+    } catch (err) {
+      // Taken but not handed (Redis refused the lock record): put it back for the next take rather than
+      // leave it active with nobody to run it, to be failed as stalled.
+      await job.moveToWait(token).catch((e: unknown) => ctx.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
+      throw err;
+    }
+    // The take counts as the node's heartbeat until its own; its cluster counts as admitted.
+    await ctx.admission?.fifoTaken(job.data.cluster, job.id);
+    ctx.pool.held.set(job.id, { job, token, testbox });
+    ctx.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
+    return reply;
+  }
+}
