@@ -47,7 +47,8 @@ async function completeness(config: ConnectionConfig): Promise<Completeness> {
   for (const cid of await store.redis.hkeys(store.keys.clusterState)) {
     const where = await store.nodeQueues(cid);
     const states = await Promise.all(Object.entries(where).map(([job, q]) => queues.get(q).getJobState(job)));
-    const deadline = await store.redis.zscore(store.keys.deadlines, `${cid} start`);
+    // Complete: it waits for admission (the start deadline counts from admission), or has its start deadline.
+    const deadline = (await store.redis.zscore(store.keys.deadlines, `${cid} start`)) ?? (await store.redis.zscore(store.keys.admitWaiting, cid));
     const ok = states.length > 0 && states.every((s) => s !== 'unknown') && deadline !== null && !submitting.has(cid);
     (ok ? out.complete : out.partial).push(cid);
   }
