@@ -3,6 +3,7 @@ import os from 'node:os';
 import { CommanderError } from 'commander';
 import path from 'node:path';
 import { Environment } from './environment';
+import { labMain } from './lab';
 import { FoldTracker } from './clusters';
 import { measureFloor } from './floor';
 import { isolatedLatency, scaleLatency } from './latency';
@@ -32,6 +33,8 @@ const ROOT = path.resolve(__dirname, '../..');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function main(): Promise<number> {
+  // `npm run bench -- --lab`: the lab simulation of admission (bench/lab.ts) instead.
+  if (process.argv.includes('--lab')) return labMain(process.argv.slice(2));
   const opts = parseBenchOptions(process.argv.slice(2), ROOT);
   const startedAt = new Date().toISOString();
   const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '?', node: process.version, loadAverage: os.loadavg() };

@@ -16,6 +16,7 @@ import { done } from './dispatch/done';
 import { TestboxPool } from './dispatch/pool';
 import { EndedJobReaper } from './dispatch/reaper';
 import { take } from './dispatch/take';
+import type { AdmissionStore } from '../src/admission/admission-store';
 
 export interface DispatcherOptions {
   /** How long a taken node job stays locked without being extended, ms. Default 30 000. */
@@ -36,6 +37,10 @@ export interface DispatcherOptions {
   maxOpenQueues?: number;
   /** Replicas that must hold a take before the node job is handed out. Default: no wait. */
   replication?: ReplicationGuard;
+  /** Admission (DESIGN §9): takes that name a machine are served by it. Default: none (every take first come, first served). */
+  admission?: AdmissionStore;
+  /** Told of each node job admission hands to a machine the first time (metrics): from submit to admission, ms. */
+  onHanded?: (cluster: string, job: string, machine: string, waitedMs: number) => void;
 }
 
 /**
@@ -66,7 +71,7 @@ export class Dispatcher {
   constructor(nc: NatsConnection, subjects: Subjects, connection: Redis, keys: Keys, log: Logger, options: DispatcherOptions = {}) {
     this.lockMs = options.lockMs ?? 30_000;
     this.pool = new TestboxPool(connection, keys, log, { lockMs: this.lockMs, stalledMs: options.stalledIntervalMs ?? this.lockMs, maxOpen: options.maxOpenQueues ?? 64 });
-    this.ctx = { nc, subjects, connection, log, pool: this.pool, replication: options.replication ?? NO_REPLICATION };
+    this.ctx = { nc, subjects, connection, log, pool: this.pool, replication: options.replication ?? NO_REPLICATION, admission: options.admission, onHanded: options.onHanded };
     this.reaper = new EndedJobReaper(this.ctx, options.endGraceMs ?? 60_000);
   }
 

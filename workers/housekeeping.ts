@@ -3,7 +3,9 @@ import type { ClusterStore } from '../src/cluster/store';
 import { claimSubmit, removeCluster } from '../src/cluster/submit';
 import { errorMessage } from '../src/core/errors';
 import { formatDuration } from '../src/core/duration';
+import { testboxOfQueue } from '../src/queue/queues';
 import type { QueueSet } from '../src/queue/queues';
+import { AdmissionStore } from '../src/admission/admission-store';
 
 export interface HousekeepingOptions {
   /**
@@ -92,7 +94,8 @@ export class Housekeeping {
         const jobs = Object.entries(where);
         const states = await Promise.all(jobs.map(([job, queue]) => this.queues.get(queue).getJobState(job)));
         if (jobs.length > 0 && states.every((s) => s !== 'unknown')) {
-          await this.store.markQueued(cid);
+          // Complete: it waits for admission (with the workers' default admit timeout and priority 0).
+          await new AdmissionStore(this.store.redis, this.store.keys).enqueue(cid, jobs.map(([job_id, q]) => ({ job_id, queue: testboxOfQueue(q) ?? q })));
           completed++;
           this.log.info({ cluster: cid }, 'a submit stopped after queueing every node job of the cluster; marked it complete');
           continue;

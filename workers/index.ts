@@ -19,6 +19,9 @@ import { startTimers } from './timers';
 import type { Sweeper } from './timers';
 import { Dispatcher } from './dispatcher';
 import type { DispatcherOptions } from './dispatcher';
+import { AdmissionStore } from '../src/admission/admission-store';
+import { AdmissionKeeper } from './admission';
+import type { AdmissionKeeperOptions } from './admission';
 
 export interface WorkersOptions {
   /** Batches of reports folded at once by this process. Default 8. */
@@ -37,6 +40,11 @@ export interface WorkersOptions {
   bridge?: BridgeOptions;
   /** Node job locks of the dispatcher (lockMs default 30 000 ms). */
   dispatcher?: DispatcherOptions;
+  /** Admission (DESIGN §9): admit timeout, reservations. */
+  admission?: AdmissionKeeperOptions & {
+    /** A cluster waiting longer than this reserves idle machines of its testboxes, ms. Default 10 min. */
+    reserveAfterMs?: number;
+  };
   logger?: Logger;
   /** How long close() waits for in-flight work before it cuts the connections, ms. Default 5000. */
   closeGraceMs?: number;
@@ -48,6 +56,10 @@ export interface WorkersHandle {
   readonly nc: NatsConnection;
   /** The per-second sweep of this process (deadlines, dead nodes, housekeeping). */
   readonly sweeper: Sweeper;
+  /** Admission's machines and waiting clusters. */
+  readonly admission: AdmissionStore;
+  /** The admission sweep and ended-cluster reaper of this process. */
+  readonly admissionKeeper: AdmissionKeeper;
   close(): Promise<void>;
 }
 
@@ -77,8 +89,12 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   bridge.start();
   const query = new QueryResponder(nc, subjects, store, log);
   query.start();
-  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { replication, ...options.dispatcher });
+  const lockMs = options.dispatcher?.lockMs ?? 30_000;
+  const admission = new AdmissionStore(redis, store.keys, { lockMs, reserveAfterMs: options.admission?.reserveAfterMs });
+  const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { replication, ...options.dispatcher, admission, onHanded: (c, j, m, ms) => events.emit('handed', c, j, m, ms) });
   dispatcher.start();
+  const keeper = new AdmissionKeeper(admission, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, ...options.admission });
+  keeper.start(nc, subjects);
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs, retryBackoffMs: options.retryBackoffMs });
@@ -90,11 +106,14 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
     store,
     nc,
     sweeper,
+    admission,
+    admissionKeeper: keeper,
     async close() {
       if (closed) return;
       closed = true;
       const graceful = (async () => {
         await sweeper.close();
+        await keeper.close();
         await bridge.close();
         await query.close();
         await dispatcher.close();

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
+import { AdmissionMode, DEFAULT_MACHINE_LEASE_MS } from '../admission/settings';
 import { ErrorCode as NatsErrorCode } from 'nats';
 import type { NatsConnection, NatsError } from 'nats';
 import { decodeText, encodeJson } from '../bus/connect';
@@ -39,6 +41,17 @@ export interface AgentOptions {
   resultRoot?: string;
   /** How long one request waits for its reply, ms. Default 3000. */
   requestTimeoutMs?: number;
+  /** How node jobs reach this machine (DESIGN §9). Default `admission`. */
+  admission?: AdmissionMode;
+  /** This machine's id for admission. Default: host name and testbox (`HOST-TESTBOX`). */
+  machineId?: string;
+  /** The machine's lease, renewed by every take and, while a job runs, every third of it, ms. Default 15 000. */
+  leaseMs?: number;
+}
+
+/** The default machine id: host name and testbox, so two agents on one host are two machines. */
+export function defaultMachineId(testbox: string): string {
+  return `${os.hostname().replace(/[^A-Za-z0-9_.:@+-]/g, '_')}-${testbox}`;
 }
 
 
@@ -54,74 +67,95 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
   const timeout = opts.requestTimeoutMs ?? 3000;
   const me = `${os.hostname()}:${process.pid}`;
   const started = Date.now();
-  let said = '';
-  const say = (line: string): void => {
-    if (line !== said) out.notice(line);
-    said = line;
-  };
-  let last = 0;
-  while (!opts.signal?.aborted) {
-    let reply: TakeReply;
-    try {
-      const req: TakeRequest = { v: 1, agent: me };
-      const msg = await nc.request(subjects.take(opts.testbox), encodeJson(req), { timeout });
-      reply = JSON.parse(decodeText(msg.data)) as TakeReply;
-    } catch (err) {
-      const code = (err as NatsError).code;
-      if (code === NatsErrorCode.PermissionsViolation) {
-        // Another testbox's credentials (or a wrong inbox prefix): no retry makes this work.
-        out.notice(`the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`);
+  const admit = (opts.admission ?? AdmissionMode.Admission) === AdmissionMode.Admission;
+  const machine = opts.machineId ?? defaultMachineId(opts.testbox);
+  const session = randomBytes(8).toString('hex');
+  const leaseMs = opts.leaseMs ?? DEFAULT_MACHINE_LEASE_MS;
+  let lastJob = '';
+  const takeRequest = (extra: { renew?: true; leave?: true } = {}): TakeRequest => (admit ? { v: 1, agent: me, machine, session, last: lastJob, lease_ms: leaseMs, ...extra } : { v: 1, agent: me });
+  try {
+    return await loop();
+  } finally {
+    // The machine is gone at once, not at its lease's lapse: nothing waits for it (best effort).
+    if (admit) await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ leave: true })), { timeout }).catch(() => undefined);
+  }
+
+  async function loop(): Promise<number> {
+    let said = '';
+    const say = (line: string): void => {
+      if (line !== said) out.notice(line);
+      said = line;
+    };
+    let last = 0;
+    while (!opts.signal?.aborted) {
+      let reply: TakeReply;
+      try {
+        const msg = await nc.request(subjects.take(opts.testbox), encodeJson(takeRequest()), { timeout });
+        reply = JSON.parse(decodeText(msg.data)) as TakeReply;
+      } catch (err) {
+        const code = (err as NatsError).code;
+        if (code === NatsErrorCode.PermissionsViolation) {
+          // Another testbox's credentials (or a wrong inbox prefix): no retry makes this work.
+          out.notice(`the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`);
+          return EXIT_CODES.setup_error;
+        }
+        if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
+        else say(`take: ${errorMessage(err)}; retrying`);
+        reply = { ok: true, job: null };
+      }
+      if (!reply.ok) {
+        if (reply.retryable) {
+          // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
+          say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
+          await pause(pollMs, opts.signal);
+          continue;
+        }
+        say(`the dispatcher refused: ${reply.reason}`);
         return EXIT_CODES.setup_error;
       }
-      if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
-      else say(`take: ${errorMessage(err)}; retrying`);
-      reply = { ok: true, job: null };
-    }
-    if (!reply.ok) {
-      if (reply.retryable) {
-        // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
-        say(`the dispatcher could not hand out a job just now (${reply.reason}); retrying`);
+      if (reply.job === null) {
+        if (opts.once && opts.takeTimeoutMs !== undefined && Date.now() - started > opts.takeTimeoutMs) {
+          out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
+          return EXIT_NO_JOB;
+        }
+        if (said === '') say(`waiting for a node job of testbox ${opts.testbox}${admit ? ` (machine ${machine})` : ''}`);
         await pause(pollMs, opts.signal);
         continue;
       }
-      say(`the dispatcher refused: ${reply.reason}`);
-      return EXIT_CODES.setup_error;
-    }
-    if (reply.job === null) {
-      if (opts.once && opts.takeTimeoutMs !== undefined && Date.now() - started > opts.takeTimeoutMs) {
-        out.notice(`no node job for testbox ${opts.testbox} within ${opts.takeTimeoutMs} ms`);
-        return EXIT_NO_JOB;
-      }
-      if (said === '') say(`waiting for a node job of testbox ${opts.testbox}`);
-      await pause(pollMs, opts.signal);
-      continue;
-    }
-    said = '';
-    const lock = reply.lock;
-    let result: LifeResult;
-    let jobId = '?';
-    try {
-      const job = parseNodeJob(reply.job);
-      jobId = job.job_id;
-      result = await runOne(nc, subjects, job, opts);
-    } catch (err) {
-      result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
-      if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = (reply.job as { job_id: string }).job_id;
-    }
-    if (opts.resultRoot !== undefined) {
+      said = '';
+      const lock = reply.lock;
+      let result: LifeResult;
+      let jobId = '?';
+      // While the job runs, the machine's lease is renewed (admission): it stays known as running, not gone.
+      let renewer: NodeJS.Timeout | undefined;
       try {
-        appendLkpStats(opts.resultRoot, result);
+        const job = parseNodeJob(reply.job);
+        jobId = job.job_id;
+        lastJob = jobId;
+        if (admit) {
+          renewer = setInterval(() => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ renew: true })), { timeout }).catch(() => undefined), Math.max(200, Math.floor(leaseMs / 3)));
+        }
+        result = await runOne(nc, subjects, job, opts);
       } catch (err) {
-        out.notice(`could not append to ${opts.resultRoot}/last_state: ${errorMessage(err)}`);
+        result = { outcome: Outcome.SetupError, reason: `the node job is not valid: ${errorMessage(err)}` };
+        if (typeof (reply.job as { job_id?: unknown }).job_id === 'string') jobId = lastJob = (reply.job as { job_id: string }).job_id;
+      } finally {
+        clearInterval(renewer);
       }
+      if (opts.resultRoot !== undefined) {
+        try {
+          appendLkpStats(opts.resultRoot, result);
+        } catch (err) {
+          out.notice(`could not append to ${opts.resultRoot}/last_state: ${errorMessage(err)}`);
+        }
+      }
+      out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
+      await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine }, out, timeout);
+      last = EXIT_CODES[result.outcome];
+      if (opts.once) return last;
     }
-    out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
-    const done: DoneRequest = { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine: me };
-    await sendDone(nc, subjects, opts.testbox, done, out, timeout);
-    last = EXIT_CODES[result.outcome];
-    if (opts.once) return last;
+    return last;
   }
-  return last;
 }
 
 async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts: AgentOptions): Promise<LifeResult> {

@@ -13,6 +13,21 @@ export const TakeRequestSchema = z.strictObject({
   v: z.literal(1),
   /** Who asks, for the dispatcher's log (host name and pid). */
   agent: z.string().max(256).optional(),
+  /**
+   * Admission (DESIGN §9): the machine that asks (`--machine-id`). Absent: the
+   * first-come-first-served hand-out of older agents and `--admission fifo`.
+   */
+  machine: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:@+-]+$/, 'letters, digits and _ . : @ + - only').optional(),
+  /** The agent process (random per start): a taken job is handed again only to the process that took it. */
+  session: z.string().min(1).max(64).optional(),
+  /** The node job this machine ran last: it is over, whatever became of its `done`. */
+  last: z.string().max(128).optional(),
+  /** How long the machine's lease lasts from this request, ms (1 s to 1 h). */
+  lease_ms: z.number().int().min(1000).max(3_600_000).optional(),
+  /** Only renew the lease of a machine that runs node job `last`. */
+  renew: z.boolean().optional(),
+  /** The agent stops: the machine is gone at once (its reservation released). */
+  leave: z.boolean().optional(),
 });
 export type TakeRequest = z.infer<typeof TakeRequestSchema>;
 

@@ -3,6 +3,7 @@ import { connectNats } from '../bus/connect';
 import { Subjects, checkTestbox } from '../bus/subjects';
 import type { NatsConnection } from 'nats';
 import { runAgent } from '../agent/agent';
+import { AdmissionMode } from '../admission/settings';
 import { EXIT_CODES } from '../agent/outcome';
 import { Output } from '../agent/output';
 import { scriptsRoot } from '../agent/scripts';
@@ -24,6 +25,9 @@ interface NodeFlags extends Record<string, unknown> {
   pollMs: number;
   takeTimeout?: string;
   resultRoot?: string;
+  admission: string;
+  machineId?: string;
+  lease: string;
 }
 
 export function registerNode(program: Command): void {
@@ -40,7 +44,10 @@ export function registerNode(program: Command): void {
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
       .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', intFlag('--poll-ms', { min: 10 }), 1000)
       .option('--result-root <dir>', 'append lkp-tests\' own stats of each job\'s end to DIR/last_state (cluster.abort: 1, cluster.timeout: 1, exit_fail: 1), as lkp\'s wait_cluster_state does')
-      .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s'),
+      .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s')
+      .option('--admission <mode>', 'how node jobs reach this machine: "admission" (a cluster gets all its machines at once, or waits) or "fifo" (the next node job of the testbox queue, as Compass-CI)', 'admission')
+      .option('--machine-id <id>', 'this machine\'s id for admission (default: host name and testbox)')
+      .option('--lease <duration>', 'the machine\'s lease: gone (its reservations released) when it neither asks nor runs for this long', '15s'),
   ).action(
     action(async (opts: NodeFlags) => {
       const config = connectionFrom(opts);
@@ -50,6 +57,10 @@ export function registerNode(program: Command): void {
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }
+      if (opts.admission !== AdmissionMode.Admission && opts.admission !== AdmissionMode.Fifo) throw new InvalidInputError('--admission', `must be "admission" or "fifo", got ${JSON.stringify(opts.admission)}`);
+      if (opts.machineId !== undefined && !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(opts.machineId)) throw new InvalidInputError('--machine-id', 'must be 1 to 128 letters, digits or _ . : @ + -');
+      const leaseMs = parseDuration(opts.lease, '--lease', 'command line');
+      if (leaseMs < 1000 || leaseMs > 3_600_000) throw new InvalidInputError('--lease', 'must lie between 1s and 1h');
       const root = scriptsRoot(opts.scripts);
       const takeTimeoutMs = opts.takeTimeout === undefined ? undefined : parseDuration(opts.takeTimeout, '--take-timeout', 'command line');
       const output = new Output((line) => process.stdout.write(`${line}\n`), Boolean(opts.json));
@@ -86,6 +97,9 @@ export function registerNode(program: Command): void {
           takeTimeoutMs,
           resultRoot: opts.resultRoot,
           signal: stop.signal,
+          admission: opts.admission,
+          machineId: opts.machineId,
+          leaseMs,
         });
       } finally {
         process.off('SIGINT', onSignal);

@@ -11,6 +11,9 @@ import { action, connectionFrom, withRedisFlags } from './common';
 import { checkClusterId } from './cluster-arg';
 import { ExitCode, VERDICT_EXIT } from './exit-codes';
 import { DEFAULT_GIVE_UP } from './scheduler-http';
+import { AdmissionStore } from '../admission/admission-store';
+import { explainWaiting } from '../admission/explain';
+import { renderAdmission } from '../admission/render';
 
 export function registerStatus(program: Command): void {
   withRedisFlags(
@@ -21,6 +24,7 @@ export function registerStatus(program: Command): void {
   )
     .option('--json', 'print JSON')
     .option('--give-up <duration>', 'how long to wait for a Redis that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP || DEFAULT_GIVE_UP)
+    .option('--admission', 'only the machines and the clusters waiting for admission (with --json: {machines, waiting})')
     .action(
       action(async (cluster: string | undefined, opts: Record<string, unknown>) => {
         if (cluster !== undefined) checkClusterId(cluster);
@@ -31,8 +35,17 @@ export function registerStatus(program: Command): void {
           const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
           const json = opts.json === true;
           if (cluster === undefined) {
+            const admission = new AdmissionStore(redis, store.keys);
+            const [machines, waiting] = await Promise.all([admission.machines(), explainWaiting(admission)]);
+            const now = await store.now();
+            if (opts.admission === true) {
+              process.stdout.write(`${json ? JSON.stringify({ machines, waiting }, null, 2) : renderAdmission(machines, waiting, now)}\n`);
+              return;
+            }
             const rows = await openClusterSummaries(store);
-            process.stdout.write(`${json ? JSON.stringify(rows, null, 2) : renderOpenClusters(rows)}\n`);
+            // Labs without admission (lkp clients, --admission fifo) see the table alone, as before.
+            const more = machines.length + waiting.length > 0 ? `\n\n${renderAdmission(machines, waiting, now)}` : '';
+            process.stdout.write(`${json ? JSON.stringify(rows, null, 2) : `${renderOpenClusters(rows)}${more}`}\n`);
             return ExitCode.Ok;
           }
           const view = await store.readCluster(cluster);

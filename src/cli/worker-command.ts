@@ -16,6 +16,8 @@ export function registerWorker(program: Command): void {
     .option('--submit-grace <duration>', 'how long a half-submitted cluster may wait before it is finished or removed', '60s')
     .option('--end-grace <duration>', 'after a cluster ended, how long its nodes have to report their node job\'s end before the dispatcher fails the job itself', '60s')
     .option('--retry-backoff <duration>', 'wait before a cluster\'s first automatic retry (job field cluster_retries), doubled for each later one', '10s')
+    .option('--admit-timeout <duration>', 'a cluster not admitted (all its machines at once) within this long ends not_admitted; a job\'s admit_timeout: overrides it', '1h')
+    .option('--reserve-after <duration>', 'a cluster waiting longer than this reserves idle machines of its testboxes (only while every testbox it needs has a live machine)', '10m')
     .option('--metrics-port <port>', 'serve this process\'s Prometheus metrics on GET /metrics at this port (0: any free port)', intFlag('--metrics-port', PORT))
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .action(
@@ -26,15 +28,16 @@ export function registerWorker(program: Command): void {
         const retentionMs = parseDuration(opts.retention, '--retention', 'command line');
         const submitGraceMs = parseDuration(opts.submitGrace, '--submit-grace', 'command line');
         const endGraceMs = parseDuration(opts.endGrace, '--end-grace', 'command line');
+        const admission = { admitTimeoutMs: parseDuration(opts.admitTimeout, '--admit-timeout', 'command line'), reserveAfterMs: parseDuration(opts.reserveAfter, '--reserve-after', 'command line') };
         const retryBackoffMs = parseDuration(opts.retryBackoff, '--retry-backoff', 'command line');
         // Servers that are not up yet are waited for (saying so once per interval); SIGTERM stops the wait.
         const startup = startupSignal('cluster-sync worker');
         await waitForNats(config, waitForever('cluster-sync worker', startup.signal));
-        await waitForRedis(config.redisUrl, waitForever('cluster-sync worker', startup.signal));
+        await waitForRedis(config, waitForever('cluster-sync worker', startup.signal));
         startup.release();
         // Listen before the start, so a signal that arrives while it starts (or right after its ready line) stops it gracefully.
         const stopped = untilSignal('cluster-sync worker');
-        const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number, dispatcher: { lockMs: opts.lockMs as number, endGraceMs }, logger: log, retentionMs, submitGraceMs, retryBackoffMs });
+        const handle = await startWorkers(config, { concurrency: opts.concurrency as number, lockDurationMs: opts.lockMs as number, dispatcher: { lockMs: opts.lockMs as number, endGraceMs }, logger: log, retentionMs, submitGraceMs, retryBackoffMs, admission });
         const metrics = await startWorkerMetrics(handle.events, opts.metricsPort as number | undefined, opts.metricsHost as string).catch(async (err: unknown) => {
           await handle.close();
           throw err;

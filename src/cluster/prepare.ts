@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../core/errors';
+import { admissionOf } from '../admission/settings';
+import type { ClusterAdmission } from '../admission/settings';
 import { LIMITS, loadYamlDocuments } from '../core/safe-yaml';
 import type { Plain } from '../core/safe-yaml';
 import { expandJob } from '../job/expand';
@@ -57,6 +59,8 @@ export interface PreparedCluster {
   policy: ClusterPolicy;
   /** Meta fields linking it to the cluster it repeats (an attempt of a retry, a re-run). Default none. */
   lineage?: Record<string, string | number>;
+  /** Job fields `admit_timeout` and `priority` (DESIGN §9), checked here. */
+  admission: ClusterAdmission;
 }
 
 function resolveSpec(name: string | undefined, roles: string[], own: Mapping | undefined, opts: SpecSource, source: string): ClusterSpec {
@@ -109,6 +113,6 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
     if (nodeJobs > MAX_NODE_JOBS) {
       throw new InvalidInputError(source, `splits into more than ${MAX_NODE_JOBS} node jobs (${jobs.length} jobs on cluster spec ${spec.name} of ${spec.hosts.length} hosts)`);
     }
-    return { index, job: doc, spec, nodes, warnings, policy };
+    return { index, job: doc, spec, nodes, warnings, policy, admission: admissionOf(parsed.params, where) };
   });
 }

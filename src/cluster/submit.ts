@@ -6,6 +6,7 @@ import type { NodeJob } from '../split/node-job';
 import type { ClusterEvent } from '../fold/outcome';
 import type { SubmitEnd } from '../fold/scripts';
 import type { PreparedCluster } from './prepare';
+import { AdmissionStore } from '../admission/admission-store';
 import { clusterRoles } from './store';
 import { historyMeta } from '../results/history';
 import type { ClusterStore } from './store';
@@ -103,8 +104,8 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
     await removeCluster(store, queues, cid, where).catch(() => undefined);
     throw new ClusterSyncError(ErrorCode.Internal, `cluster ${cid} was removed as half-written while its submit was still queueing its node jobs (slower than the workers' --submit-grace); nothing of it is left`, { retryable: true });
   }
-  // Complete. Should this fail, the reaper finds every node job queued and clears the mark itself.
-  await store.markQueued(cid).catch(() => undefined);
+  // Complete: it waits for admission. Should this fail, the reaper finds every node job queued and enqueues it itself.
+  await new AdmissionStore(store.redis, store.keys).enqueue(cid, jobs, p.admission).catch(() => undefined);
   onSubmitted?.(cid, { id: event, v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: clusterRoles(jobs), spec: p.spec.name, at: created });
   return { cluster: cid, index: p.index, spec: p.spec.name, jobs, warnings: p.warnings };
 }

@@ -131,4 +131,41 @@ export class Keys {
   bullJobLock(queue: string, id: string): string {
     return `${this.bullPrefix}:${queue}:${id}:lock`;
   }
+
+  /** hash: machine id -> JSON machine record (testbox, state, job, lease; src/admission). */
+  get machines(): string {
+    return `${this.prefix}cs/machines`;
+  }
+  /** zset: machine id -> when its lease lapses (ms); a gone machine's record stays listed until its second lapse. */
+  get machineLeases(): string {
+    return `${this.prefix}cs/machines/leases`;
+  }
+  /** hash: testbox -> when its last live machine's lease lapses (ms): "no live machine for 3m". */
+  get testboxSeen(): string {
+    return `${this.prefix}cs/admit/testbox-seen`;
+  }
+  /** zset: clusters waiting for admission -> order (priority, then creation time). */
+  get admitWaiting(): string {
+    return `${this.prefix}cs/admit/waiting`;
+  }
+  /** zset: admitted clusters some of whose node jobs no machine took yet -> admission time (ms). */
+  get admitAssigned(): string {
+    return `${this.prefix}cs/admit/assigned`;
+  }
+  /** string: score in {@link endedClusters} up to which ended clusters were reaped by admission. */
+  get admitReapCursor(): string {
+    return `${this.prefix}cs/admit/reap-cursor`;
+  }
+  /** string: the admission sweep's lease (`SET NX PX`), like {@link sweepLease}. */
+  get admitSweepLease(): string {
+    return `${this.prefix}cs/admit/sweep-lease`;
+  }
+  /** zset: the idle machines of a testbox -> idle since (ms). */
+  testboxIdle(testbox: string): string {
+    return `${this.prefix}cs/admit/testbox/${testbox}/idle`;
+  }
+  /** zset: the live machines of a testbox (any state) -> when their lease lapses (ms). */
+  testboxLive(testbox: string): string {
+    return `${this.prefix}cs/admit/testbox/${testbox}/live`;
+  }
 }

@@ -16,6 +16,19 @@ export interface SweepResult {
   retried: number;
 }
 
+/** What one admission sweep did (workers/admission.ts). */
+export interface AdmissionSweep {
+  admitted: number;
+  notAdmitted: number;
+  reaped: number;
+  /** Node jobs of ended clusters failed before any machine took them. */
+  failedJobs: number;
+  /** Machines by state after the sweep (gone: lease lapsed, still listed). */
+  machines: Record<'idle' | 'reserved' | 'running' | 'gone', number>;
+  /** Clusters waiting for admission after the sweep. */
+  waiting: number;
+}
+
 /** What the workers tell in-process listeners (metrics, tests). */
 export interface WorkerEventMap {
   /** `acceptedAt`: when the bridge accepted the report (ms, a worker's clock: the BullMQ job's timestamp). */
@@ -27,6 +40,12 @@ export interface WorkerEventMap {
   swept: [result: SweepResult];
   /** A sweep period of this process failed (Redis refused or was unreachable); the next period tries again. */
   sweepFailed: [error: unknown];
+  /** An admission sweep of this process ran (src/admission, workers/admission.ts). */
+  admissionSwept: [result: AdmissionSweep];
+  /** A waiting cluster ended `not_admitted` at its admit timeout. */
+  notAdmitted: [cluster: string, reason: string];
+  /** A machine was handed a node job by admission, the first time (`waitedMs`: from submit to admission). */
+  handed: [cluster: string, job: string, machine: string, waitedMs: number];
 }
 
 /**

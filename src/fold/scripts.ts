@@ -16,6 +16,12 @@ const SCRIPTS = {
   csCreate: { file: 'create.lua', keys: 9 },
   csClaimSubmit: { file: 'claim-submit.lua', keys: 1 },
   csEndCluster: { file: 'end-cluster.lua', keys: 8 },
+  // Admission (src/admission): the machines and the all-or-nothing hand-out of DESIGN §9.
+  csAdmitTake: { file: 'admit-take.lua', keys: 8 },
+  csAdmitEnqueue: { file: 'admit-enqueue.lua', keys: 8 },
+  csAdmitFifo: { file: 'admit-fifo.lua', keys: 8 },
+  csAdmitReap: { file: 'admit-reap.lua', keys: 8 },
+  csAdmitExpire: { file: 'admit-expire.lua', keys: 10 },
 } as const;
 
 function readLua(file: string, seen = new Set<string>()): string {
@@ -41,6 +47,11 @@ export interface ScriptCommands {
   csCreate(...args: (string | number)[]): Promise<[number, string]>;
   csClaimSubmit(submitting: string, cid: string, who: SubmitEnd): Promise<SubmitEnd | 'gone'>;
   csEndCluster(...args: (string | number)[]): Promise<string>;
+  csAdmitTake(...args: (string | number)[]): Promise<string>;
+  csAdmitEnqueue(...args: (string | number)[]): Promise<number>;
+  csAdmitFifo(...args: (string | number)[]): Promise<number>;
+  csAdmitReap(...args: (string | number)[]): Promise<string>;
+  csAdmitExpire(...args: (string | number)[]): Promise<string>;
 }
 
 /** How a cluster's submit ends (claim-submit.lua): its node jobs queued, or removed by the reaper. */

@@ -2,6 +2,7 @@ import type { PreparedCluster } from '../cluster/prepare';
 import type { Plain } from '../core/safe-yaml';
 import type { ClusterSpec } from '../spec/cluster-spec';
 import type { NodeJobDraft } from '../split/node-job';
+import { admissionOf } from '../admission/settings';
 import { policyFromMeta, policyMeta } from './policy';
 
 /**
@@ -21,7 +22,10 @@ export function historyMeta(p: PreparedCluster): Record<string, string | number>
 export function preparedFromMeta(cid: string, meta: Record<string, string>, lineage: Record<string, string | number>): PreparedCluster {
   if (!meta.drafts || !meta.job) throw new Error(`cluster ${cid} was submitted before jobs were kept with their clusters; submit its job file again`);
   const spec: ClusterSpec = { name: meta.spec ?? 'inline', localhost: meta.standalone === '1', switch: undefined, ip0: 1, hosts: [], warnings: [] };
-  return { index: 0, job: JSON.parse(meta.job) as Plain, spec, nodes: JSON.parse(meta.drafts) as NodeJobDraft[], warnings: [], policy: policyFromMeta(meta), lineage };
+  const job = JSON.parse(meta.job) as Plain;
+  // The kept job's own admit_timeout and priority (checked at its first submit) hold for each attempt and re-run.
+  const admission = admissionOf(typeof job === 'object' && job !== null && !Array.isArray(job) ? (job as Record<string, unknown>) : {}, `cluster ${cid}'s kept job`);
+  return { index: 0, job, spec, nodes: JSON.parse(meta.drafts) as NodeJobDraft[], warnings: [], policy: policyFromMeta(meta), lineage, admission };
 }
 
 /** The first attempt of the cluster `cid` belongs to (itself when it is one). */

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { runAgent } from '../../src/agent/agent';
+import type { AdmissionMode } from '../../src/admission/settings';
 import { Output } from '../../src/agent/output';
 import { connectNats } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
@@ -64,7 +66,7 @@ export interface InProcessAgent {
 }
 
 /** Runs `cluster-sync node --once` in this process (same code path as the command), output kept as JSON lines. */
-export async function startAgent(res: Resources, config: ConnectionConfig, testbox: string, scriptsRoot: string, extra: { ip?: string; etcHosts?: string } = {}): Promise<InProcessAgent> {
+export async function startAgent(res: Resources, config: ConnectionConfig, testbox: string, scriptsRoot: string, extra: { ip?: string; etcHosts?: string; admission?: AdmissionMode } = {}): Promise<InProcessAgent> {
   const nc = res.add(await connectNats(config, `test-agent-${testbox}`), (n) => n.close());
   const lines: string[] = [];
   const stop = new AbortController();
@@ -77,6 +79,9 @@ export async function startAgent(res: Resources, config: ConnectionConfig, testb
     etcHosts: extra.etcHosts,
     pollMs: 50,
     signal: stop.signal,
+    // Each in-process agent is its own machine, as agents on several hosts would be.
+    machineId: `${testbox}-${randomBytes(3).toString('hex')}`,
+    admission: extra.admission,
   });
   res.add(stop, async (s) => {
     s.abort();

@@ -47,7 +47,8 @@ async function completeness(config: ConnectionConfig): Promise<Completeness> {
   for (const cid of await store.redis.hkeys(store.keys.clusterState)) {
     const where = await store.nodeQueues(cid);
     const states = await Promise.all(Object.entries(where).map(([job, q]) => queues.get(q).getJobState(job)));
-    const deadline = await store.redis.zscore(store.keys.deadlines, `${cid} start`);
+    // Complete: it waits for admission (the start deadline counts from admission), or has its start deadline.
+    const deadline = (await store.redis.zscore(store.keys.deadlines, `${cid} start`)) ?? (await store.redis.zscore(store.keys.admitWaiting, cid));
     const ok = states.length > 0 && states.every((s) => s !== 'unknown') && deadline !== null && !submitting.has(cid);
     (ok ? out.complete : out.partial).push(cid);
   }
@@ -83,7 +84,8 @@ describe('cluster_timeout', () => {
     const cid = (r.body as { cluster: string }[])[0]!.cluster;
     const view = await new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix }).readCluster(cid);
     expect(view.cluster_timeout_ms).toBeGreaterThanOrEqual(1000);
-    expect(view.barriers[0]!.deadline).toBe(view.created + view.cluster_timeout_ms);
+    // Barrier deadlines count from admission (DESIGN §9): none before a machine of every node is there.
+    expect(view.barriers[0]!.deadline).toBeUndefined();
   });
 
   test('create.lua checks its arguments before it writes anything', async () => {

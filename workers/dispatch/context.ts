@@ -7,6 +7,7 @@ import { describeZodError } from '../../src/bus/messages';
 import type { Subjects } from '../../src/bus/subjects';
 import type { ReplicationGuard } from '../../src/core/replication';
 import type { TestboxPool } from './pool';
+import type { AdmissionStore } from '../../src/admission/admission-store';
 
 /** What the take and done handlers and the reaper share. */
 export interface DispatchContext {
@@ -17,6 +18,9 @@ export interface DispatchContext {
   readonly pool: TestboxPool;
   /** Replicas that must hold a take before the node job is handed out. */
   readonly replication: ReplicationGuard;
+  /** Admission (DESIGN §9): serves takes that name a machine. */
+  readonly admission?: AdmissionStore;
+  readonly onHanded?: (cluster: string, job: string, machine: string, waitedMs: number) => void;
 }
 
 /** A request's body checked against `schema`: the value, or why it does not fit. */

@@ -8,6 +8,7 @@ import type { NodeJob } from '../../src/split/node-job';
 import { TakeRequestSchema } from '../../src/bus/queue-messages';
 import type { TakeReply } from '../../src/bus/queue-messages';
 import { parseRequest } from './context';
+import { admissionTake } from '../admission-take';
 import type { DispatchContext } from './context';
 
 /**
@@ -20,6 +21,21 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
   if (!testbox) return { ok: false, reason: `no testbox in subject ${msg.subject}` };
   const req = parseRequest(msg, TakeRequestSchema);
   if (typeof req === 'string') return { ok: false, reason: req };
+  const { machine } = req;
+  if (machine !== undefined && ctx.admission) {
+    const conn = ctx.admission.redis;
+    const mark = ctx.replication.mark(conn);
+    const got = await admissionTake(ctx.admission, testbox, { ...req, machine }, (tb) => ctx.pool.workerFor(tb));
+    if (!('admitted' in got)) return got;
+    // The assignment and the take are on the admission connection: no failover may hand the job to a second machine.
+    // Too few replicas: the error answers "retry", and the retried take gets the same job back (admit-take.lua).
+    await ctx.replication.waitForReplicas(conn, mark);
+    const id = got.job.id ?? '';
+    if (got.fresh) ctx.onHanded?.(got.job.data.cluster, id, machine, got.waitedMs);
+    ctx.pool.held.set(id, { job: got.job, token: got.lock, testbox });
+    ctx.log.info({ job: id, cluster: got.job.data.cluster, testbox, machine }, 'node job taken (admitted)');
+    return { ok: true, job: got.job.data, lock: got.lock };
+  }
   // A testbox nothing was ever queued for has no job: answered without opening anything for it.
   if (!(await ctx.pool.known(testbox))) return { ok: true, job: null };
   const worker = ctx.pool.workerFor(testbox);
@@ -32,6 +48,12 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
       // It stalled (its holder died while a node ran it): BullMQ put it back only to be failed, never to run twice.
       await job.moveToFailed(new Error(job.deferredFailure), token, false);
       ctx.log.warn({ job: job.id, reason: job.deferredFailure }, 'stalled node job failed');
+      continue;
+    }
+    const final = await ctx.connection.hget(ctx.pool.keys.meta(job.data.cluster), 'final');
+    if (final) {
+      // Its cluster ended before any machine took it: ended with it, never handed out (DESIGN §9).
+      await job.moveToFailed(new Error(`its cluster ${job.data.cluster} ${final === 'finish' ? 'finished' : 'aborted'} before any machine took this node job`), token, false);
       continue;
     }
     const reply: TakeReply = { ok: true, job: job.data, lock: token };
@@ -55,6 +77,8 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
       await job.moveToWait(token).catch((e: unknown) => ctx.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
       throw err;
     }
+    // The take counts as the node's heartbeat until its own; its cluster counts as admitted.
+    await ctx.admission?.fifoTaken(job.data.cluster, job.id);
     ctx.pool.held.set(job.id, { job, token, testbox });
     ctx.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
     return reply;

@@ -3,6 +3,7 @@ import type { WorkerEvents } from '../../core/worker-events';
 import { serveMetrics } from './serve';
 import type { MetricsServer } from './serve';
 import { attachWorkerMetrics } from './worker-metrics';
+import { attachAdmissionMetrics } from './admission-metrics';
 
 /**
  * `cluster-sync worker --metrics-port P`: this worker's counters (and the
@@ -14,12 +15,14 @@ export async function startWorkerMetrics(events: WorkerEvents, port: number | un
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = attachWorkerMetrics(events, registry);
+  const detachAdmission = attachAdmissionMetrics(events, registry);
   const server = await serveMetrics(registry, { port, host });
   process.stderr.write(`cluster-sync worker: metrics on ${server.url}\n`);
   return {
     url: server.url,
     async close() {
       metrics.detach();
+      detachAdmission();
       await server.close();
     },
   };
