@@ -30,7 +30,15 @@ import { SleepRunner } from './lab-runner';
  * timeout, side by side; writes JSON under bench/results/.
  */
 
-interface LabOptions { seed: number; jobs: number; machines: number; testboxes: number; timeoutS: number; pollMs: number; out: string }
+interface LabOptions {
+  seed: number;
+  jobs: number;
+  machines: number;
+  testboxes: number;
+  timeoutS: number;
+  pollMs: number;
+  out: string;
+}
 
 function parse(argv: string[]): LabOptions {
   const o: LabOptions = { seed: 20, jobs: 300, machines: 40, testboxes: 12, timeoutS: 120, pollMs: 100, out: path.resolve(__dirname, '../../bench/results') };
@@ -52,8 +60,7 @@ function parse(argv: string[]): LabOptions {
     else if (flag === '--out' && v !== undefined) {
       o.out = path.resolve(v);
       i++;
-    }
-    else throw new Error(`unknown option ${flag} (known: --seed --jobs --machines --testboxes --timeout --poll-ms --out)`);
+    } else throw new Error(`unknown option ${flag} (known: --seed --jobs --machines --testboxes --timeout --poll-ms --out)`);
   }
   return o;
 }
@@ -70,7 +77,10 @@ function rng(seed: number): () => number {
   };
 }
 
-interface LabJob { testboxes: string[]; secs: number }
+interface LabJob {
+  testboxes: string[];
+  secs: number;
+}
 
 function makeLab(o: LabOptions): { machines: { id: string; tb: string }[]; jobs: LabJob[]; leaving: string[] } {
   const r = rng(o.seed);
@@ -111,7 +121,12 @@ const pct = (xs: number[], p: number): number => {
 async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeof makeLab>, urls: { redis: string; nats: string }): Promise<LabResult> {
   const ns = `lab${mode}${Date.now() % 100000}`;
   const config = { redisUrl: urls.redis, natsUrl: urls.nats, subjectPrefix: ns, keyPrefix: `${ns}:` };
-  const workers = await startWorkers(config, { sweepEveryMs: 250, logger: createLogger('lab', 'error'), admission: { admitTimeoutMs: o.timeoutS * 1000, reserveAfterMs: 5000 }, dispatcher: { endGraceMs: 2000 } });
+  const workers = await startWorkers(config, {
+    sweepEveryMs: 250,
+    logger: createLogger('lab', 'error'),
+    admission: { admitTimeoutMs: o.timeoutS * 1000, reserveAfterMs: 5000 },
+    dispatcher: { endGraceMs: 2000 },
+  });
   const redis = new Redis(urls.redis, { maxRetriesPerRequest: null });
   const store = new ClusterStore(redis, { keyPrefix: config.keyPrefix });
   const queues = new QueueSet(redis, store.keys);
@@ -128,7 +143,18 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
       const e = JSON.parse(line) as { type: string; step?: string; waited_ms?: number };
       if (e.type === 'step' && e.step === 'wait_start') idleMs += e.waited_ms ?? 0;
     }, true);
-    const done = runAgent(nc, subjects, { testbox: m.tb, scriptsRoot: scripts, output, ip: '127.0.0.1', pollMs: o.pollMs, signal: stop.signal, runner: new SleepRunner(), machineId: m.id, admission: mode, leaseMs: 3000 });
+    const done = runAgent(nc, subjects, {
+      testbox: m.tb,
+      scriptsRoot: scripts,
+      output,
+      ip: '127.0.0.1',
+      pollMs: o.pollMs,
+      signal: stop.signal,
+      runner: new SleepRunner(),
+      machineId: m.id,
+      admission: mode,
+      leaseMs: 3000,
+    });
     return { ...m, stop, done };
   });
   const t0 = Date.now();
@@ -136,7 +162,11 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
   for (const j of lab.jobs) {
     const hosts = j.testboxes.map((tb, i) => `  ${tb}--${i + 1}: { roles: [r${i}] }`).join('\n');
     const roles = j.testboxes.map((_, i) => `if role r${i}:\n  secs: ${j.secs}\n  run:`).join('\n');
-    const [c] = await submitClusters(store, queues, prepareClusters(`suite: lab\ncluster: lab\ncluster_timeout: ${o.timeoutS}s\nadmit_timeout: ${o.timeoutS}s\n${roles}\n`, 'lab job', { inlineSpec: `nodes:\n${hosts}\n` }));
+    const [c] = await submitClusters(
+      store,
+      queues,
+      prepareClusters(`suite: lab\ncluster: lab\ncluster_timeout: ${o.timeoutS}s\nadmit_timeout: ${o.timeoutS}s\n${roles}\n`, 'lab job', { inlineSpec: `nodes:\n${hosts}\n` }),
+    );
     cids.push(c!.cluster);
   }
   const leave = setTimeout(() => {
@@ -160,8 +190,7 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
     if (view.final === 'finish') {
       result.finished++;
       lastFinish = Math.max(lastFinish, view.barriers[2]?.at ?? t0);
-    }
-    else if (/^not admitted/.test(reason)) result.notAdmitted++;
+    } else if (/^not admitted/.test(reason)) result.notAdmitted++;
     else if (/timed out|no heartbeat/.test(reason)) result.timedOut++;
     else result.otherAborts++;
     const where = await store.nodeQueues(cid);
@@ -185,7 +214,10 @@ export function formatLab(rows: LabResult[], o: LabOptions): string {
     `lab: ${o.machines} machines on ${o.testboxes} testboxes, ${o.jobs} clusters (1/2/4 nodes), seed ${o.seed}, timeouts ${o.timeoutS}s, agents poll every ${o.pollMs} ms, one testbox's machines and one more leave at 3s`,
     '| hand-out | idle machine-s before start | makespan s (last pass) | submit->handed p50 s | p95 s | finished | ended by barrier timeout / dead node | not admitted | other aborts | passed with FIFO, not here |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} | ${r.lostVsFifo ?? '-'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} | ${r.lostVsFifo ?? '-'} |`,
+    ),
   ];
   return lines.join('\n');
 }

@@ -52,17 +52,24 @@ export interface BenchOptions {
   name: string;
 }
 
-const int = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a whole number of at least 1, not ${JSON.stringify(v)}`);
-  return n;
-};
-const num = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${what} must be a number of at least 0, not ${JSON.stringify(v)}`);
-  return n;
-};
-const list = (what: string, each: (v: string) => number) => (v: string): number[] => v.split(',').map((x) => each(x.trim()));
+const int =
+  (what: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a whole number of at least 1, not ${JSON.stringify(v)}`);
+    return n;
+  };
+const num =
+  (what: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${what} must be a number of at least 0, not ${JSON.stringify(v)}`);
+    return n;
+  };
+const list =
+  (what: string, each: (v: string) => number) =>
+  (v: string): number[] =>
+    v.split(',').map((x) => each(x.trim()));
 
 export function parseBenchOptions(argv: string[], root: string): BenchOptions {
   const program = new Command('bench')

@@ -38,7 +38,10 @@ export function latencyPlot(ramps: RampResult[], limitMs: number, title: string)
   out.push(`<text transform="translate(16 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">barrier latency, ms (log)</text>`);
   ramps.forEach((r, i) => {
     const c = colors[i % colors.length] as string;
-    for (const [key, dash] of [['p99', ''], ['p50', '5,4']] as const) {
+    for (const [key, dash] of [
+      ['p99', ''],
+      ['p50', '5,4'],
+    ] as const) {
       const pts = r.levels.map((l) => `${x(l.offered).toFixed(1)},${y(l.latency[key]).toFixed(1)}`).join(' ');
       out.push(`<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
       for (const l of r.levels) out.push(`<circle cx="${x(l.offered).toFixed(1)}" cy="${y(l.latency[key]).toFixed(1)}" r="3" fill="${c}"/>`);

@@ -147,7 +147,10 @@ export class PollingScheduler {
     this.recorded.set(key, n);
     const ws = this.waiters.get(key) ?? [];
     for (const w of ws.filter((x) => x.need <= n)) w.resolve();
-    this.waiters.set(key, ws.filter((x) => x.need > n));
+    this.waiters.set(
+      key,
+      ws.filter((x) => x.need > n),
+    );
   }
 
   /** Resolves once `need` nodes of `cluster` have written `target` (the bench's hook, not Compass-CI's). */

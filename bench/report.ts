@@ -58,9 +58,20 @@ export function targetsOf(r: Omit<BenchResult, 'targets' | 'finishedAt'>): Targe
   const kept = one?.levels.filter((l) => l.redisCommandsPerReport !== undefined && l.unanswered === 0 && l.foldedPerSecond >= 0.9 * l.sentPerSecond) ?? [];
   const busiest = kept.reduce<(typeof kept)[number] | undefined>((a, l) => (!a || l.foldedPerSecond > a.foldedPerSecond ? l : a), undefined);
   if (busiest?.redisCommandsPerReport !== undefined) {
-    out.push({ what: `Redis commands per report (1 worker, ${f(busiest.foldedPerSecond, 0)} reports/s, net of idle)`, target: '≤ 20', measured: f(busiest.redisCommandsPerReport, 1), met: busiest.redisCommandsPerReport <= 20 });
+    out.push({
+      what: `Redis commands per report (1 worker, ${f(busiest.foldedPerSecond, 0)} reports/s, net of idle)`,
+      target: '≤ 20',
+      measured: f(busiest.redisCommandsPerReport, 1),
+      met: busiest.redisCommandsPerReport <= 20,
+    });
   }
-  if (one && two) out.push({ what: 'reports folded/s, 2 worker processes', target: 'more than 1', measured: `${f(two.saturationPerSecond, 0)} (${f(two.saturationPerSecond / one.saturationPerSecond)} ×)`, met: two.saturationPerSecond > one.saturationPerSecond });
+  if (one && two)
+    out.push({
+      what: 'reports folded/s, 2 worker processes',
+      target: 'more than 1',
+      measured: `${f(two.saturationPerSecond, 0)} (${f(two.saturationPerSecond / one.saturationPerSecond)} ×)`,
+      met: two.saturationPerSecond > one.saturationPerSecond,
+    });
   if (ours.length > 1) {
     const growth = Math.max(...costs) / Math.max(1e-9, Math.min(...costs));
     const pg = poll.length > 1 ? Math.max(...poll.map((w) => w.redisCommandsPerBarrier)) / Math.max(1e-9, Math.min(...poll.map((w) => w.redisCommandsPerBarrier))) : NaN;
@@ -71,7 +82,12 @@ export function targetsOf(r: Omit<BenchResult, 'targets' | 'finishedAt'>): Targe
       met: growth <= 1.25,
     });
   }
-  out.push({ what: `worker RSS with ${r.openClusters.openInRedis} open clusters`, target: '≤ 200 MB at 10 000', measured: `${f(maxRss, 0)} MB`, met: r.openClusters.openInRedis >= 10_000 ? maxRss <= 200 : undefined });
+  out.push({
+    what: `worker RSS with ${r.openClusters.openInRedis} open clusters`,
+    target: '≤ 200 MB at 10 000',
+    measured: `${f(maxRss, 0)} MB`,
+    met: r.openClusters.openInRedis >= 10_000 ? maxRss <= 200 : undefined,
+  });
   return out;
 }
 
@@ -90,7 +106,9 @@ export function formatResult(r: BenchResult): string {
   const lines: string[] = [];
   const o = r.options;
   lines.push(`cluster-sync bench, ${r.startedAt} .. ${r.finishedAt}`);
-  lines.push(`machine: ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, load average at start ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}; Redis, NATS, workers and simulated nodes all on it`);
+  lines.push(
+    `machine: ${r.machine.cpus} CPUs (${r.machine.model}), node ${r.machine.node}, load average at start ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' ')}; Redis, NATS, workers and simulated nodes all on it`,
+  );
   lines.push('');
   lines.push('floor (one at a time, same servers)');
   lines.push(
@@ -112,15 +130,28 @@ export function formatResult(r: BenchResult): string {
   );
   const floor = r.floor.nats.p50 + r.floor.redis.p50;
   lines.push(`  ratio p50 (one at a time) / (NATS p50 + Redis p50) = ${f(r.isolated.latency.p50)} / ${f(floor, 3)} = ${f(r.isolated.latency.p50 / floor)}`);
-  lines.push(`  scale phase: ${f(s.offeredPerSecond, 0)} reports/s offered (random pause ≤ ${s.thinkMs} ms), ${f(s.redisCommandsPerBarrier, 1)} Redis commands per barrier (${topCommands(s.redisCommands, 8, s.barriers)}), worker CPU ${s.workerCpuSeconds.map((c) => f(c)).join('+')} s`);
+  lines.push(
+    `  scale phase: ${f(s.offeredPerSecond, 0)} reports/s offered (random pause ≤ ${s.thinkMs} ms), ${f(s.redisCommandsPerBarrier, 1)} Redis commands per barrier (${topCommands(s.redisCommands, 8, s.barriers)}), worker CPU ${s.workerCpuSeconds.map((c) => f(c)).join('+')} s`,
+  );
   lines.push('');
   lines.push(`throughput: open-loop ramp, ${o.levelSeconds} s per level, until folding falls behind; limit p99 ${o.limitMs} ms (CPU in cores)`);
-  const rows: string[][] = [['workers', 'offered/s', 'sent/s', 'folded/s', 'p50 ms', 'p99 ms', 'max ms', 'worker CPU', 'Redis CPU', 'NATS CPU', 'bench CPU', 'CPU µs/report w+R+N+b', 'Redis cmds/report']];
+  const rows: string[][] = [
+    ['workers', 'offered/s', 'sent/s', 'folded/s', 'p50 ms', 'p99 ms', 'max ms', 'worker CPU', 'Redis CPU', 'NATS CPU', 'bench CPU', 'CPU µs/report w+R+N+b', 'Redis cmds/report'],
+  ];
   for (const ramp of r.ramps) {
     for (const l of ramp.levels) {
       rows.push([
-        String(ramp.workers), String(l.offered), f(l.sentPerSecond, 0), f(l.foldedPerSecond, 0), f(l.latency.p50), f(l.latency.p99), f(l.latency.max),
-        l.cpu.workers.map((c) => f(c)).join('+'), f(l.cpu.redis), l.cpu.nats === undefined ? '-' : f(l.cpu.nats), f(l.cpu.bench),
+        String(ramp.workers),
+        String(l.offered),
+        f(l.sentPerSecond, 0),
+        f(l.foldedPerSecond, 0),
+        f(l.latency.p50),
+        f(l.latency.p99),
+        f(l.latency.max),
+        l.cpu.workers.map((c) => f(c)).join('+'),
+        f(l.cpu.redis),
+        l.cpu.nats === undefined ? '-' : f(l.cpu.nats),
+        f(l.cpu.bench),
         perReport(l),
         l.redisCommandsPerReport === undefined ? '-' : f(l.redisCommandsPerReport, 1),
       ]);
@@ -140,8 +171,12 @@ export function formatResult(r: BenchResult): string {
     }
   }
   lines.push('');
-  lines.push(`cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start; the first nodes report within ${o.pollInterval} s, the last is held back, then reports within ${Math.min(1, o.pollInterval)} s; polling interval ${o.pollInterval} s; cluster-sync+hb rows: its nodes also send heartbeats every ${o.heartbeat} s, as the agent does${o.heartbeat > 0 ? '' : ' (--heartbeat 0: not run)'}`);
-  lines.push("  cluster-sync: the barrier alone; cluster-sync+hb: the same with every node's heartbeats, which buy dead-node detection in 3 intervals (Compass-CI has none: a dead node holds its cluster until the 8 h timeout)");
+  lines.push(
+    `cost against waiting: ${o.holdClusters} clusters × ${o.nodes} at start; the first nodes report within ${o.pollInterval} s, the last is held back, then reports within ${Math.min(1, o.pollInterval)} s; polling interval ${o.pollInterval} s; cluster-sync+hb rows: its nodes also send heartbeats every ${o.heartbeat} s, as the agent does${o.heartbeat > 0 ? '' : ' (--heartbeat 0: not run)'}`,
+  );
+  lines.push(
+    "  cluster-sync: the barrier alone; cluster-sync+hb: the same with every node's heartbeats, which buy dead-node detection in 3 intervals (Compass-CI has none: a dead node holds its cluster until the 8 h timeout)",
+  );
   lines.push(
     r.waitCostConcurrent
       ? '  every hold of both designs ran at the same time, each on a Redis server of its own (cluster-sync: with its own worker process, net of its own idle rate)'
@@ -151,8 +186,14 @@ export function formatResult(r: BenchResult): string {
     table([
       ['design', 'held s', 'p50 ms', 'p99 ms', 'max ms', 'Redis cmds/barrier', 'net of idle timers', 'busiest (per barrier)'],
       ...r.waitCost.map((w) => [
-        w.design, String(w.holdSeconds), f(w.latency.p50), f(w.latency.p99), f(w.latency.max), f(w.redisCommandsPerBarrier, 1),
-        f(w.netCommandsPerBarrier ?? w.redisCommandsPerBarrier, 1), topCommands(w.redisCommands, 4, w.clusters),
+        w.design,
+        String(w.holdSeconds),
+        f(w.latency.p50),
+        f(w.latency.p99),
+        f(w.latency.max),
+        f(w.redisCommandsPerBarrier, 1),
+        f(w.netCommandsPerBarrier ?? w.redisCommandsPerBarrier, 1),
+        topCommands(w.redisCommands, 4, w.clusters),
       ]),
     ]),
   );

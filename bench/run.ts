@@ -82,7 +82,15 @@ async function main(): Promise<number> {
     const idlePerSecond = await idleCommandsPerSecond(env, opts.quick ? 2 : 5);
     log(`bench: cost against waiting, holds ${opts.holds.join(', ')} s of both designs at once, each on its own Redis`);
     const cost = await costPhase(env, {
-      holds: opts.holds, clusters: opts.holdClusters, nodes: opts.nodes, workers: opts.workers, pollIntervalSeconds: opts.pollInterval, heartbeatMs: opts.heartbeat * 1000, arrivals, idleSeconds: opts.quick ? 2 : 5, log,
+      holds: opts.holds,
+      clusters: opts.holdClusters,
+      nodes: opts.nodes,
+      workers: opts.workers,
+      pollIntervalSeconds: opts.pollInterval,
+      heartbeatMs: opts.heartbeat * 1000,
+      arrivals,
+      idleSeconds: opts.quick ? 2 : 5,
+      log,
     });
     const waitCost: WaitCostResult[] = cost.rows;
     for (const p of cost.pids.servers) if (!pids.servers.includes(p)) pids.servers.push(p);
@@ -96,8 +104,26 @@ async function main(): Promise<number> {
       ramps.push(await ramp(env, { workers: w, levels: opts.rampLevels, seconds: opts.levelSeconds, nodes: opts.nodes, limitMs: opts.limitMs, idlePerSecond, log }));
       notePids();
     }
-    const partial = { startedAt, machine, options: opts, pids, floor, isolated, scale, idleWorkerCommandsPerSecond: idlePerSecond, waitCost, waitCostConcurrent: cost.concurrent, openClusters: open, ramps };
-    const result: BenchResult = { ...partial, ...(syncRun ? { syncLatency: syncRun } : {}), finishedAt: new Date().toISOString(), targets: [...targetsOf(partial), ...(syncRun ? syncTargets(syncRun) : [])] };
+    const partial = {
+      startedAt,
+      machine,
+      options: opts,
+      pids,
+      floor,
+      isolated,
+      scale,
+      idleWorkerCommandsPerSecond: idlePerSecond,
+      waitCost,
+      waitCostConcurrent: cost.concurrent,
+      openClusters: open,
+      ramps,
+    };
+    const result: BenchResult = {
+      ...partial,
+      ...(syncRun ? { syncLatency: syncRun } : {}),
+      finishedAt: new Date().toISOString(),
+      targets: [...targetsOf(partial), ...(syncRun ? syncTargets(syncRun) : [])],
+    };
     const base = path.join(opts.out, opts.name);
     writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
     writeFileSync(`${base}.svg`, latencyPlot(ramps, opts.limitMs, `cluster-sync: barrier latency against offered load (${opts.nodes}-node clusters)`));

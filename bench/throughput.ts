@@ -67,7 +67,12 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
   });
   await driver.start();
   const natsPid = env.servers.find((s) => s.url.startsWith('nats'))?.pid;
-  const cpu0 = { workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0), redis: await redisCpuSeconds(env.redis), nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined, bench: process.cpuUsage() };
+  const cpu0 = {
+    workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0),
+    redis: await redisCpuSeconds(env.redis),
+    nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined,
+    bench: process.cpuUsage(),
+  };
   const commands0 = await commandCounts(env.redis);
   const t0 = performance.now();
   windowEnd = t0 + seconds * 1000;
@@ -82,7 +87,12 @@ async function level(env: Environment, rate: number, seconds: number, nodes: num
     await sleep(2);
   }
   const window = (performance.now() - t0) / 1000;
-  const cpu1 = { workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0), redis: await redisCpuSeconds(env.redis), nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined, bench: process.cpuUsage(cpu0.bench) };
+  const cpu1 = {
+    workers: env.workers.map((w) => sampleProcess(w.pid)?.cpuSeconds ?? 0),
+    redis: await redisCpuSeconds(env.redis),
+    nats: natsPid ? sampleProcess(natsPid)?.cpuSeconds : undefined,
+    bench: process.cpuUsage(cpu0.bench),
+  };
   await driver.drain(drainMs);
   const unanswered = driver.open.size;
   const commands = total(countsDelta(commands0, await commandCounts(env.redis))) - idlePerSecond * ((performance.now() - t0) / 1000);

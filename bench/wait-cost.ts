@@ -85,19 +85,21 @@ export async function oursWaitCost(env: Environment, tracker: FoldTracker, clust
   const delta = countsDelta(before, await commandCounts(env.redis));
   const seconds = (performance.now() - t) / 1000;
   const design = heartbeatMs > 0 ? ('cluster-sync+hb' as const) : ('cluster-sync' as const);
-  return { design, ...(heartbeatMs > 0 ? { heartbeatSeconds: heartbeatMs / 1000 } : {}), holdSeconds, clusters, latency: summarize(samples), redisCommandsPerBarrier: total(delta) / clusters, redisCommands: delta, seconds };
+  return {
+    design,
+    ...(heartbeatMs > 0 ? { heartbeatSeconds: heartbeatMs / 1000 } : {}),
+    holdSeconds,
+    clusters,
+    latency: summarize(samples),
+    redisCommandsPerBarrier: total(delta) / clusters,
+    redisCommands: delta,
+    seconds,
+  };
 }
 
 let pollingSeq = 0;
 
-export async function pollingWaitCost(
-  redis: Redis,
-  poller: PollingScheduler,
-  clusters: number,
-  nodes: number,
-  holdSeconds: number,
-  arrivals: Arrivals,
-): Promise<WaitCostResult> {
+export async function pollingWaitCost(redis: Redis, poller: PollingScheduler, clusters: number, nodes: number, holdSeconds: number, arrivals: Arrivals): Promise<WaitCostResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const cs: { id: string; nodes: PollingNode[] }[] = [];
   for (let c = 0; c < clusters; c++) {

@@ -153,7 +153,10 @@ function table(rows: CaseResult[]): string {
   const head = '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state p50 / max (idle p50) | errors | load avg (1 min) |';
   const lines = [head, '|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    const errs = Object.entries(r.errors).map(([k, v]) => `${v} ${k}`).join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
+    const errs =
+      Object.entries(r.errors)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
     lines.push(
       `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
     );
@@ -162,7 +165,10 @@ function table(rows: CaseResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const ns = process.argv.slice(2).map(Number).filter((x) => Number.isInteger(x) && x > 0);
+  const ns = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => Number.isInteger(x) && x > 0);
   const sizes = ns.length > 0 ? ns : [1000, 2000, 5000];
   const before = process.env.CS_BENCH_BEFORE_CLI;
   const builds: [string, string][] = [...(before ? ([['before', path.resolve(before)]] as [string, string][]) : []), ['after', AFTER_CLI]];

@@ -106,7 +106,11 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
 
     // Integrity: the cluster is whole.
     if (!rec.view) {
-      v('integrity', `cluster ${cid} was submitted but its state is gone`, mine.filter((l) => l.kind === 'submit'));
+      v(
+        'integrity',
+        `cluster ${cid} was submitted but its state is gone`,
+        mine.filter((l) => l.kind === 'submit'),
+      );
       continue;
     }
     const have = rec.view.nodes.map((n) => n.job).sort();
@@ -124,14 +128,23 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
       if (firstB) {
         for (const job of rec.jobs) {
           const sends = mine.filter((l) => l.job === job && l.kind === 'send' && l.t <= firstB.t && reaches(l.what, b));
-          if (sends.length === 0) v('safety', `${firstB.job ?? 'the observer'} heard ${b}=${b} before node ${job} had reported reaching ${b}`, [firstB, ...mine.filter((l) => l.job === job && (l.kind === 'send' || l.kind === 'ack'))]);
+          if (sends.length === 0)
+            v('safety', `${firstB.job ?? 'the observer'} heard ${b}=${b} before node ${job} had reported reaching ${b}`, [
+              firstB,
+              ...mine.filter((l) => l.job === job && (l.kind === 'send' || l.kind === 'ack')),
+            ]);
         }
       }
       // Safety, server side: the resolution B=B comes after every node's move to >= B in the log.
       if (sr && sr.result === b) {
         for (const job of rec.jobs) {
           const moved = rec.events.slice(0, sr.index).some((e) => e.type === 'report' && e.job === job && e.state !== 'abort' && (RANK[e.state] ?? 0) >= (RANK[b] ?? 0));
-          if (!moved) v('safety', `the log resolves ${b}=${b} before node ${job} reached ${b}`, mine.filter((l) => l.job === job));
+          if (!moved)
+            v(
+              'safety',
+              `the log resolves ${b}=${b} before node ${job} reached ${b}`,
+              mine.filter((l) => l.job === job),
+            );
         }
       }
     }
@@ -142,18 +155,37 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     for (const job of rec.jobs) {
       const evs = rec.events.filter((e) => e.type === 'report' && e.job === job);
       const ab = evs.findIndex((e) => e.type === 'report' && e.state === 'abort');
-      if (ab >= 0 && evs.slice(ab).some((e) => e.type === 'report' && e.state !== 'abort')) v('safety', `node ${job} left abort`, mine.filter((l) => l.job === job));
+      if (ab >= 0 && evs.slice(ab).some((e) => e.type === 'report' && e.state !== 'abort'))
+        v(
+          'safety',
+          `node ${job} left abort`,
+          mine.filter((l) => l.job === job),
+        );
       // Exactly once: one event per state move.
       const moves = evs.filter((e) => e.type === 'report' && e.state !== e.from).map((e) => (e.type === 'report' ? e.state : ''));
       const ranks = moves.map((s) => RANK[s] ?? 0);
-      if (ranks.some((r, i) => i > 0 && r <= (ranks[i - 1] ?? 0))) v('exactly-once', `node ${job} has the moves ${moves.join(' -> ')} (a move folded twice or backwards)`, mine.filter((l) => l.job === job));
+      if (ranks.some((r, i) => i > 0 && r <= (ranks[i - 1] ?? 0)))
+        v(
+          'exactly-once',
+          `node ${job} has the moves ${moves.join(' -> ')} (a move folded twice or backwards)`,
+          mine.filter((l) => l.job === job),
+        );
     }
     // Exactly once: every acknowledged report was folded (its id is in the cluster's records).
     const acked = new Map<string, HistoryLine>();
     for (const l of mine) if (l.kind === 'ack' && l.id && l.what !== 'heartbeat') acked.set(l.id, l);
     reportsChecked += acked.size;
     for (const [id, l] of acked) {
-      if (!rec.folded.has(id)) v('exactly-once', `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`, [...lines.filter((x) => x.kind === 'fault' || x.kind === 'healed'), ...mine.filter((x) => x.id === id || (x.job === l.job && x.kind !== 'send' && x.kind !== 'ack')), ...mine.filter((x) => x.kind === 'broadcast')].sort((a, b) => a.n - b.n));
+      if (!rec.folded.has(id))
+        v(
+          'exactly-once',
+          `report ${id} (${l.what} of ${l.job}) was acknowledged but never folded`,
+          [
+            ...lines.filter((x) => x.kind === 'fault' || x.kind === 'healed'),
+            ...mine.filter((x) => x.id === id || (x.job === l.job && x.kind !== 'send' && x.kind !== 'ack')),
+            ...mine.filter((x) => x.kind === 'broadcast'),
+          ].sort((a, b) => a.n - b.n),
+        );
     }
 
     // Liveness: every barrier whose nodes all reported resolves within the bound.
@@ -183,7 +215,8 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
       const near = paused || faultNear(tAll);
       const bound = near ? o.recoveryMs : o.boundMs;
       const how = sr ? `${sr.result}${sr.reason ? ` (${sr.reason})` : ''}` : '';
-      if (tRes - tAll > bound) v('liveness', `${b} resolved ${how} ${tRes - tAll} ms after its last node reported (bound ${bound} ms${near ? ', a fault was near' : ''})`, [...shown, ...hb.slice(0, 2)]);
+      if (tRes - tAll > bound)
+        v('liveness', `${b} resolved ${how} ${tRes - tAll} ms after its last node reported (bound ${bound} ms${near ? ', a fault was near' : ''})`, [...shown, ...hb.slice(0, 2)]);
     }
     // Liveness: a dead node aborts its cluster within the dead-node window; a hung one at the deadline.
     const tFinal = (): number => {
@@ -194,7 +227,12 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
       const end = tFinal();
       const limit = l.kind === 'die' ? 3 * o.heartbeatMs + o.sweepMs : o.timeoutMs + o.sweepMs;
       const bound = limit + (faultNear(l.t) || paused ? o.recoveryMs : o.boundMs);
-      if (end - l.t > bound) v('liveness', `node ${l.job} ${l.kind === 'die' ? 'died' : 'hung'} at ${(l.t / 1000).toFixed(3)}s; its cluster ${Number.isFinite(end) ? `ended ${end - l.t} ms later` : 'never ended'} (bound ${bound} ms)`, [l]);
+      if (end - l.t > bound)
+        v(
+          'liveness',
+          `node ${l.job} ${l.kind === 'die' ? 'died' : 'hung'} at ${(l.t / 1000).toFixed(3)}s; its cluster ${Number.isFinite(end) ? `ended ${end - l.t} ms later` : 'never ended'} (bound ${bound} ms)`,
+          [l],
+        );
     }
     if (!rec.view.final) v('liveness', `cluster ${cid} never ended (pending ${rec.view.pending ?? '-'})`, mine.slice(-6));
 
@@ -213,7 +251,12 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         recordsChecked++;
         if (!took && never) {
           // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.
-          if (!(r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? ''))) v('record', `node job ${job}: its node asked for it until its cluster ended and never got it, and the record is ${describeRecord(r)} (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)`, [never, ...mine.filter((l) => l.job === job && l.kind === 'note')].slice(0, 8));
+          if (!(r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? '')))
+            v(
+              'record',
+              `node job ${job}: its node asked for it until its cluster ended and never got it, and the record is ${describeRecord(r)} (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)`,
+              [never, ...mine.filter((l) => l.job === job && l.kind === 'note')].slice(0, 8),
+            );
           continue;
         }
         if (!took) continue;
@@ -225,7 +268,8 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         const byDispatcher = r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? '');
         if (r.state !== 'completed' && r.state !== 'failed') v('record', `node job ${job} is ${r.state} after its cluster ended; its node ${how}`, shown);
         else if (dones.some((l) => l.result === 'ok') && !asSaid) v('record', `node job ${job}: its node ${how}, acknowledged, but the record is ${describeRecord(r)}`, shown);
-        else if (!asSaid && !byDispatcher) v('record', `node job ${job}: its node ${how}, but the record is ${describeRecord(r)}, neither that nor a failure of the dispatcher's own (dead node, no done within the end grace)`, shown);
+        else if (!asSaid && !byDispatcher)
+          v('record', `node job ${job}: its node ${how}, but the record is ${describeRecord(r)}, neither that nor a failure of the dispatcher's own (dead node, no done within the end grace)`, shown);
       }
     }
     void plan;

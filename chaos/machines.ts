@@ -34,10 +34,20 @@ import { Prng } from './prng';
 const CLI = path.resolve(__dirname, '../src/cli/main.js');
 const TBS = ['ca', 'cb', 'cc'];
 
-interface Machine { id: string; tb: string; nc?: NatsConnection; stop?: AbortController; done?: Promise<number>; runs: { job: string; from: number; to?: number }[] }
+interface Machine {
+  id: string;
+  tb: string;
+  nc?: NatsConnection;
+  stop?: AbortController;
+  done?: Promise<number>;
+  runs: { job: string; from: number; to?: number }[];
+}
 
 function worker(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [CLI, 'worker', '--admit-timeout', '6s', '--reserve-after', '1s', '--lock-ms', '4000', '--end-grace', '2s'], { env: { ...env, CS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [CLI, 'worker', '--admit-timeout', '6s', '--reserve-after', '1s', '--lock-ms', '4000', '--end-grace', '2s'], {
+    env: { ...env, CS_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     const on = (d: Buffer): void => {
@@ -80,7 +90,18 @@ export async function runMachineChaos(seed: number, rounds: number, log: (l: str
             if (r) r.to = Date.now();
           }
         }, true);
-        m.done = runAgent(m.nc, new Subjects(ns), { testbox: m.tb, scriptsRoot: scripts, output, ip: '127.0.0.1', pollMs: 100, signal: m.stop.signal, runner: new SleepRunner(), machineId: m.id, leaseMs: 2000, requestTimeoutMs: 1500 });
+        m.done = runAgent(m.nc, new Subjects(ns), {
+          testbox: m.tb,
+          scriptsRoot: scripts,
+          output,
+          ip: '127.0.0.1',
+          pollMs: 100,
+          signal: m.stop.signal,
+          runner: new SleepRunner(),
+          machineId: m.id,
+          leaseMs: 2000,
+          requestTimeoutMs: 1500,
+        });
       };
       for (const m of machines) if (rnd.next() < 0.8) await startMachine(m);
       const cids: string[] = [];
@@ -90,7 +111,11 @@ export async function runMachineChaos(seed: number, rounds: number, log: (l: str
         const tbs = Array.from({ length: n }, () => TBS[rnd.int(0, 2)] as string);
         const hosts = tbs.map((tb, i) => `  ${tb}--${i + 1}: { roles: [r${i}] }`).join('\n');
         const roles = tbs.map((_, i) => `if role r${i}:\n  secs: ${(rnd.int(1, 15) / 10).toFixed(1)}\n  run:`).join('\n');
-        const [sc] = await submitClusters(store, queues, prepareClusters(`suite: chaos\ncluster: chaos\ncluster_timeout: 20s\n${roles}\n`, 'chaos job', { inlineSpec: `nodes:\n${hosts}\n`, heartbeatIntervalMs: 500 }));
+        const [sc] = await submitClusters(
+          store,
+          queues,
+          prepareClusters(`suite: chaos\ncluster: chaos\ncluster_timeout: 20s\n${roles}\n`, 'chaos job', { inlineSpec: `nodes:\n${hosts}\n`, heartbeatIntervalMs: 500 }),
+        );
         cids.push(sc!.cluster);
       }
       const faults: string[] = [];
@@ -144,14 +169,23 @@ export async function runMachineChaos(seed: number, rounds: number, log: (l: str
         const [final, admitted, assign] = await redis.hmget(store.keys.meta(cid), 'final', 'admitted', 'assign');
         const where = await store.nodeQueues(cid);
         if (!final && !admitted) bad(`cluster ${cid} neither admitted nor ended`);
-        if (assign && Object.keys(JSON.parse(assign) as object).sort().join() !== Object.keys(where).sort().join()) bad(`cluster ${cid} partly admitted: ${assign}`);
+        if (
+          assign &&
+          Object.keys(JSON.parse(assign) as object)
+            .sort()
+            .join() !== Object.keys(where).sort().join()
+        )
+          bad(`cluster ${cid} partly admitted: ${assign}`);
         const endedAt = Number(await redis.zscore(store.keys.endedClusters, cid));
         for (const [job, q] of Object.entries(where)) {
           const j = await queues.get(q).getJob(job);
-          if (final && j?.processedOn && endedAt && j.processedOn > endedAt && !/before any machine took/.test(j.failedReason ?? '')) bad(`node job ${job} handed out ${j.processedOn - endedAt} ms after its cluster ${cid} ended`);
+          if (final && j?.processedOn && endedAt && j.processedOn > endedAt && !/before any machine took/.test(j.failedReason ?? ''))
+            bad(`node job ${job} handed out ${j.processedOn - endedAt} ms after its cluster ${cid} ended`);
           if (final && (await j?.getState()) === 'waiting') bad(`node job ${job} of ended cluster ${cid} still queued`);
         }
-        if (final) for (const r of records) if ((r.state === 'reserved' && r.reserved_for === cid) || (r.state === 'running' && r.cluster === cid && !r.taken)) bad(`machine ${r.id} still ${r.state} for ended cluster ${cid}`);
+        if (final)
+          for (const r of records)
+            if ((r.state === 'reserved' && r.reserved_for === cid) || (r.state === 'running' && r.cluster === cid && !r.taken)) bad(`machine ${r.id} still ${r.state} for ended cluster ${cid}`);
       }
       log(`round ${round}: ${cids.length} clusters, faults: ${faults.join(', ') || 'none'}; violations so far ${violations.length}`);
       for (const m of machines) {

@@ -209,7 +209,8 @@ export async function takerLife(submitted: NodeJob, plan: NodePlan, index: numbe
   } finally {
     await client.close();
   }
-  if (result) await sayDone(ctx, testbox, { v: 1, job: job.job_id, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason ? result.reason.slice(0, 1000) : undefined }, who);
+  if (result)
+    await sayDone(ctx, testbox, { v: 1, job: job.job_id, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason ? result.reason.slice(0, 1000) : undefined }, who);
 }
 
 /** The agent's `done`: asked again while nobody answers (a NATS restart); the last answer is in the history. */

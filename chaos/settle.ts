@@ -34,9 +34,19 @@ export async function settle(s: Submitted, ctx: RoundContext, history: History, 
   // The cluster's own records first: retention may remove the cluster (its --retention after it ended)
   // while the wait below for its node jobs' ends is still running.
   s.target = await retentionTarget(store, s.cid);
-  const clusterRecord = await readRecord(store, s.cid, s.jobs.map((j) => j.job_id), new Map([[s.cid, folded]]));
+  const clusterRecord = await readRecord(
+    store,
+    s.cid,
+    s.jobs.map((j) => j.job_id),
+    new Map([[s.cid, folded]]),
+  );
   const endedAt = s.target?.endedAt;
-  if (endedAt !== undefined && (await store.now()) - endedAt > ctx.retention.retentionMs) history.add({ kind: 'note', cluster: s.cid, detail: `records read ${(await store.now()) - endedAt} ms after the cluster ended, past the ${ctx.retention.retentionMs} ms retention: what retention removed reads as missing` });
+  if (endedAt !== undefined && (await store.now()) - endedAt > ctx.retention.retentionMs)
+    history.add({
+      kind: 'note',
+      cluster: s.cid,
+      detail: `records read ${(await store.now()) - endedAt} ms after the cluster ended, past the ${ctx.retention.retentionMs} ms retention: what retention removed reads as missing`,
+    });
   const nodeJobs = new Map<string, NodeJobRecord>();
   // The jobs the NodeClient nodes took, or asked for and never got.
   const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && (l.kind === 'take' || (l.kind === 'error' && l.detail?.startsWith(NEVER_GOT)))));
@@ -46,4 +56,3 @@ export async function settle(s: Submitted, ctx: RoundContext, history: History, 
   }
   s.record = { ...clusterRecord, nodeJobs };
 }
-

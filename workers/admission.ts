@@ -23,7 +23,6 @@ export interface AdmissionKeeperOptions {
   admitTimeoutMs?: number;
 }
 
-
 /**
  * The workers' side of admission that no take drives (DESIGN §9):
  *

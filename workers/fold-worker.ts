@@ -44,15 +44,7 @@ export interface FoldWorker {
  * tried again until Redis recovers: an accepted report is never given up.
  * A re-run (after a crash) folds nothing twice.
  */
-export function startFoldWorker(
-  connection: Redis,
-  bullPrefix: string,
-  store: ClusterStore,
-  publisher: Publisher,
-  events: WorkerEvents,
-  log: Logger,
-  options: FoldWorkerOptions = {},
-): FoldWorker {
+export function startFoldWorker(connection: Redis, bullPrefix: string, store: ClusterStore, publisher: Publisher, events: WorkerEvents, log: Logger, options: FoldWorkerOptions = {}): FoldWorker {
   const repeats = new RepeatLog(log);
   const stopping = new AbortController();
   const maxDelay = options.maxRetryDelayMs ?? 2000;

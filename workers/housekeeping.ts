@@ -95,7 +95,10 @@ export class Housekeeping {
         const states = await Promise.all(jobs.map(([job, queue]) => this.queues.get(queue).getJobState(job)));
         if (jobs.length > 0 && states.every((s) => s !== 'unknown')) {
           // Complete: it waits for admission (with the workers' default admit timeout and priority 0).
-          await new AdmissionStore(this.store.redis, this.store.keys).enqueue(cid, jobs.map(([job_id, q]) => ({ job_id, queue: testboxOfQueue(q) ?? q })));
+          await new AdmissionStore(this.store.redis, this.store.keys).enqueue(
+            cid,
+            jobs.map(([job_id, q]) => ({ job_id, queue: testboxOfQueue(q) ?? q })),
+          );
           completed++;
           this.log.info({ cluster: cid }, 'a submit stopped after queueing every node job of the cluster; marked it complete');
           continue;

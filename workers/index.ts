@@ -97,7 +97,12 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   keeper.start(nc, subjects);
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const sweeper = startTimers(store, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, retentionMs: options.retentionMs, submitGraceMs: options.submitGraceMs, retryBackoffMs: options.retryBackoffMs });
+  const sweeper = startTimers(store, queues, publisher, events, log, {
+    sweepEveryMs: options.sweepEveryMs,
+    retentionMs: options.retentionMs,
+    submitGraceMs: options.submitGraceMs,
+    retryBackoffMs: options.retryBackoffMs,
+  });
   log.info({ nats: config.natsUrl, redis: describeRedis(config), prefix: config.subjectPrefix }, 'workers ready');
 
   let closed = false;

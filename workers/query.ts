@@ -44,7 +44,7 @@ export class QueryResponder {
     const refuse = (reason: string) => ({ answer: { ok: false, reason }, what: 'the answer' });
     if (!parsed.success) return refuse(describeZodError(parsed.error));
     const q = parsed.data;
-    if (this.subjects.clusterOf(subject) !== q.cluster) return refuse('query sent on another cluster\'s subject');
+    if (this.subjects.clusterOf(subject) !== q.cluster) return refuse("query sent on another cluster's subject");
     const bad = await this.store.checkMembership(q.cluster, q.job, q.token);
     if (bad) {
       this.log.warn({ ...bad, job: q.job }, 'query rejected');

@@ -154,14 +154,7 @@ export class Sweeper {
  * Starts the sweep of this worker process. Also removes the repeating BullMQ
  * `sweep` job of earlier versions, if one is left in Redis.
  */
-export function startTimers(
-  store: ClusterStore,
-  queues: QueueSet,
-  publisher: Publisher,
-  events: WorkerEvents,
-  log: Logger,
-  options: TimerOptions = {},
-): Sweeper {
+export function startTimers(store: ClusterStore, queues: QueueSet, publisher: Publisher, events: WorkerEvents, log: Logger, options: TimerOptions = {}): Sweeper {
   const sweeper = new Sweeper(store, queues, publisher, events, log, options);
   sweeper.start();
   queues.timers.removeJobScheduler('sweep').catch((err: unknown) => log.debug({ err }, 'could not remove the old sweep job scheduler'));

@@ -67,15 +67,36 @@ export class AdmissionStore {
   private common(): (string | number)[] {
     const k = this.keys;
     return [
-      k.machines, k.machineLeases, k.admitWaiting, k.admitAssigned, k.submitting, k.heartbeats, k.deadlines, k.testboxSeen,
-      k.meta('{}'), k.nodeLocks('{}'), k.testboxIdle('{}'), k.testboxLive('{}'), `${k.bullPrefix}:{}`,
+      k.machines,
+      k.machineLeases,
+      k.admitWaiting,
+      k.admitAssigned,
+      k.submitting,
+      k.heartbeats,
+      k.deadlines,
+      k.testboxSeen,
+      k.meta('{}'),
+      k.nodeLocks('{}'),
+      k.testboxIdle('{}'),
+      k.testboxLive('{}'),
+      `${k.bullPrefix}:{}`,
     ];
   }
 
   private async call(op: 'take' | 'renew' | 'leave' | 'pass', a: Partial<TakeArgs>): Promise<AdmitTake> {
     const raw = await this.redis.csAdmitTake(
-      ...this.common(), op, a.machine ?? '', a.testbox ?? '', a.leaseMs ?? 0, a.session ?? '', a.last ?? '', a.lock ?? '',
-      this.options.lockMs ?? 30_000, this.options.reserveAfterMs ?? DEFAULT_RESERVE_AFTER_MS, ADMIT_PASS_LIMIT, GONE_KEEP_MS,
+      ...this.common(),
+      op,
+      a.machine ?? '',
+      a.testbox ?? '',
+      a.leaseMs ?? 0,
+      a.session ?? '',
+      a.last ?? '',
+      a.lock ?? '',
+      this.options.lockMs ?? 30_000,
+      this.options.reserveAfterMs ?? DEFAULT_RESERVE_AFTER_MS,
+      ADMIT_PASS_LIMIT,
+      GONE_KEEP_MS,
     );
     return JSON.parse(raw) as AdmitTake;
   }
@@ -134,8 +155,19 @@ export class AdmissionStore {
   async expire(cid: string, reason: string): Promise<FoldOutcome> {
     const k = this.keys;
     const raw = await this.redis.csAdmitExpire(
-      k.clusterState, k.meta(cid), k.events(cid), k.allEvents, k.heartbeats, k.openClusters, k.deadlines, k.endedClusters, k.admitWaiting, k.retryDue,
-      cid, reason.slice(0, 2000), this.options.maxEvents ?? 100_000,
+      k.clusterState,
+      k.meta(cid),
+      k.events(cid),
+      k.allEvents,
+      k.heartbeats,
+      k.openClusters,
+      k.deadlines,
+      k.endedClusters,
+      k.admitWaiting,
+      k.retryDue,
+      cid,
+      reason.slice(0, 2000),
+      this.options.maxEvents ?? 100_000,
     );
     return parseOutcome(raw);
   }

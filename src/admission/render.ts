@@ -20,7 +20,9 @@ export function renderAdmission(machines: readonly MachineRecord[], waiting: rea
   }
   lines.push(waiting.length === 0 ? 'waiting for admission: none' : `waiting for admission (${waiting.length}), oldest first:`);
   for (const w of waiting) {
-    lines.push(`  ${w.cluster} waiting ${formatDuration(w.waitingMs)} (not admitted in ${formatDuration(Math.max(0, w.admitDeadline - now))}: ends not_admitted)${w.reserved.length > 0 ? `, holds ${w.reserved.join(', ')}` : ''}`);
+    lines.push(
+      `  ${w.cluster} waiting ${formatDuration(w.waitingMs)} (not admitted in ${formatDuration(Math.max(0, w.admitDeadline - now))}: ends not_admitted)${w.reserved.length > 0 ? `, holds ${w.reserved.join(', ')}` : ''}`,
+    );
     for (const line of w.waitsFor) lines.push(`    ${line}`);
   }
   return lines.join('\n');

@@ -54,7 +54,6 @@ export function defaultMachineId(testbox: string): string {
   return `${os.hostname().replace(/[^A-Za-z0-9_.:@+-]/g, '_')}-${testbox}`;
 }
 
-
 /**
  * The node agent: takes node jobs of one testbox from the dispatcher
  * (`<prefix>.queue.<testbox>.take`), runs each job's life, and tells the
@@ -96,7 +95,9 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         const code = (err as NatsError).code;
         if (code === NatsErrorCode.PermissionsViolation) {
           // Another testbox's credentials (or a wrong inbox prefix): no retry makes this work.
-          out.notice(`the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`);
+          out.notice(
+            `the NATS server refused this node's take on ${subjects.take(opts.testbox)}: ${errorMessage(err)}; these credentials may not take node jobs of testbox ${opts.testbox} (see cluster-sync nats-config)`,
+          );
           return EXIT_CODES.setup_error;
         }
         if (code === NatsErrorCode.NoResponders) say(`no dispatcher is listening on ${subjects.take(opts.testbox)} (is "cluster-sync worker" running?); retrying`);
@@ -133,7 +134,10 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         jobId = job.job_id;
         lastJob = jobId;
         if (admit) {
-          renewer = setInterval(() => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ renew: true })), { timeout }).catch(() => undefined), Math.max(200, Math.floor(leaseMs / 3)));
+          renewer = setInterval(
+            () => void nc.request(subjects.take(opts.testbox), encodeJson(takeRequest({ renew: true })), { timeout }).catch(() => undefined),
+            Math.max(200, Math.floor(leaseMs / 3)),
+          );
         }
         result = await runOne(nc, subjects, job, opts);
       } catch (err) {
@@ -150,7 +154,14 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         }
       }
       out.step({ at: Date.now(), cluster: reply.job.cluster, job: jobId, role: reply.job.node_roles, step: 'end', result: result.outcome, detail: result.reason || undefined });
-      await sendDone(nc, subjects, opts.testbox, { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine }, out, timeout);
+      await sendDone(
+        nc,
+        subjects,
+        opts.testbox,
+        { v: 1, job: jobId, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason || undefined, programs: result.programs, machine },
+        out,
+        timeout,
+      );
       last = EXIT_CODES[result.outcome];
       if (opts.once) return last;
     }

@@ -143,7 +143,11 @@ class NodeLife {
     }
 
     const rolesIp = rolesIpEnv(await this.client.rolesIp());
-    this.step('roles_ip', 'ok', { detail: Object.entries(rolesIp).map(([k, v]) => `${k}=${v}`).join(' ') });
+    this.step('roles_ip', 'ok', {
+      detail: Object.entries(rolesIp)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    });
     if (this.opts.etcHosts) {
       const lines = await appendEtcHosts(rolesIp, this.opts.etcHosts);
       this.step('etc_hosts', 'ok', { detail: `${lines.length} line(s) added to ${this.opts.etcHosts}` });

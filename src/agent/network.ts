@@ -54,7 +54,10 @@ export async function devicesByMac(exec: CommandRunner = execCommand): Promise<M
  * CAP_NET_ADMIN. Returns `device address` pairs as bound.
  */
 export async function bindDirectIps(directMacs: string, directIps: string, exec: CommandRunner = execCommand): Promise<string[]> {
-  const macs = directMacs.split(/\s+/).filter(Boolean).map((m) => m.toLowerCase());
+  const macs = directMacs
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((m) => m.toLowerCase());
   const ips = directIps.split(/\s+/).filter(Boolean);
   if (macs.length === 0) return [];
   if (macs.length !== ips.length) throw new DirectNetworkError(`direct_macs has ${macs.length} entries but direct_ips has ${ips.length}`);

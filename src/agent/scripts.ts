@@ -50,7 +50,10 @@ export function findProgram(root: string, name: string): { kind: ProgramKind; pa
   if (!PROGRAM_NAME.test(name) || name.includes('..')) {
     throw new InvalidInputError('node job', `program name ${JSON.stringify(name)} may hold only letters, digits, "_", ".", "+" and "-"`, 'programs');
   }
-  for (const [kind, dir] of [['daemon', 'daemon'], ['test', 'tests']] as const) {
+  for (const [kind, dir] of [
+    ['daemon', 'daemon'],
+    ['test', 'tests'],
+  ] as const) {
     const candidate = path.join(root, dir, name);
     let real: string;
     try {

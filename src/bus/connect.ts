@@ -29,12 +29,7 @@ export function inboxPrefixOf(config: ConnectionConfig): string | undefined {
  * a misconfigured permission shows in the process's log instead of failing
  * silently.
  */
-export async function connectNats(
-  config: ConnectionConfig,
-  name: string,
-  extra: Partial<ConnectionOptions> = {},
-  onProblem: NatsProblemSink = toStderr(name),
-): Promise<NatsConnection> {
+export async function connectNats(config: ConnectionConfig, name: string, extra: Partial<ConnectionOptions> = {}, onProblem: NatsProblemSink = toStderr(name)): Promise<NatsConnection> {
   const opts: ConnectionOptions = {
     servers: config.natsUrl.split(',').map((s) => s.trim()),
     name,
@@ -52,9 +47,7 @@ export async function connectNats(
   if (config.natsToken !== undefined) opts.token = config.natsToken;
   if (config.natsCreds !== undefined) {
     const text = readFileSync(config.natsCreds);
-    opts.authenticator = text.includes('-----BEGIN NATS USER JWT-----')
-      ? credsAuthenticator(text)
-      : nkeyAuthenticator(new TextEncoder().encode(text.toString('utf8').trim()));
+    opts.authenticator = text.includes('-----BEGIN NATS USER JWT-----') ? credsAuthenticator(text) : nkeyAuthenticator(new TextEncoder().encode(text.toString('utf8').trim()));
   }
   const nc = await connect(opts);
   void tellProblems(nc, onProblem);
@@ -67,9 +60,7 @@ async function tellProblems(nc: NatsConnection, onProblem: NatsProblemSink): Pro
     if (s.type !== Events.Error) continue;
     const ctx = s.permissionContext;
     onProblem(
-      ctx
-        ? `NATS server refused ${ctx.operation} to "${ctx.subject}": permissions violation; check this user's permissions (cluster-sync nats-config)`
-        : `NATS server error: ${String(s.data)}`,
+      ctx ? `NATS server refused ${ctx.operation} to "${ctx.subject}": permissions violation; check this user's permissions (cluster-sync nats-config)` : `NATS server error: ${String(s.data)}`,
     );
   }
 }

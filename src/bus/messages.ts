@@ -28,7 +28,10 @@ export const ReportId = z
   .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only')
   .refine((s) => !/^\d+$/.test(s), 'must not be a bare number');
 
-const Field = z.string().max(4096).regex(/^[^\0\n\r]*$/, 'no NUL or newline');
+const Field = z
+  .string()
+  .max(4096)
+  .regex(/^[^\0\n\r]*$/, 'no NUL or newline');
 
 const MAC = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
 const ROLE = /^[A-Za-z0-9_.-]+$/;
@@ -59,12 +62,13 @@ export const InfoFields = {
   direct_ips: listOf((w) => isIPv4(w), 'IPv4 addresses'),
 } as const;
 
-export const ReportInfoSchema = z.strictObject({
-  node_roles: InfoFields.node_roles.optional(),
-  ip: InfoFields.ip.optional(),
-  direct_macs: InfoFields.direct_macs.optional(),
-  direct_ips: InfoFields.direct_ips.optional(),
-})
+export const ReportInfoSchema = z
+  .strictObject({
+    node_roles: InfoFields.node_roles.optional(),
+    ip: InfoFields.ip.optional(),
+    direct_macs: InfoFields.direct_macs.optional(),
+    direct_ips: InfoFields.direct_ips.optional(),
+  })
   // Empty roles are "not told": they never blank the roles the split gave the node.
   .transform((info) => {
     const out = { ...info };
@@ -105,8 +109,11 @@ export function dataBytes(data: Record<string, string>): number {
  * They would end up escaped at six bytes each in Redis and raw in other nodes'
  * cache files and terminals; LAVA's values are words, addresses, numbers.
  */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const MsgValue = z.string().max(MAX_MSG_NODE_BYTES).regex(/^[^\u0000-\u0008\u000a-\u001f\u007f]*$/, 'no control characters (TAB is allowed)');
+const MsgValue = z
+  .string()
+  .max(MAX_MSG_NODE_BYTES)
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  .regex(/^[^\u0000-\u0008\u000a-\u001f\u007f]*$/, 'no control characters (TAB is allowed)');
 
 export const MsgDataSchema = z
   .record(z.string(), MsgValue)
@@ -125,41 +132,48 @@ export type MsgData = z.infer<typeof MsgDataSchema>;
 export const WaitMode = z.enum(['any', 'all']);
 export type WaitMode = z.infer<typeof WaitMode>;
 
-export const ReportSchema = z.strictObject({
-  v: z.literal(1),
-  id: ReportId,
-  cluster: idSchema('cluster id'),
-  job: idSchema('job id'),
-  state: z.enum(REPORT_KINDS),
-  /** Node clock, ms since the epoch. */
-  at: z.number().int().nonnegative(),
-  token: z.string().min(1).max(256),
-  info: ReportInfoSchema.optional(),
-  /** Why a node fails or aborts, shown to the other nodes and to operators. */
-  reason: z
-    .string()
-    .max(1024)
-    // It ends up in logs, `watch` lines and other nodes' output: no control characters.
-    // eslint-disable-next-line no-control-regex -- matching control characters is the point
-    .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, ' '))
-    .optional(),
-  /** `send` and `wait_msg`: the message ID. */
-  msg: MsgName.optional(),
-  /** `send`: this node's key=value data for the ID. */
-  data: MsgDataSchema.optional(),
-  /** `wait_msg` (and `send` for lava-sync): how the wait is satisfied. */
-  mode: WaitMode.optional(),
-  /** With mode `all`: only nodes of this role count. */
-  role: z.string().min(1).max(128).regex(/^[^\s\0]+$/, 'one role name, no white space').optional(),
-}).superRefine((r, ctx) => {
-  if ((r.state === 'send' || r.state === 'wait_msg') && r.msg === undefined) ctx.addIssue({ code: 'custom', path: ['msg'], message: `is required for ${r.state}` });
-  if (r.state === 'wait_msg' && r.mode === undefined) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'is required for wait_msg' });
-  if (r.state !== 'send' && r.state !== 'wait_msg' && (r.msg !== undefined || r.data !== undefined || r.mode !== undefined || r.role !== undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['msg'], message: `msg, data, mode and role belong to send and wait_msg, not ${r.state}` });
-  }
-  if (r.state === 'wait_msg' && r.data !== undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'wait_msg carries no data' });
-  if (r.role !== undefined && r.mode !== 'all') ctx.addIssue({ code: 'custom', path: ['role'], message: 'needs mode all' });
-});
+export const ReportSchema = z
+  .strictObject({
+    v: z.literal(1),
+    id: ReportId,
+    cluster: idSchema('cluster id'),
+    job: idSchema('job id'),
+    state: z.enum(REPORT_KINDS),
+    /** Node clock, ms since the epoch. */
+    at: z.number().int().nonnegative(),
+    token: z.string().min(1).max(256),
+    info: ReportInfoSchema.optional(),
+    /** Why a node fails or aborts, shown to the other nodes and to operators. */
+    reason: z
+      .string()
+      .max(1024)
+      // It ends up in logs, `watch` lines and other nodes' output: no control characters.
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, ' '))
+      .optional(),
+    /** `send` and `wait_msg`: the message ID. */
+    msg: MsgName.optional(),
+    /** `send`: this node's key=value data for the ID. */
+    data: MsgDataSchema.optional(),
+    /** `wait_msg` (and `send` for lava-sync): how the wait is satisfied. */
+    mode: WaitMode.optional(),
+    /** With mode `all`: only nodes of this role count. */
+    role: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^\s\0]+$/, 'one role name, no white space')
+      .optional(),
+  })
+  .superRefine((r, ctx) => {
+    if ((r.state === 'send' || r.state === 'wait_msg') && r.msg === undefined) ctx.addIssue({ code: 'custom', path: ['msg'], message: `is required for ${r.state}` });
+    if (r.state === 'wait_msg' && r.mode === undefined) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'is required for wait_msg' });
+    if (r.state !== 'send' && r.state !== 'wait_msg' && (r.msg !== undefined || r.data !== undefined || r.mode !== undefined || r.role !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['msg'], message: `msg, data, mode and role belong to send and wait_msg, not ${r.state}` });
+    }
+    if (r.state === 'wait_msg' && r.data !== undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'wait_msg carries no data' });
+    if (r.role !== undefined && r.mode !== 'all') ctx.addIssue({ code: 'custom', path: ['role'], message: 'needs mode all' });
+  });
 export type Report = z.infer<typeof ReportSchema>;
 
 /** The bridge's reply to a report. */

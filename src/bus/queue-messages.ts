@@ -17,7 +17,12 @@ export const TakeRequestSchema = z.strictObject({
    * Admission (DESIGN §9): the machine that asks (`--machine-id`). Absent: the
    * first-come-first-served hand-out of older agents and `--admission fifo`.
    */
-  machine: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:@+-]+$/, 'letters, digits and _ . : @ + - only').optional(),
+  machine: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.:@+-]+$/, 'letters, digits and _ . : @ + - only')
+    .optional(),
   /** The agent process (random per start): a taken job is handed again only to the process that took it. */
   session: z.string().min(1).max(64).optional(),
   /** The node job this machine ran last: it is over, whatever became of its `done`. */
@@ -72,9 +77,7 @@ export const NodeJobSchema = z.object({
   cluster_spec: z.string().max(256),
   standalone: z.boolean(),
   params: z.record(z.string(), Scalarish),
-  programs: z
-    .array(z.object({ name: z.string().min(1).max(128), role: z.string().min(1).max(128), params: z.record(z.string(), Scalarish) }))
-    .max(1000),
+  programs: z.array(z.object({ name: z.string().min(1).max(128), role: z.string().min(1).max(128), params: z.record(z.string(), Scalarish) })).max(1000),
   vars: z.record(z.string(), Scalarish),
   cluster_timeout_ms: z.number().int().positive(),
   heartbeat_interval_ms: z.number().int().min(10).max(3_600_000),

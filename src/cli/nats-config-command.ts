@@ -92,7 +92,9 @@ export function registerNatsConfig(program: Command): void {
           'each process runs with its own settings (its seed file stays on its machine, mode 0600):',
         ];
         for (const f of files.users) {
-          out.push(`  ${f.user.name.padEnd(Math.max(...files.users.map((u) => u.user.name.length)))} set -a; . ${f.envFile}; set +a; ${COMMANDS[f.user.role](f.user)}${f.reused ? '   (key kept)' : ''}`);
+          out.push(
+            `  ${f.user.name.padEnd(Math.max(...files.users.map((u) => u.user.name.length)))} set -a; . ${f.envFile}; set +a; ${COMMANDS[f.user.role](f.user)}${f.reused ? '   (key kept)' : ''}`,
+          );
         }
         process.stdout.write(`${out.join('\n')}\n`);
         await Promise.resolve();

@@ -34,7 +34,7 @@ export function registerNode(program: Command): void {
   withNatsFlags(
     program
       .command('node')
-      .description('the node agent: take node jobs of a testbox, run each job\'s life (daemons, tests, barriers), report how it ended')
+      .description("the node agent: take node jobs of a testbox, run each job's life (daemons, tests, barriers), report how it ended")
       .requiredOption('--testbox <name>', 'the testbox queue to take node jobs from (the cluster spec host name without --N)')
       .requiredOption('--scripts <dir>', 'the scripts tree: daemon/NAME runs as a daemon, tests/NAME as a test (an lkp-tests checkout)')
       .option('--once', 'run one node job, then exit with its exit code')
@@ -43,11 +43,15 @@ export function registerNode(program: Command): void {
       .option('--hosts-file <file>', 'the hosts file --etc-hosts appends to', '/etc/hosts')
       .option('--ip <address>', 'the address this node reports (default: first address of `hostname -I`)')
       .option('--poll-ms <ms>', 'pause between take requests while the queue is empty, ms', intFlag('--poll-ms', { min: 10 }), 1000)
-      .option('--result-root <dir>', 'append lkp-tests\' own stats of each job\'s end to DIR/last_state (cluster.abort: 1, cluster.timeout: 1, exit_fail: 1), as lkp\'s wait_cluster_state does')
+      .option('--result-root <dir>', "append lkp-tests' own stats of each job's end to DIR/last_state (cluster.abort: 1, cluster.timeout: 1, exit_fail: 1), as lkp's wait_cluster_state does")
       .option('--take-timeout <duration>', 'with --once: give up (exit 6) when no job came within this long, e.g. 30s')
-      .option('--admission <mode>', 'how node jobs reach this machine: "admission" (a cluster gets all its machines at once, or waits) or "fifo" (the next node job of the testbox queue, as Compass-CI)', 'admission')
-      .option('--machine-id <id>', 'this machine\'s id for admission (default: host name and testbox)')
-      .option('--lease <duration>', 'the machine\'s lease: gone (its reservations released) when it neither asks nor runs for this long', '15s'),
+      .option(
+        '--admission <mode>',
+        'how node jobs reach this machine: "admission" (a cluster gets all its machines at once, or waits) or "fifo" (the next node job of the testbox queue, as Compass-CI)',
+        'admission',
+      )
+      .option('--machine-id <id>', "this machine's id for admission (default: host name and testbox)")
+      .option('--lease <duration>', "the machine's lease: gone (its reservations released) when it neither asks nor runs for this long", '15s'),
   ).action(
     action(async (opts: NodeFlags) => {
       const config = connectionFrom(opts);
@@ -57,7 +61,8 @@ export function registerNode(program: Command): void {
       } catch (err) {
         throw new InvalidInputError('--testbox', errorMessage(err));
       }
-      if (opts.admission !== AdmissionMode.Admission && opts.admission !== AdmissionMode.Fifo) throw new InvalidInputError('--admission', `must be "admission" or "fifo", got ${JSON.stringify(opts.admission)}`);
+      if (opts.admission !== AdmissionMode.Admission && opts.admission !== AdmissionMode.Fifo)
+        throw new InvalidInputError('--admission', `must be "admission" or "fifo", got ${JSON.stringify(opts.admission)}`);
       if (opts.machineId !== undefined && !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(opts.machineId)) throw new InvalidInputError('--machine-id', 'must be 1 to 128 letters, digits or _ . : @ + -');
       const leaseMs = parseDuration(opts.lease, '--lease', 'command line');
       if (leaseMs < 1000 || leaseMs > 3_600_000) throw new InvalidInputError('--lease', 'must lie between 1s and 1h');

@@ -11,10 +11,10 @@ export function registerRerun(program: Command): void {
   withSchedulerFlags(
     program
       .command('rerun')
-      .description('submit a cluster\'s kept job again as a new cluster (new ids; both results link to each other)')
+      .description("submit a cluster's kept job again as a new cluster (new ids; both results link to each other)")
       .argument('<cluster>', 'the cluster to run again')
-      .option('--wait', 'wait for the new cluster\'s result and exit with its verdict\'s code')
-      .option('--json', 'print the scheduler\'s answer as JSON'),
+      .option('--wait', "wait for the new cluster's result and exit with its verdict's code")
+      .option('--json', "print the scheduler's answer as JSON"),
     true,
   ).action(
     action(async (cluster: string, opts: Record<string, unknown>) => {

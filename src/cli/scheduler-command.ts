@@ -17,14 +17,21 @@ function listFrom(flag: unknown, env: string | undefined): string[] | undefined 
 
 export function registerScheduler(program: Command): void {
   withConnectionFlags(
-    program.command('scheduler').description('run the HTTP API: POST /jobs, GET /clusters[/:id[/result]], DELETE /clusters/:id (cancel), POST /clusters/:id/rerun and the legacy lkp-cluster-sync endpoint; answers 503 while Redis is down'),
+    program
+      .command('scheduler')
+      .description(
+        'run the HTTP API: POST /jobs, GET /clusters[/:id[/result]], DELETE /clusters/:id (cancel), POST /clusters/:id/rerun and the legacy lkp-cluster-sync endpoint; answers 503 while Redis is down',
+      ),
   )
-    .option('--port <port>', 'port to listen on (lkp-tests\' LKP_CGI_PORT default is 3000; 0: any free port)', intFlag('--port', PORT), 3000)
+    .option('--port <port>', "port to listen on (lkp-tests' LKP_CGI_PORT default is 3000; 0: any free port)", intFlag('--port', PORT), 3000)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--cluster-dir <dir>', 'directory of cluster specs named by jobs\' cluster: (like lkp-tests\' cluster/)')
+    .option('--cluster-dir <dir>', "directory of cluster specs named by jobs' cluster: (like lkp-tests' cluster/)")
     .option('--token <token>', 'bearer token that submit, cancel and rerun require (env CS_API_TOKEN; required, at least 16 characters)')
     .option('--long-poll <seconds>', 'how long a legacy wait is held before it answers retry', intFlag('--long-poll', { min: 0, max: 86_400 }), 300)
-    .option('--legacy-allow <cidrs>', 'only these addresses or CIDR ranges (comma separated) may use the legacy lkp endpoint; others get 403 (env CS_LEGACY_ALLOW; default: open to all, as Compass-CI)')
+    .option(
+      '--legacy-allow <cidrs>',
+      'only these addresses or CIDR ranges (comma separated) may use the legacy lkp endpoint; others get 403 (env CS_LEGACY_ALLOW; default: open to all, as Compass-CI)',
+    )
     .option('--trusted-proxy <cidrs>', 'believe X-Forwarded-For only from these proxy addresses or ranges, comma separated (env CS_TRUSTED_PROXY; default: ignore the header)')
     .action(
       action(async (opts: Record<string, unknown>) => {

@@ -42,7 +42,7 @@ export function schedulerTarget(opts: Record<string, unknown>, needsToken: boole
   const origin = parseServerUrl(String(opts.server));
   const giveUpMs = parseDuration(opts.giveUp, '--give-up', 'command line');
   const token = (opts.token as string | undefined) ?? process.env.CS_API_TOKEN;
-  if (needsToken && !token) throw new InvalidInputError('command line', 'is required (or env CS_API_TOKEN): the scheduler\'s bearer token', '--token');
+  if (needsToken && !token) throw new InvalidInputError('command line', "is required (or env CS_API_TOKEN): the scheduler's bearer token", '--token');
   return { origin, token, giveUpMs };
 }
 

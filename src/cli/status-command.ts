@@ -20,7 +20,7 @@ export function registerStatus(program: Command): void {
     program
       .command('status')
       .argument('[cluster]', 'a cluster id: every node and the event history')
-      .description('without a cluster id, a table of open clusters; with one, its nodes, barriers and events, exiting with its verdict\'s code once it ended (0 while open)'),
+      .description("without a cluster id, a table of open clusters; with one, its nodes, barriers and events, exiting with its verdict's code once it ended (0 while open)"),
   )
     .option('--json', 'print JSON')
     .option('--give-up <duration>', 'how long to wait for a Redis that does not answer before exiting 69 (env CS_GIVE_UP)', process.env.CS_GIVE_UP || DEFAULT_GIVE_UP)
@@ -53,7 +53,9 @@ export function registerStatus(program: Command): void {
           const messages = await readMessages(store, cluster);
           const result = await readResult(store, cluster);
           const verdict = result.state === 'ended' ? { verdict: result.verdict, end_cause: result.end_cause } : {};
-          process.stdout.write(`${json ? JSON.stringify({ ...view, ...verdict, messages, events }, null, 2) : `${renderCluster(view, events, useColor(process.stdout), Date.now(), messages)}${result.state === 'ended' ? `\nverdict: ${result.verdict} (${result.end_cause})` : ''}`}\n`);
+          process.stdout.write(
+            `${json ? JSON.stringify({ ...view, ...verdict, messages, events }, null, 2) : `${renderCluster(view, events, useColor(process.stdout), Date.now(), messages)}${result.state === 'ended' ? `\nverdict: ${result.verdict} (${result.end_cause})` : ''}`}\n`,
+          );
           // An open cluster has not failed (yet): 0; an ended one exits with its verdict's code.
           return result.state === 'ended' && result.verdict ? (VERDICT_EXIT[result.verdict] ?? ExitCode.Failed) : ExitCode.Ok;
         } finally {

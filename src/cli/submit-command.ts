@@ -19,7 +19,9 @@ export function registerSubmit(program: Command): void {
     withSchedulerFlags(
       program
         .command('submit')
-        .description('submit a job through the scheduler and print its node jobs; --watch follows the clusters until they end and exits with their verdict (docs/exit-codes.md); NATS flags are for --watch only')
+        .description(
+          'submit a job through the scheduler and print its node jobs; --watch follows the clusters until they end and exits with their verdict (docs/exit-codes.md); NATS flags are for --watch only',
+        )
         .argument('<job.yaml>', 'the job file (lkp-tests job YAML; several documents and lists expand as lkp expands them)'),
       true,
     )
@@ -49,7 +51,7 @@ export function registerSubmit(program: Command): void {
       try {
         watched = await watchClusters(nc, new Subjects(config.subjectPrefix), clusters, {
           onEvent: (ev) => process.stdout.write(`${formatEvent(ev, color)}\n`),
-          finalOf: async (cid) => (await fetchResult(t, cid, false, 0)).attempts[0]?.state === 'ended' ? 'ended' : null,
+          finalOf: async (cid) => ((await fetchResult(t, cid, false, 0)).attempts[0]?.state === 'ended' ? 'ended' : null),
         });
       } finally {
         await nc.drain().catch(() => undefined);
@@ -58,7 +60,10 @@ export function registerSubmit(program: Command): void {
       // The verdicts (a cluster with retries is waited for until its last attempt ended).
       const results: ClusterResult[] = [];
       for (const cid of clusters) results.push(await fetchResult(t, cid, true, 1000));
-      for (const r of results) process.stdout.write(`cluster ${r.cluster}: ${r.verdict}${r.end_cause && r.end_cause !== 'finished' ? ` (${r.end_cause})` : ''}${r.attempts.length > 1 ? ` after ${r.attempts.length} attempts` : ''}\n`);
+      for (const r of results)
+        process.stdout.write(
+          `cluster ${r.cluster}: ${r.verdict}${r.end_cause && r.end_cause !== 'finished' ? ` (${r.end_cause})` : ''}${r.attempts.length > 1 ? ` after ${r.attempts.length} attempts` : ''}\n`,
+        );
       const codes = results.map(resultExit);
       return codes.find((c) => c !== ExitCode.Ok) ?? ExitCode.Ok;
     }),

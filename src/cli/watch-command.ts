@@ -22,7 +22,9 @@ function checkId(value: string | undefined, flag: string): string | undefined {
 }
 
 export function registerWatch(program: Command): void {
-  withConnectionFlags(program.command('watch').description('print cluster events as they happen, one line each; --since replays the past first; --cluster of an ended cluster prints its events and exits'))
+  withConnectionFlags(
+    program.command('watch').description('print cluster events as they happen, one line each; --since replays the past first; --cluster of an ended cluster prints its events and exits'),
+  )
     .option('--cluster <id>', 'only this cluster')
     .option('--node <job>', "only this node job's reports, and its cluster's barrier resolutions")
     .option('--state <state>', 'only reports reaching this state (or of this kind) and resolutions of this barrier or result')

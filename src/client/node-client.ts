@@ -230,11 +230,9 @@ export class NodeClient {
 
   /** Compass-CI's roles_ip: `direct_ROLE_ips=IPS` and `ROLE=IP` for every node and role. */
   async rolesIp(): Promise<string[]> {
-    const msg = await this.nc.request(
-      this.subjects.query(this.id.cluster),
-      encodeJson({ v: 1, cluster: this.id.cluster, job: this.id.job, token: this.id.token, what: 'roles_ip' }),
-      { timeout: this.opts.requestTimeoutMs * 2 },
-    );
+    const msg = await this.nc.request(this.subjects.query(this.id.cluster), encodeJson({ v: 1, cluster: this.id.cluster, job: this.id.job, token: this.id.token, what: 'roles_ip' }), {
+      timeout: this.opts.requestTimeoutMs * 2,
+    });
     const reply = JSON.parse(decodeText(msg.data)) as { ok: boolean; roles_ip?: string[]; reason?: string };
     if (!reply.ok || !reply.roles_ip) throw new RejectedError(reply.reason ?? 'no roles_ip in the answer');
     return reply.roles_ip;

@@ -97,7 +97,13 @@ export function prepareClusters(text: string, source: string, opts: PrepareOptio
     const where = jobs.length > 1 ? `${source} (job ${index + 1} of ${jobs.length})` : source;
     const parsed = parseJob(doc, where, opts.isProgram ?? classifyByShape);
     const policy = parsePolicy(doc, where);
-    const spec = resolveSpec(parsed.cluster, parsed.roles.map((r) => r.role), parsed.clusterSpec, opts, where);
+    const spec = resolveSpec(
+      parsed.cluster,
+      parsed.roles.map((r) => r.role),
+      parsed.clusterSpec,
+      opts,
+      where,
+    );
     const warnings = [...spec.warnings];
     const nodes = splitJob(parsed, spec, where, { heartbeatIntervalMs: opts.heartbeatIntervalMs, warn: (line) => warnings.push(line) });
     const limit = opts.maxNodeJobBytes ?? MAX_NODE_JOB_BYTES;

@@ -51,42 +51,106 @@ export class ClusterStore {
   }
 
   // Submit (SubmitStore).
-  assignIds(drafts: NodeJobDraft[]): Promise<NodeJob[]> { return this.submits.assignIds(drafts); }
-  createCluster(jobs: NodeJob[], extraMeta?: Record<string, string | number>): Promise<{ created: number; event: string }> { return this.submits.createCluster(jobs, extraMeta); }
-  markQueued(cid: string): Promise<void> { return this.submits.markQueued(cid); }
+  assignIds(drafts: NodeJobDraft[]): Promise<NodeJob[]> {
+    return this.submits.assignIds(drafts);
+  }
+  createCluster(jobs: NodeJob[], extraMeta?: Record<string, string | number>): Promise<{ created: number; event: string }> {
+    return this.submits.createCluster(jobs, extraMeta);
+  }
+  markQueued(cid: string): Promise<void> {
+    return this.submits.markQueued(cid);
+  }
 
   // Fold (FoldStore).
-  fold(report: Report): Promise<FoldOutcome> { return this.folds.fold(report); }
-  foldBatch(reports: readonly Report[]): Promise<FoldOutcome[]> { return this.folds.foldBatch(reports); }
-  timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> { return this.folds.timeout(cid, barrier); }
-  checkMembership(cid: string, job: string, token: string): Promise<MembershipRefusal | undefined> { return this.folds.checkMembership(cid, job, token); }
-  checkMemberships(triples: readonly { cluster: string; job: string; token: string }[]): Promise<(MembershipRefusal | undefined)[]> { return this.folds.checkMemberships(triples); }
-  recordDaemonStarted(cid: string, job: string): Promise<void> { return this.folds.recordDaemonStarted(cid, job); }
-  setDeadline(cid: string, barrier: Barrier, at: number): Promise<void> { return this.folds.setDeadline(cid, barrier, at); }
-  forgetHeartbeat(cid: string, job: string): Promise<boolean> { return this.folds.forgetHeartbeat(cid, job); }
+  fold(report: Report): Promise<FoldOutcome> {
+    return this.folds.fold(report);
+  }
+  foldBatch(reports: readonly Report[]): Promise<FoldOutcome[]> {
+    return this.folds.foldBatch(reports);
+  }
+  timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
+    return this.folds.timeout(cid, barrier);
+  }
+  checkMembership(cid: string, job: string, token: string): Promise<MembershipRefusal | undefined> {
+    return this.folds.checkMembership(cid, job, token);
+  }
+  checkMemberships(triples: readonly { cluster: string; job: string; token: string }[]): Promise<(MembershipRefusal | undefined)[]> {
+    return this.folds.checkMemberships(triples);
+  }
+  recordDaemonStarted(cid: string, job: string): Promise<void> {
+    return this.folds.recordDaemonStarted(cid, job);
+  }
+  setDeadline(cid: string, barrier: Barrier, at: number): Promise<void> {
+    return this.folds.setDeadline(cid, barrier, at);
+  }
+  forgetHeartbeat(cid: string, job: string): Promise<boolean> {
+    return this.folds.forgetHeartbeat(cid, job);
+  }
 
   // Sweeps and retention (SweepStore).
-  claimSweep(holder: string, ms: number): Promise<boolean> { return this.sweeps.claimSweep(holder, ms); }
-  dueDeadlines(limit?: number): Promise<[string, Barrier][]> { return this.sweeps.dueDeadlines(limit); }
-  silentNodes(limit?: number): Promise<[string, string][]> { return this.sweeps.silentNodes(limit); }
-  unfinishedSubmits(before: number, limit?: number): Promise<string[]> { return this.sweeps.unfinishedSubmits(before, limit); }
-  endedBefore(t: number, limit: number): Promise<string[]> { return this.sweeps.endedBefore(t, limit); }
-  recordEnded(ends: ReadonlyMap<string, number>): Promise<void> { return this.sweeps.recordEnded(ends); }
-  scanClusters(count: number): Promise<{ clusters: string[]; cursorDone: boolean }> { return this.sweeps.scanClusters(count); }
-  endTimes(clusters: string[]): Promise<Map<string, number | undefined>> { return this.sweeps.endTimes(clusters); }
-  deleteCluster(cid: string, jobIds?: string[]): Promise<void> { return this.sweeps.deleteCluster(cid, jobIds); }
+  claimSweep(holder: string, ms: number): Promise<boolean> {
+    return this.sweeps.claimSweep(holder, ms);
+  }
+  dueDeadlines(limit?: number): Promise<[string, Barrier][]> {
+    return this.sweeps.dueDeadlines(limit);
+  }
+  silentNodes(limit?: number): Promise<[string, string][]> {
+    return this.sweeps.silentNodes(limit);
+  }
+  unfinishedSubmits(before: number, limit?: number): Promise<string[]> {
+    return this.sweeps.unfinishedSubmits(before, limit);
+  }
+  endedBefore(t: number, limit: number): Promise<string[]> {
+    return this.sweeps.endedBefore(t, limit);
+  }
+  recordEnded(ends: ReadonlyMap<string, number>): Promise<void> {
+    return this.sweeps.recordEnded(ends);
+  }
+  scanClusters(count: number): Promise<{ clusters: string[]; cursorDone: boolean }> {
+    return this.sweeps.scanClusters(count);
+  }
+  endTimes(clusters: string[]): Promise<Map<string, number | undefined>> {
+    return this.sweeps.endTimes(clusters);
+  }
+  deleteCluster(cid: string, jobIds?: string[]): Promise<void> {
+    return this.sweeps.deleteCluster(cid, jobIds);
+  }
 
   // Reads (ReadStore).
-  readCluster(cid: string): Promise<ClusterView> { return this.reads.readCluster(cid); }
-  openClusters(limit?: number): Promise<string[]> { return this.reads.openClusters(limit); }
-  token(cid: string): Promise<string | undefined> { return this.reads.token(cid); }
-  heartbeatSettings(cid: string): Promise<{ token: string; heartbeatMs: number } | undefined> { return this.reads.heartbeatSettings(cid); }
-  clusterOfJob(job: string): Promise<string | undefined> { return this.reads.clusterOfJob(job); }
-  clusterTimeoutMs(cid: string): Promise<number> { return this.reads.clusterTimeoutMs(cid); }
-  nodeQueues(cid: string): Promise<Record<string, string>> { return this.reads.nodeQueues(cid); }
-  finalResult(cid: string): Promise<'finish' | 'abort' | undefined> { return this.reads.finalResult(cid); }
-  presence(cid: string): Promise<{ state: boolean; meta: boolean }> { return this.reads.presence(cid); }
-  clusterIds(): Promise<string[]> { return this.reads.clusterIds(); }
-  foldedReportIds(cid: string): Promise<string[]> { return this.reads.foldedReportIds(cid); }
-  now(): Promise<number> { return this.reads.now(); }
+  readCluster(cid: string): Promise<ClusterView> {
+    return this.reads.readCluster(cid);
+  }
+  openClusters(limit?: number): Promise<string[]> {
+    return this.reads.openClusters(limit);
+  }
+  token(cid: string): Promise<string | undefined> {
+    return this.reads.token(cid);
+  }
+  heartbeatSettings(cid: string): Promise<{ token: string; heartbeatMs: number } | undefined> {
+    return this.reads.heartbeatSettings(cid);
+  }
+  clusterOfJob(job: string): Promise<string | undefined> {
+    return this.reads.clusterOfJob(job);
+  }
+  clusterTimeoutMs(cid: string): Promise<number> {
+    return this.reads.clusterTimeoutMs(cid);
+  }
+  nodeQueues(cid: string): Promise<Record<string, string>> {
+    return this.reads.nodeQueues(cid);
+  }
+  finalResult(cid: string): Promise<'finish' | 'abort' | undefined> {
+    return this.reads.finalResult(cid);
+  }
+  presence(cid: string): Promise<{ state: boolean; meta: boolean }> {
+    return this.reads.presence(cid);
+  }
+  clusterIds(): Promise<string[]> {
+    return this.reads.clusterIds();
+  }
+  foldedReportIds(cid: string): Promise<string[]> {
+    return this.reads.foldedReportIds(cid);
+  }
+  now(): Promise<number> {
+    return this.reads.now();
+  }
 }

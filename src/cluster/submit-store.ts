@@ -51,8 +51,22 @@ export class SubmitStore {
     const event = { v: 1, type: 'submitted', cluster: cid, nodes: jobs.length, roles: meta.roles, spec: meta.spec };
     const k = this.ctx.keys;
     const [created, id] = await this.ctx.redis.csCreate(
-      k.clusterState, k.id2cluster, k.meta(cid), k.events(cid), k.allEvents, k.openClusters, k.submitting, k.deadlines, k.specClusters(first.cluster_spec),
-      cid, JSON.stringify(nodes), JSON.stringify(meta), JSON.stringify(event), this.ctx.maxEvents, MIN_CLUSTER_TIMEOUT_MS, MAX_CLUSTER_TIMEOUT_MS,
+      k.clusterState,
+      k.id2cluster,
+      k.meta(cid),
+      k.events(cid),
+      k.allEvents,
+      k.openClusters,
+      k.submitting,
+      k.deadlines,
+      k.specClusters(first.cluster_spec),
+      cid,
+      JSON.stringify(nodes),
+      JSON.stringify(meta),
+      JSON.stringify(event),
+      this.ctx.maxEvents,
+      MIN_CLUSTER_TIMEOUT_MS,
+      MAX_CLUSTER_TIMEOUT_MS,
     );
     return { created: Number(created), event: id };
   }

@@ -66,12 +66,7 @@ const NODE_JOB_OPTIONS = { removeOnComplete: { count: 10_000 }, removeOnFail: { 
  * A failure part-way through several clusters throws {@link PartialSubmitError}
  * naming the clusters that were created.
  */
-export async function submitClusters(
-  store: ClusterStore,
-  queues: QueueSet,
-  prepared: PreparedCluster[],
-  onSubmitted?: SubmittedListener,
-): Promise<SubmittedCluster[]> {
+export async function submitClusters(store: ClusterStore, queues: QueueSet, prepared: PreparedCluster[], onSubmitted?: SubmittedListener): Promise<SubmittedCluster[]> {
   const out: SubmittedCluster[] = [];
   for (const p of prepared) {
     try {
@@ -102,7 +97,11 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   const end = await claimSubmit(store, cid, 'queued');
   if (end === 'reaper' || (end === 'gone' && (await store.token(cid)) === undefined)) {
     await removeCluster(store, queues, cid, where).catch(() => undefined);
-    throw new ClusterSyncError(ErrorCode.Internal, `cluster ${cid} was removed as half-written while its submit was still queueing its node jobs (slower than the workers' --submit-grace); nothing of it is left`, { retryable: true });
+    throw new ClusterSyncError(
+      ErrorCode.Internal,
+      `cluster ${cid} was removed as half-written while its submit was still queueing its node jobs (slower than the workers' --submit-grace); nothing of it is left`,
+      { retryable: true },
+    );
   }
   // Complete: it waits for admission. Should this fail, the reaper finds every node job queued and enqueues it itself.
   await new AdmissionStore(store.redis, store.keys).enqueue(cid, jobs, p.admission).catch(() => undefined);

@@ -78,7 +78,10 @@ export class SweepStore {
       const [err, vals] = rows[i] ?? [null, []];
       const v = (vals ?? []) as (string | null)[];
       if (err || !v[0]) return out.set(cid, undefined);
-      const ats = v.slice(2).map(Number).filter((n) => Number.isFinite(n) && n > 0);
+      const ats = v
+        .slice(2)
+        .map(Number)
+        .filter((n) => Number.isFinite(n) && n > 0);
       if (ats.length === 0) ats.push(Number(v[1]) || 0);
       out.set(cid, Math.max(...ats));
     });
@@ -107,12 +110,7 @@ export class SweepStore {
         /* a corrupt entry: the ids given are all we know */
       }
     }
-    const steps: Promise<unknown>[] = [
-      redis.hdel(k.clusterState, cid),
-      redis.zrem(k.openClusters, cid),
-      redis.zrem(k.retryDue, cid),
-      redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`)),
-    ];
+    const steps: Promise<unknown>[] = [redis.hdel(k.clusterState, cid), redis.zrem(k.openClusters, cid), redis.zrem(k.retryDue, cid), redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`))];
     if (jobs.length > 0) {
       steps.push(redis.hdel(k.id2cluster, ...jobs));
       steps.push(redis.zrem(k.heartbeats, ...jobs.map((j) => `${cid} ${j}`)));

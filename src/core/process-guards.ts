@@ -21,7 +21,10 @@ export function installProcessGuards(processName: string, log: Pick<Logger, 'err
   if (installed) return;
   installed = true;
   process.on('unhandledRejection', (reason) => {
-    log.error({ process: processName, err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, `unhandled promise rejection (living on): ${errorMessage(reason)}`);
+    log.error(
+      { process: processName, err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
+      `unhandled promise rejection (living on): ${errorMessage(reason)}`,
+    );
   });
   process.on('uncaughtException', (err, origin) => {
     log.fatal({ process: processName, origin, err: { message: err.message, stack: err.stack } }, `uncaught exception, exiting: ${err.message}`);

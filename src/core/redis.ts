@@ -32,18 +32,18 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
   const client = !viaSentinels(t)
     ? new Redis(t.redisUrl, common)
     : closingItsSentinels(
-    new Redis({
-      ...common,
-      sentinels: t.redisSentinels,
-      name: t.redisMaster,
-      role: 'master',
-      ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
-      sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
-      failoverDetector: true,
-      // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
-      reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
-    }),
-  );
+        new Redis({
+          ...common,
+          sentinels: t.redisSentinels,
+          name: t.redisMaster,
+          role: 'master',
+          ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+          sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+          failoverDetector: true,
+          // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
+          reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+        }),
+      );
   // Each failed reconnect is an 'error' event; unheard, ioredis prints a stack for each. Who waits for
   // Redis says so once per interval (src/core/wait-servers.ts), and failed commands are logged where made.
   client.on('error', () => undefined);

@@ -20,7 +20,6 @@ export interface WaitOptions {
   giveUpMs?: number;
 }
 
-
 /**
  * Tries `attempt` until it succeeds. While it fails with an error `isDown`
  * accepts, says which server it waits for (at once, then once per
@@ -56,7 +55,11 @@ export async function waitUntil<T>(what: string, url: string, attempt: () => Pro
 /** NATS errors that mean "no server there (yet)", not "the server said no". */
 export function natsIsDown(err: unknown): boolean {
   const code = String((err as { code?: unknown }).code ?? '');
-  return ['CONNECTION_REFUSED', 'CONNECTION_TIMEOUT', 'TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DRAINING'].includes(code) || /^E[A-Z]+$/.test(code) || /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(errorMessage(err));
+  return (
+    ['CONNECTION_REFUSED', 'CONNECTION_TIMEOUT', 'TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DRAINING'].includes(code) ||
+    /^E[A-Z]+$/.test(code) ||
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/.test(errorMessage(err))
+  );
 }
 
 /** Redis errors that mean "not there or not ready (yet)". */

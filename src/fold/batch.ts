@@ -62,7 +62,7 @@ export const QueuedReportSchema = ReportSchema.safeExtend({ id: z.union([ReportI
  * bridge, or by an older version).
  */
 export function parseBatch(data: unknown): { reports: Report[]; malformed: { index: number; reason: string }[] } {
-  const list = typeof data === 'object' && data !== null && Array.isArray((data as { reports?: unknown }).reports) ? ((data as { reports: unknown[] }).reports) : undefined;
+  const list = typeof data === 'object' && data !== null && Array.isArray((data as { reports?: unknown }).reports) ? (data as { reports: unknown[] }).reports : undefined;
   if (!list) return { reports: [], malformed: [{ index: 0, reason: 'job data has no list of reports' }] };
   const reports: Report[] = [];
   const malformed: { index: number; reason: string }[] = [];

@@ -14,9 +14,7 @@ export interface EventFilter {
 }
 
 /** Values `--state` accepts: node states, report kinds, and `submitted`. */
-export const FILTER_STATES: readonly string[] = [
-  ...new Set([...NODE_STATES.filter((s) => s !== ''), ...REPORT_KINDS.filter((k) => k !== 'heartbeat'), 'submitted']),
-];
+export const FILTER_STATES: readonly string[] = [...new Set([...NODE_STATES.filter((s) => s !== ''), ...REPORT_KINDS.filter((k) => k !== 'heartbeat'), 'submitted'])];
 
 export function checkStateFilter(state: string | undefined): string | undefined {
   if (state === undefined) return undefined;

@@ -52,9 +52,6 @@ function messageLine(c: Colors, ev: Extract<ClusterEvent, { type: 'message' }>):
   const verb = ev.op === 'send' ? (ev.mode === 'all' ? 'sync' : 'send') : ev.mode === 'all' ? 'wait-all' : 'wait';
   const role = ev.role ? ` (${ev.role})` : '';
   const keys = ev.keys && ev.keys.length > 0 ? `  ${ev.keys.join(' ')}` : '';
-  const released =
-    ev.released && ev.released.length > 0
-      ? `  ${c.green(`released ${ev.released.map((r) => `${r.job} after ${formatDuration(r.waited_ms)}`).join(', ')}`)}`
-      : '';
+  const released = ev.released && ev.released.length > 0 ? `  ${c.green(`released ${ev.released.map((r) => `${r.job} after ${formatDuration(r.waited_ms)}`).join(', ')}`)}` : '';
   return `${c.blue(verb.padEnd(8))} ${ev.msg}${role}${keys}${released}`;
 }

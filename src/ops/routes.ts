@@ -64,7 +64,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   const sendStatic = async (name: string, reply: FastifyReply) => {
     const type = STATIC[name];
     if (!type) return reply.code(404).type('text/plain').send(`not found: /ui/${name}\n`);
-    return reply.type(type).header('cache-control', 'no-cache').send(await readFile(path.join(STATIC_DIR, name)));
+    return reply
+      .type(type)
+      .header('cache-control', 'no-cache')
+      .send(await readFile(path.join(STATIC_DIR, name)));
   };
   app.get('/ui', async (_req, reply) => sendStatic('index.html', reply));
   app.get<{ Params: { file: string } }>('/ui/:file', async (req, reply) => sendStatic(req.params.file === '' ? 'index.html' : req.params.file, reply));
@@ -78,7 +81,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
       const view = await store.readCluster(id);
       // The verdict and the attempts (src/results): what an operator asks first.
       const result = await readResult(store, id);
-      return { cluster: view, summary: summarize(view), events: await clusterEvents(store, id), now: Date.now(), result: { state: result.state, verdict: result.verdict, end_cause: result.end_cause, attempts: result.attempts } };
+      return {
+        cluster: view,
+        summary: summarize(view),
+        events: await clusterEvents(store, id),
+        now: Date.now(),
+        result: { state: result.state, verdict: result.verdict, end_cause: result.end_cause, attempts: result.attempts },
+      };
     } catch (err) {
       if (err instanceof NotFoundError) return reply.code(404).send({ error: err.message });
       throw err;

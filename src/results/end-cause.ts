@@ -59,7 +59,7 @@ export const END_CLASSES: Readonly<Record<EndCause, EndClass>> = {
   test_failed: { verdict: 'failed', kind: 'test', retried: false, meaning: "a program's own non-zero exit (test or daemon): never retried" },
   setup_error: { verdict: 'aborted', kind: 'infrastructure', retried: true, meaning: 'a node could not set up its job (missing program, scripts tree, network)' },
   dead_node: { verdict: 'aborted', kind: 'infrastructure', retried: true, meaning: 'a node stopped sending heartbeats (agent or machine died)' },
-  machine_lost: { verdict: 'aborted', kind: 'infrastructure', retried: true, meaning: "the machine a node job was handed to lost its lease" },
+  machine_lost: { verdict: 'aborted', kind: 'infrastructure', retried: true, meaning: 'the machine a node job was handed to lost its lease' },
   timed_out: { verdict: 'timed_out', kind: 'infrastructure', retried: true, meaning: 'a barrier reached its deadline (cluster_timeout)' },
   not_admitted: { verdict: 'not_admitted', kind: 'infrastructure', retried: true, meaning: 'no machines for it within its admit timeout' },
   cancelled: { verdict: 'cancelled', kind: 'operator', retried: false, meaning: 'an operator cancelled it: ends it for good' },

@@ -2,14 +2,16 @@ import type { ClusterResult, NodeResult, StepResult } from './result';
 
 /** Text for an XML attribute or element: the five special characters escaped, characters XML 1.0 forbids dropped. */
 export function xmlText(s: string): string {
-  return s
-    // eslint-disable-next-line no-control-regex -- removing what XML cannot carry is the point
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return (
+    s
+      // eslint-disable-next-line no-control-regex -- removing what XML cannot carry is the point
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&apos;')
+  );
 }
 
 const attrs = (a: Record<string, string | number | undefined>): string =>
@@ -55,7 +57,11 @@ function nodeCases(cid: string, n: NodeResult): Case[] {
 
 function stepCase(cid: string, s: StepResult): Case {
   const outcome =
-    s.result === 'pass' ? undefined : s.result === 'fail' ? { tag: 'failure' as const, type: s.kind, message: s.detail ?? 'failed' } : { tag: 'skipped' as const, type: s.kind, message: 'not resolved' };
+    s.result === 'pass'
+      ? undefined
+      : s.result === 'fail'
+        ? { tag: 'failure' as const, type: s.kind, message: s.detail ?? 'failed' }
+        : { tag: 'skipped' as const, type: s.kind, message: 'not resolved' };
   return { classname: `${cid}.multinode`, name: s.name, ms: s.took_ms, outcome };
 }
 

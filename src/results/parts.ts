@@ -67,7 +67,14 @@ function endFromEvents(job: string, state: NodeState, events: readonly ClusterEv
   return { ended: cause === 'timed_out' ? 'timed_out' : 'aborted' };
 }
 
-export function nodeResults(view: ClusterView, meta: Record<string, string>, events: readonly ClusterEvent[], ends: Map<string, NodeEnd>, policy: ClusterPolicy, cause: EndCause | undefined): NodeResult[] {
+export function nodeResults(
+  view: ClusterView,
+  meta: Record<string, string>,
+  events: readonly ClusterEvent[],
+  ends: Map<string, NodeEnd>,
+  policy: ClusterPolicy,
+  cause: EndCause | undefined,
+): NodeResult[] {
   const hosts = hostsOf(meta);
   const queues = testboxesOf(meta);
   const optional = new Set(policy.optionalRoles);

@@ -25,16 +25,28 @@ const RoleName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'role names hold only let
 const RolesText = z
   .string()
   .regex(/^roles\s*\[[^\]]*\]$/, 'must be all, any, or roles [r1, r2]')
-  .transform((s) => (/\[([^\]]*)\]/.exec(s)?.[1] ?? '').split(',').map((r) => r.trim()).filter(Boolean))
+  .transform((s) =>
+    (/\[([^\]]*)\]/.exec(s)?.[1] ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(RoleName).min(1, 'roles [...] names no role'));
 
-const SuccessSchema = z.union([
-  z.enum(['all', 'any']).transform((mode): SuccessPolicy => ({ mode })),
-  RolesText.transform((roles): SuccessPolicy => ({ mode: 'roles', roles })),
-  z.strictObject({ roles: z.array(RoleName).min(1, 'names no role') }).transform(({ roles }): SuccessPolicy => ({ mode: 'roles', roles })),
-], { error: 'must be all, any, or roles [r1, r2]' });
+const SuccessSchema = z.union(
+  [
+    z.enum(['all', 'any']).transform((mode): SuccessPolicy => ({ mode })),
+    RolesText.transform((roles): SuccessPolicy => ({ mode: 'roles', roles })),
+    z.strictObject({ roles: z.array(RoleName).min(1, 'names no role') }).transform(({ roles }): SuccessPolicy => ({ mode: 'roles', roles })),
+  ],
+  { error: 'must be all, any, or roles [r1, r2]' },
+);
 
-const RetriesSchema = z.number({ error: `must be a whole number from 0 to ${MAX_CLUSTER_RETRIES}` }).int(`must be a whole number from 0 to ${MAX_CLUSTER_RETRIES}`).min(0, 'must be at least 0').max(MAX_CLUSTER_RETRIES, `must be at most ${MAX_CLUSTER_RETRIES}`);
+const RetriesSchema = z
+  .number({ error: `must be a whole number from 0 to ${MAX_CLUSTER_RETRIES}` })
+  .int(`must be a whole number from 0 to ${MAX_CLUSTER_RETRIES}`)
+  .min(0, 'must be at least 0')
+  .max(MAX_CLUSTER_RETRIES, `must be at most ${MAX_CLUSTER_RETRIES}`);
 const EssentialSchema = z.boolean({ error: 'must be true or false' });
 
 function check<T>(schema: z.ZodType<T>, value: unknown, source: string, field: string): T {

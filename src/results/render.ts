@@ -38,8 +38,9 @@ export function renderList(rows: readonly ClusterRow[]): string {
   const head = `${'CLUSTER'.padEnd(10)} ${'STATE'.padEnd(9)} ${'VERDICT'.padEnd(13)} ${'CAUSE'.padEnd(13)} ${'ATTEMPT'.padEnd(8)} ${'NODES'.padEnd(6)} ${'CREATED'.padEnd(24)} SPEC`;
   return [
     head,
-    ...rows.map((r) =>
-      `${r.cluster.padEnd(10)} ${r.state.padEnd(9)} ${(r.verdict ?? '-').padEnd(13)} ${(r.end_cause ?? '-').padEnd(13)} ${`${r.attempt}/${r.attempts}`.padEnd(8)} ${String(r.nodes).padEnd(6)} ${new Date(r.created).toISOString().padEnd(24)} ${r.spec}${r.rerun_of ? ` (re-run of ${r.rerun_of})` : ''}`,
+    ...rows.map(
+      (r) =>
+        `${r.cluster.padEnd(10)} ${r.state.padEnd(9)} ${(r.verdict ?? '-').padEnd(13)} ${(r.end_cause ?? '-').padEnd(13)} ${`${r.attempt}/${r.attempts}`.padEnd(8)} ${String(r.nodes).padEnd(6)} ${new Date(r.created).toISOString().padEnd(24)} ${r.spec}${r.rerun_of ? ` (re-run of ${r.rerun_of})` : ''}`,
     ),
   ].join('\n');
 }

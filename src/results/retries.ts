@@ -64,7 +64,10 @@ export class Retrier {
         const next = await retryCluster(this.store, this.queues, cid, this.onSubmitted);
         if (next) {
           submitted++;
-          this.log.warn({ cluster: cid, cause, attempt: attempt + 1, of: retries + 1, next: next.cluster }, `cluster ${cid} ended ${cause}: submitted attempt ${attempt + 1} of ${retries + 1} as ${next.cluster}`);
+          this.log.warn(
+            { cluster: cid, cause, attempt: attempt + 1, of: retries + 1, next: next.cluster },
+            `cluster ${cid} ended ${cause}: submitted attempt ${attempt + 1} of ${retries + 1} as ${next.cluster}`,
+          );
         }
       } catch (err) {
         await this.store.redis.zadd(k.retryDue, endedAt, cid).catch(() => undefined);

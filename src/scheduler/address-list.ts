@@ -16,7 +16,10 @@ export function checkCidr(value: string): string | undefined {
 
 /** Splits `a,b , c` into its entries. */
 export function splitList(value: string): string[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** Whether an address is inside one of the ranges; IPv4-mapped IPv6 (`::ffff:10.0.0.1`) counts as IPv4. */

@@ -37,7 +37,5 @@ export function clusterAnswer(view: ClusterView): ClusterAnswer {
 
 /** `GET /clusters/:id`: a cluster's nodes, their states, and its pending barrier with its deadline. */
 export function registerClusterRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
-  app.get<{ Params: z.infer<typeof ParamsSchema> }>('/clusters/:id', { schema: { params: ParamsSchema } }, async (request) =>
-    clusterAnswer(await deps.store.readCluster(request.params.id)),
-  );
+  app.get<{ Params: z.infer<typeof ParamsSchema> }>('/clusters/:id', { schema: { params: ParamsSchema } }, async (request) => clusterAnswer(await deps.store.readCluster(request.params.id)));
 }

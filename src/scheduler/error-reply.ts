@@ -8,8 +8,7 @@ import { submitAnswer } from './jobs-route';
 /** An HTTP status and a one-line reason for any error a route throws. */
 export function describeHttpError(err: unknown): { status: number; code: string; message: string } {
   if (err instanceof ClusterSyncError) {
-    const status =
-      err.code === ErrorCode.InvalidInput ? 400 : err.code === ErrorCode.NotFound ? 404 : err.code === ErrorCode.Rejected ? 409 : err.retryable ? 503 : 500;
+    const status = err.code === ErrorCode.InvalidInput ? 400 : err.code === ErrorCode.NotFound ? 404 : err.code === ErrorCode.Rejected ? 409 : err.retryable ? 503 : 500;
     return { status, code: err.code, message: oneLine(err.message) };
   }
   const fe = err as Partial<FastifyError>;

@@ -10,7 +10,6 @@ export const LEGACY_ROUTES = [`/~lkp${LEGACY_PATH}`, `/scheduler/~lkp${LEGACY_PA
 export const LEGACY_STATES = ['write_state', 'wait_start', 'wait_ready', 'wait_finish', 'finished', 'failed', 'abort', 'roles_ip', 'send', 'wait', 'wait_all', 'sync'] as const;
 export type LegacyState = (typeof LEGACY_STATES)[number];
 
-
 /**
  * The query of `GET .../lkp-cluster-sync`, as lkp-tests' `lib/job.sh` sends it:
  * `job_id=$id&cluster=$cluster&node=$HOSTNAME&state=S[&node_roles=..&ip=..&direct_macs=..&direct_ips=..]`

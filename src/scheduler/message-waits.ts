@@ -119,9 +119,7 @@ export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Gr
       const reporter = reporterFor(ctx, id, limitMs);
       const reportId = reporter.newReportId(kind);
       const fields = { msg: ask.msg, data: ask.op === 'wait' ? undefined : ask.data, mode: ask.mode, role: ask.role };
-      const group = lease.router.groupFor(id.job, { msg: ask.msg, mode: ask.mode, role: ask.role, nodes, reportId }, ask.op === 'wait', () =>
-        reporter.report(kind, { id: reportId, message: fields }),
-      );
+      const group = lease.router.groupFor(id.job, { msg: ask.msg, mode: ask.mode, role: ask.role, nodes, reportId }, ask.op === 'wait', () => reporter.report(kind, { id: reportId, message: fields }));
       const leave = group.join(finish);
       lease.router.check(group);
       group.ensureSent();

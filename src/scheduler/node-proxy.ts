@@ -149,14 +149,7 @@ let seeFoldSeq = 0;
  * cluster's event for this node's report. Returns false when the fold was
  * not seen within `limitMs` (the report is durable either way).
  */
-export async function reportAndSeeFold(
-  ctx: ProxyContext,
-  id: NodeIdentity,
-  kind: ReportKind,
-  info: ReportInfo | undefined,
-  limitMs: number,
-  signal: AbortSignal,
-): Promise<boolean> {
+export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind: ReportKind, info: ReportInfo | undefined, limitMs: number, signal: AbortSignal): Promise<boolean> {
   const lease = await ctx.shared.acquire(ctx.subjects.event(id.cluster), () => new EventRouter());
   try {
     const seen = await holdWait<true>(limitMs, signal, (finish) => {

@@ -39,9 +39,10 @@ export function parseSchedulerOptions(input: SchedulerOptionsInput): SchedulerOp
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = String(issue?.path[0] ?? '');
-    const hint = (
-      { apiToken: 'apiToken (env CS_API_TOKEN or --token)', legacyAllow: '--legacy-allow (env CS_LEGACY_ALLOW)', trustedProxies: '--trusted-proxy (env CS_TRUSTED_PROXY)' } as Record<string, string>
-    )[field] ?? field;
+    const hint =
+      ({ apiToken: 'apiToken (env CS_API_TOKEN or --token)', legacyAllow: '--legacy-allow (env CS_LEGACY_ALLOW)', trustedProxies: '--trusted-proxy (env CS_TRUSTED_PROXY)' } as Record<string, string>)[
+        field
+      ] ?? field;
     throw new InvalidInputError('scheduler configuration', issue?.message ?? 'invalid', hint);
   }
   return parsed.data;

@@ -11,11 +11,20 @@ import { requireBearer } from './auth';
 import type { SchedulerDeps } from './deps';
 import { submitAnswer } from './jobs-route';
 
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only');
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_+=,@%.-]+$/, 'letters, digits and _+=,@%.- only');
 const Params = z.object({ id: Id });
 const ResultQuery = z.strictObject({ format: z.enum(['json', 'junit']).default('json') });
 const CancelQuery = z.strictObject({
-  by: z.string().min(1).max(128).regex(/^[^\s\0]+$/, 'one word, no white space').optional(),
+  by: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[^\s\0]+$/, 'one word, no white space')
+    .optional(),
   reason: z.string().max(MAX_CANCEL_REASON).optional(),
 });
 const ListQuery = z.strictObject({
@@ -38,15 +47,11 @@ export function registerResultRoutes(app: FastifyInstance, deps: SchedulerDeps):
     clusters: await listClusters(deps.store, { sinceMs: request.query.since, state: request.query.state, limit: request.query.limit }),
   }));
 
-  app.get<{ Params: z.infer<typeof Params>; Querystring: z.infer<typeof ResultQuery> }>(
-    '/clusters/:id/result',
-    { schema: { params: Params, querystring: ResultQuery } },
-    async (request, reply) => {
-      const result = await readResult(deps.store, request.params.id);
-      if (request.query.format === 'junit') return reply.type('application/xml; charset=utf-8').send(junitXml(result));
-      return result;
-    },
-  );
+  app.get<{ Params: z.infer<typeof Params>; Querystring: z.infer<typeof ResultQuery> }>('/clusters/:id/result', { schema: { params: Params, querystring: ResultQuery } }, async (request, reply) => {
+    const result = await readResult(deps.store, request.params.id);
+    if (request.query.format === 'junit') return reply.type('application/xml; charset=utf-8').send(junitXml(result));
+    return result;
+  });
 
   app.delete<{ Params: z.infer<typeof Params>; Querystring: z.infer<typeof CancelQuery> }>(
     '/clusters/:id',

@@ -49,7 +49,18 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     throw err;
   }
   const shared = new SharedSubscriptions(nc);
-  const app = buildServer({ store, queues, nc, replication: new ReplicationGuard(replicationOf(config)), subjects: new Subjects(config.subjectPrefix), options: opts, shared, logger, routes: options.routes, redisWhere: describeRedis(config) });
+  const app = buildServer({
+    store,
+    queues,
+    nc,
+    replication: new ReplicationGuard(replicationOf(config)),
+    subjects: new Subjects(config.subjectPrefix),
+    options: opts,
+    shared,
+    logger,
+    routes: options.routes,
+    redisWhere: describeRedis(config),
+  });
   const close = async (): Promise<void> => {
     await app.close();
     await queues.close();

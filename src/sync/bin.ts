@@ -24,7 +24,12 @@ export function lavaCliPath(): string {
 
 /** `job TAB role` lines, one per node and role, in job order (LAVA's lava-group format). */
 export function groupLines(group: Record<string, string>): string[] {
-  return Object.entries(group).flatMap(([job, roles]) => roles.split(/\s+/).filter(Boolean).map((r) => `${job}\t${r}`));
+  return Object.entries(group).flatMap(([job, roles]) =>
+    roles
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((r) => `${job}\t${r}`),
+  );
 }
 
 export function writeSyncBin(dir: string, job: NodeJob, socketPath: string): void {
@@ -51,7 +56,7 @@ export function writeSyncBin(dir: string, job: NodeJob, socketPath: string): voi
       `group=${shQuote(group)}`,
       'if [ $# -eq 0 ]; then printf \'%s\\n\' "$group"; exit 0; fi',
       '[ $# -eq 1 ] || { echo "usage: lava-group [ROLE]" >&2; exit 2; }',
-      'printf \'%s\\n\' "$group" | awk -F \'\\t\' -v r="$1" \'$2 == r { print $1; n++ } END { exit n ? 0 : 1 }\'',
+      "printf '%s\\n' \"$group\" | awk -F '\\t' -v r=\"$1\" '$2 == r { print $1; n++ } END { exit n ? 0 : 1 }'",
       '',
     ].join('\n'),
   };

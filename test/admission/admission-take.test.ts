@@ -56,7 +56,7 @@ test('a two-node cluster is not handed out while its partner testbox has no mach
   ]);
 });
 
-test('a machine that says it ran its job is idle again; a new agent process on a machine does not get the old process\'s job', async () => {
+test("a machine that says it ran its job is idle again; a new agent process on a machine does not get the old process's job", async () => {
   const [s1] = await submitInline(res, lab.config, job(), ONE);
   const first = await take('ta', 'a1', { session: 'p1' });
   expect(jobOf(first)).toBe(s1!.jobs[0]!.job_id);
@@ -76,7 +76,10 @@ test('a cluster not admitted within its admit_timeout ends not_admitted, naming 
   const view = await lab.workers.store.readCluster(cid);
   expect(view.barriers[0]!.reason).toMatch(/^not admitted within 1(\.00)?s: waited for testbox ta: 1 idle \(needs 1\); testbox tb: no live machine for \S+ \(needs 1\)$/);
   expect(await meta.hget(lab.workers.store.keys.meta(cid), 'end_cause')).toBe('not_admitted');
-  for (const [tb, j] of [['ta', y!.jobs[0]!], ['tb', y!.jobs[1]!]] as const) {
+  for (const [tb, j] of [
+    ['ta', y!.jobs[0]!],
+    ['tb', y!.jobs[1]!],
+  ] as const) {
     await eventually(async () => (await bullJob(res, lab.config, tb, j.job_id)).state === 'failed', `node job ${j.job_id} to fail`);
     expect((await bullJob(res, lab.config, tb, j.job_id)).failedReason).toMatch(new RegExp(`^its cluster ${cid} ended \\(not admitted within 1`));
   }

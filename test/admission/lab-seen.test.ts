@@ -62,7 +62,7 @@ test('1. a node job of an ended cluster is never handed out: the late machine is
   expect(await b.exited).toBe(6);
   expect(b.stdout).toMatch(/no node job for testbox tbb within 3000 ms/);
   const tbJob = z!.jobs[1]!.job_id;
-  await eventually(async () => (await bullJob(res, lab.config, 'tbb', tbJob)).state === 'failed', 'Z\'s untaken node job to be failed');
+  await eventually(async () => (await bullJob(res, lab.config, 'tbb', tbJob)).state === 'failed', "Z's untaken node job to be failed");
   expect((await bullJob(res, lab.config, 'tbb', tbJob)).failedReason).toMatch(new RegExp(`^its cluster ${z!.cluster} ended \\(not admitted within 5`));
 });
 
@@ -124,5 +124,9 @@ test('4. an absent partner does not hold a machine: A runs S2 while Y waits for 
   // The --once agent left after S2: its machine is gone, not busy.
   const status = new CliProcess(['status'], envFor(lab.config));
   expect(await status.exited).toBe(0);
-  expect(status.stdout).toMatch(new RegExp(`${y!.cluster} waiting \\S+ \\(not admitted in \\S+: ends not_admitted\\)\\n    testbox taa: no live machine for \\S+ \\(needs 1\\)\\n    testbox tbb: no live machine for \\S+ \\(needs 1\\)`));
+  expect(status.stdout).toMatch(
+    new RegExp(
+      `${y!.cluster} waiting \\S+ \\(not admitted in \\S+: ends not_admitted\\)\\n    testbox taa: no live machine for \\S+ \\(needs 1\\)\\n    testbox tbb: no live machine for \\S+ \\(needs 1\\)`,
+    ),
+  );
 });

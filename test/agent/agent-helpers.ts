@@ -66,7 +66,13 @@ export interface InProcessAgent {
 }
 
 /** Runs `cluster-sync node --once` in this process (same code path as the command), output kept as JSON lines. */
-export async function startAgent(res: Resources, config: ConnectionConfig, testbox: string, scriptsRoot: string, extra: { ip?: string; etcHosts?: string; admission?: AdmissionMode } = {}): Promise<InProcessAgent> {
+export async function startAgent(
+  res: Resources,
+  config: ConnectionConfig,
+  testbox: string,
+  scriptsRoot: string,
+  extra: { ip?: string; etcHosts?: string; admission?: AdmissionMode } = {},
+): Promise<InProcessAgent> {
   const nc = res.add(await connectNats(config, `test-agent-${testbox}`), (n) => n.close());
   const lines: string[] = [];
   const stop = new AbortController();

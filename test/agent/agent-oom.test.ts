@@ -35,5 +35,8 @@ test('an agent that asks for its job while Redis is out of memory waits, then ta
   expect(await Promise.all([srv.code, cli.code])).toEqual([0, 0]);
   expect(steps(cli).find((x) => x.step === 'end')?.result).toBe('passed');
   for (const j of cluster!.jobs) expect((await bullJob(res, lab.config, j.queue, j.job_id)).state).toBe('completed');
-  note('an agent asks for its job while Redis is out of memory (maxmemory 1 B)', 'told "not now" (retryable), kept asking; after memory returned it took the job, both nodes passed, both node jobs completed');
+  note(
+    'an agent asks for its job while Redis is out of memory (maxmemory 1 B)',
+    'told "not now" (retryable), kept asking; after memory returned it took the job, both nodes passed, both node jobs completed',
+  );
 });

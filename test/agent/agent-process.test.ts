@@ -64,7 +64,15 @@ test('an agent waiting at a barrier survives a NATS restart: it sends its wait a
   await waiting;
   await lab.servers.nats.stop();
   // While NATS is down, the client's wait_start completes the start barrier: the resolution reaches nobody.
-  const outcome = await lab.workers.store.fold({ v: 1, id: `${cliJob!.job_id}.wait_start.offline`, cluster: cliJob!.cluster, job: cliJob!.job_id, state: 'wait_start', at: Date.now(), token: cliJob!.token });
+  const outcome = await lab.workers.store.fold({
+    v: 1,
+    id: `${cliJob!.job_id}.wait_start.offline`,
+    cluster: cliJob!.cluster,
+    job: cliJob!.job_id,
+    state: 'wait_start',
+    at: Date.now(),
+    token: cliJob!.token,
+  });
   expect(outcome.ok && outcome.resolutions.map((r) => r.result)).toEqual(['start']);
   await lab.servers.nats.restart();
   await srv.waitFor(/reconnected to NATS; sending wait_start again/);

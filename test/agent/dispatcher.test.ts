@@ -70,7 +70,7 @@ test('bad take and done requests get a clear reason', async () => {
   expect(await ask(subjects.done('node'), { v: 1, job: 'cs-1', lock: 'l', ok: true, outcome: 'passed', extra: 1 })).toEqual({ ok: false, reason: 'message: unknown field extra' });
 });
 
-test('the holder extends the lock while the node runs; if the holder dies, the job is never handed out again, and the node\'s done still records how it ended', async () => {
+test("the holder extends the lock while the node runs; if the holder dies, the job is never handed out again, and the node's done still records how it ended", async () => {
   // Long enough that a busy machine never delays an extension (every LOCK / 2) past the lock itself.
   const LOCK = 2000;
   const holder = dispatcher(LOCK);
@@ -87,7 +87,7 @@ test('the holder extends the lock while the node runs; if the holder dies, the j
   await holder.close();
   dispatcher(LOCK);
   const redis = res.redis(lab.config);
-  await eventually(async () => (await redis.exists(`${lab.config.keyPrefix}cs-bull:tb-node:${j2!.job_id}:lock`)) === 0, 'j2\'s lock to lapse', 10_000);
+  await eventually(async () => (await redis.exists(`${lab.config.keyPrefix}cs-bull:tb-node:${j2!.job_id}:lock`)) === 0, "j2's lock to lapse", 10_000);
   // An agent asking for work meanwhile never gets j2 again.
   expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
   expect((await bullJob(res, lab.config, 'node', j2!.job_id)).state).toBe('active');

@@ -30,5 +30,8 @@ test('a cluster on dotted host names runs to the end: each agent takes its job b
   expect(steps(srv).find((x) => x.step === 'daemon d1')?.result).toBe('started');
   expect((await bullJob(res, lab.config, 'srv.lab.example.com', srvJob!.job_id)).state).toBe('completed');
   expect((await bullJob(res, lab.config, 'cli.lab.example.com', cliJob!.job_id)).state).toBe('completed');
-  note('cluster spec with dotted host names (srv.lab.example.com--1, cli.lab.example.com--1)', 'queued on tb-srv.lab.example.com and tb-cli.lab.example.com; both agents (--testbox srv.lab.example.com / cli.lab.example.com) took their jobs, passed, jobs completed');
+  note(
+    'cluster spec with dotted host names (srv.lab.example.com--1, cli.lab.example.com--1)',
+    'queued on tb-srv.lab.example.com and tb-cli.lab.example.com; both agents (--testbox srv.lab.example.com / cli.lab.example.com) took their jobs, passed, jobs completed',
+  );
 });

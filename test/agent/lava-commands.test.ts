@@ -121,8 +121,18 @@ test('a variable number of clients: lava-sync ready / done hold every node, lava
   expect(log.filter((l) => l.endsWith('after-done'))).toHaveLength(4);
   expect(log).toContain('lava-group nobody: 1');
   const results = readFileSync(path.join(work, 'results'), 'utf8').trim().split('\n').sort();
-  expect(results).toEqual(jobs.slice(1).map((j) => `${j}:from=${j}`).sort());
-  expect(readFileSync(path.join(work, 'group'), 'utf8')).toBe(`${jobs[0]}\tserver\n${jobs.slice(1).map((j) => `${j}\tclient`).join('\n')}\n`);
+  expect(results).toEqual(
+    jobs
+      .slice(1)
+      .map((j) => `${j}:from=${j}`)
+      .sort(),
+  );
+  expect(readFileSync(path.join(work, 'group'), 'utf8')).toBe(
+    `${jobs[0]}\tserver\n${jobs
+      .slice(1)
+      .map((j) => `${j}\tclient`)
+      .join('\n')}\n`,
+  );
   expect(readFileSync(path.join(work, 'clients'), 'utf8')).toBe(`${jobs.slice(1).join('\n')}\n`);
   expect(readFileSync(path.join(work, 'roles'), 'utf8')).toBe('server client\n');
 });

@@ -53,15 +53,30 @@ test('daemon-only and test-only roles: daemons start in YAML order before any te
   const lines = readLog(log);
   // Both daemons logged before any test (the tests wait for their lines). Which daemon's shell writes
   // first is up to the machine's scheduler; the agent starting them in YAML order is in its steps below.
-  expect([...lines.slice(0, 2).map((l) => l.split(' ')[0]).sort(), ...lines.slice(2).map((l) => l.split(' ')[0])]).toEqual(['d1', 'd2', 't1', 't2']);
+  expect([
+    ...lines
+      .slice(0, 2)
+      .map((l) => l.split(' ')[0])
+      .sort(),
+    ...lines.slice(2).map((l) => l.split(' ')[0]),
+  ]).toEqual(['d1', 'd2', 't1', 't2']);
   expect(lines[2]).toContain('roles=client server=127.0.0.1 client=127.0.0.1 direct_server_ips= port=1234 myvar=cli');
   expect(lines[0]).toContain('roles=server');
   for (const pid of pidsIn(lines)) expect(alive(pid)).toBe(false);
   expect(waits(srvJob!.job_id)).toEqual({ wait_start: 1, wait_ready: 1, wait_finish: 1, finished: 0, failed: 0 });
   expect(waits(cliJob!.job_id)).toEqual({ wait_start: 1, wait_ready: 1, wait_finish: 0, finished: 1, failed: 0 });
   expect(steps(cli).map((s) => `${s.step}:${s.result}`)).toEqual([
-    'programs:ok', 'write_state:ok', 'wait_start:start', 'roles_ip:ok', 'wait_ready:ready',
-    'test t1:running', 'test t1:passed', 'test t2:running', 'test t2:passed', 'finished:finish', 'end:passed',
+    'programs:ok',
+    'write_state:ok',
+    'wait_start:start',
+    'roles_ip:ok',
+    'wait_ready:ready',
+    'test t1:running',
+    'test t1:passed',
+    'test t2:running',
+    'test t2:passed',
+    'finished:finish',
+    'end:passed',
   ]);
   expect(steps(srv).map((s) => s.step)).toEqual(['programs', 'write_state', 'wait_start', 'roles_ip', 'daemon d1', 'daemon d2', 'wait_ready', 'wait_finish', 'stop daemons', 'end']);
   expect((await bullJob(res, lab.config, 'srv', srvJob!.job_id)).state).toBe('completed');
@@ -131,7 +146,7 @@ test('an agent stopped mid-test reports abort: its test is stopped and the other
   await submitInline(res, lab.config, job, SPEC);
   const srv = await startAgent(res, lab.config, 'srv', tree);
   const cli = await startAgent(res, lab.config, 'cli', tree);
-  await eventually(() => readLog(log).some((l) => l.startsWith('hang')), 'the client\'s test to run');
+  await eventually(() => readLog(log).some((l) => l.startsWith('hang')), "the client's test to run");
   cli.stop.abort(new Error('agent received SIGTERM'));
   expect(await cli.code).toBe(3);
   expect(await srv.code).toBe(3);
@@ -177,5 +192,9 @@ test('a barrier that reaches its deadline ends the waiting node with exit 4, nam
   // First come, first served: with admission the server's machine would not be handed a job whose partner has no machine.
   const srv = await startAgent(res, lab.config, 'srv', tree, { admission: 'fifo' });
   expect(await srv.code).toBe(4);
-  expect(steps(srv).at(-1)).toMatchObject({ step: 'end', result: 'timed_out', detail: expect.stringContaining(`barrier start timed out after 1.00s; still missing: ${cluster!.jobs[1]!.job_id} (client)`) });
+  expect(steps(srv).at(-1)).toMatchObject({
+    step: 'end',
+    result: 'timed_out',
+    detail: expect.stringContaining(`barrier start timed out after 1.00s; still missing: ${cluster!.jobs[1]!.job_id} (client)`),
+  });
 });

@@ -50,7 +50,13 @@ describe('program lookup', () => {
 describe('program environment (lkp convention)', () => {
   test('parameters become variables of the same name; lists join with a space; mappings flatten one level', () => {
     expect(mappingEnv({ 'fio-setup': 'x', runtime: 300, nr: [1, 2], on: true, empty: null, iperf: { protocol: 'tcp' }, '9lives': 'y' })).toEqual({
-      fio_setup: 'x', runtime: '300', nr: '1 2', on: 'true', empty: '', protocol: 'tcp', _9lives: 'y',
+      fio_setup: 'x',
+      runtime: '300',
+      nr: '1 2',
+      on: 'true',
+      empty: '',
+      protocol: 'tcp',
+      _9lives: 'y',
     });
   });
 

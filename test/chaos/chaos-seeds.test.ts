@@ -37,7 +37,11 @@ async function clean(name: string, options: CampaignOptions, rounds: number): Pr
     },
   });
   note(
-    `chaos ${name}: ${result.rounds} rounds, ${result.clusters} clusters, faults ${Object.entries(result.faults).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `chaos ${name}: ${result.rounds} rounds, ${result.clusters} clusters, faults ${
+      Object.entries(result.faults)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || 'none'
+    }`,
     `${result.reportsChecked} reports, ${result.recordsChecked} node job records, ${result.retentionChecked} clusters after retention checked; ${result.violations.length} violations`,
   );
   expect(result.violations.map((v) => describeViolation(options.seed, v))).toEqual([]);
@@ -47,9 +51,13 @@ async function clean(name: string, options: CampaignOptions, rounds: number): Pr
   expect(summaryTable(result)).toContain('| violations');
 }
 
-test.each(SEEDS)('chaos seed %i, 3 rounds: no invariant violated', async (seed) => {
-  await clean(`seed ${seed}`, { seed, rounds: 3, maxClusters: 5, boundMs: 5000, faultKinds: KINDS }, 3);
-}, 240_000);
+test.each(SEEDS)(
+  'chaos seed %i, 3 rounds: no invariant violated',
+  async (seed) => {
+    await clean(`seed ${seed}`, { seed, rounds: 3, maxClusters: 5, boundMs: 5000, faultKinds: KINDS }, 3);
+  },
+  240_000,
+);
 
 // Regression: round 51 of seed 7 (drawn from the six fault kinds of that run, before redis-oom)
 // killed the scheduler mid-submit and left a half-written cluster; the reaper now finishes or

@@ -61,7 +61,14 @@ function goodStart(): { h: HistoryLine[]; rec: ClusterRecord } {
     { t: 50, kind: 'broadcast', cluster: 'cs-1', barrier: 'ready', result: 'abort' },
   );
   const rec = record(
-    [report('cs-1', 'start', '', 15), report('cs-2', 'start', '', 25), resolution('start', 'start', 25), report('cs-2', 'abort', 'start', 45), resolution('ready', 'abort', 45), resolution('finish', 'abort', 45)],
+    [
+      report('cs-1', 'start', '', 15),
+      report('cs-2', 'start', '', 25),
+      resolution('start', 'start', 25),
+      report('cs-2', 'abort', 'start', 45),
+      resolution('ready', 'abort', 45),
+      resolution('finish', 'abort', 45),
+    ],
     ['a', 'b', 'c'],
   );
   return { h, rec };
@@ -135,10 +142,7 @@ test('a slow barrier is held to the recovery bound when the previous round had a
 /** goodStart with both nodes taking their jobs from the dispatcher: cs-1 aborted (it heard ready=abort), cs-2 failed its test. */
 function withRecords(): { h: HistoryLine[]; rec: ClusterRecord } {
   const { h, rec } = goodStart();
-  h.unshift(
-    { n: 0, t: 1, kind: 'take', cluster: 'cs-1', job: 'cs-1', detail: 'tb-a' },
-    { n: 0, t: 2, kind: 'take', cluster: 'cs-1', job: 'cs-2', detail: 'tb-b' },
-  );
+  h.unshift({ n: 0, t: 1, kind: 'take', cluster: 'cs-1', job: 'cs-1', detail: 'tb-a' }, { n: 0, t: 2, kind: 'take', cluster: 'cs-1', job: 'cs-2', detail: 'tb-b' });
   h.push(
     { n: 0, t: 60, kind: 'done', cluster: 'cs-1', job: 'cs-1', what: 'aborted', detail: 'cs-2 failed', result: 'ok' },
     { n: 0, t: 61, kind: 'done', cluster: 'cs-1', job: 'cs-2', what: 'test_failed', detail: 'chaos: the test failed', result: 'ok' },
@@ -217,7 +221,7 @@ test('a node that asked for its job until its cluster ended and never got it: it
   ]);
 });
 
-test('a report still being retried when its node\'s life ended is in flight until its acknowledgement, refusal or error', () => {
+test("a report still being retried when its node's life ended is in flight until its acknowledgement, refusal or error", () => {
   const h = lines(
     { t: 100, kind: 'send', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' },
     { t: 150, kind: 'answer', cluster: 'cs-1', job: 'cs-1', what: 'wait_start', barrier: 'start', result: 'abort' },

@@ -2,7 +2,6 @@ import { freePort } from '../../src/services/local-servers';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { CliProcess } from '../helpers/processes';
 
-
 /** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
 jest.setTimeout(240_000);
 /**

@@ -26,9 +26,7 @@ test('nats-config writes one user per testbox plus worker, scheduler and ops, ea
     const seed = readFileSync(path.join(out, `${user}.nk`), 'utf8');
     expect(seed).toMatch(/^SU[A-Z0-9]+\n$/);
     expect(conf).not.toContain(seed.trim()); // the server's file holds no secret
-    expect(readFileSync(path.join(out, `${user}.env`), 'utf8')).toBe(
-      `CS_NATS_CREDS=${path.join(out, `${user}.nk`)}\nCS_NATS_INBOX_PREFIX=_INBOX_${user}\nCS_SUBJECT_PREFIX=lab1\n`,
-    );
+    expect(readFileSync(path.join(out, `${user}.env`), 'utf8')).toBe(`CS_NATS_CREDS=${path.join(out, `${user}.nk`)}\nCS_NATS_INBOX_PREFIX=_INBOX_${user}\nCS_SUBJECT_PREFIX=lab1\n`);
   }
   expect(r.stdout).toContain(`set -a; . ${path.join(out, 'node-demo-client.env')}; set +a; cluster-sync node --testbox demo-client`);
 

@@ -9,7 +9,6 @@ import path from 'node:path';
 import type { ConnectionConfig } from '../../src/core/config';
 import { freePort } from '../../src/services/local-servers';
 
-
 /** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
 jest.setTimeout(240_000);
 /**

@@ -50,7 +50,9 @@ test('a job role no host has, and spec keys cluster-sync does not use, are split
   const r = run(['split', job]);
   expect(r.status).toBe(0);
   expect(r.stdout).toContain('job 1 of 1: cluster spec cs-lab, 1 node job\n  lab--1  queue=lab  roles="server"  programs=srv\n');
-  expect(r.stderr).toBe(`warning: ${job}: cluster_spec: host lab--1: ignored key bmc_ip (not used by cluster-sync)\nwarning: ${job}: role tester of the job is on no host of cluster spec cs-lab: ignored\n`);
+  expect(r.stderr).toBe(
+    `warning: ${job}: cluster_spec: host lab--1: ignored key bmc_ip (not used by cluster-sync)\nwarning: ${job}: role tester of the job is on no host of cluster spec cs-lab: ignored\n`,
+  );
 });
 
 test('a missing job file is a clear error', () => {

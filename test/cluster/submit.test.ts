@@ -79,10 +79,14 @@ test('a submit slower than --submit-grace: the reaper, seeing no node job queued
     return enqueue(flows);
   };
   const submitting = submitClusters(store, queues, prepareClusters(JOB, 'job', { clusterDir: CLUSTER_DIR }));
-  const [cid] = await eventually(async () => {
-    const u = await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER);
-    return u.length > 0 ? u : undefined;
-  }, 'the cluster to be written', 10_000);
+  const [cid] = await eventually(
+    async () => {
+      const u = await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER);
+      return u.length > 0 ? u : undefined;
+    },
+    'the cluster to be written',
+    10_000,
+  );
   const reaper = new Housekeeping(store, queues, createLogger('test', 'silent'), { submitGraceMs: 0 });
   expect(await reaper.run()).toEqual({ reaped: 1, completed: 0, deleted: 0 });
   release();

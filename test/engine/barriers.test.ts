@@ -26,7 +26,11 @@ describe.each([2, 8])('a %i-node cluster', (n) => {
     const { job, spec } = nodesJob(n);
     const [cluster] = await submitInline(res, lab.config, job, spec);
     const nodes = await clients(cluster!);
-    for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
+    for (const [kind, barrier] of [
+      ['wait_start', 'start'],
+      ['wait_ready', 'ready'],
+      ['finished', 'finish'],
+    ] as const) {
       const answers = await Promise.all(nodes.map((c) => c.wait(kind)));
       expect(answers.map((a) => [a.barrier, a.result])).toEqual(nodes.map(() => [barrier, barrier]));
     }

@@ -43,7 +43,7 @@ test('reports sent together share BullMQ jobs; a lone report is a job of its own
   expect(completed.length).toBeLessThan(nodes.length);
 
   completed.length = 0;
-  expect((await nodes[0]!.wait('wait_ready', { timeoutMs: 100 }).catch(() => 'waiting'))).toBe('waiting');
+  expect(await nodes[0]!.wait('wait_ready', { timeoutMs: 100 }).catch(() => 'waiting')).toBe('waiting');
   await eventually(() => completed.length === 1, 'the lone report to be folded');
   expect(completed[0]).toMatchObject({ reports: 1, refused: 0 });
 });
@@ -67,7 +67,7 @@ test('a malformed or refused report inside a batch is counted and logged, the ot
   expect(await queue.getFailedCount()).toBe(0);
 });
 
-test('heartbeats are folded by the bridge, never queued: each moves its node\'s deadline; one of an ended node or with a wrong token changes nothing', async () => {
+test("heartbeats are folded by the bridge, never queued: each moves its node's deadline; one of an ended node or with a wrong token changes nothing", async () => {
   const { job, spec } = nodesJob(2);
   const [c] = await submitInline(res, lab.config, job, spec, 60_000);
   const [a, b] = await nodeClients(res, lab.config, c!);
@@ -88,7 +88,10 @@ test('heartbeats are folded by the bridge, never queued: each moves its node\'s 
 
   // A wrong token is refused by the bridge, as any report.
   const nc = await res.nats(lab.config);
-  const bad = await nc.request(new Subjects(lab.config.subjectPrefix).report(c!.cluster), encodeJson({ v: 1, id: 'heartbeat-bad-token', cluster: c!.cluster, job: b!.id.job, state: 'heartbeat', at: Date.now(), token: 'x'.repeat(32) }));
+  const bad = await nc.request(
+    new Subjects(lab.config.subjectPrefix).report(c!.cluster),
+    encodeJson({ v: 1, id: 'heartbeat-bad-token', cluster: c!.cluster, job: b!.id.job, state: 'heartbeat', at: Date.now(), token: 'x'.repeat(32) }),
+  );
   expect(bad.json()).toMatchObject({ ok: false, code: 'BAD_TOKEN' });
 
   // Once the node is finished it leaves the watch, and a late heartbeat does not put it back.

@@ -16,9 +16,8 @@ test('with no worker listening the client says so, retries, and is accepted once
   const j = cluster!.jobs[0]!;
   const notices: string[] = [];
   const nc = await res.nats(config);
-  const client = res.add(
-    new NodeClient(nc, new Subjects(config.subjectPrefix), { cluster: j.cluster, job: j.job_id, token: j.token }, { onNotice: (l) => notices.push(l), maxBackoffMs: 200 }),
-    (c) => c.close(),
+  const client = res.add(new NodeClient(nc, new Subjects(config.subjectPrefix), { cluster: j.cluster, job: j.job_id, token: j.token }, { onNotice: (l) => notices.push(l), maxBackoffMs: 200 }), (c) =>
+    c.close(),
   );
   const sent = client.report('wait_start');
   await eventually(() => notices.length >= 2, 'two retry notices');

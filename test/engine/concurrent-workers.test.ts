@@ -71,8 +71,16 @@ test('two worker processes folding the same clusters at once lose nothing, round
   // Each repeat has a cause the test saw: its batch run again (same batch id), or its node sending it again.
   const repeats = folds.flat().filter((x) => x.dup);
   expect(repeats.filter((x) => !fresh.has(x.id))).toEqual([]);
-  const firstBatch = new Set(folds.flat().filter((x) => !x.dup).map((x) => `${x.batch} ${x.id}`));
+  const firstBatch = new Set(
+    folds
+      .flat()
+      .filter((x) => !x.dup)
+      .map((x) => `${x.batch} ${x.id}`),
+  );
   const rerun = repeats.filter((x) => firstBatch.has(`${x.batch} ${x.id}`)).length;
   expect(repeats.length - rerun).toBeLessThanOrEqual(resent.length);
-  if (repeats.length > 0) console.log(`${repeats.length} reports reached the workers again and were folded as duplicates: ${rerun} in a batch run again, ${repeats.length - rerun} sent again by their node (${resent.length} resends, e.g. ${resent[0] ?? '-'})`);
+  if (repeats.length > 0)
+    console.log(
+      `${repeats.length} reports reached the workers again and were folded as duplicates: ${rerun} in a batch run again, ${repeats.length - rerun} sent again by their node (${resent.length} resends, e.g. ${resent[0] ?? '-'})`,
+    );
 });

@@ -108,9 +108,7 @@ test('any node aborting answers every pending wait with abort', async () => {
 test('a wait past its timeout answers timed out, names who is missing, and aborts nothing', async () => {
   const { msgs, jobs, c } = await cluster(3);
   await msgs[0]!.send('half');
-  await expect(msgs[0]!.wait('half', 'all', undefined, { timeoutMs: 300 })).rejects.toThrow(
-    new TimeoutError(`timed out after 300ms: still missing: ${jobs[1]} (client), ${jobs[2]} (client)`),
-  );
+  await expect(msgs[0]!.wait('half', 'all', undefined, { timeoutMs: 300 })).rejects.toThrow(new TimeoutError(`timed out after 300ms: still missing: ${jobs[1]} (client), ${jobs[2]} (client)`));
   const view = await lab.workers.store.readCluster(c.cluster);
   expect(view.final).toBeUndefined();
   // The cluster goes on: the others send and the same wait now succeeds.

@@ -35,7 +35,9 @@ test(`${CLUSTERS} clusters of ${NODES} nodes at once through start, ready and fi
   const submitMs = Date.now() - t0;
   const conns: NatsConnection[] = [];
   for (let i = 0; i < Math.ceil((CLUSTERS * NODES) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(lab.config));
-  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * NODES) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
+  const nodes = (
+    await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * NODES) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))
+  ).flat();
 
   const t1 = Date.now();
   const results = await Promise.all(nodes.map((n, i) => life(n, i % NODES)));

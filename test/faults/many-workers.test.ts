@@ -79,7 +79,13 @@ async function run(workers: number): Promise<{ outcomes: unknown[]; folds: numbe
     const { job, spec } = nodesJob(NODES);
     const [cluster] = await submitInline(res, config, job, spec);
     await round(await clientsFor(res, nc, config, cluster!), r, reports);
-    outcomes.push(await outcome(store, cluster!.cluster, cluster!.jobs.map((j) => j.job_id)));
+    outcomes.push(
+      await outcome(
+        store,
+        cluster!.cluster,
+        cluster!.jobs.map((j) => j.job_id),
+      ),
+    );
   }
   const ms = Date.now() - t0;
   // Counted once the processes have exited and their logs are all out.

@@ -60,6 +60,12 @@ test('NATS restarted twice during barrier waits: every node reconnects, re-sends
   expect(counts).toMatchObject({ moves: NODES * 3, resolutions: 3 });
   expect(lab.worker.child.exitCode).toBeNull();
   const retries = notices.filter((l) => /retrying|sending .* again/.test(l)).length;
-  note('NATS restarted while 6 of 8 nodes wait at ready', `${resent1} nodes re-sent wait_ready on reconnect (the 6 waiting, and late ones caught reconnecting); all 8 answered ready ${readyMs} ms after the restart began`);
-  note('NATS restarted while all 8 nodes send their last report', `all 8 answered finish after ${finishMs} ms (${retries} retries and re-sends in all); 24 move events (one per node and barrier), 3 resolutions; worker process not restarted`);
+  note(
+    'NATS restarted while 6 of 8 nodes wait at ready',
+    `${resent1} nodes re-sent wait_ready on reconnect (the 6 waiting, and late ones caught reconnecting); all 8 answered ready ${readyMs} ms after the restart began`,
+  );
+  note(
+    'NATS restarted while all 8 nodes send their last report',
+    `all 8 answered finish after ${finishMs} ms (${retries} retries and re-sends in all); 24 move events (one per node and barrier), 3 resolutions; worker process not restarted`,
+  );
 });

@@ -113,7 +113,10 @@ test('a node job over max_payload already in a queue is failed with the reason a
   // The queue is usable: the next take answers "no job".
   expect(await request(nc, subjects.take('huge'), { v: 1 })).toEqual({ ok: true, job: null });
   expect(worker.child.exitCode).toBeNull();
-  note(`node job of ${big.length} B in a queue, take over a server with max_payload ${MAX_PAYLOAD} B`, `take answered "${String(reply.reason)}"; BullMQ job ${state}: "${failed?.failedReason ?? ''}"; worker alive`);
+  note(
+    `node job of ${big.length} B in a queue, take over a server with max_payload ${MAX_PAYLOAD} B`,
+    `take answered "${String(reply.reason)}"; BullMQ job ${state}: "${failed?.failedReason ?? ''}"; worker alive`,
+  );
 });
 
 test('submit refuses a node job whose size after alias expansion is over the bound, naming the limit, and writes nothing', async () => {
@@ -160,5 +163,8 @@ ${body}`;
   expect(dies.stderr).toContain('uncaught exception, exiting: boom');
   expect(dies.stdout).not.toContain('still alive');
   expect(dies.code).not.toBe(0);
-  note('a promise rejected with no handler / an exception nobody catches, in a process with the guards', `logged "${lives.stderr.trim().split('\n')[0] ?? ''}" and lived on; logged "uncaught exception, exiting: boom" and exited ${dies.code}`);
+  note(
+    'a promise rejected with no handler / an exception nobody catches, in a process with the guards',
+    `logged "${lives.stderr.trim().split('\n')[0] ?? ''}" and lived on; logged "uncaught exception, exiting: boom" and exited ${dies.code}`,
+  );
 });

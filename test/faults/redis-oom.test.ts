@@ -70,14 +70,18 @@ test('Redis out of memory while 40 clusters x 4 nodes report: nothing accepted i
   // The window ends at an event: the worker meets Redis's refusal again while the nodes report (logged
   // at once for a fold, or in the bridge's count of repeats, once per interval, after the probe's line).
   const since = () => (lab.worker.stdout + lab.worker.stderr).slice(seen);
-  await eventually(async () => {
-    const met = since()
-      .split('\n')
-      .some((l) => /"msg":"(fold failed because of Redis|fold worker error|could not enqueue reports \(\d+ more)/.test(l) && l.includes('OOM'));
-    if (met) return true;
-    await tighten();
-    return false;
-  }, 'the worker to meet the OOM refusal while nodes report', 40_000);
+  await eventually(
+    async () => {
+      const met = since()
+        .split('\n')
+        .some((l) => /"msg":"(fold failed because of Redis|fold worker error|could not enqueue reports \(\d+ more)/.test(l) && l.includes('OOM'));
+      if (met) return true;
+      await tighten();
+      return false;
+    },
+    'the worker to meet the OOM refusal while nodes report',
+    40_000,
+  );
   const fullAt = await usedMemory();
   await redis.config('SET', 'maxmemory', '0');
 

@@ -73,6 +73,12 @@ test('Redis SIGKILLed and restarted from its AOF: state and queues intact, the w
   expect(counts).toMatchObject({ moves: NODES * 3, resolutions: 3, folded: NODES * 4 });
   expect(lab.worker.pid).toBe(workerPid);
   expect(lab.worker.child.exitCode).toBeNull();
-  note('Redis SIGKILLed with 2 of 4 nodes waiting (appendfsync always)', `restarted from its AOF: ${Object.keys(before).length} cluster and queue keys identical, ${jobsBefore.length} node jobs still queued; the same worker process (pid unchanged) answered all 4 ready`);
-  note('Redis down (SIGKILL) while all 4 nodes send their last report', `down ${downMs} ms, ${notices.length} client retries; all 4 answered finish ${finishMs} ms after the crash; 16 reports each folded once, 12 move events, 3 resolutions`);
+  note(
+    'Redis SIGKILLed with 2 of 4 nodes waiting (appendfsync always)',
+    `restarted from its AOF: ${Object.keys(before).length} cluster and queue keys identical, ${jobsBefore.length} node jobs still queued; the same worker process (pid unchanged) answered all 4 ready`,
+  );
+  note(
+    'Redis down (SIGKILL) while all 4 nodes send their last report',
+    `down ${downMs} ms, ${notices.length} client retries; all 4 answered finish ${finishMs} ms after the crash; 16 reports each folded once, 12 move events, 3 resolutions`,
+  );
 });

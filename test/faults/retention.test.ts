@@ -47,7 +47,9 @@ async function runClusters(store: ClusterStore, queues: QueueSet, n: number): Pr
   }
   const conns: NatsConnection[] = [];
   for (let i = 0; i < Math.ceil((n * 2) / NODES_PER_CONNECTION); i++) conns.push(await res.nats(lab.config));
-  const nodes = (await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * 2) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))).flat();
+  const nodes = (
+    await Promise.all(clusters.map((c, i) => clientsFor(res, conns[Math.floor((i * 2) / NODES_PER_CONNECTION)]!, lab.config, c, { requestTimeoutMs: 10_000, giveUpAfterMs: 120_000 })))
+  ).flat();
   const results = await Promise.all(nodes.map((node, i) => life(node, i % 2)));
   expect(results.filter((r) => r.join(' ') !== 'start ready finish')).toEqual([]);
   await Promise.all(nodes.map((node) => node.close()));
@@ -61,8 +63,7 @@ test(`${CLUSTERS} finished 2-node clusters with --retention 2s: Redis returns to
   const queues = res.add(new QueueSet(redis, store.keys), (q) => q.close());
   // A removal deletes the cluster's state entry first and its entry in `cs/clusters/ended` last (so that
   // retention finds it again should it stop half-way): only both empty says every removal has finished.
-  const gone = (what: string, timeoutMs: number) =>
-    eventually(async () => (await redis.hlen(store.keys.clusterState)) === 0 && (await redis.zcard(store.keys.endedClusters)) === 0, what, timeoutMs);
+  const gone = (what: string, timeoutMs: number) => eventually(async () => (await redis.hlen(store.keys.clusterState)) === 0 && (await redis.zcard(store.keys.endedClusters)) === 0, what, timeoutMs);
 
   // Warm-up: one cluster through its life and out again, so the queues' own keys exist in the baseline.
   await runClusters(store, queues, 1);

@@ -147,7 +147,10 @@ describe('half-written clusters', () => {
     expect(await store.redis.hget(store.keys.id2cluster, orphan[0]!.job_id)).toBeNull();
     const c = await completeness(config);
     expect(c).toEqual({ complete: [whole[0]!.cluster], partial: [] });
-    note('cluster left by a scheduler killed between create.lua and the enqueue / after the enqueue, before its mark was cleared', `after the grace period the reaper removed the first whole (state, meta, id map, open entry) and kept the second, complete`);
+    note(
+      'cluster left by a scheduler killed between create.lua and the enqueue / after the enqueue, before its mark was cleared',
+      `after the grace period the reaper removed the first whole (state, meta, id map, open entry) and kept the second, complete`,
+    );
   });
 });
 

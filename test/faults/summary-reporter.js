@@ -31,7 +31,11 @@ class FaultSummaryReporter {
   onRunComplete() {
     let notes = [];
     try {
-      notes = fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      notes = fs
+        .readFileSync(this.file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       fs.rmSync(this.file, { force: true });
     } catch {
       /* no notes */

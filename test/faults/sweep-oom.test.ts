@@ -45,10 +45,13 @@ test('after a Redis out-of-memory window the sweep runs again: a silent node is 
 
   await eventually(() => sweeps > after, 'a sweep after the window');
   await eventually(() => dead.includes(silent.job_id), 'the silent node found dead after the window');
-  await eventually(async () => (await store.readCluster(silentCluster!.cluster)).final === 'abort', 'the silent node\'s cluster aborted');
+  await eventually(async () => (await store.readCluster(silentCluster!.cluster)).final === 'abort', "the silent node's cluster aborted");
   await eventually(async () => (await store.readCluster(lateCluster!.cluster)).barriers[0]?.result === 'abort', 'the due start deadline fired');
   const late = await store.readCluster(lateCluster!.cluster);
   expect(late.final).toBe('abort');
   expect(late.barriers[0]?.reason).toMatch(/deadline|timed out|timeout/i);
-  note('Redis out of memory (maxmemory 1 B) for several sweep periods, then memory back', `${failed} sweep periods refused; the next sweep aborted the silent node's cluster and fired the due start deadline`);
+  note(
+    'Redis out of memory (maxmemory 1 B) for several sweep periods, then memory back',
+    `${failed} sweep periods refused; the next sweep aborted the silent node's cluster and fired the due start deadline`,
+  );
 });

@@ -40,21 +40,21 @@ test('2,000 take requests for made-up testbox names: all answered "no job", Redi
 
   const answers = new Map<string, number>();
   for (let i = 0; i < 2000; i += 200) {
-    const batch = await Promise.all(
-      Array.from({ length: 200 }, (_, k) =>
-        nc.request(subjects.take(`made-up-${i + k}`), encodeJson({ v: 1 }), { timeout: 10_000 }).then((m) => decodeText(m.data)),
-      ),
-    );
+    const batch = await Promise.all(Array.from({ length: 200 }, (_, k) => nc.request(subjects.take(`made-up-${i + k}`), encodeJson({ v: 1 }), { timeout: 10_000 }).then((m) => decodeText(m.data))));
     for (const a of batch) answers.set(a, (answers.get(a) ?? 0) + 1);
   }
   expect([...answers]).toEqual([[JSON.stringify({ ok: true, job: null }), 2000]]);
   const peakClients = await clients(admin);
   const peakFds = fds(lab.worker.pid);
-  const settled = await eventually(async () => {
-    const c = await clients(admin);
-    const f = fds(lab.worker.pid);
-    return c <= baseClients && f <= baseFds ? { c, f } : undefined;
-  }, 'Redis clients and the worker\'s fds to be back to their baseline', 20_000);
+  const settled = await eventually(
+    async () => {
+      const c = await clients(admin);
+      const f = fds(lab.worker.pid);
+      return c <= baseClients && f <= baseFds ? { c, f } : undefined;
+    },
+    "Redis clients and the worker's fds to be back to their baseline",
+    20_000,
+  );
   expect(lab.worker.child.exitCode).toBeNull();
   note(
     'flood of 2,000 take requests for made-up testbox names',

@@ -52,15 +52,19 @@ test('a worker SIGKILLed while it folds a batch: the second worker re-folds the 
   const active = `${store.keys.bullPrefix}:${REPORTS_QUEUE}:active`;
   const jobKey = (id: string) => `${store.keys.bullPrefix}:${REPORTS_QUEUE}:${id}`;
   let heldJobs: { id: string; reports: Report[] }[] = [];
-  await eventually(async () => {
-    if ((await redis.xlen(store.keys.allEvents)) < CLUSTERS + 100) return false;
-    await redis.call('CLIENT', 'PAUSE', '10000', 'WRITE');
-    const ids = await redis.lrange(active, 0, -1);
-    heldJobs = await Promise.all(ids.map(async (id) => ({ id, reports: (JSON.parse((await redis.hget(jobKey(id), 'data')) ?? '{"reports":[]}') as BatchJob).reports })));
-    if (heldJobs.some((j) => j.reports.length >= 2)) return true;
-    await redis.call('CLIENT', 'UNPAUSE');
-    return false;
-  }, 'worker 1 to hold a batch of several reports', 20_000);
+  await eventually(
+    async () => {
+      if ((await redis.xlen(store.keys.allEvents)) < CLUSTERS + 100) return false;
+      await redis.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      const ids = await redis.lrange(active, 0, -1);
+      heldJobs = await Promise.all(ids.map(async (id) => ({ id, reports: (JSON.parse((await redis.hget(jobKey(id), 'data')) ?? '{"reports":[]}') as BatchJob).reports })));
+      if (heldJobs.some((j) => j.reports.length >= 2)) return true;
+      await redis.call('CLIENT', 'UNPAUSE');
+      return false;
+    },
+    'worker 1 to hold a batch of several reports',
+    20_000,
+  );
   w1.kill('SIGKILL');
   await w1.exited;
   const held = heldJobs.map((j) => j.id);

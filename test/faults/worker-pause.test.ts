@@ -40,7 +40,12 @@ test('the worker holding both node jobs is SIGSTOPped past its lock, then SIGCON
   const flag = path.join(dir, 'go');
   // Each test runs until the test says go, so the pause falls while the nodes hold their jobs.
   const tree = scriptsTree({ 'tests/t1': '#!/bin/sh\nwhile [ ! -f "$flag" ]; do sleep 0.05; done\nexit 0\n' });
-  const [cluster] = await submitInline(res, config, `suite: t\ncluster: cs-test\nflag: ${flag}\nif role server:\n  t1:\nif role client:\n  t1:\n`, 'nodes:\n  node--1: { roles: [server] }\n  node--2: { roles: [client] }\n');
+  const [cluster] = await submitInline(
+    res,
+    config,
+    `suite: t\ncluster: cs-test\nflag: ${flag}\nif role server:\n  t1:\nif role client:\n  t1:\n`,
+    'nodes:\n  node--1: { roles: [server] }\n  node--2: { roles: [client] }\n',
+  );
   holder = await startWorkerProcess(config, ['--lock-ms', String(LOCK_MS)]);
   const a = await startAgent(res, config, 'node', tree);
   const b = await startAgent(res, config, 'node', tree);

@@ -93,9 +93,12 @@ export async function expectAllFinished(store: ClusterStore, clusters: Submitted
     view.nodes.forEach((n, i) => {
       if (n.state !== 'finish' || n.ip !== ipOf(i)) problems.push(`${c.cluster} ${n.job}: state ${n.state}, ip ${n.ip}`);
     });
-    const events = (await store.redis.xrange(store.keys.events(c.cluster), '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { type: string; job?: string; report?: string; barrier?: string; result?: string });
+    const events = (await store.redis.xrange(store.keys.events(c.cluster), '-', '+')).map(
+      ([, f]) => JSON.parse(f[1]!) as { type: string; job?: string; report?: string; barrier?: string; result?: string },
+    );
     const res = events.filter((e) => e.type === 'resolution');
-    if (res.map((e) => `${e.barrier}=${e.result}`).join(' ') !== 'start=start ready=ready finish=finish') problems.push(`${c.cluster}: resolutions ${res.map((e) => `${e.barrier}=${e.result}`).join(' ')}`);
+    if (res.map((e) => `${e.barrier}=${e.result}`).join(' ') !== 'start=start ready=ready finish=finish')
+      problems.push(`${c.cluster}: resolutions ${res.map((e) => `${e.barrier}=${e.result}`).join(' ')}`);
     count.resolutions += res.length;
     for (const j of c.jobs) {
       const mine = events.filter((e) => e.type === 'report' && e.job === j.job_id);

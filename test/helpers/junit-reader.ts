@@ -135,7 +135,14 @@ export function readJUnit(xml: string): JUnitReport {
       if (c.children.length > 1) throw new Error(`testcase ${c.attrs.name} has ${c.children.length} outcomes`);
       const o = c.children[0];
       if (o && !['failure', 'error', 'skipped'].includes(o.name)) throw new Error(`<${o.name}> inside <testcase>`);
-      cases.push({ suite: s.attrs.name ?? '', classname: c.attrs.classname, name: c.attrs.name, time: num(c, 'time'), outcome: (o?.name ?? 'passed') as JUnitCase['outcome'], message: o?.attrs.message });
+      cases.push({
+        suite: s.attrs.name ?? '',
+        classname: c.attrs.classname,
+        name: c.attrs.name,
+        time: num(c, 'time'),
+        outcome: (o?.name ?? 'passed') as JUnitCase['outcome'],
+        message: o?.attrs.message,
+      });
     }
     const suite = { name: s.attrs.name ?? '', tests: num(s, 'tests'), failures: num(s, 'failures'), errors: num(s, 'errors'), skipped: num(s, 'skipped'), properties };
     const count = (o: string): number => cases.filter((c) => c.outcome === o).length;

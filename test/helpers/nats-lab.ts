@@ -25,7 +25,12 @@ export async function writeLab(dir: string, testboxes: string[], subjectPrefix =
   if (code !== 0) throw new Error(`cluster-sync nats-config exited ${code}: ${p.stderr}`);
   const env = (user: string): Record<string, string> => {
     const text = readFileSync(path.join(dir, `${user}.env`), 'utf8');
-    return Object.fromEntries(text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
   };
   return {
     dir,

@@ -153,7 +153,10 @@ describe('abandoned long polls', () => {
         expect((await new ClusterStore(client, { keyPrefix: config.keyPrefix }).readCluster(a!.cluster)).nodes.map((n) => n.state)).toEqual(['start', '']);
         const [ra, rb] = await Promise.all([fetch(`${scheduler.url}${LEGACY}?job_id=${a!.job_id}&state=wait_start`), fetch(`${scheduler.url}${LEGACY}?job_id=${b!.job_id}&state=wait_start`)]);
         expect([await ra.text(), await rb.text()]).toEqual(['start', 'start']);
-        note(`legacy endpoint: ${N.toLocaleString('en')} long polls abandoned at once`, `${outcomeKeys} report(s) folded for ${N} polls (they share node a's wait_start); the one shared NATS subscription gone ${cleanMs} ms after the clients left, leaving changed no key; the next waits answered start`);
+        note(
+          `legacy endpoint: ${N.toLocaleString('en')} long polls abandoned at once`,
+          `${outcomeKeys} report(s) folded for ${N} polls (they share node a's wait_start); the one shared NATS subscription gone ${cleanMs} ms after the clients left, leaving changed no key; the next waits answered start`,
+        );
       } finally {
         await abandon();
       }

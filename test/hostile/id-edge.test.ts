@@ -45,7 +45,11 @@ beforeAll(async () => {
     }),
   );
   scheduler = await startTestScheduler(res, config, { routes: [registerOpsRoutes], logger, longPollMs: 600_000 });
-  const r = await post(scheduler.url, JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n' }), 'application/json');
+  const r = await post(
+    scheduler.url,
+    JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n' }),
+    'application/json',
+  );
   expect(r.status).toBe(200);
   cluster = r.body as SubmitMessage[];
 });
@@ -96,7 +100,7 @@ describe('every endpoint refuses a bad id with 400 and no NATS connection closes
       const r = await fetch(`${scheduler.url}${url(id)}`);
       const text = await r.text();
       // The JSON routes answer {error, message} or {error}; the legacy endpoint one plain line.
-      const body = text.startsWith('{') ? (((j: { error: string; message?: string }) => j.message ?? j.error)(JSON.parse(text) as { error: string; message?: string })) : text;
+      const body = text.startsWith('{') ? ((j: { error: string; message?: string }) => j.message ?? j.error)(JSON.parse(text) as { error: string; message?: string }) : text;
       expect(r.status).toBe(400);
       expect(body).toMatch(message);
     });
@@ -105,7 +109,11 @@ describe('every endpoint refuses a bad id with 400 and no NATS connection closes
   test('a NATS report whose cluster or job id breaks the rule is refused by the bridge, naming the field', async () => {
     const nc: NatsConnection = res.add(await connect({ servers: nats.url }), (n) => n.close());
     const subjects = new Subjects(config.subjectPrefix);
-    for (const [field, value] of [['cluster', LONG], ['job', '*'], ['cluster', 'a.b']] as const) {
+    for (const [field, value] of [
+      ['cluster', LONG],
+      ['job', '*'],
+      ['cluster', 'a.b'],
+    ] as const) {
       const report = { v: 1, id: 'r-0000000001', cluster: cluster[0]!.cluster, job: job(), state: 'wait_start', at: Date.now(), token: 'x', [field]: value };
       const reply = JSON.parse(decodeText((await nc.request(subjects.report(cluster[0]!.cluster), encodeJson(report), { timeout: 10_000 })).data)) as { ok: boolean; reason?: string };
       expect(reply.ok).toBe(false);

@@ -63,7 +63,12 @@ function specFile(name: string, text: string): string {
 /** `levels` levels of ten aliases each: 10^levels nodes once expanded, a few hundred bytes as text. */
 function aliasBomb(levels: number, indent = ''): string {
   const lines = [`${indent}l0: &l0 [x, x, x, x, x, x, x, x, x, x]`];
-  for (let i = 1; i <= levels; i++) lines.push(`${indent}l${i}: &l${i} [${Array(10).fill(`*l${i - 1}`).join(', ')}]`);
+  for (let i = 1; i <= levels; i++)
+    lines.push(
+      `${indent}l${i}: &l${i} [${Array(10)
+        .fill(`*l${i - 1}`)
+        .join(', ')}]`,
+    );
   return lines.join('\n');
 }
 
@@ -108,7 +113,12 @@ describe('jobs', () => {
     await expectRefused(`job: "__proto__" key (${where})`, text, inline(), message);
   });
   test('a "__proto__" key in a JSON job', async () => {
-    await expectRefused('job: "__proto__" key (JSON)', '{"suite": "t", "cluster": "x", "__proto__": {"polluted": "yes"}, "if role server": {"srv": null}}', inline(), /^job\.yaml: __proto__: key "__proto__" is not allowed$/);
+    await expectRefused(
+      'job: "__proto__" key (JSON)',
+      '{"suite": "t", "cluster": "x", "__proto__": {"polluted": "yes"}, "if role server": {"srv": null}}',
+      inline(),
+      /^job\.yaml: __proto__: key "__proto__" is not allowed$/,
+    );
   });
   test('"constructor", "hasOwnProperty", "toString" keys are plain data, also through multi-document merges', async () => {
     const text = `${JOB('x', 'constructor: x\nhasOwnProperty: 1\ntoString: y')}---\nconstructor: { b: 2 }\n`;
@@ -136,7 +146,12 @@ describe('jobs', () => {
     ['starting with "-"', '-rf'],
   ])('a program name %s', async (what, name) => {
     const text = `suite: t\ncluster: x\nif role server:\n  ${JSON.stringify(name)}:\nif role client:\n  cli:\n`;
-    await expectRefused(`job: program name ${what}`, text, inline(), new RegExp(`^job\\.yaml: if role server\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: program name .* may hold only letters, digits`));
+    await expectRefused(
+      `job: program name ${what}`,
+      text,
+      inline(),
+      new RegExp(`^job\\.yaml: if role server\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: program name .* may hold only letters, digits`),
+    );
   });
   test('a NUL byte in a program name', async () => {
     await expectRefused('job: NUL byte in a program name', String.raw`{"suite": "t", "cluster": "x", "if role server": {"srv\u0000x": null}}`, inline(), /keys may not contain NUL bytes/);
@@ -145,7 +160,12 @@ describe('jobs', () => {
     await expectRefused('job: raw NUL byte in the text', `${JOB('x')}note: a\0b\n`, inline(), /not valid YAML: null byte is not allowed/);
   });
   test('a NUL byte in a variable value', async () => {
-    await expectRefused('job: NUL byte in a variable value', String.raw`{"suite": "t", "cluster": "x", "if role server": {"FOO": "a\u0000b", "BAR": "ok", "srv": null}}`, inline(), /if role server\.FOO: values may not contain NUL bytes/);
+    await expectRefused(
+      'job: NUL byte in a variable value',
+      String.raw`{"suite": "t", "cluster": "x", "if role server": {"FOO": "a\u0000b", "BAR": "ok", "srv": null}}`,
+      inline(),
+      /if role server\.FOO: values may not contain NUL bytes/,
+    );
   });
   test('a role name with shell characters', async () => {
     await expectRefused('job: role name "$(reboot)"', 'suite: t\ncluster: x\nif role $(reboot):\n  srv:\n', inline(), /role name "\$\(reboot\)" may hold only/);
@@ -176,7 +196,12 @@ describe('jobs', () => {
 
 describe('cluster specs', () => {
   test('a YAML alias bomb in a spec file', async () => {
-    await expectRefused('spec: YAML alias bomb', JOB(specFile('bomb', `${aliasBomb(9)}\nnodes:\n  h--1: { roles: [server] }\n`)), { clusterDir: specDir }, /bomb: document expands to more than 100000 nodes/);
+    await expectRefused(
+      'spec: YAML alias bomb',
+      JOB(specFile('bomb', `${aliasBomb(9)}\nnodes:\n  h--1: { roles: [server] }\n`)),
+      { clusterDir: specDir },
+      /bomb: document expands to more than 100000 nodes/,
+    );
   });
   test('a spec with 10,000 hosts', async () => {
     await expectRefused('spec: 10,000 hosts', JOB(specFile('huge', SPEC(10_000))), { clusterDir: specDir }, /huge: nodes: a cluster has at most 254 hosts$/);
@@ -199,6 +224,11 @@ describe('cluster specs', () => {
     await expectRefused(`spec: ip0 ${v}`, JOB('x'), { inlineSpec: `ip0: ${v}\n${SPEC(2)}` }, /: ip0: /);
   });
   test.each([['h;reboot'], ['a/b'], ['a b'], ['..hidden']])('a host name %s', async (name) => {
-    await expectRefused(`spec: host name "${name}"`, JOB('x'), { inlineSpec: `nodes:\n  ${JSON.stringify(name)}: { roles: [server] }\n  h--2: { roles: [client] }\n` }, /: nodes\..*: a host name is letters, digits, "\.", "_" or "-" \(at most 253\)$/);
+    await expectRefused(
+      `spec: host name "${name}"`,
+      JOB('x'),
+      { inlineSpec: `nodes:\n  ${JSON.stringify(name)}: { roles: [server] }\n  h--2: { roles: [client] }\n` },
+      /: nodes\..*: a host name is letters, digits, "\.", "_" or "-" \(at most 253\)$/,
+    );
   });
 });

@@ -31,7 +31,11 @@ function ask(base: string, query: string, from: string, headers: Record<string, 
 }
 
 async function submit(scheduler: SchedulerHandle): Promise<SubmitMessage[]> {
-  const r = await post(scheduler.url, JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n' }), 'application/json');
+  const r = await post(
+    scheduler.url,
+    JSON.stringify({ job: 'suite: t\nif role server:\n  srv:\nif role client:\n  cli:\n', cluster_spec: 'nodes:\n  box--1: { roles: [server] }\n  box--2: { roles: [client] }\n' }),
+    'application/json',
+  );
   expect(r.status).toBe(200);
   return r.body as SubmitMessage[];
 }

@@ -67,7 +67,7 @@ test.each([
   note(`legacy write_state, ${what} (${query})`, `400 "${r.text.trim()}"; nothing written`);
 });
 
-test('what lkp-tests sends is recorded: its roles, an IPv4 or IPv6 address, one direct IP per MAC; empty roles keep the split\'s', async () => {
+test("what lkp-tests sends is recorded: its roles, an IPv4 or IPv6 address, one direct IP per MAC; empty roles keep the split's", async () => {
   const [server, client] = await submit();
   const w = await ask(`job_id=${server.job_id}&state=write_state&node_roles=server&ip=fd00::5&direct_macs=ec:f4:bb:cb:7b:92+ec:f4:bb:cb:7b:93&direct_ips=192.168.222.1+192.168.222.2`);
   expect(w.status).toBe(200);
@@ -75,7 +75,5 @@ test('what lkp-tests sends is recorded: its roles, an IPv4 or IPv6 address, one 
   const c = await ask(`job_id=${client.job_id}&state=write_state&node_roles=&ip=10.1.0.2&direct_macs=&direct_ips=`);
   expect(c.status).toBe(200);
   expect(JSON.parse(c.text)[client.job_id]).toMatchObject({ roles: 'client', ip: '10.1.0.2', direct_ips: '' });
-  expect((await ask(`job_id=${client.job_id}&state=roles_ip`)).text).toBe(
-    ['direct_server_ips=192.168.222.1 192.168.222.2', 'server=fd00::5', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'),
-  );
+  expect((await ask(`job_id=${client.job_id}&state=roles_ip`)).text).toBe(['direct_server_ips=192.168.222.1 192.168.222.2', 'server=fd00::5', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'));
 });

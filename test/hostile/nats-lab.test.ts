@@ -63,7 +63,10 @@ async function startScheduler(user: string): Promise<[string, CliProcess]> {
   return [(await p.waitFor(/listening on (http:\/\/\S+)/, STARTUP_MS))[1]!, p];
 }
 
-const violations = (): string[] => readFileSync(path.join(nats.dir, 'nats.log'), 'utf8').split('\n').filter((l) => /Violation/.test(l));
+const violations = (): string[] =>
+  readFileSync(path.join(nats.dir, 'nats.log'), 'utf8')
+    .split('\n')
+    .filter((l) => /Violation/.test(l));
 
 test('submit -> agents -> watch: every process does its whole job as its own user, and the server refuses nothing', async () => {
   const watch = run('ops', ['watch', '--json']);
@@ -73,9 +76,7 @@ test('submit -> agents -> watch: every process does its whole job as its own use
   const jobFile = path.join(tmp, 'echo.yaml');
   writeFileSync(jobFile, readFileSync(path.join(ROOT, 'examples/jobs/echo.yaml'), 'utf8').replace(/^port: \d+$/m, `port: ${port}`));
   const submit = run('ops', ['submit', jobFile, '--server', url, '--token', TOKEN, '--watch']);
-  const agents = TESTBOXES.map((tb) =>
-    run(`node-${tb}`, ['node', '--testbox', tb, '--scripts', path.join(ROOT, 'examples/lkp'), '--once', '--ip', '127.0.0.1', '--poll-ms', '200']),
-  );
+  const agents = TESTBOXES.map((tb) => run(`node-${tb}`, ['node', '--testbox', tb, '--scripts', path.join(ROOT, 'examples/lkp'), '--once', '--ip', '127.0.0.1', '--poll-ms', '200']));
   const codes = await Promise.all(agents.map((a) => a.exited));
   expect({ codes, out: agents.map((a) => a.stdout + a.stderr) }).toEqual({ codes: [0, 0], out: expect.anything() as unknown });
   expect(await submit.exited).toBe(0);
@@ -104,7 +105,11 @@ test('the legacy endpoint speaks for HTTP-only nodes under the scheduler user', 
   const jobs = (await res.json()) as SubmitMessage[];
   const ask = async (job: string, query: string): Promise<string> => (await fetch(`${url}/~lkp/cgi-bin/lkp-cluster-sync?job_id=${job}&${query}`)).text();
   await Promise.all(jobs.map((j) => ask(j.job_id, 'state=write_state&ip=127.0.0.1')));
-  for (const [state, answer] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']]) {
+  for (const [state, answer] of [
+    ['wait_start', 'start'],
+    ['wait_ready', 'ready'],
+    ['finished', 'finish'],
+  ]) {
     expect(await Promise.all(jobs.map((j) => ask(j.job_id, `state=${state!}`)))).toEqual([answer, answer]);
   }
   expect(await ask(jobs[0]!.job_id, 'state=roles_ip')).toMatch(/^server=127\.0\.0\.1$/m);
@@ -126,7 +131,7 @@ test('a refused publish shows in the process log: a scheduler run as the ops use
   note('scheduler started with a user that may not publish events (the old secure.conf mistake)', `its log says: ${line[0]}`);
 });
 
-test("a node agent started with another testbox's credentials is a setup error (exit 5) naming the refusal, not \"no job\"", async () => {
+test('a node agent started with another testbox\'s credentials is a setup error (exit 5) naming the refusal, not "no job"', async () => {
   const agent = run('node-demo-client', ['node', '--testbox', 'demo-server', '--scripts', path.join(ROOT, 'examples/lkp'), '--once', '--take-timeout', '60s', '--poll-ms', '200']);
   expect(await agent.exited).toBe(5);
   expect(agent.stdout + agent.stderr).toMatch(/refused this node's take on cs\.queue\.demo-server\.take.*may not take node jobs of testbox demo-server/);

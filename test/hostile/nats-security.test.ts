@@ -101,7 +101,11 @@ test('a node user does its whole life: reports, barrier answers, roles_ip', asyn
       return c;
     }),
   );
-  for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
+  for (const [kind, barrier] of [
+    ['wait_start', 'start'],
+    ['wait_ready', 'ready'],
+    ['finished', 'finish'],
+  ] as const) {
     expect((await Promise.all(nodes.map((n) => n.wait(kind)))).map((a) => a.result)).toEqual([barrier, barrier]);
   }
   expect((await nodes[0]!.rolesIp()).length).toBeGreaterThan(0);
@@ -147,7 +151,7 @@ test('a node user cannot publish a barrier answer or an event: the server refuse
     note(`NATS user "node-node" publishes a forged ${subject.split('.').pop()} message`, `refused by the server; no node heard it; nats-server: ${line}`);
   }
   // The refusal is told to the process (its log), not swallowed.
-  await eventually(() => problems.length >= 2, 'both refusals told to the connection\'s problem sink');
+  await eventually(() => problems.length >= 2, "both refusals told to the connection's problem sink");
   expect(problems[0]).toMatch(/NATS server refused publish to "cs\.cluster\.[^"]+\.barrier": permissions violation/);
   // The server handled the forged publishes before it sent the errors; a round trip on each listener shows nothing arrived.
   await victim.nc.flush();

@@ -30,11 +30,36 @@ describe('refused with a reason, nothing changed', () => {
     ['report: extra field', (h) => ({ ...goodReport(h.a, 0), admin: true }), 'INVALID', /^message: unknown field admin$/],
     ['report: extra field inside info', (h) => goodReport(h.a, 0, { info: { ip: '10.0.0.1', shell: 'rm -rf /' } }), 'INVALID', /^info: unknown field shell$/],
     ['report: NUL byte in info.ip', (h) => goodReport(h.a, 0, { info: { ip: '10.0.0.1\u0000x' } }), 'INVALID', /^info\.ip: no NUL or newline$/],
-    ['report: info.ip with a host name after it (/etc/hosts injection)', (h) => goodReport(h.a, 0, { state: 'write_state', info: { ip: '6.6.6.6 gitee.com' } }), 'INVALID', /^info\.ip: must be one IPv4 or IPv6 address$/],
-    ['report: info.direct_macs not MAC addresses', (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_macs: 'ec:f4:bb:cb:7b:92 evil' } }), 'INVALID', /^info\.direct_macs: must be MAC addresses/],
-    ['report: info.direct_ips with a host name', (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_ips: '192.168.222.1 gitee.com' } }), 'INVALID', /^info\.direct_ips: must be IPv4 addresses/],
-    ['report: info.direct_ips more than the node has MACs', (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_ips: '192.168.222.1' } }), 'INVALID', /^info\.direct_ips: must be 0 IPv4 addresses, one per MAC of this node, not 1$/],
-    ["report: info.node_roles another node's role", (h) => goodReport(h.a, 0, { state: 'write_state', info: { node_roles: 'client' } }), 'INVALID', /^info\.node_roles: must be this node's roles "server" \(or empty\), not "client"$/],
+    [
+      'report: info.ip with a host name after it (/etc/hosts injection)',
+      (h) => goodReport(h.a, 0, { state: 'write_state', info: { ip: '6.6.6.6 gitee.com' } }),
+      'INVALID',
+      /^info\.ip: must be one IPv4 or IPv6 address$/,
+    ],
+    [
+      'report: info.direct_macs not MAC addresses',
+      (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_macs: 'ec:f4:bb:cb:7b:92 evil' } }),
+      'INVALID',
+      /^info\.direct_macs: must be MAC addresses/,
+    ],
+    [
+      'report: info.direct_ips with a host name',
+      (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_ips: '192.168.222.1 gitee.com' } }),
+      'INVALID',
+      /^info\.direct_ips: must be IPv4 addresses/,
+    ],
+    [
+      'report: info.direct_ips more than the node has MACs',
+      (h) => goodReport(h.a, 0, { state: 'write_state', info: { direct_ips: '192.168.222.1' } }),
+      'INVALID',
+      /^info\.direct_ips: must be 0 IPv4 addresses, one per MAC of this node, not 1$/,
+    ],
+    [
+      "report: info.node_roles another node's role",
+      (h) => goodReport(h.a, 0, { state: 'write_state', info: { node_roles: 'client' } }),
+      'INVALID',
+      /^info\.node_roles: must be this node's roles "server" \(or empty\), not "client"$/,
+    ],
     ['report: a state that does not exist', (h) => goodReport(h.a, 0, { state: 'wait_lunch' }), 'INVALID', /^state: .*"write_state"/],
     ['report: missing token', (h) => goodReport(h.a, 0, { token: undefined }), 'INVALID', /^token: .*expected string, received undefined/],
     ['report: empty token', (h) => goodReport(h.a, 0, { token: '' }), 'INVALID', /^token: /],
@@ -55,7 +80,14 @@ describe('refused with a reason, nothing changed', () => {
 
   test("a report for one cluster sent on another cluster's subject", async () => {
     const h = harness();
-    await expectRejected(h, "report: on another cluster's subject", h.b.cluster, goodReport(h.a, 0), 'OTHER_CLUSTER', `report for cluster ${h.a.cluster} sent on the subject of cluster ${h.b.cluster}`);
+    await expectRejected(
+      h,
+      "report: on another cluster's subject",
+      h.b.cluster,
+      goodReport(h.a, 0),
+      'OTHER_CLUSTER',
+      `report for cluster ${h.a.cluster} sent on the subject of cluster ${h.b.cluster}`,
+    );
   });
 
   test('a "__proto__" key in the JSON is refused as an unknown field and pollutes nothing', async () => {
@@ -123,7 +155,7 @@ test('a replayed old report is accepted as a re-send, folded as a duplicate, and
   expect(await h.redis.hexists(h.workers.store.keys.reports(c.cluster), stale.id as string)).toBe(1);
   expect((await h.workers.store.readCluster(c.cluster)).nodes.map((n) => n.state)).toEqual(['ready', 'start']);
   note('report: replayed old report (same id)', 'accepted as a re-send, folded as duplicate; 0 cluster keys changed; start answer re-published');
-  note('report: stale report (new id, earlier state)', 'accepted, state stays ready, no event; only its record in the cluster\'s reports hash added');
+  note('report: stale report (new id, earlier state)', "accepted, state stays ready, no event; only its record in the cluster's reports hash added");
 });
 
 // How long the good report's reply takes among 2,000 garbage ones is noted, not asserted (a 5 s request

@@ -22,7 +22,9 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'cs-lava-legacy-'));
-  const scheduler = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', dir, '--long-poll', '1'], envFor(lab.config, { CS_API_TOKEN: 'lava-legacy-token-0123456789' })), (s) => s.stop());
+  const scheduler = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', dir, '--long-poll', '1'], envFor(lab.config, { CS_API_TOKEN: 'lava-legacy-token-0123456789' })), (s) =>
+    s.stop(),
+  );
   [, port] = (await scheduler.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/)) as unknown as [string, string];
 });
 afterAll(() => {

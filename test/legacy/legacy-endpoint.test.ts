@@ -83,7 +83,10 @@ test('a wait answers retry at the long-poll limit, then the barrier once every n
 
 test('write_state records the node (+-joined lists arrive as spaces) and answers the state JSON; roles_ip answers its lines', async () => {
   const [a, b] = await submit();
-  const w = await ask(shortPoll.url, `job_id=${a!.job_id}&cluster=cs-x&node=box--1&state=write_state&node_roles=server&ip=10.1.0.1&direct_macs=ec:f4:bb:cb:7b:92+ec:f4:bb:cb:7b:93&direct_ips=192.168.222.1+192.168.222.2`);
+  const w = await ask(
+    shortPoll.url,
+    `job_id=${a!.job_id}&cluster=cs-x&node=box--1&state=write_state&node_roles=server&ip=10.1.0.1&direct_macs=ec:f4:bb:cb:7b:92+ec:f4:bb:cb:7b:93&direct_ips=192.168.222.1+192.168.222.2`,
+  );
   expect(w.status).toBe(200);
   expect(JSON.parse(w.text)).toEqual({
     [a!.job_id]: { state: '', roles: 'server', ip: '10.1.0.1', direct_ips: '192.168.222.1 192.168.222.2', direct_macs: 'ec:f4:bb:cb:7b:92 ec:f4:bb:cb:7b:93', entire_state: '' },
@@ -91,12 +94,10 @@ test('write_state records the node (+-joined lists arrive as spaces) and answers
   });
   await ask(shortPoll.url, `job_id=${b!.job_id}&state=write_state&node_roles=client&ip=10.1.0.2&direct_macs=&direct_ips=`);
   const r = await ask(shortPoll.url, `job_id=${b!.job_id}&state=roles_ip`);
-  expect(r.text).toBe(
-    ['direct_server_ips=192.168.222.1 192.168.222.2', 'server=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'),
-  );
+  expect(r.text).toBe(['direct_server_ips=192.168.222.1 192.168.222.2', 'server=10.1.0.1', 'direct_client_ips=', 'client=10.1.0.2'].join('\n'));
 });
 
-test('failed answers the state JSON with the node aborted, and the other node\'s wait answers abort', async () => {
+test("failed answers the state JSON with the node aborted, and the other node's wait answers abort", async () => {
   const [a, b] = await submit();
   const waiting = ask(longPoll.url, `job_id=${b!.job_id}&state=wait_ready`);
   await eventually(async () => (await subsOn(longPoll, `tlegacy.cluster.${a!.cluster}.barrier`)) === 1, 'the wait to subscribe');
@@ -118,7 +119,7 @@ test('long polls of one cluster share one subscription, and abandoned ones leave
   await eventually(async () => (longPoll.shared.waiting === 0 && (await subsOn(longPoll, subject)) === 0) || undefined, 'the abandoned polls and their subscription to go');
 });
 
-test('held message waits are released by the other node\'s send, with no retry in between', async () => {
+test("held message waits are released by the other node's send, with no retry in between", async () => {
   const [a, b] = await submit();
   const waits = Array.from({ length: 5 }, () => ask(longPoll.url, `job_id=${a!.job_id}&state=wait&msg=go`));
   await eventually(() => longPoll.shared.waiting >= 5 || undefined, 'the 5 waits to be held');

@@ -40,7 +40,7 @@ function noShellErrors(n: ShellNode): void {
   expect({ host: n.host, errors: n.stderr.split('\n').filter((l) => l !== '' && !/^(answer|paused) /.test(l)) }).toEqual({ host: n.host, errors: [] });
 }
 
-test('two nodes pass; the daemon\'s early finished (before its write_state) does not let ready resolve, so the client exports the server\'s address', async () => {
+test("two nodes pass; the daemon's early finished (before its write_state) does not let ready resolve, so the client exports the server's address", async () => {
   const { watch, cluster, nodes } = await lab.submitWatching('duo.yaml', 2);
   const release = path.join(lab.dir, 'release-duo');
   const client = start(nodes[1]!, 'cs-duo', 'ok', { RELEASE: release });

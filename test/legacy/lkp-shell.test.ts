@@ -61,7 +61,7 @@ test('two shell nodes (curl) pass start, ready and finish; roles_ip lines are ex
   expect(watch.stdout).toContain('1 finished, 0 aborted');
 });
 
-test('a daemon that fails to start reports failed; the other node\'s wait answers abort; both exit 1; submit --watch exits non-zero', async () => {
+test("a daemon that fails to start reports failed; the other node's wait answers abort; both exit 1; submit --watch exits non-zero", async () => {
   const { watch, nodes } = await lab.submitWatching('pair.yaml', 2);
   const server = lab.runNode(SCRIPT, nodes[0]!, 'cs-pair', 'daemon', 'fail');
   const client = lab.runNode(SCRIPT, nodes[1]!, 'cs-pair', 'test', 'ok');
@@ -90,10 +90,14 @@ test('six nodes (2 daemon roles, 4 test roles): test nodes that end early have t
   const [d1, d2, t1, t2, t3, slow] = shells as [(typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0], (typeof shells)[0]];
   const early = [t1, t2, t3];
   // the three early test nodes have sent finished (their state is finish) ...
-  await eventually(async () => {
-    const s = await lab.clusterStates(cluster);
-    return [2, 3, 4].every((i) => s[nodes[i]!.job] === 'finish');
-  }, 'the early test nodes to report finished', 30_000);
+  await eventually(
+    async () => {
+      const s = await lab.clusterStates(cluster);
+      return [2, 3, 4].every((i) => s[nodes[i]!.job] === 'finish');
+    },
+    'the early test nodes to report finished',
+    30_000,
+  );
   // ... and more than a long poll (1 s here) passes: the daemons' wait_finish is answered retry twice more
   const seen = answers(d1, 'wait_finish').length;
   await eventually(() => answers(d1, 'wait_finish').filter((a) => a === 'retry').length >= seen + 2, 'two more long polls of the daemon', 30_000);

@@ -76,9 +76,8 @@ export class ShellLab {
 
   /** `cluster-sync submit JOB --watch`, started; resolves with its node jobs once all `count` are printed. */
   async submitWatching(jobFile: string, count: number): Promise<{ watch: CliProcess; cluster: string; nodes: SubmittedNode[] }> {
-    const watch = this.res.add(
-      new CliProcess(['submit', path.join(this.dir, jobFile), '--watch', '--server', `http://127.0.0.1:${this.port}`], envFor(this.config, { CS_API_TOKEN: TOKEN })),
-      (w) => w.stop(),
+    const watch = this.res.add(new CliProcess(['submit', path.join(this.dir, jobFile), '--watch', '--server', `http://127.0.0.1:${this.port}`], envFor(this.config, { CS_API_TOKEN: TOKEN })), (w) =>
+      w.stop(),
     );
     const lines = `^cluster (\\S+) .*${'\\n.*host \\S+'.repeat(count)}$`;
     const m = await watch.waitFor(new RegExp(lines, 'm'));

@@ -39,11 +39,7 @@ afterAll(async () => {
   await server.dispose();
 });
 
-type Action =
-  | { a: 'submit'; tbs: number[] }
-  | { a: 'take'; m: number; done: boolean }
-  | { a: 'leave'; m: number }
-  | { a: 'end'; c: number };
+type Action = { a: 'submit'; tbs: number[] } | { a: 'take'; m: number; done: boolean } | { a: 'leave'; m: number } | { a: 'end'; c: number };
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ a: fc.constant('submit' as const), tbs: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 3 }) }) },
   { weight: 8, arbitrary: fc.record({ a: fc.constant('take' as const), m: fc.integer({ min: 0, max: 5 }), done: fc.boolean() }) },
@@ -179,7 +175,11 @@ test('the admission script admits all or nothing, oldest first, and keeps its in
             // The model's pass starts from the state the caller leaves before it: itself freed or registered.
             const pre = structuredClone(before);
             const own = pre.machines.get(mach.id);
-            const frees = !own || own.state === 'gone' || (own.state === 'running' && (own.job === lastJob || Boolean(pre.meta.get(own.cluster ?? '')?.final))) || (own.state === 'reserved' && (!pre.waiting.includes(own.reserved_for ?? '') || Boolean(pre.meta.get(own.reserved_for ?? '')?.final)));
+            const frees =
+              !own ||
+              own.state === 'gone' ||
+              (own.state === 'running' && (own.job === lastJob || Boolean(pre.meta.get(own.cluster ?? '')?.final))) ||
+              (own.state === 'reserved' && (!pre.waiting.includes(own.reserved_for ?? '') || Boolean(pre.meta.get(own.reserved_for ?? '')?.final)));
             if (frees) pre.machines.set(mach.id, { id: mach.id, testbox: mach.tb, state: 'idle', since: 0, seen: 0, lease_ms: 0 });
             const want = expectedPass(pre, clusters, reserveAll, mach.id);
             const r = await adm.take({ machine: mach.id, testbox: mach.tb, leaseMs: 3_600_000, session: 's', last: lastJob, lock: randomUUID() });

@@ -118,7 +118,15 @@ export class FoldAdapter {
     const k = this.store.keys;
     const keys = [k.clusterState, k.heartbeats, k.openClusters, k.endedClusters, ...cids.flatMap((cid) => [k.meta(cid), k.events(cid), k.messages(cid)])];
     const raw = await this.observer.csModelObserve(keys.length, ...keys, ...cids);
-    const seen = JSON.parse(raw) as { state: string | false; meta: string[] | Record<string, never>; events: string[] | Record<string, never>; heartbeats: string[] | Record<string, never>; open: string | false; ended: string | false; messages: string[] | Record<string, never> }[];
+    const seen = JSON.parse(raw) as {
+      state: string | false;
+      meta: string[] | Record<string, never>;
+      events: string[] | Record<string, never>;
+      heartbeats: string[] | Record<string, never>;
+      open: string | false;
+      ended: string | false;
+      messages: string[] | Record<string, never>;
+    }[];
     const out: Record<string, Observed> = {};
     cids.forEach((cid, i) => {
       const o = seen[i]!;

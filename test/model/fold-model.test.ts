@@ -81,7 +81,14 @@ const action: fc.Arbitrary<Action> = fc.oneof(
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 10, arbitrary: fc.record({ t: fc.constant('batch' as const), actions: fc.array(action, { minLength: 1, maxLength: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('deadline' as const), cluster: fc.constantFrom('A' as const, 'B' as const), barrier: fc.constantFrom('start' as const, 'ready' as const, 'finish' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('deadline' as const),
+      cluster: fc.constantFrom('A' as const, 'B' as const),
+      barrier: fc.constantFrom('start' as const, 'ready' as const, 'finish' as const),
+    }),
+  },
 );
 export const sequence: fc.Arbitrary<Sequence> = fc.record({
   a: fc.array(roles, { minLength: 1, maxLength: 5 }),
@@ -102,34 +109,41 @@ function redisCpuMs(): number {
   }
 }
 
-test(`${RUNS} random report sequences: the Lua fold and the model agree after every step`, async () => {
-  const t0 = Date.now();
-  const cpu0 = process.cpuUsage();
-  const redisCpu0 = redisCpuMs();
-  // Lane i checks sequences i, i + LANES, ...: with a fixed seed, each lane has its own seed derived from it.
-  const base = SEED ?? Math.floor(Math.random() * 2 ** 31);
-  // A loaded machine gets fewer sequences, not a timeout: each lane stops at the budget, and the note says how many ran.
-  const runs = await Promise.all(
-    lanes.map((redis, i) =>
-      fc.check(fc.asyncProperty(sequence, (seq) => runSequence(redis, seq)), {
-        numRuns: Math.ceil(RUNS / LANES),
-        seed: base + i,
-        endOnFailure: false,
-        interruptAfterTimeLimit: BUDGET_MS,
-      }),
-    ),
-  );
-  for (const r of runs) if (r.failed) throw new Error(fc.defaultReportMessage(r) ?? 'a sequence failed');
-  const done = runs.reduce((n, r) => n + r.numRuns, 0);
-  const seconds = (Date.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  if (process.env.CS_MODEL_PROFILE) {
-    const perSeq = (ms: number): string => (ms / done).toFixed(2);
-    console.log(`${done} sequences; ms per sequence: test process cpu ${perSeq((cpu.user + cpu.system) / 1000)}, Redis cpu ${perSeq(redisCpuMs() - redisCpu0)}, wall ${perSeq(seconds * 1000)}`);
-  }
-  note(
-    `${RUNS} generated report sequences (fast-check) on the Lua fold and the model`,
-    `${done} ran${done < RUNS ? ` (the ${BUDGET_MS / 1000} s budget ran out)` : ''}, all agreed after every step; ${(done / seconds).toFixed(0)} sequences/s (${seconds.toFixed(1)} s)`,
-  );
-  await lanes[0]!.flushall();
-}, BUDGET_MS + 60_000);
+test(
+  `${RUNS} random report sequences: the Lua fold and the model agree after every step`,
+  async () => {
+    const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    const redisCpu0 = redisCpuMs();
+    // Lane i checks sequences i, i + LANES, ...: with a fixed seed, each lane has its own seed derived from it.
+    const base = SEED ?? Math.floor(Math.random() * 2 ** 31);
+    // A loaded machine gets fewer sequences, not a timeout: each lane stops at the budget, and the note says how many ran.
+    const runs = await Promise.all(
+      lanes.map((redis, i) =>
+        fc.check(
+          fc.asyncProperty(sequence, (seq) => runSequence(redis, seq)),
+          {
+            numRuns: Math.ceil(RUNS / LANES),
+            seed: base + i,
+            endOnFailure: false,
+            interruptAfterTimeLimit: BUDGET_MS,
+          },
+        ),
+      ),
+    );
+    for (const r of runs) if (r.failed) throw new Error(fc.defaultReportMessage(r) ?? 'a sequence failed');
+    const done = runs.reduce((n, r) => n + r.numRuns, 0);
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    if (process.env.CS_MODEL_PROFILE) {
+      const perSeq = (ms: number): string => (ms / done).toFixed(2);
+      console.log(`${done} sequences; ms per sequence: test process cpu ${perSeq((cpu.user + cpu.system) / 1000)}, Redis cpu ${perSeq(redisCpuMs() - redisCpu0)}, wall ${perSeq(seconds * 1000)}`);
+    }
+    note(
+      `${RUNS} generated report sequences (fast-check) on the Lua fold and the model`,
+      `${done} ran${done < RUNS ? ` (the ${BUDGET_MS / 1000} s budget ran out)` : ''}, all agreed after every step; ${(done / seconds).toFixed(0)} sequences/s (${seconds.toFixed(1)} s)`,
+    );
+    await lanes[0]!.flushall();
+  },
+  BUDGET_MS + 60_000,
+);

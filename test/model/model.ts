@@ -49,8 +49,7 @@ export type ModelEvent =
   | ({ type: 'message'; job: string; roles: string } & ModelMessageEvent);
 
 export type ModelOutcome =
-  | { ok: true; dup: boolean; changed: boolean; heartbeat?: true; state: NodeState; resolutions: ModelResolution[]; answer?: ModelResolution; message?: ModelMessageView }
-  | { ok: false; code: string };
+  { ok: true; dup: boolean; changed: boolean; heartbeat?: true; state: NodeState; resolutions: ModelResolution[]; answer?: ModelResolution; message?: ModelMessageView } | { ok: false; code: string };
 
 export interface ModelReport {
   id: string;

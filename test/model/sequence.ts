@@ -104,7 +104,16 @@ function sortedEntries(data: unknown): [string, unknown][] {
 
 type AnyOutcome =
   | { ok: false; code: string }
-  | { ok: true; dup: boolean; changed: boolean; heartbeat?: boolean; state: string; resolutions: { barrier: string; result: string; reason?: string }[]; answer?: { barrier: string; result: string; reason?: string }; message?: Parameters<typeof normalMessage>[0] };
+  | {
+      ok: true;
+      dup: boolean;
+      changed: boolean;
+      heartbeat?: boolean;
+      state: string;
+      resolutions: { barrier: string; result: string; reason?: string }[];
+      answer?: { barrier: string; result: string; reason?: string };
+      message?: Parameters<typeof normalMessage>[0];
+    };
 
 /** An outcome of either side in one shape: what is compared after each fold. */
 function normalOutcome(o: AnyOutcome): unknown {
@@ -266,9 +275,7 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
 
   for (const [i, step] of seq.steps.entries()) {
     // B is read back after every step that may touch it, and after the last.
-    const touchesB =
-      i === seq.steps.length - 1 ||
-      (step.t === 'deadline' ? step.cluster === 'B' : step.actions.some((a) => a.t !== 'report' || a.target !== 'A'));
+    const touchesB = i === seq.steps.length - 1 || (step.t === 'deadline' ? step.cluster === 'B' : step.actions.some((a) => a.t !== 'report' || a.target !== 'A'));
     const watched = touchesB ? [cid.A, cid.B] : [cid.A];
     let real: unknown[];
     let expected: unknown[];
@@ -282,10 +289,15 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
       const actions = step.actions.filter((a) => a.t !== 'again' || sent.length > 0);
       const reports = actions.map(toReport);
       for (const r of reports) {
-        log.push(`${i}: ${r.state} ${r.job} of ${r.cluster} id ${r.id}${r.token.startsWith('tok') ? '' : ' (wrong token)'}${r.info ? ` info ${JSON.stringify(r.info)}` : ''}${r.msg !== undefined ? ` msg ${JSON.stringify({ msg: r.msg, data: r.data, mode: r.mode, role: r.role })}` : ''}`);
+        log.push(
+          `${i}: ${r.state} ${r.job} of ${r.cluster} id ${r.id}${r.token.startsWith('tok') ? '' : ' (wrong token)'}${r.info ? ` info ${JSON.stringify(r.info)}` : ''}${r.msg !== undefined ? ` msg ${JSON.stringify({ msg: r.msg, data: r.data, mode: r.mode, role: r.role })}` : ''}`,
+        );
         sent.push(r);
       }
-      const [outcomes, seen] = await api.foldAndObserve(reports.map((r) => wireReport(r)), watched);
+      const [outcomes, seen] = await api.foldAndObserve(
+        reports.map((r) => wireReport(r)),
+        watched,
+      );
       real = outcomes.map(normalOutcome);
       observed = seen;
       expected = reports.map((r) => normalOutcome(world.fold(r)));
@@ -294,7 +306,13 @@ export async function runSequence(redis: Redis, seq: Sequence): Promise<void> {
     const outcomeDiff = e === JSON.stringify(real) ? undefined : difference(`step ${i} outcomes`, JSON.parse(e), real);
     const stateDiff =
       viewDifference(`after step ${i}: cluster A [nodes, resolutions, final, pending, events, heartbeats, open, ended, messages]`, modelView(world.clusters.get(cid.A)!), realView(observed[cid.A]!)) ??
-      (touchesB ? viewDifference(`after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open, ended, messages]`, modelView(world.clusters.get(cid.B)!), realView(observed[cid.B]!)) : undefined);
+      (touchesB
+        ? viewDifference(
+            `after step ${i}: cluster B [nodes, resolutions, final, pending, events, heartbeats, open, ended, messages]`,
+            modelView(world.clusters.get(cid.B)!),
+            realView(observed[cid.B]!),
+          )
+        : undefined);
     const diff = outcomeDiff ?? stateDiff;
     if (diff) throw new ModelMismatch(`${diff}\nsteps:\n  ${log.join('\n  ')}`);
   }

@@ -111,10 +111,7 @@ test('a live feed drops an event published again and ignores what is not an even
   const invalid: string[] = [];
   const seen: ClusterEvent[] = [];
   const subjects = new Subjects(lab.config.subjectPrefix);
-  const feed = res.add(
-    new EventFeed({ redis: res.redis(lab.config), nc, keys: new Keys(lab.config.keyPrefix), subjects, cluster: a!.cluster, onInvalid: (r) => invalid.push(r) }),
-    (f) => f.close(),
-  );
+  const feed = res.add(new EventFeed({ redis: res.redis(lab.config), nc, keys: new Keys(lab.config.keyPrefix), subjects, cluster: a!.cluster, onInvalid: (r) => invalid.push(r) }), (f) => f.close());
   expect(await feed.start((ev) => seen.push(ev))).toEqual({ replayed: 0 });
   await allWait(nodes, 'wait_start');
   await eventually(() => seen.some((e) => e.type === 'resolution'), 'the start resolution');

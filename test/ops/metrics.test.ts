@@ -61,7 +61,10 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   // A report with a wrong token, straight on the wire.
   const nc = res.add(await connect({ servers: lab.config.natsUrl }), (c) => c.close());
   const j = cluster!.jobs[0]!;
-  const reply = await nc.request(new Subjects(lab.config.subjectPrefix).report(j.cluster), encodeJson({ v: 1, id: 'bad-token-1', cluster: j.cluster, job: j.job_id, state: 'wait_ready', at: Date.now(), token: 'x'.repeat(32) }));
+  const reply = await nc.request(
+    new Subjects(lab.config.subjectPrefix).report(j.cluster),
+    encodeJson({ v: 1, id: 'bad-token-1', cluster: j.cluster, job: j.job_id, state: 'wait_ready', at: Date.now(), token: 'x'.repeat(32) }),
+  );
   expect(reply.json()).toMatchObject({ ok: false, code: 'BAD_TOKEN' });
   let m = await scrapeUntil(metrics, 'cs_reports_folded_total{state="wait_start"}', 2);
   expect(m.get('cs_reports_rejected_total{reason="BAD_TOKEN"}')).toBe(1);
@@ -96,7 +99,7 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   await store.redis.zrem(store.keys.deadlines, `${cluster!.cluster} ready`);
 });
 
-test('cluster-sync worker --metrics-port serves the worker\'s own counters; a bad port is refused before anything starts', async () => {
+test("cluster-sync worker --metrics-port serves the worker's own counters; a bad port is refused before anything starts", async () => {
   const bad = new CliProcess(['worker', '--metrics-port', '99999'], envFor(lab.config));
   expect(await bad.exited).toBe(2);
   expect(bad.stderr).toBe('cluster-sync: --metrics-port: expected a TCP port 0-65535, got "99999"\n');

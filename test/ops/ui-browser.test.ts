@@ -80,7 +80,11 @@ test('the page lists clusters live and draws a timeline with lanes, barrier line
   await client!.report('write_state', { info: { ip: '192.168.122.12' } });
   expect(await page.locator('[data-lane]').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-lane')))).toEqual(a!.jobs.map((j) => j.job_id));
 
-  for (const [kind, barrier] of [['wait_start', 'start'], ['wait_ready', 'ready'], ['finished', 'finish']] as const) {
+  for (const [kind, barrier] of [
+    ['wait_start', 'start'],
+    ['wait_ready', 'ready'],
+    ['finished', 'finish'],
+  ] as const) {
     const first = await step(page, server!, kind);
     expect(await page.locator(`.barrier-line[data-barrier="${barrier}"]`).count()).toBe(0); // not before the last node
     const second = await step(page, client!, kind);

@@ -90,7 +90,13 @@ test('status ID: every node, the barriers with the abort reason, and the event h
   expect(json.final).toBe('abort');
   // submitted, wait_start x2, start, failed, then ready and finish resolve abort at once.
   expect(json.events.map((e) => (e.type === 'report' ? e.report : e.type === 'resolution' ? `${e.barrier}:${e.result}` : e.type))).toEqual([
-    'submitted', 'wait_start', 'wait_start', 'start:start', 'failed', 'ready:abort', 'finish:abort',
+    'submitted',
+    'wait_start',
+    'wait_start',
+    'start:start',
+    'failed',
+    'ready:abort',
+    'finish:abort',
   ]);
 });
 
@@ -127,14 +133,18 @@ test('watch --cluster --state abort of an ended cluster prints only its aborts, 
   expect(p.stdout).not.toContain('\u001b['); // piped: plain
 });
 
-test('watch --node follows one node live: its reports and its cluster\'s barriers, in colour when forced', async () => {
+test("watch --node follows one node live: its reports and its cluster's barriers, in colour when forced", async () => {
   const p = await watch(['--node', bJobs[0]!], { FORCE_COLOR: '1' });
   const plain = await watch(['--cluster', b]);
   const nodes = await nodeClients(res, config, clusterB);
   expect(await allWait(nodes, 'wait_ready')).toEqual(['ready', 'ready']);
   await p.waitFor(/barrier ready/);
   await plain.waitFor(/barrier ready/);
-  const strip = (s: string) => s.split('\u001b[').map((part, i) => (i === 0 ? part : part.replace(/^[0-9;]*m/, ''))).join('');
+  const strip = (s: string) =>
+    s
+      .split('\u001b[')
+      .map((part, i) => (i === 0 ? part : part.replace(/^[0-9;]*m/, '')))
+      .join('');
   const out = lines(strip(p.stdout));
   expect(p.stdout).toContain('\u001b[');
   expect(out).toHaveLength(2);

@@ -9,7 +9,6 @@ import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, startTestScheduler } from '../scheduler/scheduler-helpers';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 
-
 /** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
 jest.setTimeout(240_000);
 /**
@@ -38,7 +37,13 @@ async function submit(): Promise<SubmittedCluster> {
   const msgs = (await r.json()) as SubmitMessage[];
   const cid = msgs[0]!.cluster;
   const meta = await lab.workers.store.redis.hgetall(lab.workers.store.keys.meta(cid));
-  return { cluster: cid, index: 0, spec: 'cs-test', warnings: [], jobs: msgs.map((m) => ({ job_id: m.job_id, cluster: cid, token: meta.token!, node_roles: m.node_roles })) } as unknown as SubmittedCluster;
+  return {
+    cluster: cid,
+    index: 0,
+    spec: 'cs-test',
+    warnings: [],
+    jobs: msgs.map((m) => ({ job_id: m.job_id, cluster: cid, token: meta.token!, node_roles: m.node_roles })),
+  } as unknown as SubmittedCluster;
 }
 
 /** Both nodes live through every barrier; the client's test passes, or fails with `failed`. */

@@ -11,7 +11,6 @@ import { eventually } from '../helpers/servers';
 import { useTestServers } from '../helpers/use-test-servers';
 import { TOKEN, startTestScheduler } from '../scheduler/scheduler-helpers';
 
-
 /** Each test starts several processes; on a busy 2-core machine that takes minutes, not seconds (no timing is asserted). */
 jest.setTimeout(240_000);
 /**
@@ -85,7 +84,11 @@ test('a passed cluster: verdict passed, each program with its exit and duration,
   expect(srv).toMatchObject({ host: 'srv--1', testbox: 'srv', roles: 'server', ended: 'passed', programs: [{ name: 'd1', kind: 'daemon', result: 'stopped' }] });
   expect(client).toMatchObject({ host: 'cli--1', roles: 'client', ended: 'passed', programs: [{ name: 't_ok', kind: 'test', exit: 0, result: 'passed' }] });
   expect(client!.machine).toMatch(/:\d+$/);
-  expect(r.barriers.map((b) => [b.name, b.result])).toEqual([['multinode-barrier-start', 'pass'], ['multinode-barrier-ready', 'pass'], ['multinode-barrier-finish', 'pass']]);
+  expect(r.barriers.map((b) => [b.name, b.result])).toEqual([
+    ['multinode-barrier-start', 'pass'],
+    ['multinode-barrier-ready', 'pass'],
+    ['multinode-barrier-finish', 'pass'],
+  ]);
   const x = await junit(c.cluster);
   expect(x.code).toBe(0);
   const report = readJUnit(x.xml);
@@ -203,11 +206,19 @@ test('a bad policy is refused at submit with 400 naming the field, and creates n
     ['success: some', 'success'],
     ['success: roles [nosuch]', 'success'],
   ]) {
-    const res2 = await fetch(`${url}/jobs`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ job: job('t_ok', extra), cluster_spec: SPEC }) });
+    const res2 = await fetch(`${url}/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ job: job('t_ok', extra), cluster_spec: SPEC }),
+    });
     expect(res2.status).toBe(400);
     expect(((await res2.json()) as { message: string }[])[0]!.message).toContain(`${field}:`);
   }
-  const bad = await fetch(`${url}/jobs`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ job: job('t_ok', '', '  essential: maybe\n'), cluster_spec: SPEC }) });
+  const bad = await fetch(`${url}/jobs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ job: job('t_ok', '', '  essential: maybe\n'), cluster_spec: SPEC }),
+  });
   expect(bad.status).toBe(400);
   expect(((await bad.json()) as { message: string }[])[0]!.message).toContain('if role client.essential: must be true or false');
   expect(await lab.workers.store.openClusters()).toEqual([]);

@@ -32,7 +32,7 @@ describe('POST /jobs', () => {
     expect(diffSnapshots(before, await snapshotKeys(redis, lab.config.keyPrefix))).toEqual([]);
   });
 
-  test('a YAML fixture job with a spec from the cluster directory: every node job in Compass-CI\'s answer shape, on its testbox queue', async () => {
+  test("a YAML fixture job with a spec from the cluster directory: every node job in Compass-CI's answer shape, on its testbox queue", async () => {
     const job = 'suite: t\ncluster: cs-vm-2p16g\nif role server:\n  netserver:\nif role client:\n  netperf:\n    test: [TCP_RR, UDP_RR]\n';
     const r = await post(scheduler.url, job, YAML);
     expect(r.status).toBe(200);
@@ -69,7 +69,13 @@ describe('POST /jobs', () => {
   });
 
   describe('hostile input: 4xx naming what is wrong, and nothing changes', () => {
-    const bomb = `a: &a ["x","x","x","x","x","x","x","x","x","x"]\n${Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`).join('\n')}\nsuite: t\n`;
+    const bomb = `a: &a ["x","x","x","x","x","x","x","x","x","x"]\n${Array.from(
+      { length: 8 },
+      (_, i) =>
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(',')}]`,
+    ).join('\n')}\nsuite: t\n`;
     test.each([
       ['a billion-laughs alias bomb', bomb, YAML, 400, /^job: document expands to more than 100000 nodes \(an alias bomb\?\)$/],
       ['YAML that is a list, not a mapping', '- a\n- b\n', YAML, 400, /^job: document 1 is not a YAML mapping of parameters$/],
@@ -77,7 +83,13 @@ describe('POST /jobs', () => {
       ['a second document that is not a mapping', 'suite: t\n---\n42\n', YAML, 400, /^job: document 2 is not a YAML mapping of parameters$/],
       ['YAML that does not parse', 'a: [1, 2\n', YAML, 400, /^job: not valid YAML: /],
       ['a job over 1 MiB', `suite: t\npad: "${'x'.repeat(1024 * 1024)}"\n`, YAML, 413, /^request body is over 1048576 bytes: a job may be at most 1 MiB$/],
-      ['a spec the cluster directory does not hold', 'cluster: no-such-spec\nif role server:\n  srv:\n', YAML, 400, /^job: cluster: cluster spec "no-such-spec" is not in the scheduler's cluster directory$/],
+      [
+        'a spec the cluster directory does not hold',
+        'cluster: no-such-spec\nif role server:\n  srv:\n',
+        YAML,
+        400,
+        /^job: cluster: cluster spec "no-such-spec" is not in the scheduler's cluster directory$/,
+      ],
       ['an empty body', '', YAML, 400, /is empty/],
       ['a body of another type', 'suite: t\n', 'application/octet-stream', 415, /application\/yaml/],
       ['an inline spec that is a number', JSON.stringify({ job: 'suite: t\n', cluster_spec: 5 }), 'application/json', 400, /^request body: cluster_spec: must be YAML text or a mapping$/],
@@ -95,13 +107,15 @@ describe('POST /jobs', () => {
 });
 
 describe('Compass-CI jobs and specs', () => {
-  test('a job\'s own cluster_spec is used instead of the file named by cluster:; what the split ignored is in each node job\'s message', async () => {
+  test("a job's own cluster_spec is used instead of the file named by cluster:; what the split ignored is in each node job's message", async () => {
     const job = 'suite: t\ncluster: cs-not-in-the-dir\nif role server:\n  netserver:\nif role monitor:\n  mon:\ncluster_spec:\n  nodes:\n    own--1: { roles: [server], bmc_ip: 10.0.0.1 }\n';
     const r = await post(scheduler.url, job, YAML);
     expect(r.status).toBe(200);
     const messages = r.body as SubmitMessage[];
     expect(messages.map((m) => [m.host, m.spec, m.node_roles])).toEqual([['own--1', 'cs-not-in-the-dir', 'server']]);
-    expect(messages[0]!.message).toBe('job: cluster_spec: host own--1: ignored key bmc_ip (not used by cluster-sync); job: role monitor of the job is on no host of cluster spec cs-not-in-the-dir: ignored');
+    expect(messages[0]!.message).toBe(
+      'job: cluster_spec: host own--1: ignored key bmc_ip (not used by cluster-sync); job: role monitor of the job is on no host of cluster spec cs-not-in-the-dir: ignored',
+    );
   });
 
   test('submit --cluster-dir reads no spec file for a job that carries its own cluster_spec', () => {

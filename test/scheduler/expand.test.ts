@@ -46,7 +46,17 @@ test('netperf-runtime.yaml expands as lkp expands it: 3 + 13 + 12 jobs, in lkp o
   expect(jobs.map((j) => (j['if role client'] as { netperf: unknown }).netperf)).toEqual(NETPERF_EXPECTED);
   for (const j of jobs) {
     // every job keeps the first document's top level, its one-element lists made scalars
-    expect(j).toMatchObject({ suite: 'netperf', category: 'benchmark', disable_latency_stats: 1, set_nic_irq_affinity: 1, ip: 'ipv4', runtime: 1800, nr_threads: 1, cluster: 'cs-s1-a1006-c1', 'if role server': { netserver: null } });
+    expect(j).toMatchObject({
+      suite: 'netperf',
+      category: 'benchmark',
+      disable_latency_stats: 1,
+      set_nic_irq_affinity: 1,
+      ip: 'ipv4',
+      runtime: 1800,
+      nr_threads: 1,
+      cluster: 'cs-s1-a1006-c1',
+      'if role server': { netserver: null },
+    });
   }
 });
 
@@ -62,10 +72,18 @@ test('the first document alone is a job, and a later one replaces the keys it na
 test('lists give the cartesian product, the first list varying slowest, nested lists in a chosen element too', () => {
   const jobs = expand('p: [1, 2]\nprog:\n  q: [a, b]\n  r: [{ s: [x, y] }, z]\n');
   expect(jobs.map((j) => [j.p, (j.prog as Record<string, unknown>).q, (j.prog as Record<string, unknown>).r])).toEqual([
-    [1, 'a', { s: 'x' }], [1, 'a', { s: 'y' }], [1, 'a', 'z'],
-    [1, 'b', { s: 'x' }], [1, 'b', { s: 'y' }], [1, 'b', 'z'],
-    [2, 'a', { s: 'x' }], [2, 'a', { s: 'y' }], [2, 'a', 'z'],
-    [2, 'b', { s: 'x' }], [2, 'b', { s: 'y' }], [2, 'b', 'z'],
+    [1, 'a', { s: 'x' }],
+    [1, 'a', { s: 'y' }],
+    [1, 'a', 'z'],
+    [1, 'b', { s: 'x' }],
+    [1, 'b', { s: 'y' }],
+    [1, 'b', 'z'],
+    [2, 'a', { s: 'x' }],
+    [2, 'a', { s: 'y' }],
+    [2, 'a', 'z'],
+    [2, 'b', { s: 'x' }],
+    [2, 'b', { s: 'y' }],
+    [2, 'b', 'z'],
   ]);
 });
 

@@ -71,9 +71,8 @@ describe('the fixture cluster specs', () => {
     expect(c!.nodes[0]!.standalone).toBe(true);
   });
 
-  test.each(Object.entries({ 'vm-2p16g-multi-node--12': 'vm-2p16g-multi-node', 'lkp-hsw-ep5': 'lkp-hsw-ep5', 'a--b--3': 'a--b', 'x--': 'x--' }))(
-    'testbox of %s is %s',
-    (host, box) => expect(testboxOf(host)).toBe(box),
+  test.each(Object.entries({ 'vm-2p16g-multi-node--12': 'vm-2p16g-multi-node', 'lkp-hsw-ep5': 'lkp-hsw-ep5', 'a--b--3': 'a--b', 'x--': 'x--' }))('testbox of %s is %s', (host, box) =>
+    expect(testboxOf(host)).toBe(box),
   );
 });
 
@@ -103,7 +102,7 @@ describe('edges of splitting', () => {
     expect(c!.nodes.map((n) => n.host)).toEqual(['s', 'c']);
   });
 
-  test('node_roles are all of the host\'s roles, joined by a space', () => {
+  test("node_roles are all of the host's roles, joined by a space", () => {
     const dir = specDir({ both: 'nodes:\n  s: { roles: [server, monitor] }\n  c: { roles: [client] }\n' });
     const [c] = prepareClusters(job('both'), 'job', { clusterDir: dir });
     expect(c!.nodes[0]!.node_roles).toBe('server monitor');
@@ -133,13 +132,16 @@ describe('edges of splitting', () => {
     expect(c!.warnings).toEqual([`${path.join(dir, 'lab')}: ignored key lab (not used by cluster-sync)`, `${path.join(dir, 'lab')}: host s: ignored keys bmc_ip, cpus (not used by cluster-sync)`]);
   });
 
-  test('a job\'s own cluster_spec mapping is used instead of the file named by cluster: (Compass-CI reads it first)', () => {
+  test("a job's own cluster_spec mapping is used instead of the file named by cluster: (Compass-CI reads it first)", () => {
     const dir = specDir({ own: 'nodes:\n  file--1: { roles: [server] }\n  file--2: { roles: [client] }\n' });
     const text = `${job('own')}cluster_spec:\n  ip0: 7\n  nodes:\n    inline--1: { roles: [server], macs: ["ec:f4:bb:cb:7b:92"] }\n    inline--2: { roles: [client] }\n`;
     for (const opts of [{ clusterDir: dir }, {}]) {
       const [c] = prepareClusters(text, 'job', opts);
       expect(c!.spec.name).toBe('own');
-      expect(c!.nodes.map((n) => [n.host, n.direct_ips])).toEqual([['inline--1', '192.168.222.7'], ['inline--2', '']]);
+      expect(c!.nodes.map((n) => [n.host, n.direct_ips])).toEqual([
+        ['inline--1', '192.168.222.7'],
+        ['inline--2', ''],
+      ]);
       // the spec is not passed on to the node as a parameter
       expect(c!.nodes[0]!.params.cluster_spec).toBeUndefined();
     }
@@ -180,7 +182,7 @@ describe('edges of splitting', () => {
     expect(() => loadClusterSpec('bad', dir)).toThrow(re);
   });
 
-  test('cluster_timeout sets every barrier\'s deadline; a bad one names the field', () => {
+  test("cluster_timeout sets every barrier's deadline; a bad one names the field", () => {
     const [c] = prepareClusters(job('cs-vm-2p16g', 'cluster_timeout: 10m\n'), 'job', { clusterDir: CLUSTER_DIR });
     expect(c!.nodes[0]!.cluster_timeout_ms).toBe(600_000);
     expect(() => prepareClusters(job('cs-vm-2p16g', 'cluster_timeout: soon\n'), 'job', { clusterDir: CLUSTER_DIR })).toThrow(/cluster_timeout: expected a positive duration/);

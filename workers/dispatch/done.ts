@@ -42,8 +42,8 @@ export async function done(ctx: DispatchContext, msg: Msg): Promise<DoneReply> {
   }
   ctx.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');
   // Each program's exit and duration, kept with the cluster for its result (src/results).
-  await recordNodeEnd(ctx.connection, ctx.pool.keys, job.data.cluster, req.job, { outcome: req.outcome, reason: req.reason, programs: req.programs ?? [], machine: req.machine }).catch((err: unknown) =>
-    ctx.log.warn({ job: req.job, err: errorMessage(err) }, "could not record the node job's end for its result"),
+  await recordNodeEnd(ctx.connection, ctx.pool.keys, job.data.cluster, req.job, { outcome: req.outcome, reason: req.reason, programs: req.programs ?? [], machine: req.machine }).catch(
+    (err: unknown) => ctx.log.warn({ job: req.job, err: errorMessage(err) }, "could not record the node job's end for its result"),
   );
   return { ok: true };
 }

@@ -38,14 +38,28 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
   const duplicates = counter('cs_reports_duplicate_total', 'Reports folded again (same report id): they changed nothing');
   const rejected = counter('cs_reports_rejected_total', 'Reports refused, by reason code (BAD_TOKEN, UNKNOWN_JOB, INVALID, TOO_LARGE, ...)', ['reason']);
   const resolutions = counter('cs_barrier_resolutions_total', 'Barrier resolutions published, by barrier and result (the barrier itself, or abort)', ['barrier', 'result']);
-  const latency = histogram('cs_barrier_latency_seconds', 'From the moment the workers accepted the report that completed a barrier to the resolution published (the workers\' clock; a node\'s clock never counts)', LATENCY_BUCKETS, ['barrier']);
+  const latency = histogram(
+    'cs_barrier_latency_seconds',
+    "From the moment the workers accepted the report that completed a barrier to the resolution published (the workers' clock; a node's clock never counts)",
+    LATENCY_BUCKETS,
+    ['barrier'],
+  );
   const foldSeconds = histogram('cs_fold_duration_seconds', 'Time to fold one report and publish what it decided', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
   const dead = counter('cs_dead_nodes_total', 'Nodes found silent (no heartbeat for 3 intervals) and aborted');
   const messages = counter('cs_messages_total', 'Named-message reports that changed a message (LAVA MultiNode), by op: send (lava-send, lava-sync) or wait (lava-wait, lava-wait-all)', ['op']);
   const messagesRefused = counter('cs_messages_refused_total', 'Named-message reports refused by the fold (a size or count limit, a role no node has); the sender was told why');
   const released = counter('cs_message_waits_released_total', 'Waits for a named message released, by mode: any (lava-wait) or all (lava-wait-all, lava-sync)', ['mode']);
-  const waited = histogram('cs_message_wait_seconds', 'How long each released wait for a named message waited, from its registration to its release (server clock)', [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200], ['mode']);
-  const messageLatency = histogram('cs_message_release_latency_seconds', "From the workers' accepting the report that released waits to the message's state published (workers' clock)", LATENCY_BUCKETS);
+  const waited = histogram(
+    'cs_message_wait_seconds',
+    'How long each released wait for a named message waited, from its registration to its release (server clock)',
+    [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 7200],
+    ['mode'],
+  );
+  const messageLatency = histogram(
+    'cs_message_release_latency_seconds',
+    "From the workers' accepting the report that released waits to the message's state published (workers' clock)",
+    LATENCY_BUCKETS,
+  );
 
   const seenEvents = new RecentSet();
   const seenDead = new RecentSet();

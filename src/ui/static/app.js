@@ -10,10 +10,21 @@
   var skew = 0; // server time - browser time, ms
   var pending = new Map();
 
-  function $(sel) { return document.querySelector(sel); }
-  function td(tr, content, cls) { var c = tr.insertCell(); c.textContent = content; if (cls) c.className = cls; return c; }
-  function now() { return Date.now() + skew; }
-  function stateOf(s) { return s.final ? s.final : 'open'; }
+  function $(sel) {
+    return document.querySelector(sel);
+  }
+  function td(tr, content, cls) {
+    var c = tr.insertCell();
+    c.textContent = content;
+    if (cls) c.className = cls;
+    return c;
+  }
+  function now() {
+    return Date.now() + skew;
+  }
+  function stateOf(s) {
+    return s.final ? s.final : 'open';
+  }
   function stateText(s) {
     if (s.final === 'finish') return 'finished';
     if (s.final === 'abort') return 'aborted';
@@ -29,7 +40,9 @@
 
   function renderList() {
     var tbody = $('#clusters tbody');
-    var rows = Array.from(clusters.values()).sort(function (a, b) { return b.created - a.created; });
+    var rows = Array.from(clusters.values()).sort(function (a, b) {
+      return b.created - a.created;
+    });
     tbody.replaceChildren();
     rows.forEach(function (s) {
       var tr = tbody.insertRow();
@@ -42,13 +55,16 @@
       td(tr, stateText(s), 'state-' + stateOf(s));
       td(tr, s.final ? s.nodes + ' nodes' : s.waiting + '/' + s.nodes);
       td(tr, window.formatDuration(Math.max(0, now() - s.created)), 'muted');
-      tr.addEventListener('click', function () { location.hash = encodeURIComponent(s.id); });
+      tr.addEventListener('click', function () {
+        location.hash = encodeURIComponent(s.id);
+      });
     });
     $('#empty').hidden = rows.length > 0;
   }
 
   function renderDetail(d) {
-    var s = d.summary, v = d.cluster;
+    var s = d.summary,
+      v = d.cluster;
     $('#detail-pane').hidden = false;
     $('#detail-pane').dataset.cluster = v.id;
     $('#detail-title').textContent = 'cluster ' + v.id;
@@ -74,10 +90,14 @@
   /** The cluster's verdict (or its state while open or retrying) and, when it was retried, every attempt. */
   function renderVerdict(r) {
     var p = $('#verdict');
-    if (!r) { p.textContent = ''; return; }
+    if (!r) {
+      p.textContent = '';
+      return;
+    }
     p.dataset.verdict = r.verdict || r.state;
     p.className = 'verdict verdict-' + (r.verdict || r.state);
-    p.textContent = r.state === 'ended' ? 'verdict ' + r.verdict + (r.end_cause && r.end_cause !== 'finished' ? ' (' + r.end_cause + ')' : '') : r.state === 'retrying' ? 'retrying after ' + r.end_cause : 'open';
+    p.textContent =
+      r.state === 'ended' ? 'verdict ' + r.verdict + (r.end_cause && r.end_cause !== 'finished' ? ' (' + r.end_cause + ')' : '') : r.state === 'retrying' ? 'retrying after ' + r.end_cause : 'open';
     var table = $('#attempts');
     table.hidden = r.attempts.length < 2;
     var tbody = $('#attempts tbody');
@@ -105,7 +125,13 @@
   /** Coalesces a burst of events of one cluster into one fetch. */
   function refreshSoon(id) {
     if (pending.has(id)) return;
-    pending.set(id, setTimeout(function () { pending.delete(id); void refresh(id); }, 60));
+    pending.set(
+      id,
+      setTimeout(function () {
+        pending.delete(id);
+        void refresh(id);
+      }, 60),
+    );
   }
 
   function select() {
@@ -117,8 +143,14 @@
 
   function connect() {
     var es = new EventSource('/ops/events');
-    es.onopen = function () { $('#live').className = 'live'; $('#live').textContent = 'live'; };
-    es.onerror = function () { $('#live').className = 'live off'; $('#live').textContent = 'reconnecting…'; };
+    es.onopen = function () {
+      $('#live').className = 'live';
+      $('#live').textContent = 'live';
+    };
+    es.onerror = function () {
+      $('#live').className = 'live off';
+      $('#live').textContent = 'reconnecting…';
+    };
     es.onmessage = function (m) {
       var ev = JSON.parse(m.data);
       refreshSoon(ev.cluster);
@@ -129,8 +161,15 @@
   setInterval(renderList, 1000);
   // Listen first, then load the list: a cluster that changes meanwhile is fetched again.
   connect();
-  getJson('/ops/clusters').then(function (body) {
-    body.clusters.forEach(function (s) { if (!clusters.has(s.id)) clusters.set(s.id, s); });
-    select();
-  }, function (err) { $('#empty').textContent = 'cannot load clusters: ' + err.message; });
+  getJson('/ops/clusters').then(
+    function (body) {
+      body.clusters.forEach(function (s) {
+        if (!clusters.has(s.id)) clusters.set(s.id, s);
+      });
+      select();
+    },
+    function (err) {
+      $('#empty').textContent = 'cannot load clusters: ' + err.message;
+    },
+  );
 })();

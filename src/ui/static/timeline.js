@@ -37,7 +37,11 @@
     return function (x0, x1) {
       for (var r = 0; ; r++) {
         var used = rows[r] || (rows[r] = []);
-        if (used.every(function (u) { return x1 < u[0] || x0 > u[1]; })) {
+        if (
+          used.every(function (u) {
+            return x1 < u[0] || x0 > u[1];
+          })
+        ) {
           used.push([x0, x1]);
           return r;
         }
@@ -51,28 +55,56 @@
    */
   window.drawTimeline = function (container, view, events, now) {
     var width = Math.max(container.clientWidth || 0, 640);
-    var left = 180, right = 60, top = 74, laneH = 66;
-    var lanes = view.nodes.map(function (n) { return n.job; });
-    var syncs = events.filter(function (e) { return e.type === 'message' && e.released && e.released.length > 0; });
+    var left = 180,
+      right = 60,
+      top = 74,
+      laneH = 66;
+    var lanes = view.nodes.map(function (n) {
+      return n.job;
+    });
+    var syncs = events.filter(function (e) {
+      return e.type === 'message' && e.released && e.released.length > 0;
+    });
     var height = top + lanes.length * laneH + 34 + (syncs.length > 0 ? 28 : 0);
-    var reports = events.filter(function (e) { return e.type === 'report'; });
-    var resolutions = events.filter(function (e) { return e.type === 'resolution'; });
+    var reports = events.filter(function (e) {
+      return e.type === 'report';
+    });
+    var resolutions = events.filter(function (e) {
+      return e.type === 'resolution';
+    });
     // Machines often boot long after the submit: the axis starts at the first event after it.
     var t0 = view.created;
-    var later = events.filter(function (e) { return e.type !== 'submitted'; });
-    if (later.length > 0) t0 = Math.min.apply(null, later.map(function (e) { return e.at; }));
+    var later = events.filter(function (e) {
+      return e.type !== 'submitted';
+    });
+    if (later.length > 0)
+      t0 = Math.min.apply(
+        null,
+        later.map(function (e) {
+          return e.at;
+        }),
+      );
     var tEnd = t0;
-    events.forEach(function (e) { if (e.at > tEnd) tEnd = e.at; });
+    events.forEach(function (e) {
+      if (e.at > tEnd) tEnd = e.at;
+    });
     if (!view.final && now > tEnd) tEnd = now;
     var span = Math.max(tEnd - t0, 20) * 1.04;
-    var x = function (t) { return left + ((t - t0) / span) * (width - left - right); };
-    var laneY = function (job) { return top + lanes.indexOf(job) * laneH + laneH / 2; };
+    var x = function (t) {
+      return left + ((t - t0) / span) * (width - left - right);
+    };
+    var laneY = function (job) {
+      return top + lanes.indexOf(job) * laneH + laneH / 2;
+    };
 
     var svg = el('svg', { width: width, height: height, viewBox: '0 0 ' + width + ' ' + height, role: 'img', 'aria-label': 'timeline of cluster ' + view.id });
 
     // Time axis, from the first event; how long before it the cluster was submitted.
     var axis = el('g', { class: 'axis' }, svg);
-    var step = STEPS.find(function (s) { return span / s <= 8; }) || 3600000;
+    var step =
+      STEPS.find(function (s) {
+        return span / s <= 8;
+      }) || 3600000;
     for (var t = 0; t <= span; t += step) {
       el('line', { x1: x(t0 + t), x2: x(t0 + t), y1: top - 6, y2: height - 28 }, axis);
       text(axis, x(t0 + t), height - 12, '+' + duration(t), { 'text-anchor': 'middle' });
@@ -120,8 +152,18 @@
         var bar = el('rect', { class: 'sync-wait', 'data-job': r.job, x: x(e.at - r.waited_ms), y: y, width: Math.max(x(e.at) - x(e.at - r.waited_ms), 2), height: 4 }, g);
         el('title', {}, bar).textContent = r.job + ' waited ' + duration(r.waited_ms) + ' at ' + (r.mode === 'all' ? 'wait-all ' : 'wait ') + e.msg + (r.role ? ' (' + r.role + ')' : '');
       });
-      el('title', {}, g).textContent = e.msg + ' released by ' + e.job + ' (' + e.op + '): ' +
-        e.released.map(function (r) { return r.job + ' waited ' + duration(r.waited_ms); }).join(', ');
+      el('title', {}, g).textContent =
+        e.msg +
+        ' released by ' +
+        e.job +
+        ' (' +
+        e.op +
+        '): ' +
+        e.released
+          .map(function (r) {
+            return r.job + ' waited ' + duration(r.waited_ms);
+          })
+          .join(', ');
     });
 
     // Reports: a dot per report on its node's lane; labels above and below, packed so none overlaps.
@@ -129,7 +171,8 @@
     var placeLabel = {};
     reports.forEach(function (e) {
       if (lanes.indexOf(e.job) < 0) return;
-      var rx = x(e.at), y = laneY(e.job);
+      var rx = x(e.at),
+        y = laneY(e.job);
       var label = LABEL[e.report] || e.report;
       var w = label.length * 5.6 + 4;
       var place = placeLabel[e.job] || (placeLabel[e.job] = packer());
