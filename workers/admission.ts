@@ -11,7 +11,7 @@ import { errorMessage } from '../src/core/errors';
 import type { ClusterEvent } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
 import type { AdmissionSweep, WorkerEvents } from './events';
-import type { Publisher } from './publisher';
+import type { Publisher } from '../src/bus/publisher';
 import { RepeatLog } from './repeat-log';
 
 export type { AdmissionSweep };

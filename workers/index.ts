@@ -12,7 +12,7 @@ import { ReportBridge } from './bridge';
 import type { BridgeOptions } from './bridge';
 import { WorkerEvents } from './events';
 import { startFoldWorker } from './fold-worker';
-import { Publisher } from './publisher';
+import { Publisher } from '../src/bus/publisher';
 import { QueryResponder } from './query';
 import { QueueSet } from '../src/queue/queues';
 import { startTimers } from './timers';
