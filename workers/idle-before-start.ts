@@ -20,7 +20,7 @@ const REMEMBER = 1000;
 export function watchIdleBeforeStart(store: ClusterStore, events: WorkerEvents, log: Logger): (ev: ClusterEvent) => void {
   const seen = new Set<string>();
   const measure = async (cluster: string, resolvedAt: number): Promise<void> => {
-    const [history, queues] = await Promise.all([clusterEvents(store, cluster, 1000), store.nodeQueues(cluster)]);
+    const [history, queues] = await Promise.all([clusterEvents(store, cluster), store.nodeQueues(cluster)]);
     const waitStart = new Map<string, number>();
     for (const e of history) if (e.type === 'report' && e.report === 'wait_start' && !waitStart.has(e.job)) waitStart.set(e.job, e.at);
     for (const [job, at] of waitStart) {
