@@ -1,10 +1,10 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
 /**
- * A strict reader of JUnit XML for tests: a small well-formedness parser
- * (elements, quoted attributes, the five entities and character references,
- * one root, every tag closed in order) and the JUnit structure CI tools read
+ * A strict reader of JUnit XML for tests: fast-xml-parser's validator refuses
+ * what is not well-formed XML, and the JUnit structure CI tools read
  * (testsuites > testsuite > testcase > failure | error | skipped, with counts
- * that match). No XML library is in node_modules, so this one throws on
- * anything a real parser would refuse.
+ * that match) is checked below.
  */
 export interface XmlElement {
   name: string;
@@ -13,88 +13,32 @@ export interface XmlElement {
   text: string;
 }
 
-const NAME = /^[A-Za-z_][\w.-]*/;
+/** fast-xml-parser's ordered form: `{ tag: [children], ':@': { attrs } }` or `{ '#text': text }`. */
+type Ordered = Record<string, unknown>;
 
-function decode(s: string, at: number): string {
-  return s.replace(/&([^;]*);/g, (_m, e: string) => {
-    const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-    if (named[e] !== undefined) return named[e];
-    const n = /^#x([0-9a-fA-F]+)$/.exec(e) ?? /^#(\d+)$/.exec(e);
-    if (n) return String.fromCodePoint(parseInt(n[1] as string, e.startsWith('#x') ? 16 : 10));
-    throw new Error(`unknown entity &${e}; near offset ${at}`);
-  });
+function toElement(node: Ordered): XmlElement | undefined {
+  const name = Object.keys(node).find((k) => k !== ':@' && k !== '#text');
+  if (name === undefined || name.startsWith('?')) return undefined;
+  const kids = (node[name] as Ordered[] | undefined) ?? [];
+  const attrs = Object.fromEntries(Object.entries((node[':@'] as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => [k, String(v)]));
+  const children = kids.map(toElement).filter((e): e is XmlElement => e !== undefined);
+  const text = kids
+    .filter((k) => '#text' in k)
+    .map((k) => String(k['#text']))
+    .join('');
+  return { name, attrs, children, text };
 }
 
 export function parseXml(xml: string): XmlElement {
-  let i = 0;
-  const fail = (why: string): never => {
-    throw new Error(`not well-formed XML at offset ${i}: ${why}: ${JSON.stringify(xml.slice(i, i + 40))}`);
-  };
-  const skipWs = (): void => {
-    while (i < xml.length && /\s/.test(xml[i] as string)) i++;
-  };
-  if (xml.startsWith('<?xml')) {
-    const end = xml.indexOf('?>');
-    if (end < 0) fail('unterminated XML declaration');
-    i = end + 2;
-  }
-  const element = (): XmlElement => {
-    if (xml[i] !== '<') fail('expected <');
-    i++;
-    const m = NAME.exec(xml.slice(i));
-    if (!m) return fail('bad element name');
-    const el: XmlElement = { name: m[0], attrs: {}, children: [], text: '' };
-    i += m[0].length;
-    for (;;) {
-      skipWs();
-      if (xml.startsWith('/>', i)) {
-        i += 2;
-        return el;
-      }
-      if (xml[i] === '>') {
-        i++;
-        break;
-      }
-      const a = NAME.exec(xml.slice(i));
-      if (!a) fail('bad attribute name');
-      i += (a as RegExpExecArray)[0].length;
-      if (xml[i] !== '=') fail('expected =');
-      i++;
-      const q = xml[i];
-      if (q !== '"' && q !== "'") fail('attribute value not quoted');
-      const end = xml.indexOf(q as string, i + 1);
-      if (end < 0) fail('unterminated attribute value');
-      const raw = xml.slice(i + 1, end);
-      if (raw.includes('<')) fail('< in an attribute value');
-      const name = (a as RegExpExecArray)[0];
-      if (name in el.attrs) fail(`duplicate attribute ${name}`);
-      el.attrs[name] = decode(raw, i);
-      i = end + 1;
-    }
-    for (;;) {
-      const lt = xml.indexOf('<', i);
-      if (lt < 0) fail(`element ${el.name} not closed`);
-      const text = xml.slice(i, lt);
-      if (/&(?![a-zA-Z]+;|#\d+;|#x[0-9a-fA-F]+;)/.test(text)) fail('bare & in text');
-      el.text += decode(text, i);
-      i = lt;
-      if (xml.startsWith('</', i)) {
-        i += 2;
-        if (!xml.startsWith(`${el.name}`, i)) fail(`closing tag does not match <${el.name}>`);
-        i += el.name.length;
-        skipWs();
-        if (xml[i] !== '>') fail('expected >');
-        i++;
-        return el;
-      }
-      el.children.push(element());
-    }
-  };
-  skipWs();
-  const root = element();
-  skipWs();
-  if (i !== xml.length) fail('content after the root element');
-  return root;
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new Error(`not well-formed XML at line ${valid.err.line}, column ${valid.err.col}: ${valid.err.msg}`);
+  // The validator lets a bare `&` through; an XML parser such as a CI server's refuses it.
+  const bare = /&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)/.exec(xml);
+  if (bare) throw new Error(`not well-formed XML at offset ${bare.index}: a bare "&"`);
+  const parser = new XMLParser({ preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '', parseAttributeValue: false, parseTagValue: false, trimValues: false });
+  const roots = (parser.parse(xml) as Ordered[]).map(toElement).filter((e): e is XmlElement => e !== undefined);
+  if (roots.length !== 1) throw new Error(`not well-formed XML: ${roots.length} root elements`);
+  return roots[0] as XmlElement;
 }
 
 export interface JUnitCase {
