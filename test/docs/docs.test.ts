@@ -176,3 +176,17 @@ test('the example systemd units name the command line the reference documents', 
     expect(text).toMatch(/^EnvironmentFile=\/etc\/cluster-sync\/cluster-sync\.env$/m);
   }
 });
+
+test('docs/layout.md names every folder of src/ and every top-level folder, and no folder that is gone', () => {
+  const layout = read('docs/layout.md');
+  const named = new Set([...layout.matchAll(/^\| `([^`]+)\/` \|/gm)].map((m) => m[1] as string));
+  const dirs = (rel: string): string[] =>
+    readdirSync(path.join(ROOT, rel), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => (rel === '.' ? d.name : `${rel}/${d.name}`));
+  // Every top-level folder but what the build, npm and git make (and .git's siblings that are not the project's).
+  const made = new Set(['node_modules', 'dist', 'coverage', 'test-output', '.git', '.cs-local', 'nats-lab']);
+  const expected = [...dirs('.').filter((d) => !made.has(d) && (!d.startsWith('.') || d === '.ci')), ...dirs('src')];
+  expect(expected.filter((d) => !named.has(d))).toEqual([]);
+  expect([...named].filter((d) => !existsSync(path.join(ROOT, d)))).toEqual([]);
+});
