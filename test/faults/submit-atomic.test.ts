@@ -155,48 +155,52 @@ describe('half-written clusters', () => {
 });
 
 describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters)', () => {
-  test.each([1, 9, 20])('killed once %i clusters were announced: every cluster left is complete or gone', async (n) => {
-    const config = lab.servers.config();
-    const worker = res.add(await startWorkerProcess(config, ['--submit-grace', '1s']), (w) => w.stop());
-    const sched = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', CLUSTER_DIR, '--token', TOKEN], envFor(config)), (p) => p.stop());
-    const url = (await sched.waitFor(/listening on (http:\/\/\S+) /))[1]!;
-    const nc: NatsConnection = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
-    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
-    const subjects = new Subjects(config.subjectPrefix);
-    let announced = 0;
-    const killed = new Promise<void>((resolve) => {
-      nc.subscribe(subjects.allEvents, {
-        callback: (_e, m) => {
-          const ev = JSON.parse(decodeText(m.data)) as { type: string };
-          if (ev.type !== 'submitted' || ++announced !== n) return;
-          // Freeze the scheduler at its next write, whatever it is, and kill it there.
-          void admin.call('CLIENT', 'PAUSE', '10000', 'WRITE').then(() => {
-            sched.kill('SIGKILL');
-            return sched.exited.then(() => admin.call('CLIENT', 'UNPAUSE')).then(() => resolve());
-          });
-        },
+  test.each([1, 9, 20])(
+    'killed once %i clusters were announced: every cluster left is complete or gone',
+    async (n) => {
+      const config = lab.servers.config();
+      const worker = res.add(await startWorkerProcess(config, ['--submit-grace', '1s']), (w) => w.stop());
+      const sched = res.add(new CliProcess(['scheduler', '--port', '0', '--cluster-dir', CLUSTER_DIR, '--token', TOKEN], envFor(config)), (p) => p.stop());
+      const url = (await sched.waitFor(/listening on (http:\/\/\S+) /))[1]!;
+      const nc: NatsConnection = res.add(await connect({ servers: config.natsUrl }), (c) => c.close());
+      const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
+      const subjects = new Subjects(config.subjectPrefix);
+      let announced = 0;
+      const killed = new Promise<void>((resolve) => {
+        nc.subscribe(subjects.allEvents, {
+          callback: (_e, m) => {
+            const ev = JSON.parse(decodeText(m.data)) as { type: string };
+            if (ev.type !== 'submitted' || ++announced !== n) return;
+            // Freeze the scheduler at its next write, whatever it is, and kill it there.
+            void admin.call('CLIENT', 'PAUSE', '10000', 'WRITE').then(() => {
+              sched.kill('SIGKILL');
+              return sched.exited.then(() => admin.call('CLIENT', 'UNPAUSE')).then(() => resolve());
+            });
+          },
+        });
       });
-    });
-    await nc.flush();
-    const answer = post(url, netperfBody(), 'application/json').catch((e: Error) => ({ status: 0, text: e.message }));
-    await killed;
-    // Usually the client gets no answer; a kill after the last cluster was announced may come after the answer.
-    const status = (await answer).status;
-    expect([0, 200]).toContain(status);
-    const atKill = await completeness(config);
-    await eventually(async () => (await completeness(config)).partial.length === 0, 'the reaper to finish or remove every half-written cluster', 20_000);
-    const end = await completeness(config);
-    expect(end.partial).toEqual([]);
-    expect(end.complete.length).toBeGreaterThanOrEqual(n);
-    if (status === 200) expect(end.complete.length).toBe(28);
-    else expect(end.complete.length).toBeLessThan(28);
-    if (atKill.partial.length > 0) await worker.waitFor(/removed half-written cluster|marked it complete/);
-    expect(worker.child.exitCode).toBeNull();
-    note(
-      `scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters), frozen at its next Redis write after the ${n}. cluster was announced`,
-      `client got ${status === 0 ? 'no answer' : 'its answer first'}; at the kill ${atKill.complete.length} complete and ${atKill.partial.length} half-written; after the 1 s grace the reaper left ${end.complete.length} complete, 0 half-written`,
-    );
-  });
+      await nc.flush();
+      const answer = post(url, netperfBody(), 'application/json').catch((e: Error) => ({ status: 0, text: e.message }));
+      await killed;
+      // Usually the client gets no answer; a kill after the last cluster was announced may come after the answer.
+      const status = (await answer).status;
+      expect([0, 200]).toContain(status);
+      const atKill = await completeness(config);
+      await eventually(async () => (await completeness(config)).partial.length === 0, 'the reaper to finish or remove every half-written cluster', 20_000);
+      const end = await completeness(config);
+      expect(end.partial).toEqual([]);
+      expect(end.complete.length).toBeGreaterThanOrEqual(n);
+      if (status === 200) expect(end.complete.length).toBe(28);
+      else expect(end.complete.length).toBeLessThan(28);
+      if (atKill.partial.length > 0) await worker.waitFor(/removed half-written cluster|marked it complete/);
+      expect(worker.child.exitCode).toBeNull();
+      note(
+        `scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters), frozen at its next Redis write after the ${n}. cluster was announced`,
+        `client got ${status === 0 ? 'no answer' : 'its answer first'}; at the kill ${atKill.complete.length} complete and ${atKill.partial.length} half-written; after the 1 s grace the reaper left ${end.complete.length} complete, 0 half-written`,
+      );
+    },
+    180_000,
+  ); // two CLI processes start per case: on a loaded 2-core machine each may take tens of seconds; every wait inside has its own limit
 });
 
 describe('submit while Redis is out of memory', () => {
