@@ -9,7 +9,7 @@ import type { ClusterStore } from '../src/cluster/store';
 import { parseBatch } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
 import { isRedisUnavailable } from '../src/core/redis-errors';
-import type { Publisher } from './publisher';
+import type { Publisher } from '../src/bus/publisher';
 import { REPORTS_QUEUE } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
 import { RepeatLog } from './repeat-log';

@@ -9,10 +9,11 @@ import type { Logger } from '../src/core/logger';
 import { connectRedis, describeRedis } from '../src/core/redis';
 import { ReplicationGuard, replicationOf } from '../src/core/replication';
 import { ReportBridge } from './bridge';
+import { watchIdleBeforeStart } from './idle-before-start';
 import type { BridgeOptions } from './bridge';
 import { WorkerEvents } from './events';
 import { startFoldWorker } from './fold-worker';
-import { Publisher } from './publisher';
+import { Publisher } from '../src/bus/publisher';
 import { QueryResponder } from './query';
 import { QueueSet } from '../src/queue/queues';
 import { startTimers } from './timers';
@@ -80,7 +81,11 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const events = new WorkerEvents();
   const nc = await connectNats(config, 'cluster-sync-worker', {}, (line) => log.error(line));
   const publisher = new Publisher(nc, subjects);
-  publisher.onEvent((ev) => events.emit('event', ev));
+  const idleBeforeStart = watchIdleBeforeStart(store, events, log);
+  publisher.onEvent((ev) => {
+    events.emit('event', ev);
+    idleBeforeStart(ev);
+  });
 
   const workers: Worker[] = [];
   const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSet } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
-import type { Publisher } from './publisher';
+import type { Publisher } from '../src/bus/publisher';
 import { RepeatLog } from './repeat-log';
 
 /** What a worker process's sweeps act through. */

@@ -3,7 +3,7 @@ import type { Report } from '../src/bus/messages';
 import type { Barrier } from '../src/core/states';
 import type { ClusterStore } from '../src/cluster/store';
 import { formatDuration } from '../src/core/duration';
-import type { Publisher } from './publisher';
+import type { Publisher } from '../src/bus/publisher';
 import type { QueueSet } from '../src/queue/queues';
 import { deadReportId, enqueueReports } from '../src/fold/batch';
 import type { SweepResult, WorkerEvents } from './events';

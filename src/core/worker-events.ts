@@ -46,6 +46,8 @@ export interface WorkerEventMap {
   notAdmitted: [cluster: string, reason: string];
   /** A machine was handed a node job by admission, the first time (`waitedMs`: from submit to admission). */
   handed: [cluster: string, job: string, machine: string, waitedMs: number];
+  /** A node's machine waited `ms` inside its node job, from its wait_start report to the start barrier's resolution (Redis clock). */
+  idleBeforeStart: [cluster: string, job: string, testbox: string, ms: number];
 }
 
 /**

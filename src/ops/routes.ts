@@ -14,6 +14,7 @@ import { registerOpsGauges } from './metrics/ops-metrics';
 import { attachWorkerMetrics } from './metrics/worker-metrics';
 import { SseStreams } from './sse';
 import { readResult } from '../results/result';
+import { machinesView } from './machines-view';
 
 export interface OpsDeps {
   store: ClusterStore;
@@ -46,6 +47,7 @@ function clusterIdProblem(id: string): string | undefined {
  *   GET /ui                   the web page (cluster list, one cluster's timeline)
  *   GET /ops/clusters         open and recently active clusters (JSON)
  *   GET /ops/clusters/:id     one cluster: state, summary and event history (JSON)
+ *   GET /ops/machines         machines per testbox and their state; clusters waiting for admission and what each waits for (JSON)
  *   GET /ops/events           Server-Sent Events fed from NATS (?cluster=ID for one)
  *   GET /metrics              Prometheus text: open clusters, queue depths (+ worker counters if in-process)
  */
@@ -93,6 +95,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
       throw err;
     }
   });
+  app.get('/ops/machines', async () => machinesView(store));
   app.get<{ Querystring: { cluster?: string } }>('/ops/events', async (req, reply) => {
     const raw = req.query.cluster;
     const cluster = raw === undefined || raw === '' ? undefined : raw;

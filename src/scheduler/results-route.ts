@@ -6,7 +6,7 @@ import { junitXml } from '../results/junit';
 import { listClusters } from '../results/list';
 import { readResult } from '../results/result';
 import { rerunCluster } from '../results/resubmit';
-import { Publisher } from '../../workers/publisher';
+import { Publisher } from '../bus/publisher';
 import { requireBearer } from './auth';
 import type { SchedulerDeps } from './deps';
 import { submitAnswer } from './jobs-route';

@@ -71,7 +71,7 @@ export async function startAgent(
   config: ConnectionConfig,
   testbox: string,
   scriptsRoot: string,
-  extra: { ip?: string; etcHosts?: string; admission?: AdmissionMode } = {},
+  extra: { ip?: string; etcHosts?: string; admission?: AdmissionMode; machineId?: string } = {},
 ): Promise<InProcessAgent> {
   const nc = res.add(await connectNats(config, `test-agent-${testbox}`), (n) => n.close());
   const lines: string[] = [];
@@ -86,7 +86,7 @@ export async function startAgent(
     pollMs: 50,
     signal: stop.signal,
     // Each in-process agent is its own machine, as agents on several hosts would be.
-    machineId: `${testbox}-${randomBytes(3).toString('hex')}`,
+    machineId: extra.machineId ?? `${testbox}-${randomBytes(3).toString('hex')}`,
     admission: extra.admission,
   });
   res.add(stop, async (s) => {

@@ -81,8 +81,10 @@ beforeEach(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'cs-lava-'));
 });
 
-function agent(testbox: string): CliProcess {
-  return res.add(new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(lab.config)), (x) => x.stop());
+/** An agent process; `machine` names it when several agents of one testbox share this host (each is a machine of its own). */
+function agent(testbox: string, machine?: string): CliProcess {
+  const id = machine === undefined ? [] : ['--machine-id', machine];
+  return res.add(new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50', ...id], envFor(lab.config)), (x) => x.stop());
 }
 
 /** A job whose every role gets its own cache file (two agents share this machine's /tmp). */
@@ -110,7 +112,7 @@ test('a variable number of clients: lava-sync ready / done hold every node, lava
   const spec = 'nodes:\n  srv--1: { roles: [server] }\n  cli--1: { roles: [client] }\n  cli--2: { roles: [client] }\n  cli--3: { roles: [client] }\n';
   const [c] = await submitInline(res, lab.config, job({ server: 'sync-node', client: 'sync-node' }), spec);
   const jobs = c!.jobs.map((j) => j.job_id);
-  const agents = [agent('srv'), agent('cli'), agent('cli'), agent('cli')];
+  const agents = [agent('srv'), agent('cli', 'cli-a'), agent('cli', 'cli-b'), agent('cli', 'cli-c')];
   expect(await Promise.all(agents.map((a) => a.exited))).toEqual([0, 0, 0, 0]);
   const log = readLog(path.join(work, 'log'));
   // Nobody passed `ready` before everybody reached it, and nobody passed `done` before everybody did.

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/core/logger';
 import { deadReportId } from '../../src/fold/batch';
 import { QueueSet } from '../../src/queue/queues';
 import { WorkerEvents } from '../../workers/events';
-import { Publisher } from '../../workers/publisher';
+import { Publisher } from '../../src/bus/publisher';
 import { startTimers } from '../../workers/timers';
 import { note } from '../faults/summary';
 import { nodesJob, submitInline } from '../helpers/cluster';

@@ -53,7 +53,7 @@ test('GET /metrics follows a cluster: folds by state, rejections by reason, reso
   const afterSubmit = await scrape(metrics);
   expect(afterSubmit.get('cs_clusters_open')).toBe(1);
   expect(afterSubmit.get('cs_queue_jobs{queue="tb-node",state="waiting"}')).toBe(2); // the two node jobs
-  expect(afterSubmit.get('cs_barrier_deadlines')).toBe(1); // the start deadline
+  expect(afterSubmit.get('cs_barrier_deadlines')).toBe(0); // none before admission: deadlines count from it
   expect(afterSubmit.get('cs_barrier_deadlines_overdue')).toBe(0);
 
   const [server, client] = await nodeClients(res, lab.config, cluster!);

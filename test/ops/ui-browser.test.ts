@@ -16,6 +16,7 @@ import { MessageClient } from '../../src/client/message-client';
 import { ClusterStore } from '../../src/cluster/store';
 import { QueueSet } from '../../src/queue/queues';
 import { retryCluster } from '../../src/results/resubmit';
+import { rawTake, takenJob } from '../helpers/take';
 
 /*
  * The /ui page in a real headless Chromium (Debian's /usr/bin/chromium, never
@@ -175,5 +176,28 @@ test('a retried cluster shows its verdict and every attempt', async () => {
     ['2', second!.cluster, 'passed', 'finished'],
   ]);
   await page.screenshot({ path: path.join(OUT, 'ui-retried.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('the page shows machines per testbox with their state, and a cluster waiting for admission with what it waits for', async () => {
+  const { url } = await startOpsApp(res, config);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const [w] = await submitInline(res, config, 'suite: t\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n', 'nodes:\n  ua--1: { roles: [server] }\n  ub--1: { roles: [client] }\n');
+  expect(takenJob(await rawTake(res, config, 'ua', 'ui-a1'))).toBeNull();
+  await page.goto(`${url}/ui`);
+  const row = page.locator('#machines tr[data-machine="ui-a1"][data-state="idle"]');
+  await row.waitFor();
+  expect((await row.locator('td').allTextContents()).slice(0, 3)).toEqual(['ua', 'ui-a1', 'idle']);
+  const waiting = page.locator(`#waiting li[data-cluster="${w!.cluster}"]`);
+  await waiting.waitFor();
+  expect(await waiting.locator('li').allTextContents()).toEqual(['testbox ua: 1 idle (needs 1)', expect.stringMatching(/^testbox ub: no live machine for \S+ \(needs 1\)$/)]);
+  // The partner arrives: both machines run the cluster's node jobs, and it waits no more.
+  expect(takenJob(await rawTake(res, config, 'ub', 'ui-b1'))).not.toBeNull();
+  await page.locator(`#machines tr[data-machine="ui-b1"][data-state="running"]`).waitFor();
+  await waiting.waitFor({ state: 'detached' });
+  await page.screenshot({ path: path.join(OUT, 'ui-machines.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

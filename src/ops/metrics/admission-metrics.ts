@@ -8,6 +8,8 @@ import type { WorkerEventMap, WorkerEvents } from '../../core/worker-events';
  * clusters ended not_admitted, and, from the admission sweep, machines by
  * state and clusters waiting. The gauges are set by whichever process swept
  * last: aggregate them with max(), not sum(), across worker processes.
+ * Machine-seconds idle before start are counted by the process that
+ * published each start resolution: sum them across processes.
  */
 export function attachAdmissionMetrics(events: WorkerEvents, registry: Registry): () => void {
   const wait = new Histogram({
@@ -19,6 +21,22 @@ export function attachAdmissionMetrics(events: WorkerEvents, registry: Registry)
   const notAdmitted = new Counter({ name: 'cs_clusters_not_admitted_total', help: 'Clusters ended not_admitted at their admit timeout', registers: [registry] });
   const machines = new Gauge({ name: 'cs_machines', help: 'Machines known to admission, by state (idle, reserved, running, gone)', labelNames: ['state'], registers: [registry] });
   const waiting = new Gauge({ name: 'cs_clusters_waiting_admission', help: 'Clusters waiting for admission', registers: [registry] });
+  const idle = new Counter({
+    name: 'cs_machine_idle_before_start_seconds_total',
+    help: "Machine-seconds held idle inside node jobs before start, by the node's testbox: each node's wait from its wait_start report to the start barrier's resolution (Redis clock), counted when start resolves",
+    labelNames: ['testbox'],
+    registers: [registry],
+  });
+  const idleEach = new Histogram({
+    name: 'cs_machine_idle_before_start_seconds',
+    help: "Each node's wait inside its node job from its wait_start report to the start barrier's resolution",
+    buckets: [0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200],
+    registers: [registry],
+  });
+  const onIdle = (...[, , testbox, ms]: WorkerEventMap['idleBeforeStart']): void => {
+    idle.inc({ testbox }, ms / 1000);
+    idleEach.observe(ms / 1000);
+  };
   const onHanded = (...[, , , ms]: WorkerEventMap['handed']): void => wait.observe(ms / 1000);
   const onNot = (): void => notAdmitted.inc();
   const onSwept = (...[r]: WorkerEventMap['admissionSwept']): void => {
@@ -28,9 +46,11 @@ export function attachAdmissionMetrics(events: WorkerEvents, registry: Registry)
   events.on('handed', onHanded);
   events.on('notAdmitted', onNot);
   events.on('admissionSwept', onSwept);
+  events.on('idleBeforeStart', onIdle);
   return () => {
     events.off('handed', onHanded);
     events.off('notAdmitted', onNot);
     events.off('admissionSwept', onSwept);
+    events.off('idleBeforeStart', onIdle);
   };
 }

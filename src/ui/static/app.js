@@ -157,7 +157,54 @@
     };
   }
 
+  /** Machines per testbox and the clusters waiting for admission (GET /ops/machines). */
+  async function refreshMachines() {
+    var d;
+    try {
+      d = await getJson('/ops/machines');
+    } catch (err) {
+      $('#no-machines').textContent = 'cannot load machines: ' + err.message;
+      return;
+    }
+    var ago = function (t) {
+      return window.formatDuration(Math.max(0, d.now - t));
+    };
+    var tbody = $('#machines tbody');
+    tbody.replaceChildren();
+    d.machines.forEach(function (m) {
+      var tr = tbody.insertRow();
+      tr.dataset.machine = m.id;
+      tr.dataset.state = m.state;
+      td(tr, m.testbox);
+      td(tr, m.id);
+      td(tr, m.state, 'machine-' + m.state);
+      td(tr, ago(m.state === 'gone' && m.gone_at ? m.gone_at : m.since), 'muted');
+      td(tr, ago(m.seen) + ' ago', 'muted');
+      td(tr, m.state === 'reserved' ? m.reserved_for || '' : m.state === 'running' ? m.cluster || '' : '');
+      td(tr, m.doing, 'muted');
+    });
+    $('#no-machines').hidden = d.machines.length > 0;
+    var ul = $('#waiting');
+    ul.replaceChildren();
+    d.waiting.forEach(function (w) {
+      var li = document.createElement('li');
+      li.dataset.cluster = w.cluster;
+      li.textContent = w.cluster + ' waiting ' + window.formatDuration(w.waitingMs) + ' (ends not_admitted in ' + window.formatDuration(Math.max(0, w.admitDeadline - d.now)) + ')';
+      var inner = document.createElement('ul');
+      w.waitsFor.forEach(function (line) {
+        var item = document.createElement('li');
+        item.textContent = line;
+        inner.appendChild(item);
+      });
+      li.appendChild(inner);
+      ul.appendChild(li);
+    });
+    $('#no-waiting').hidden = d.waiting.length > 0;
+  }
+
   window.addEventListener('hashchange', select);
+  setInterval(refreshMachines, 2000);
+  void refreshMachines();
   setInterval(renderList, 1000);
   // Listen first, then load the list: a cluster that changes meanwhile is fetched again.
   connect();

@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
-import type { Subjects } from '../src/bus/subjects';
-import { encodeJson } from '../src/bus/connect';
-import type { ClusterEvent, FoldOutcome, Resolution } from '../src/fold/outcome';
+import type { Subjects } from './subjects';
+import { encodeJson } from './connect';
+import type { ClusterEvent, FoldOutcome, Resolution } from '../fold/outcome';
 
 /** What goes out on `<prefix>.cluster.<cid>.barrier`. */
 export interface BarrierMessage extends Resolution {
