@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Job } from 'bullmq';
 import type { NatsConnection, Subscription } from 'nats';
-import type { Logger } from 'pino';
 import type { AdmissionStore } from '../src/admission/admission-store';
 import { explainWaiting, notAdmittedReason } from '../src/admission/explain';
 import { DEFAULT_ADMIT_TIMEOUT_MS } from '../src/admission/settings';
@@ -9,10 +8,9 @@ import { decodeText } from '../src/bus/connect';
 import type { Subjects } from '../src/bus/subjects';
 import { errorMessage } from '../src/core/errors';
 import type { ClusterEvent } from '../src/fold/outcome';
-import type { QueueSet } from '../src/queue/queues';
-import type { AdmissionSweep, WorkerEvents } from './events';
-import type { Publisher } from '../src/bus/publisher';
-import { RepeatLog } from './repeat-log';
+import type { AdmissionSweep } from './events';
+import { PeriodicSweep } from './periodic-sweep';
+import type { SweepContext } from './periodic-sweep';
 
 export type { AdmissionSweep };
 
@@ -40,28 +38,18 @@ export interface AdmissionKeeperOptions {
  *
  * One process sweeps per period (lease `cs/admit/sweep-lease`, as the barrier sweep).
  */
-export class AdmissionKeeper {
-  private readonly holder = randomUUID();
-  private readonly every: number;
+export class AdmissionKeeper extends PeriodicSweep {
   private readonly admitTimeoutMs: number;
-  private readonly repeats: RepeatLog;
-  private timer: NodeJS.Timeout | undefined;
-  private current: Promise<void> | undefined;
   private sub: Subscription | undefined;
   private readonly reaping = new Set<Promise<unknown>>();
-  private closed = false;
 
   constructor(
     private readonly admission: AdmissionStore,
-    private readonly queues: QueueSet,
-    private readonly publisher: Publisher,
-    private readonly events: WorkerEvents,
-    private readonly log: Logger,
+    ctx: SweepContext,
     options: AdmissionKeeperOptions = {},
   ) {
-    this.every = options.sweepEveryMs ?? 1000;
+    super(ctx, options.sweepEveryMs);
     this.admitTimeoutMs = options.admitTimeoutMs ?? DEFAULT_ADMIT_TIMEOUT_MS;
-    this.repeats = new RepeatLog(log);
   }
 
   start(nc: NatsConnection, subjects: Subjects): void {
@@ -77,7 +65,7 @@ export class AdmissionKeeper {
         if (ev.type === 'resolution' && (ev.result === 'abort' || ev.barrier === 'finish')) this.reapSoon(ev.cluster);
       },
     });
-    this.tick();
+    this.startPeriods();
   }
 
   /** Reaps an ended cluster now (in the background; close() waits for it). */
@@ -88,14 +76,7 @@ export class AdmissionKeeper {
     this.reaping.add(p);
   }
 
-  private tick(): void {
-    if (this.closed) return;
-    const started = Date.now();
-    if (!this.current) this.current = this.period().finally(() => (this.current = undefined));
-    this.timer = setTimeout(() => this.tick(), Math.max(0, this.every - (Date.now() - started)));
-  }
-
-  private async period(): Promise<void> {
+  protected async period(): Promise<void> {
     try {
       const got = (await this.admission.redis.set(this.admission.keys.admitSweepLease, this.holder, 'PX', this.every, 'NX')) === 'OK';
       if (!got) return;
@@ -164,10 +145,8 @@ export class AdmissionKeeper {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
     this.sub?.unsubscribe();
-    await this.current;
+    await this.stopPeriods();
     await Promise.all([...this.reaping]);
     this.repeats.close();
   }

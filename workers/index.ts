@@ -98,7 +98,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   const admission = new AdmissionStore(redis, store.keys, { lockMs, reserveAfterMs: options.admission?.reserveAfterMs });
   const dispatcher = new Dispatcher(nc, subjects, bullConn, store.keys, log, { replication, ...options.dispatcher, admission, onHanded: (c, j, m, ms) => events.emit('handed', c, j, m, ms) });
   dispatcher.start();
-  const keeper = new AdmissionKeeper(admission, queues, publisher, events, log, { sweepEveryMs: options.sweepEveryMs, ...options.admission });
+  const keeper = new AdmissionKeeper(admission, { queues, publisher, events, log }, { sweepEveryMs: options.sweepEveryMs, ...options.admission });
   keeper.start(nc, subjects);
   await nc.flush();
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Report } from '../src/bus/messages';
 import type { Barrier } from '../src/core/states';
@@ -8,9 +7,10 @@ import type { Publisher } from '../src/bus/publisher';
 import type { QueueSet } from '../src/queue/queues';
 import { deadReportId, enqueueReports } from '../src/fold/batch';
 import type { SweepResult, WorkerEvents } from './events';
+import { PeriodicSweep } from './periodic-sweep';
+import type { SweepContext } from './periodic-sweep';
 import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
-import { RepeatLog } from './repeat-log';
 import { Retrier } from '../src/results/retries';
 import type { RetryOptions } from '../src/results/retries';
 
@@ -38,54 +38,29 @@ export interface TimerOptions extends HousekeepingOptions, RetryOptions {
  * do no harm: firing a deadline, queueing a dead node's abort (one report id)
  * and removing a cluster are each idempotent.
  */
-export class Sweeper {
-  private readonly holder = randomUUID();
-  private readonly every: number;
+export class Sweeper extends PeriodicSweep {
   private readonly housekeeping: Housekeeping;
   private readonly retrier: Retrier;
-  private readonly repeats: RepeatLog;
-  private timer: NodeJS.Timeout | undefined;
-  private current: Promise<void> | undefined;
-  private closed = false;
   /** Sweeps this process ran to their end. */
   sweeps = 0;
 
   constructor(
     private readonly store: ClusterStore,
-    private readonly queues: QueueSet,
-    private readonly publisher: Publisher,
-    private readonly events: WorkerEvents,
-    private readonly log: Logger,
+    ctx: SweepContext,
     options: TimerOptions = {},
   ) {
-    this.every = options.sweepEveryMs ?? 1000;
-    this.housekeeping = new Housekeeping(store, queues, log, options);
-    this.retrier = new Retrier(store, queues, log, options);
-    this.repeats = new RepeatLog(log);
+    super(ctx, options.sweepEveryMs);
+    this.housekeeping = new Housekeeping(store, ctx.queues, ctx.log, options);
+    this.retrier = new Retrier(store, ctx.queues, ctx.log, options);
   }
 
   /** Starts the timer; the first period begins at once. */
   start(): void {
-    this.tick();
-  }
-
-  /** True while a sweep of this process runs. */
-  get running(): boolean {
-    return this.current !== undefined;
-  }
-
-  private tick(): void {
-    if (this.closed) return;
-    const started = Date.now();
-    // A sweep that outlasts its period: this process skips periods until it ends.
-    if (!this.current) {
-      this.current = this.period().finally(() => (this.current = undefined));
-    }
-    this.timer = setTimeout(() => this.tick(), Math.max(0, this.every - (Date.now() - started)));
+    this.startPeriods();
   }
 
   /** One period: take the lease, and sweep if this process got it. Never throws. */
-  private async period(): Promise<void> {
+  protected async period(): Promise<void> {
     try {
       if (!(await this.store.claimSweep(this.holder, this.every))) return;
       const result = await this.sweep();
@@ -143,9 +118,7 @@ export class Sweeper {
 
   /** Stops the timer and waits for a sweep in flight. */
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.timer);
-    await this.current;
+    await this.stopPeriods();
     this.repeats.close();
   }
 }
@@ -155,7 +128,7 @@ export class Sweeper {
  * `sweep` job of earlier versions, if one is left in Redis.
  */
 export function startTimers(store: ClusterStore, queues: QueueSet, publisher: Publisher, events: WorkerEvents, log: Logger, options: TimerOptions = {}): Sweeper {
-  const sweeper = new Sweeper(store, queues, publisher, events, log, options);
+  const sweeper = new Sweeper(store, { queues, publisher, events, log }, options);
   sweeper.start();
   queues.timers.removeJobScheduler('sweep').catch((err: unknown) => log.debug({ err }, 'could not remove the old sweep job scheduler'));
   return sweeper;

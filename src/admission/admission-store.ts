@@ -154,21 +154,7 @@ export class AdmissionStore {
   /** Ends a waiting cluster `not_admitted` with `reason` (unless admitted or ended meanwhile). */
   async expire(cid: string, reason: string): Promise<FoldOutcome> {
     const k = this.keys;
-    const raw = await this.redis.csAdmitExpire(
-      k.clusterState,
-      k.meta(cid),
-      k.events(cid),
-      k.allEvents,
-      k.heartbeats,
-      k.openClusters,
-      k.deadlines,
-      k.endedClusters,
-      k.admitWaiting,
-      k.retryDue,
-      cid,
-      reason.slice(0, 2000),
-      this.options.maxEvents ?? 100_000,
-    );
+    const raw = await this.redis.csAdmitExpire(...k.endKeys(cid), k.admitWaiting, k.retryDue, cid, reason.slice(0, 2000), this.options.maxEvents ?? 100_000);
     return parseOutcome(raw);
   }
 

@@ -10,9 +10,8 @@ import { describeExit } from './runner';
 import type { ProgramExit, RunningProgram } from './runner';
 import type { LifeOptions } from './life-options';
 import { resolvePrograms } from './scripts';
-import { MessageClient } from '../client/message-client';
-import { startSyncServer } from '../sync/server';
-import type { SyncServer } from '../sync/server';
+import { LifeSync } from './life-sync';
+import type { StepExtra } from './life-sync';
 import type { ResolvedProgram, ResolvedPrograms } from './scripts';
 import { ProgramRuns } from './program-runs';
 
@@ -41,9 +40,8 @@ class NodeLife {
   private ending = false;
   private reporting: Promise<void> = Promise.resolve();
   private readonly role: string;
-  /** The lava-* commands' socket and scripts, once programs may run. */
-  private sync: SyncServer | undefined;
-  private messages: MessageClient | undefined;
+  /** The lava-* commands' socket and scripts, started once programs may run. */
+  private readonly sync: LifeSync;
   /** Every program started, with its exit and duration (the cluster's result). */
   readonly runs = new ProgramRuns();
 
@@ -53,9 +51,10 @@ class NodeLife {
     private readonly opts: LifeOptions,
   ) {
     this.role = job.node_roles;
+    this.sync = new LifeSync(job, client, (step, result, extra) => this.step(step, result, extra));
   }
 
-  private step(step: string, result: string, extra: { detail?: string; waited_ms?: number; took_ms?: number } = {}): void {
+  private step(step: string, result: string, extra: StepExtra = {}): void {
     this.opts.output.step({ at: Date.now(), cluster: this.job.cluster, job: this.job.job_id, role: this.role, step, result, ...extra });
   }
 
@@ -85,8 +84,7 @@ class NodeLife {
       stopHeartbeat();
       this.opts.signal?.removeEventListener('abort', onSignal);
       await this.stopDaemons();
-      await this.sync?.close().catch((err: unknown) => this.opts.output.notice(`could not remove the lava-* socket: ${errorMessage(err)}`));
-      await this.messages?.close();
+      await this.sync.close((text) => this.opts.output.notice(text));
       // The failed / abort report goes out before the life ends, so the other nodes hear it;
       // with no worker reachable the agent still ends (dead-node detection then tells the others).
       await this.settleReport();
@@ -157,10 +155,8 @@ class NodeLife {
       this.step('direct_ips', 'ok', { detail: bound.join(', ') });
     }
     const node = { cluster: this.job.cluster, job_id: this.job.job_id, node_roles: this.job.node_roles, node_ip: ip, direct_ips: this.job.direct_ips, direct_macs: this.job.direct_macs };
-    const sync = await this.startSync();
     const base = this.opts.baseEnv ?? process.env;
-    // lava-send, lava-wait, ... come first on PATH; the socket reaches this agent, which speaks for the program.
-    const syncEnv = { ...sync.env, PATH: [sync.binDir, base.PATH].filter(Boolean).join(':') };
+    const syncEnv = await this.sync.start(base);
     const envFor = (p: ResolvedProgram): NodeJS.ProcessEnv => ({
       ...programEnv({ base, params: this.job.params, vars: { ...this.job.vars, ...Object.fromEntries(programs.variables.map((v) => [v.name, null])) }, programParams: p.params, rolesIp, node }),
       ...syncEnv,
@@ -191,21 +187,6 @@ class NodeLife {
     }
     if (this.ownFailure !== undefined || this.localAbort !== undefined) return this.ended();
     return { outcome: Outcome.Passed, reason: '' };
-  }
-
-  /** The MultiNode commands' server: each call and how it ended is a step of the life. */
-  private async startSync(): Promise<SyncServer> {
-    this.messages = new MessageClient(this.client, this.job.group);
-    await this.messages.start();
-    this.sync = await startSyncServer(this.job, this.messages, {
-      defaultTimeoutMs: this.job.cluster_timeout_ms,
-      onCall: (req, reply) => {
-        const what = `lava-${req.op} ${req.msg}${req.role ? ` ${req.role}` : ''}`;
-        if (reply.ok) this.step(what, 'ok', { waited_ms: req.op === 'send' ? undefined : reply.waited_ms, detail: reply.lines.length > 0 ? reply.lines.join(' ') : undefined });
-        else this.step(what, reply.code === 'aborted' ? 'abort' : reply.code === 'timeout' ? 'timed_out' : 'error', { detail: reply.message });
-      },
-    });
-    return this.sync;
   }
 
   private async startDaemon(d: ResolvedProgram, env: NodeJS.ProcessEnv): Promise<boolean> {

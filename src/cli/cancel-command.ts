@@ -1,9 +1,8 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { action } from './common';
-import { checkClusterId } from './cluster-arg';
+import { clusterAction } from './cluster-arg';
 import { ExitCode } from './exit-codes';
-import { askScheduler, schedulerTarget, withSchedulerFlags } from './scheduler-http';
+import { askScheduler, withSchedulerFlags } from './scheduler-http';
 
 /** Who cancels: `--by`, else the user and host this runs as. */
 function operator(by: unknown): string {
@@ -27,9 +26,7 @@ export function registerCancel(program: Command): void {
       .option('--by <who>', 'who cancels (default: USER@HOST)'),
     true,
   ).action(
-    action(async (cluster: string, opts: Record<string, unknown>) => {
-      checkClusterId(cluster);
-      const t = schedulerTarget(opts, true);
+    clusterAction(true, async (cluster, t, opts) => {
       const q = new URLSearchParams({ by: operator(opts.by) });
       if (typeof opts.reason === 'string') q.set('reason', opts.reason);
       const res = await askScheduler(t, 'DELETE', `/clusters/${encodeURIComponent(cluster)}?${q.toString()}`);

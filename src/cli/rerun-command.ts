@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import type { SubmitMessage } from '../scheduler/jobs-route';
 import { formatSubmitted } from '../scheduler/submit-client';
-import { action } from './common';
-import { checkClusterId } from './cluster-arg';
+import { clusterAction } from './cluster-arg';
 import { fetchResult, resultExit } from './result-command';
-import { askScheduler, schedulerTarget, withSchedulerFlags } from './scheduler-http';
+import { askScheduler, withSchedulerFlags } from './scheduler-http';
 import { parseDuration } from '../core/duration';
 
 export function registerRerun(program: Command): void {
@@ -17,9 +16,7 @@ export function registerRerun(program: Command): void {
       .option('--json', "print the scheduler's answer as JSON"),
     true,
   ).action(
-    action(async (cluster: string, opts: Record<string, unknown>) => {
-      checkClusterId(cluster);
-      const t = schedulerTarget(opts, true);
+    clusterAction(true, async (cluster, t, opts) => {
       const messages = (await askScheduler(t, 'POST', `/clusters/${encodeURIComponent(cluster)}/rerun`)).json<SubmitMessage[]>();
       process.stdout.write(opts.json ? `${JSON.stringify(messages, null, 2)}\n` : `${formatSubmitted(messages).join('\n')}\n`);
       const cid = messages[0]?.cluster;

@@ -44,21 +44,7 @@ export class FoldStore {
   async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
     const k = this.ctx.keys;
     const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.reads.clusterTimeoutMs(cid))}`;
-    const raw = await this.ctx.redis.csTimeout(
-      k.clusterState,
-      k.meta(cid),
-      k.events(cid),
-      k.allEvents,
-      k.heartbeats,
-      k.openClusters,
-      k.deadlines,
-      k.endedClusters,
-      k.retryDue,
-      cid,
-      barrier,
-      prefix,
-      this.ctx.maxEvents,
-    );
+    const raw = await this.ctx.redis.csTimeout(...k.endKeys(cid), k.retryDue, cid, barrier, prefix, this.ctx.maxEvents);
     return parseOutcome(raw);
   }
 

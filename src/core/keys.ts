@@ -168,4 +168,13 @@ export class Keys {
   testboxLive(testbox: string): string {
     return `${this.prefix}cs/admit/testbox/${testbox}/live`;
   }
+
+  /**
+   * The first eight keys of every script that ends one cluster (timeout.lua,
+   * end-cluster.lua, admit-expire.lua: KEYS[1..8], in this order), the keys
+   * that common.lua's resolution writes.
+   */
+  endKeys(cluster: string): [string, string, string, string, string, string, string, string] {
+    return [this.clusterState, this.meta(cluster), this.events(cluster), this.allEvents, this.heartbeats, this.openClusters, this.deadlines, this.endedClusters];
+  }
 }

@@ -32,21 +32,7 @@ export function cancelReason(who: string, note: string | undefined): string {
 export async function cancelCluster(store: ClusterStore, cid: string, who: string, note: string | undefined, maxEvents = 100_000): Promise<FoldOutcome & { ok: true }> {
   const k = store.keys;
   const reason = cancelReason(who, note);
-  const raw = await store.redis.csEndCluster(
-    k.clusterState,
-    k.meta(cid),
-    k.events(cid),
-    k.allEvents,
-    k.heartbeats,
-    k.openClusters,
-    k.deadlines,
-    k.endedClusters,
-    cid,
-    reason,
-    maxEvents,
-    EndCause.Cancelled,
-    who,
-  );
+  const raw = await store.redis.csEndCluster(...k.endKeys(cid), cid, reason, maxEvents, EndCause.Cancelled, who);
   const outcome = parseOutcome(raw);
   if (!outcome.ok) {
     if (outcome.code === 'UNKNOWN_CLUSTER') throw new NotFoundError(outcome.reason);
