@@ -33,6 +33,19 @@ const CASES: Record<string, Sequence> = {
       { t: 'batch', actions: [{ t: 'reuse-id', pick: 0, target: 'B', node: 0, kind: 'wait_start' }] },
     ],
   },
+  // A send's dedupe record was made small (the ID and who asked, not the ID's state: issue 23),
+  // and with it forgot whether the first send changed anything: its repeat answered
+  // changed=false where the first had answered true. A repeat answers what the first did.
+  'a repeated send answers what the first send did': {
+    a: ['server'],
+    b: ['server'],
+    optional: [],
+    timeoutMs: 1000,
+    steps: [
+      { t: 'batch', actions: [{ t: 'report', target: 'A', node: 0, kind: 'send', goodToken: true }] },
+      { t: 'batch', actions: [{ t: 'again', pick: 0 }] },
+    ],
+  },
 };
 
 test.each(Object.entries(CASES))('%s', async (_name, seq) => {

@@ -209,7 +209,7 @@ local function fold_message_report(g, cx, r, node, now)
   -- The dedupe record holds what a repeat needs (the ID, who asked, a refusal's reason), never the
   -- ID's state: a repeat republishes the state as it is then (msg_again). Its size is bounded by the
   -- report's own fields, however much data the ID holds.
-  local record = { ok = true, dup = false, changed = false, state = node.state, resolutions = {}, events = {},
+  local record = { ok = true, dup = false, changed = m.event ~= nil, state = node.state, resolutions = {}, events = {},
                    message = { msg = m.message.msg, by = m.message.by, error = m.message.error } }
   redis.call('HSET', k.reports, r.id, cjson.encode(record))
   return { ok = true, dup = false, changed = m.event ~= nil, state = node.state, resolutions = {}, events = events, message = m.message }
