@@ -33,7 +33,7 @@ test('the scripts answer only with codes of the shared set, each as a literal', 
   const unknown = [...found.keys()].filter((c) => !(REFUSAL_CODES as readonly string[]).includes(c));
   expect(unknown).toEqual([]);
   // The scan did find the scripts' refusals (a pattern that matched nothing would pass vacuously).
-  expect([...found.keys()].sort()).toEqual(['BAD_BARRIER', 'BAD_TOKEN', 'INVALID', 'OTHER_CLUSTER', 'UNKNOWN_CLUSTER', 'UNKNOWN_JOB']);
+  expect([...found.keys()].sort()).toEqual(['BAD_BARRIER', 'BAD_TOKEN', 'ENDED', 'INVALID', 'OTHER_CLUSTER', 'UNKNOWN_CLUSTER', 'UNKNOWN_JOB']);
 });
 
 test('the scan sees a code outside the set, and one that is not a literal', () => {
