@@ -29,8 +29,8 @@ const { res } = lab;
  */
 async function keys(redis: Redis): Promise<{ kept: string[]; reportKeys: string[] }> {
   const all = await redis.keys(`${lab.config.keyPrefix}*`);
-  // The sweep's lease comes and goes every second; it does not grow with the clusters.
-  const kept = all.filter((k) => !k.includes('cs/report/') && !k.endsWith('cs/sweep/lease'));
+  // The sweeps' leases (the workers' and admission's) come and go every second; they do not grow with the clusters.
+  const kept = all.filter((k) => !k.includes('cs/report/') && !k.endsWith('cs/sweep/lease') && !k.endsWith('cs/admit/sweep-lease'));
   return { kept: [...new Set(kept)].sort(), reportKeys: all.filter((k) => k.includes('cs/report/')) };
 }
 
