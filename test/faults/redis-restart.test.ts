@@ -43,6 +43,8 @@ test('Redis SIGKILLed and restarted from its AOF: state and queues intact, the w
   await Promise.all(nodes.map((n) => n.wait('wait_start')));
   const early = nodes.slice(0, 2).map((n) => n.wait('wait_ready'));
   await eventually(async () => (await store.readCluster(cluster!.cluster)).nodes.filter((n) => n.state === 'ready').length === 2, 'two nodes at ready');
+  // A cluster driven by reports alone is marked admitted by the workers' next sweep: let that write land before the snapshot.
+  await eventually(async () => (await redis.zscore(store.keys.admitWaiting, cluster!.cluster)) === null, 'the sweep to mark the report-driven cluster admitted');
 
   // 1. Crash with two nodes waiting: everything durable is back as it was.
   const before = await snapshotKeys(redis, lab.config.keyPrefix, DURABLE);
