@@ -42,6 +42,7 @@ export class AdmissionKeeper extends PeriodicSweep {
   private readonly admitTimeoutMs: number;
   private sub: Subscription | undefined;
   private readonly reaping = new Set<Promise<unknown>>();
+  private walked = false;
 
   constructor(
     private readonly admission: AdmissionStore,
@@ -94,7 +95,7 @@ export class AdmissionKeeper extends PeriodicSweep {
     if (pass.ok) result.admitted += pass.admitted;
     result.admitted += await this.admission.admitReporting(await this.admission.waiting());
     const now = Number((await this.admission.redis.time())[0]) * 1000;
-    for (const w of await explainWaiting(this.admission, this.admitTimeoutMs)) {
+    for (const w of await explainWaiting(this.admission, this.admitTimeoutMs, 0, await this.dueWaiting(now))) {
       if (w.admitDeadline > now) continue;
       const reason = notAdmittedReason(w);
       const outcome = await this.admission.expire(w.cluster, reason);
@@ -109,7 +110,10 @@ export class AdmissionKeeper extends PeriodicSweep {
     const k = this.admission.keys;
     const cursor = Number(await this.admission.redis.get(k.admitReapCursor)) || 0;
     const ended = await this.admission.redis.zrangebyscore(k.endedClusters, cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 1000);
-    const candidates = new Set([...(await this.admission.waiting()), ...(await this.admission.assigned())]);
+    // Every end is recorded in the ended zset; the open entries of admission are walked once per keeper
+    // (those that ended before that index, or while no keeper ran), not every sweep.
+    const candidates = new Set(this.walked ? [] : [...(await this.admission.waiting()), ...(await this.admission.assigned())]);
+    this.walked = true;
     let upTo = cursor;
     for (let i = 0; i < ended.length; i += 2) {
       candidates.add(ended[i] as string);
@@ -124,6 +128,33 @@ export class AdmissionKeeper extends PeriodicSweep {
     for (const m of await this.admission.machines()) result.machines[m.state]++;
     result.waiting = await this.admission.redis.zcard(k.admitWaiting);
     return result;
+  }
+
+  /**
+   * The waiting clusters whose admit deadline has come. Deadlines are indexed in `cs/admit/due`
+   * (a cluster's meta is read once, when first seen waiting), so a sweep reads no meta per waiting cluster.
+   */
+  private async dueWaiting(now: number): Promise<string[]> {
+    const k = this.admission.keys;
+    const redis = this.admission.redis;
+    const waiting = await this.admission.waiting();
+    if (waiting.length > 0) {
+      const scores = await redis.zmscore(k.admitDue, ...waiting);
+      for (let i = 0; i < waiting.length; i++) {
+        if (scores[i] !== null) continue;
+        const cid = waiting[i] as string;
+        const [created, timeout] = await redis.hmget(k.meta(cid), 'created', 'admit_timeout_ms');
+        if (!created) continue;
+        await redis.zadd(k.admitDue, Number(created) + (Number(timeout) || this.admitTimeoutMs), cid);
+      }
+    }
+    const due = await redis.zrangebyscore(k.admitDue, '-inf', now, 'LIMIT', 0, 1000);
+    const out: string[] = [];
+    for (const cid of due) {
+      if ((await redis.zscore(k.admitWaiting, cid)) === null) await redis.zrem(k.admitDue, cid);
+      else out.push(cid);
+    }
+    return out;
   }
 
   /** Reaps one cluster; returns the node jobs failed, or -1 when the cluster is open. */

@@ -43,8 +43,13 @@ export function explainTestbox(tb: string, count: number, cluster: string, machi
 }
 
 /** Every waiting cluster with what it waits for (status, the web page, the not_admitted reason). */
-export async function explainWaiting(store: AdmissionStore, defaultAdmitTimeoutMs = DEFAULT_ADMIT_TIMEOUT_MS, limit = 200): Promise<WaitingCluster[]> {
-  const [cids, machines, seenRaw, [sec, usec]] = await Promise.all([store.waiting(limit), store.machines(), store.redis.hgetall(store.keys.testboxSeen), store.redis.time()]);
+export async function explainWaiting(store: AdmissionStore, defaultAdmitTimeoutMs = DEFAULT_ADMIT_TIMEOUT_MS, limit = 200, only?: readonly string[]): Promise<WaitingCluster[]> {
+  const [cids, machines, seenRaw, [sec, usec]] = await Promise.all([
+    only ? Promise.resolve([...only]) : store.waiting(limit),
+    store.machines(),
+    store.redis.hgetall(store.keys.testboxSeen),
+    store.redis.time(),
+  ]);
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   const out: WaitingCluster[] = [];
   for (const cid of cids) {

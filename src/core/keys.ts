@@ -148,6 +148,10 @@ export class Keys {
   get admitWaiting(): string {
     return `${this.prefix}cs/admit/waiting`;
   }
+  /** zset: waiting clusters -> their admit deadline (ms), indexed by the admission sweep so it reads only the due ones. */
+  get admitDue(): string {
+    return `${this.prefix}cs/admit/due`;
+  }
   /** zset: admitted clusters some of whose node jobs no machine took yet -> admission time (ms). */
   get admitAssigned(): string {
     return `${this.prefix}cs/admit/assigned`;

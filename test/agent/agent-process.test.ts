@@ -25,8 +25,8 @@ beforeEach(() => {
   log = path.join(mkdtempSync(path.join(os.tmpdir(), 'cs-agent-')), 'log');
 });
 
-function agent(testbox: string): CliProcess {
-  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50'], envFor(lab.config));
+function agent(testbox: string, ...extra: string[]): CliProcess {
+  const p = new CliProcess(['node', '--testbox', testbox, '--scripts', tree, '--once', '--ip', '127.0.0.1', '--poll-ms', '50', ...extra], envFor(lab.config));
   return res.add(p, (x) => x.stop());
 }
 
@@ -60,7 +60,10 @@ test('an agent waiting at a barrier survives a NATS restart: it sends its wait a
   const [cluster] = await submitInline(res, lab.config, job, SPEC);
   const [srvJob, cliJob] = cluster!.jobs;
   const waiting = new Promise<void>((resolve) => lab.workers.events.on('folded', (r: Report) => r.job === srvJob!.job_id && r.state === 'wait_start' && resolve()));
-  const srv = agent('srv');
+  // The server runs alone until the client's wait is folded by hand: first come, first served, as
+  // Compass-CI hands node jobs out. Under admission (the default) a two-node cluster gets both machines
+  // at once or none, so a lone server agent would wait for a node job forever.
+  const srv = agent('srv', '--admission', 'fifo');
   await waiting;
   await lab.servers.nats.stop();
   // While NATS is down, the client's wait_start completes the start barrier: the resolution reaches nobody.
@@ -77,7 +80,7 @@ test('an agent waiting at a barrier survives a NATS restart: it sends its wait a
   await lab.servers.nats.restart();
   await srv.waitFor(/reconnected to NATS; sending wait_start again/);
   await srv.waitFor(/wait_start +start/);
-  const cli = agent('cli');
+  const cli = agent('cli', '--admission', 'fifo');
   expect(await Promise.all([srv.exited, cli.exited])).toEqual([0, 0]);
   expect(readLog(log).find((l) => l.startsWith('t1'))).toBe('t1 ran server=127.0.0.1');
   expect((await lab.workers.store.readCluster(cluster!.cluster)).final).toBe('finish');

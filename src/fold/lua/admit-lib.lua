@@ -183,6 +183,8 @@ local function admit_pass(A, now, reserve_after_ms, limit)
     return out
   end
   local admitted = 0
+  -- The earliest time a waiting cluster this pass could not reserve for comes of reserve age.
+  local due = nil
   for _, cid in ipairs(cids) do
     local meta = tpl(A.meta_t, cid)
     local f = redis.call('HMGET', meta, 'final', 'admitted', 'needs', 'created', 'token')
@@ -248,7 +250,9 @@ local function admit_pass(A, now, reserve_after_ms, limit)
         for _, tb in ipairs(tbs) do
           if redis.call('ZCOUNT', tpl(A.live_t, tb), now, '+inf') == 0 then all_live = false break end
         end
-        if all_live and now - (tonumber(f[4]) or now) >= reserve_after_ms then
+        local of_age = (tonumber(f[4]) or now) + reserve_after_ms
+        if all_live and of_age > now and (not due or of_age < due) then due = of_age end
+        if all_live and now >= of_age then
           for _, tb in ipairs(tbs) do
             local want = #needs[tb] - #(mine[tb] or {})
             for _, id in ipairs(idle_of(tb)) do
@@ -272,5 +276,6 @@ local function admit_pass(A, now, reserve_after_ms, limit)
       end
     end
   end
+  if due then redis.call('HSET', A.seen, '~due', due) else redis.call('HDEL', A.seen, '~due') end
   return admitted
 end

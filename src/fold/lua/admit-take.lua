@@ -30,6 +30,14 @@ local now = now_ms()
 expire_machines(A, now, keep_ms)
 
 if op == 'pass' then
+  -- The sweep's pass, too, runs only when something changed since the last pass, or when a waiting
+  -- cluster comes of reserve age (`~due`, set by admit_pass): an idle sweep reads nothing per waiting cluster.
+  local g = redis.call('HMGET', A.seen, '~gen', '~passed', '~due')
+  local due = tonumber(g[3])
+  if g[1] == g[2] and not (due and due <= now) then
+    return cjson.encode({ ok = true, state = 'none', admitted = 0 })
+  end
+  redis.call('HSET', A.seen, '~passed', g[1] or '0')
   return cjson.encode({ ok = true, state = 'none', admitted = admit_pass(A, now, reserve_after, limit) })
 end
 
