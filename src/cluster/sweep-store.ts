@@ -111,6 +111,8 @@ export class SweepStore {
       }
     }
     const steps: Promise<unknown>[] = [redis.hdel(k.clusterState, cid), redis.zrem(k.openClusters, cid), redis.zrem(k.retryDue, cid), redis.zrem(k.deadlines, ...BARRIERS.map((b) => `${cid} ${b}`))];
+    // Admission's indexes: a removed cluster neither waits nor falls due (the sweep would drop it only at its admit deadline).
+    steps.push(redis.zrem(k.admitWaiting, cid), redis.zrem(k.admitDue, cid));
     if (jobs.length > 0) {
       steps.push(redis.hdel(k.id2cluster, ...jobs));
       steps.push(redis.zrem(k.heartbeats, ...jobs.map((j) => `${cid} ${j}`)));
