@@ -31,6 +31,10 @@ test('sweeps read nothing per open cluster: 10 sweeps over 200 waiting clusters 
   workers.events.on('swept', () => sweeps++);
   // The first sweeps walk the clusters once, for those that ended before the index existed.
   await eventually(() => sweeps >= 3, 'the backfill walk');
+  // Admission reads each waiting cluster's admit deadline once, when it first sees it (the 'swept' event
+  // may come from the other sweep first): let that one-time read land before counting.
+  const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
+  await eventually(async () => (await redis.zcard(store.keys.admitDue)) >= OPEN, 'admission to index every waiting cluster once');
   await redis.config('RESETSTAT');
   const from = sweeps;
   await eventually(() => sweeps >= from + 10, 'ten more sweeps');
