@@ -50,6 +50,27 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
   return client;
 }
 
+/**
+ * Resolves once `client`'s first try to connect has ended, either way:
+ * ready (connected, its ready check passed), or failed (an `error`, or the
+ * connection closed or ended). It never rejects: the caller learns which
+ * from `client.status`. A process that serves requests whether or not Redis
+ * is up waits for this before it says it is serving, so that it never
+ * refuses a request as "Redis not reachable" while Redis is up and its own
+ * connection is merely still being made.
+ */
+export function firstConnectTry(client: Redis): Promise<void> {
+  if (client.status === 'ready' || client.status === 'end') return Promise.resolve();
+  return new Promise((resolve) => {
+    const settled = (): void => {
+      for (const e of SETTLING) client.off(e, settled);
+      resolve();
+    };
+    for (const e of SETTLING) client.once(e, settled);
+  });
+}
+const SETTLING = ['ready', 'error', 'close', 'end'] as const;
+
 /** Where a target's Redis is, for messages: its URL (password hidden) or the primary's name and its sentinels. */
 export function describeRedis(target: RedisTarget): string {
   if (viaSentinels(target)) return `primary ${target.redisMaster ?? '?'} via sentinels ${(target.redisSentinels ?? []).map((s) => `${s.host}:${s.port}`).join(',')}`;

@@ -6,7 +6,7 @@ import { ClusterStore } from '../cluster/store';
 import type { ConnectionConfig } from '../core/config';
 import { createLogger } from '../core/logger';
 import type { Logger } from '../core/logger';
-import { connectRedis, describeRedis } from '../core/redis';
+import { connectRedis, describeRedis, firstConnectTry } from '../core/redis';
 import { ReplicationGuard, replicationOf } from '../core/replication';
 import { QueueSet } from '../queue/queues';
 import type { RouteRegistrar } from './deps';
@@ -34,7 +34,12 @@ export interface SchedulerHandle {
   close(): Promise<void>;
 }
 
-/** Connects to Redis and NATS, builds the server and listens. */
+/**
+ * Connects to Redis and NATS, builds the server and listens. It listens once
+ * its Redis connection is ready, or once its first try failed (Redis down:
+ * every request is then answered 503 until Redis is back, src/scheduler/redis-gate.ts);
+ * never before, when a request would be answered 503 with Redis up.
+ */
 export async function startScheduler(config: ConnectionConfig, options: StartSchedulerOptions): Promise<SchedulerHandle> {
   const opts = parseSchedulerOptions(options);
   const logger = options.logger ?? createLogger('cluster-sync-scheduler');
@@ -68,6 +73,7 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     await redis.quit().catch(() => redis.disconnect());
   };
   try {
+    await firstConnectTry(redis);
     await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1', backlog: LISTEN_BACKLOG });
   } catch (err) {
     await close();

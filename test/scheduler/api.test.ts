@@ -164,3 +164,13 @@ test('the token is never in an answer', async () => {
   expect((await get(`${scheduler.url}/clusters/${m!.cluster}`)).text).not.toContain(token);
   expect(r.text).not.toContain(TOKEN);
 });
+
+test('a scheduler serves once it is started: Redis up but slow to answer its new connection, the first submit is not refused 503', async () => {
+  // Redis holds every client's commands, a new connection's ready check too, for a second: a scheduler
+  // started now must not take that for "Redis is not reachable" (it once listened before its connection was ready).
+  await redis.call('CLIENT', 'PAUSE', '1000', 'ALL');
+  const started = await startTestScheduler(res, lab.config);
+  const r = await post(started.url, 'suite: t\ncluster: cs-localhost\nif role server:\n  srv:\n', YAML);
+  expect(r.text).not.toContain('not reachable');
+  expect(r.status).toBe(200);
+});
