@@ -9,6 +9,8 @@ import type { ClusterStore } from '../src/cluster/store';
 import { parseBatch } from '../src/fold/batch';
 import type { FoldOutcome } from '../src/fold/outcome';
 import { isRedisUnavailable } from '../src/core/redis-errors';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 import type { Publisher } from '../src/bus/publisher';
 import { REPORTS_QUEUE } from '../src/queue/queues';
 import type { WorkerEvents } from './events';
@@ -26,6 +28,11 @@ export interface FoldWorkerOptions {
   lockDurationMs?: number;
   /** Longest pause between two tries of a fold that failed because of Redis, ms. Default 2000. */
   maxRetryDelayMs?: number;
+  /**
+   * Replicas that must hold a fold before what it decided (barrier answers,
+   * events) is published. Default: no wait ({@link NO_REPLICATION}).
+   */
+  replication?: ReplicationGuard;
 }
 
 /** A started fold worker: the BullMQ Worker, and how to stop its retries. */
@@ -43,17 +50,30 @@ export interface FoldWorker {
  * because of Redis (out of memory, loading, connection lost, timeout) is
  * tried again until Redis recovers: an accepted report is never given up.
  * A re-run (after a crash) folds nothing twice.
+ *
+ * What a fold decided is published only once `replication`'s replicas hold
+ * it, as every "accepted" is (docs/high-availability.md): a primary that was
+ * frozen past a failover runs, when it wakes, the folds still in its socket
+ * buffers and answers them before the sentinels make it a replica. Its
+ * answers come from state the new primary never had (a barrier answered
+ * "ready" there, while the new primary may decide otherwise); no replica
+ * acknowledges them, so the fold is tried again, on the new primary, which
+ * folds the batch itself or, if it has it already, repeats what it decided.
  */
 export function startFoldWorker(connection: Redis, bullPrefix: string, store: ClusterStore, publisher: Publisher, events: WorkerEvents, log: Logger, options: FoldWorkerOptions = {}): FoldWorker {
   const repeats = new RepeatLog(log);
   const stopping = new AbortController();
   const maxDelay = options.maxRetryDelayMs ?? 2000;
+  const replication = options.replication ?? NO_REPLICATION;
 
   /** Folds, retrying while Redis is unavailable; throws only for anything else, or when the worker stops. */
   const foldUntilDone = async (job: Job, reports: Report[]): Promise<FoldOutcome[]> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await store.foldBatch(reports);
+        const mark = replication.mark(store.redis);
+        const outcomes = await store.foldBatch(reports);
+        await replication.waitForReplicas(store.redis, mark);
+        return outcomes;
       } catch (err) {
         if (!isRedisUnavailable(err) || stopping.signal.aborted) throw err;
         repeats.error('fold failed because of Redis; retrying until it recovers', err, { batch: job.id, reports: reports.length });

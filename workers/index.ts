@@ -88,7 +88,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
   });
 
   const workers: Worker[] = [];
-  const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs });
+  const fold = startFoldWorker(bullConn, store.keys.bullPrefix, store, publisher, events, log, { concurrency: options.concurrency, lockDurationMs: options.lockDurationMs, replication });
   workers.push(fold.worker);
   const bridge = new ReportBridge(nc, subjects, store, queues, events, log, { replication, ...options.bridge });
   bridge.start();

@@ -11,6 +11,13 @@ export function viaSentinels(target: RedisTarget): boolean {
 }
 
 /**
+ * Errors by which a server says it is a replica now: a write's `READONLY`,
+ * and the refusal of `WAIT` (src/core/replication.ts), which a connection
+ * that only reads meets first.
+ */
+const ON_A_REPLICA = /^READONLY\b|^ERR WAIT cannot be used with replica instances/;
+
+/**
  * A Redis client for cluster-sync and BullMQ: BullMQ's blocking commands need
  * `maxRetriesPerRequest: null`; commands issued while Redis restarts wait in
  * the offline queue and go out on reconnect.
@@ -18,8 +25,9 @@ export function viaSentinels(target: RedisTarget): boolean {
  * Behind sentinels the client asks them for the primary, and follows a
  * failover by itself: it drops its connection when a sentinel announces
  * `+switch-master` (`failoverDetector`, which also catches a primary that is
- * frozen rather than dead) and when a write meets `READONLY` (the old primary
- * came back as a replica), then asks the sentinels again.
+ * frozen rather than dead) and when a write meets `READONLY` or a `WAIT`
+ * is refused (the old primary came back as a replica), then asks the
+ * sentinels again.
  */
 export function connectRedis(target: RedisTarget | string, name: string): Redis {
   const t: RedisTarget = typeof target === 'string' ? { redisUrl: target } : target;
@@ -41,7 +49,7 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
           sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
           failoverDetector: true,
           // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
-          reconnectOnError: (err) => (/^READONLY\b/.test(err.message) ? 2 : false),
+          reconnectOnError: (err) => (ON_A_REPLICA.test(err.message) ? 2 : false),
         }),
       );
   // Each failed reconnect is an 'error' event; unheard, ioredis prints a stack for each. Who waits for
