@@ -35,7 +35,7 @@ test('SIGSTOP of the primary past down-after, then SIGCONT: it rejoins as a repl
   const CLUSTERS = 20;
   const NODES = 4;
   const config = ha.config();
-  const { store, clusters, lives } = await startHaWorkload(res, procs, config, CLUSTERS, NODES);
+  const { clusters, lives } = await startHaWorkload(res, procs, config, CLUSTERS, NODES);
 
   // A client that still talks to the old primary directly (a stale connection, a partitioned process):
   // connected before the freeze; what it sends meanwhile runs when the old primary wakes.
@@ -61,15 +61,16 @@ test('SIGSTOP of the primary past down-after, then SIGCONT: it rejoins as a repl
     const info = await oldConn.info('replication').catch(() => '');
     return /role:slave/.test(info) && new RegExp(`master_port:${next.port}\\b`).test(info) && /master_link_status:up/.test(info);
   }, 'the old primary to follow the new one');
-  expect(await store.redis.get(probe)).toBeNull();
+  const after = await ha.storeAfterFailover(res, config, next);
+  expect(await after.redis.get(probe)).toBeNull();
 
   const told = await Promise.all(lives);
   expect(told.filter((r) => r.join(' ') !== 'start ready finish')).toEqual([]);
-  await reportsDrained(store, 60_000);
+  await reportsDrained(after, 60_000);
   expect(await ha.set.primary()).toBe(next);
-  const counts = await expectAllFinished(store, clusters, 4);
+  const counts = await expectAllFinished(after, clusters, 4);
   expect(counts).toMatchObject({ resolutions: CLUSTERS * 3, folded: CLUSTERS * NODES * 4 });
-  expect(await failedJobs(store, clusters)).toBe(0);
+  expect(await failedJobs(after, clusters)).toBe(0);
   note(
     `Redis primary frozen (SIGSTOP) past down-after 1000 ms while ${CLUSTERS} clusters x ${NODES} nodes report, then SIGCONT`,
     `+switch-master after ${switchMs} ms; a write the woken old primary took alone was not confirmed (WAIT: 0 replicas) and is absent from the new primary; the old one rejoined as its replica; ${counts.folded} reports each folded once`,
