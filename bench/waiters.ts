@@ -24,6 +24,10 @@ import type { Answer } from './waiter-stack';
  * alone first, are taken off the scheduler's totals), and connection errors.
  * "before" is main's build, given as
  * CS_BENCH_BEFORE_CLI (its dist/src/cli/main.js); "after" is this build.
+ * CS_BENCH_KINDS (default `message,barrier`) picks the kinds;
+ * CS_BENCH_SCHEDULER_NODE_ARGS (space-separated, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`) is given to node in each
+ * scheduler process, to profile it under the bench's load.
  */
 const ROOT = path.resolve(__dirname, '../..');
 const AFTER_CLI = path.resolve(__dirname, '../src/cli/main.js');
@@ -79,7 +83,8 @@ async function quiet(pid: number, deadline: number): Promise<void> {
 async function runCase(build: string, cli: string, kind: 'message' | 'barrier', n: number, servers: { redisUrl: string; natsUrl: string; monitorUrl: string }): Promise<CaseResult> {
   const ns = `bw${build[0]}${kind[0]}${n}`;
   const config = { redisUrl: servers.redisUrl, natsUrl: servers.natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:` };
-  const { worker, scheduler, url } = await startStack(cli, config, await freePort());
+  const nodeArgs = (process.env.CS_BENCH_SCHEDULER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const { worker, scheduler, url } = await startStack(cli, config, await freePort(), nodeArgs);
   const spid = scheduler.child.pid!;
   try {
     const target = await submitPair(url, `${ns}t`);
@@ -170,6 +175,7 @@ async function main(): Promise<void> {
     .map(Number)
     .filter((x) => Number.isInteger(x) && x > 0);
   const sizes = ns.length > 0 ? ns : [1000, 2000, 5000];
+  const kinds = (process.env.CS_BENCH_KINDS ?? 'message,barrier').split(',').filter((k): k is 'message' | 'barrier' => k === 'message' || k === 'barrier');
   const before = process.env.CS_BENCH_BEFORE_CLI;
   const builds: [string, string][] = [...(before ? ([['before', path.resolve(before)]] as [string, string][]) : []), ['after', AFTER_CLI]];
   if (!before) log('bench:waiters: CS_BENCH_BEFORE_CLI not set: measuring this build only');
@@ -178,7 +184,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   try {
     for (const n of sizes) {
-      for (const kind of ['message', 'barrier'] as const) {
+      for (const kind of kinds) {
         for (const [build, cli] of builds) {
           log(`bench:waiters: ${kind} N=${n} ${build}`);
           const r = await runCase(build, cli, kind, n, { redisUrl: redis.url, natsUrl: nats.url, monitorUrl: nats.monitorUrl! });
