@@ -8,6 +8,7 @@ import { ClusterAbortedError, InvalidInputError, TimeoutError } from '../core/er
 import { LEGACY_PARAMS } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import type { ProxyContext } from './node-proxy';
+import type { GoneSignal } from './held-waits';
 import { holdMessage } from './message-waits';
 import type { MessageAsk } from './message-waits';
 
@@ -42,7 +43,7 @@ export async function answerMessage(
   q: LegacyQuery & { state: MessageState },
   rawUrl: string,
   limitMs: number,
-  signal: AbortSignal,
+  signal: GoneSignal,
 ): Promise<string> {
   if (q.msg === undefined) throw new InvalidInputError('query', `is required for state=${q.state}`, 'msg');
   if (q.role !== undefined && q.state !== 'wait_all') throw new InvalidInputError('query', `belongs to state=wait_all, not ${q.state}`, 'role');

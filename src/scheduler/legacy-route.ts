@@ -13,6 +13,8 @@ import type { LegacyQuery } from './legacy-query';
 import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
 import type { ProxyContext } from './node-proxy';
 import { SharedSubscriptions } from '../bus/shared-subscriptions';
+import { ClientGone } from './held-waits';
+import type { GoneSignal } from './held-waits';
 import { answerMessage } from './legacy-messages';
 
 /**
@@ -49,14 +51,14 @@ export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps):
   }
 }
 
-/** An AbortSignal that fires when the HTTP client goes away before the answer. */
-function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
-  const ctl = new AbortController();
+/** A signal that fires when the HTTP client goes away before the answer. */
+function clientGone(reply: FastifyReply): { signal: ClientGone; release: () => void } {
+  const signal = new ClientGone();
   const onClose = (): void => {
-    if (!reply.raw.writableEnded) ctl.abort();
+    if (!reply.raw.writableEnded) signal.fire();
   };
   reply.raw.on('close', onClose);
-  return { signal: ctl.signal, release: () => reply.raw.off('close', onClose) };
+  return { signal, release: () => reply.raw.off('close', onClose) };
 }
 
 function text(reply: FastifyReply, body: string): FastifyReply {
@@ -148,7 +150,7 @@ async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request:
  * others would export an empty address for its roles. From a node at
  * `ready` it is the test's end, folded as usual.
  */
-async function intelFinished(deps: SchedulerDeps, ctx: ProxyContext, id: NodeIdentity, request: FastifyRequest, signal: AbortSignal): Promise<string> {
+async function intelFinished(deps: SchedulerDeps, ctx: ProxyContext, id: NodeIdentity, request: FastifyRequest, signal: GoneSignal): Promise<string> {
   const node = (await deps.store.readCluster(id.cluster)).nodes.find((n) => n.job === id.job);
   if (node?.state === '' || node?.state === 'start') {
     await deps.store.recordDaemonStarted(id.cluster, id.job);

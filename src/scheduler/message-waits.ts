@@ -7,7 +7,7 @@ import { ClusterAbortedError, RejectedError } from '../core/errors';
 import { normalizeMessage } from '../fold/outcome';
 import type { MessageState } from '../fold/outcome';
 import { ReportGroups, holdWait } from './held-waits';
-import type { Held, ReportGroup } from './held-waits';
+import type { GoneSignal, Held, ReportGroup } from './held-waits';
 import { barrierLease, reporterFor } from './node-proxy';
 import type { ProxyContext } from './node-proxy';
 
@@ -106,7 +106,7 @@ export interface MessageAsk {
  * ClusterAbortedError (the cluster aborted), RejectedError (the workers
  * refused it) or the report's own error.
  */
-export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Group, ask: MessageAsk, limitMs: number, signal: AbortSignal): Promise<Held<MessageState>> {
+export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Group, ask: MessageAsk, limitMs: number, signal: GoneSignal): Promise<Held<MessageState>> {
   const lease = await ctx.shared.acquire(ctx.subjects.message(id.cluster), () => new MessageRouter(id.cluster));
   const barriers = await barrierLease(ctx, id.cluster).catch((err: unknown) => {
     lease.release();

@@ -7,7 +7,7 @@ import type { NodeIdentity } from '../client/node-client';
 import { WAITS_FOR } from '../core/states';
 import type { Barrier, ReportKind, Result } from '../core/states';
 import { ReportGroups, holdWait } from './held-waits';
-import type { Held } from './held-waits';
+import type { GoneSignal, Held } from './held-waits';
 
 /**
  * The legacy endpoint speaks for an lkp node that cannot talk NATS: it
@@ -100,7 +100,7 @@ export function barrierLease(ctx: ProxyContext, cluster: string) {
  * publish the stored answer again for a repeated wait report. The node's
  * requests waiting at one barrier share one report.
  */
-export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number | undefined, signal: AbortSignal): Promise<WaitOutcome> {
+export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number | undefined, signal: GoneSignal): Promise<WaitOutcome> {
   const barrier = WAITS_FOR[kind] as Barrier;
   const lease = await barrierLease(ctx, id.cluster);
   try {
@@ -149,7 +149,7 @@ let seeFoldSeq = 0;
  * cluster's event for this node's report. Returns false when the fold was
  * not seen within `limitMs` (the report is durable either way).
  */
-export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind: ReportKind, info: ReportInfo | undefined, limitMs: number, signal: AbortSignal): Promise<boolean> {
+export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind: ReportKind, info: ReportInfo | undefined, limitMs: number, signal: GoneSignal): Promise<boolean> {
   const lease = await ctx.shared.acquire(ctx.subjects.event(id.cluster), () => new EventRouter());
   try {
     const seen = await holdWait<true>(limitMs, signal, (finish) => {
