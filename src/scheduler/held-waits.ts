@@ -138,8 +138,12 @@ export class ReportGroups<M, T> {
   /** `onDrop`: told of each group that lost its last waiter. */
   constructor(private readonly onDrop?: (g: ReportGroup<M, T>) => void) {}
 
-  /** The group of `key` in `bucket`, made with `meta` and `send` when there is none. */
-  group(bucket: string, key: string, meta: M, send: () => Promise<void>): ReportGroup<M, T> {
+  /**
+   * The group of `key` in `bucket`; when there is none, `make()` gives the
+   * new group's meta and report (called only then: a request that joins a
+   * group makes no report, report id or client of its own).
+   */
+  group(bucket: string, key: string, make: () => { meta: M; send: () => Promise<void> }): ReportGroup<M, T> {
     let groups = this.buckets.get(bucket);
     if (!groups) {
       groups = new Map();
@@ -148,6 +152,7 @@ export class ReportGroups<M, T> {
     const inBucket = groups;
     let g = inBucket.get(key);
     if (!g) {
+      const { meta, send } = make();
       g = new ReportGroup<M, T>(key, meta, send, (empty) => {
         if (inBucket.get(empty.key) === empty) inBucket.delete(empty.key);
         if (inBucket.size === 0 && this.buckets.get(bucket) === inBucket) this.buckets.delete(bucket);

@@ -111,9 +111,11 @@ export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: W
         finish(known);
         return () => undefined;
       }
-      const reporter = reporterFor(ctx, id, limitMs ?? UNLIMITED_WAIT_REPORT_GIVE_UP_MS);
-      const reportId = reporter.newReportId(kind);
-      const group = router.groups.group(barrier, `${id.job} ${kind}`, undefined, () => reporter.report(kind, { id: reportId }));
+      const group = router.groups.group(barrier, `${id.job} ${kind}`, () => {
+        const reporter = reporterFor(ctx, id, limitMs ?? UNLIMITED_WAIT_REPORT_GIVE_UP_MS);
+        const reportId = reporter.newReportId(kind);
+        return { meta: undefined, send: () => reporter.report(kind, { id: reportId }) };
+      });
       const leave = group.join(finish);
       group.ensureSent();
       return leave;
@@ -153,10 +155,12 @@ export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind
   const lease = await ctx.shared.acquire(ctx.subjects.event(id.cluster), () => new EventRouter());
   try {
     const seen = await holdWait<true>(limitMs, signal, (finish) => {
-      const reporter = reporterFor(ctx, id, limitMs);
-      const reportId = reporter.newReportId(kind);
       // Each call its own group (two write_states may carry different info); the event settles every group of the node and kind.
-      const group = lease.router.groups.group(`${id.job} ${kind}`, `${++seeFoldSeq}`, undefined, () => reporter.report(kind, { id: reportId, info }));
+      const group = lease.router.groups.group(`${id.job} ${kind}`, `${++seeFoldSeq}`, () => {
+        const reporter = reporterFor(ctx, id, limitMs);
+        const reportId = reporter.newReportId(kind);
+        return { meta: undefined, send: () => reporter.report(kind, { id: reportId, info }) };
+      });
       const leave = group.join(finish);
       group.ensureSent();
       return leave;
