@@ -8,6 +8,7 @@ import { WAITS_FOR } from '../core/states';
 import type { Barrier, ReportKind, Result } from '../core/states';
 import { ReportGroups, holdWait } from './held-waits';
 import type { GoneSignal, Held } from './held-waits';
+import type { ClusterIdentity, IdentityHolder } from './legacy-reads';
 
 /**
  * The legacy endpoint speaks for an lkp node that cannot talk NATS: it
@@ -44,9 +45,11 @@ export function reporterFor(ctx: ProxyContext, id: NodeIdentity, giveUpAfterMs: 
  * barrier's result is final), the groups of waits by barrier, and whoever
  * wants to hear of an abort (message waits).
  */
-export class BarrierRouter implements Router {
+export class BarrierRouter implements Router, IdentityHolder {
   readonly answers = new Map<Barrier, Result>();
   abortReason: string | undefined;
+  /** The cluster's token and nodes, kept while subscribed (legacy-reads.ts). */
+  identity: ClusterIdentity | undefined;
   readonly groups = new ReportGroups<undefined, Result>();
   private readonly abortListeners = new Set<(reason: string) => void>();
 
@@ -76,6 +79,11 @@ export class BarrierRouter implements Router {
     return this.groups.waiting;
   }
 
+  /** Heard the cluster end: its finish barrier resolved, or it aborted. */
+  get ended(): boolean {
+    return this.abortReason !== undefined || this.answers.has('finish');
+  }
+
   /** Calls `fn` once when the cluster aborts (now, if it has). Returns how to forget `fn`. */
   onAbort(fn: (reason: string) => void): () => void {
     if (this.abortReason !== undefined) {
@@ -85,6 +93,11 @@ export class BarrierRouter implements Router {
     this.abortListeners.add(fn);
     return () => this.abortListeners.delete(fn);
   }
+}
+
+/** The cluster's barrier router while some wait holds its subscription (no share is taken). */
+export function barrierRouter(ctx: Pick<ProxyContext, 'subjects' | 'shared'>, cluster: string): BarrierRouter | undefined {
+  return ctx.shared.peek<BarrierRouter>(ctx.subjects.barrier(cluster));
 }
 
 /** A share of the cluster's barrier subject. */
