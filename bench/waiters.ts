@@ -44,6 +44,8 @@ interface CaseResult {
   release: Summary;
   unrelatedIdle: Summary;
   unrelatedOpening: Summary;
+  /** Unrelated requests during the opening that took more than twice the idle p50. */
+  unrelatedOver2x: number;
   errors: Record<string, number>;
   wrongAnswers: number;
   openSeconds: number;
@@ -143,6 +145,7 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
       release: summarize(good.map((a) => a.at - tr)),
       unrelatedIdle: summarize(unrelatedIdle),
       unrelatedOpening: summarize(unrelatedOpening),
+      unrelatedOver2x: unrelatedOpening.filter((ms) => ms > 2 * summarize(unrelatedIdle).p50).length,
       errors,
       wrongAnswers: n - good.length - Object.values(errors).reduce((a, b) => a + b, 0) + early,
       openSeconds,
@@ -155,15 +158,16 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
 }
 
 function table(rows: CaseResult[]): string {
-  const head = '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state p50 / max (idle p50) | errors | load avg (1 min) |';
-  const lines = [head, '|---|---|---|---|---|---|---|---|---|'];
+  const head =
+    '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state during opening: p50 / max (idle p50) | of them over 2× idle | errors | load avg (1 min) |';
+  const lines = [head, '|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const errs =
       Object.entries(r.errors)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
     lines.push(
-      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
+      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${r.unrelatedOver2x ?? '-'} of ${r.unrelatedOpening.n} | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
     );
   }
   return lines.join('\n');
