@@ -18,9 +18,9 @@ export interface Proc {
   stop: () => Promise<void>;
 }
 
-function start(cli: string, args: string[], config: ConnectionConfig, ready: RegExp, logLevel: string): Promise<Proc> {
+function start(cli: string, args: string[], config: ConnectionConfig, ready: RegExp, logLevel: string, nodeArgs: string[] = []): Promise<Proc> {
   const env = { ...cliEnv(config, logLevel), CS_API_TOKEN: TOKEN };
-  const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-16_384);
@@ -55,11 +55,16 @@ function start(cli: string, args: string[], config: ConnectionConfig, ready: Reg
   });
 }
 
-export async function startStack(cli: string, config: ConnectionConfig, port: number): Promise<{ worker: Proc; scheduler: Proc; url: string }> {
+/**
+ * `schedulerNodeArgs`: arguments for node itself in the scheduler's process,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (the profile is written when it
+ * exits on SIGTERM). Default none.
+ */
+export async function startStack(cli: string, config: ConnectionConfig, port: number, schedulerNodeArgs: string[] = []): Promise<{ worker: Proc; scheduler: Proc; url: string }> {
   // The worker says it is ready at info; the scheduler on stderr, and logs each request at info (not measured here).
   const worker = await start(cli, ['worker'], config, /workers ready/, 'info');
   try {
-    const scheduler = await start(cli, ['scheduler', '--port', String(port), '--long-poll', '1700'], config, /listening on/, 'warn');
+    const scheduler = await start(cli, ['scheduler', '--port', String(port), '--long-poll', '1700'], config, /listening on/, 'warn', schedulerNodeArgs);
     return { worker, scheduler, url: `http://127.0.0.1:${port}` };
   } catch (err) {
     await worker.stop();

@@ -24,6 +24,10 @@ import type { Answer } from './waiter-stack';
  * alone first, are taken off the scheduler's totals), and connection errors.
  * "before" is main's build, given as
  * CS_BENCH_BEFORE_CLI (its dist/src/cli/main.js); "after" is this build.
+ * CS_BENCH_KINDS (default `message,barrier`) picks the kinds;
+ * CS_BENCH_SCHEDULER_NODE_ARGS (space-separated, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`) is given to node in each
+ * scheduler process, to profile it under the bench's load.
  */
 const ROOT = path.resolve(__dirname, '../..');
 const AFTER_CLI = path.resolve(__dirname, '../src/cli/main.js');
@@ -40,6 +44,8 @@ interface CaseResult {
   release: Summary;
   unrelatedIdle: Summary;
   unrelatedOpening: Summary;
+  /** Unrelated requests during the opening that took more than twice the idle p50. */
+  unrelatedOver2x: number;
   errors: Record<string, number>;
   wrongAnswers: number;
   openSeconds: number;
@@ -79,7 +85,8 @@ async function quiet(pid: number, deadline: number): Promise<void> {
 async function runCase(build: string, cli: string, kind: 'message' | 'barrier', n: number, servers: { redisUrl: string; natsUrl: string; monitorUrl: string }): Promise<CaseResult> {
   const ns = `bw${build[0]}${kind[0]}${n}`;
   const config = { redisUrl: servers.redisUrl, natsUrl: servers.natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:` };
-  const { worker, scheduler, url } = await startStack(cli, config, await freePort());
+  const nodeArgs = (process.env.CS_BENCH_SCHEDULER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const { worker, scheduler, url } = await startStack(cli, config, await freePort(), nodeArgs);
   const spid = scheduler.child.pid!;
   try {
     const target = await submitPair(url, `${ns}t`);
@@ -138,6 +145,7 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
       release: summarize(good.map((a) => a.at - tr)),
       unrelatedIdle: summarize(unrelatedIdle),
       unrelatedOpening: summarize(unrelatedOpening),
+      unrelatedOver2x: unrelatedOpening.filter((ms) => ms > 2 * summarize(unrelatedIdle).p50).length,
       errors,
       wrongAnswers: n - good.length - Object.values(errors).reduce((a, b) => a + b, 0) + early,
       openSeconds,
@@ -150,15 +158,16 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
 }
 
 function table(rows: CaseResult[]): string {
-  const head = '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state p50 / max (idle p50) | errors | load avg (1 min) |';
-  const lines = [head, '|---|---|---|---|---|---|---|---|---|'];
+  const head =
+    '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state during opening: p50 / max (idle p50) | of them over 2× idle | errors | load avg (1 min) |';
+  const lines = [head, '|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const errs =
       Object.entries(r.errors)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
     lines.push(
-      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
+      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${r.unrelatedOver2x ?? '-'} of ${r.unrelatedOpening.n} | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
     );
   }
   return lines.join('\n');
@@ -170,6 +179,7 @@ async function main(): Promise<void> {
     .map(Number)
     .filter((x) => Number.isInteger(x) && x > 0);
   const sizes = ns.length > 0 ? ns : [1000, 2000, 5000];
+  const kinds = (process.env.CS_BENCH_KINDS ?? 'message,barrier').split(',').filter((k): k is 'message' | 'barrier' => k === 'message' || k === 'barrier');
   const before = process.env.CS_BENCH_BEFORE_CLI;
   const builds: [string, string][] = [...(before ? ([['before', path.resolve(before)]] as [string, string][]) : []), ['after', AFTER_CLI]];
   if (!before) log('bench:waiters: CS_BENCH_BEFORE_CLI not set: measuring this build only');
@@ -178,7 +188,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   try {
     for (const n of sizes) {
-      for (const kind of ['message', 'barrier'] as const) {
+      for (const kind of kinds) {
         for (const [build, cli] of builds) {
           log(`bench:waiters: ${kind} N=${n} ${build}`);
           const r = await runCase(build, cli, kind, n, { redisUrl: redis.url, natsUrl: nats.url, monitorUrl: nats.monitorUrl! });

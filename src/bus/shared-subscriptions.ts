@@ -61,6 +61,11 @@ export class SharedSubscriptions {
     return n;
   }
 
+  /** The router of `subject` while someone holds a share of it (no share is taken); undefined when nobody does. */
+  peek<R extends Router>(subject: string): R | undefined {
+    return this.entries.get(subject)?.router as R | undefined;
+  }
+
   /**
    * Takes a share of `subject`, subscribing first if nobody holds it (the
    * router is then `make()`); resolves once the server has the subscription.

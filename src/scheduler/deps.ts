@@ -6,6 +6,7 @@ import type { ClusterStore } from '../cluster/store';
 import type { Logger } from '../core/logger';
 import type { ReplicationGuard } from '../core/replication';
 import type { QueueSet } from '../queue/queues';
+import type { LegacyReads } from './legacy-reads';
 import type { SchedulerOptions } from './options';
 
 /**
@@ -25,6 +26,8 @@ export interface SchedulerDeps {
   options: SchedulerOptions;
   /** The process's shared subscriptions, which every legacy wait uses (node-proxy.ts). Default: made by buildServer on `nc`. */
   shared?: SharedSubscriptions;
+  /** What legacy requests read before they wait, coalesced and kept per held cluster (legacy-reads.ts). Default: made by buildServer. */
+  legacyReads?: LegacyReads;
   logger?: Logger;
   /** Where Redis is (its URL, password hidden, or its primary and sentinels), named in the 503 answered while Redis is down. Default: not named. */
   redisWhere?: string;

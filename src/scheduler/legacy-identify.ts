@@ -3,6 +3,7 @@ import type { ClusterStore } from '../cluster/store';
 import type { NodeEntry } from '../cluster/view';
 import { InvalidInputError, NotFoundError } from '../core/errors';
 import type { LegacyQuery } from './legacy-query';
+import type { LegacyReads } from './legacy-reads';
 
 /**
  * Which node job a legacy request speaks for.
@@ -32,9 +33,9 @@ export interface LegacyTarget {
 /** How many of a spec's newest clusters are looked at for a host. */
 const SCAN_LIMIT = 500;
 
-export async function identifyLegacyNode(store: ClusterStore, q: LegacyQuery): Promise<LegacyTarget> {
+export async function identifyLegacyNode(store: ClusterStore, reads: LegacyReads, q: LegacyQuery): Promise<LegacyTarget> {
   if (q.job_id !== undefined) {
-    const cluster = await store.clusterOfJob(q.job_id);
+    const cluster = await reads.clusterOfJob(q.job_id);
     if (!cluster) throw new NotFoundError(`unknown job id ${q.job_id}`);
     return { cluster, job: q.job_id, flavour: 'compass-ci' };
   }

@@ -3,11 +3,11 @@ import type { MsgData } from '../bus/messages';
 import { cacheLines, hasRole } from '../client/message-client';
 import type { Group } from '../client/message-client';
 import type { NodeIdentity } from '../client/node-client';
-import type { ClusterStore } from '../cluster/store';
 import { ClusterAbortedError, InvalidInputError, TimeoutError } from '../core/errors';
 import { LEGACY_PARAMS } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
 import type { ProxyContext } from './node-proxy';
+import type { GoneSignal } from './held-waits';
 import { holdMessage } from './message-waits';
 import type { MessageAsk } from './message-waits';
 
@@ -30,19 +30,22 @@ export function legacyData(rawUrl: string): MsgData {
   const params = new URL(rawUrl, 'http://localhost').searchParams;
   const data: Record<string, string> = {};
   for (const [k, v] of params) if (!LEGACY_PARAMS.has(k)) data[k] = v;
+  // No data (every wait): nothing to check.
+  if (Object.keys(data).length === 0) return data;
   const parsed = MsgDataSchema.safeParse(data);
   if (!parsed.success) throw new InvalidInputError('query', describeZodError(parsed.error).replace(/^message: /, ''), 'data');
   return parsed.data;
 }
 
+/** Answers one message request; `nodes` are the cluster's nodes and roles (`wait_all ROLE` needs to know who must send). */
 export async function answerMessage(
   ctx: ProxyContext,
-  store: ClusterStore,
+  nodes: Readonly<Group>,
   id: NodeIdentity,
   q: LegacyQuery & { state: MessageState },
   rawUrl: string,
   limitMs: number,
-  signal: AbortSignal,
+  signal: GoneSignal,
 ): Promise<string> {
   if (q.msg === undefined) throw new InvalidInputError('query', `is required for state=${q.state}`, 'msg');
   if (q.role !== undefined && q.state !== 'wait_all') throw new InvalidInputError('query', `belongs to state=wait_all, not ${q.state}`, 'role');
@@ -51,8 +54,6 @@ export async function answerMessage(
   if ((q.state === 'wait' || q.state === 'wait_all') && extra !== undefined) {
     throw new InvalidInputError('query', `state=${q.state} takes msg${q.state === 'wait_all' ? ' and role' : ''} only, no data`, extra);
   }
-  // The cluster's nodes and roles, read once: wait_all needs to know who must send.
-  const nodes: Group = Object.fromEntries((await store.readCluster(id.cluster)).nodes.map((n) => [n.job, n.roles]));
   if (q.role !== undefined && !Object.values(nodes).some((r) => hasRole(r, q.role as string))) {
     throw new InvalidInputError('query', `no node of this cluster has role ${q.role} (roles: ${[...new Set(Object.values(nodes).flatMap((r) => r.split(/\s+/)))].join(' ')})`, 'role');
   }

@@ -10,10 +10,13 @@ import { AddressList } from './address-list';
 import { identifyLegacyNode } from './legacy-identify';
 import { LEGACY_ROUTES, LegacyQuerySchema } from './legacy-query';
 import type { LegacyQuery } from './legacy-query';
-import { reportAndSeeFold, waitAtBarrier } from './node-proxy';
+import { barrierRouter, reportAndSeeFold, waitAtBarrier } from './node-proxy';
 import type { ProxyContext } from './node-proxy';
 import { SharedSubscriptions } from '../bus/shared-subscriptions';
+import { ClientGone } from './held-waits';
+import type { GoneSignal } from './held-waits';
 import { answerMessage } from './legacy-messages';
+import { LegacyReads } from './legacy-reads';
 
 /**
  * `GET /~lkp/cgi-bin/lkp-cluster-sync` (and under `/scheduler`), answering
@@ -34,6 +37,7 @@ import { answerMessage } from './legacy-messages';
  */
 export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps): void {
   const shared = deps.shared ?? new SharedSubscriptions(deps.nc);
+  const reads = deps.legacyReads ?? legacyReadsOf(deps, shared);
   app.addHook('onClose', async () => shared.close());
   const allowed = deps.options.legacyAllow && new AddressList(deps.options.legacyAllow);
   // Before the query is even read: a refused address changes nothing.
@@ -45,32 +49,37 @@ export function registerLegacyRoutes(app: FastifyInstance, deps: SchedulerDeps):
       }
     : undefined;
   for (const url of LEGACY_ROUTES) {
-    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, shared, request, reply));
+    app.get<{ Querystring: LegacyQuery }>(url, { schema: { querystring: LegacyQuerySchema }, ...(onRequest ? { onRequest } : {}) }, (request, reply) => answer(deps, shared, reads, request, reply));
   }
 }
 
-/** An AbortSignal that fires when the HTTP client goes away before the answer. */
-function clientGone(reply: FastifyReply): { signal: AbortSignal; release: () => void } {
-  const ctl = new AbortController();
+/** The scheduler's LegacyReads: cluster identities are kept on the barrier routers of `shared`. */
+export function legacyReadsOf(deps: Pick<SchedulerDeps, 'store' | 'subjects'>, shared: SharedSubscriptions): LegacyReads {
+  return new LegacyReads(deps.store.redis, deps.store.keys, (cluster) => barrierRouter({ shared, subjects: deps.subjects }, cluster));
+}
+
+/** A signal that fires when the HTTP client goes away before the answer. */
+function clientGone(reply: FastifyReply): { signal: ClientGone; release: () => void } {
+  const signal = new ClientGone();
   const onClose = (): void => {
-    if (!reply.raw.writableEnded) ctl.abort();
+    if (!reply.raw.writableEnded) signal.fire();
   };
   reply.raw.on('close', onClose);
-  return { signal: ctl.signal, release: () => reply.raw.off('close', onClose) };
+  return { signal, release: () => reply.raw.off('close', onClose) };
 }
 
 function text(reply: FastifyReply, body: string): FastifyReply {
   return reply.type('text/plain; charset=utf-8').send(body);
 }
 
-async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request: FastifyRequest<{ Querystring: LegacyQuery }>, reply: FastifyReply): Promise<FastifyReply> {
+async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, reads: LegacyReads, request: FastifyRequest<{ Querystring: LegacyQuery }>, reply: FastifyReply): Promise<FastifyReply> {
   const q = request.query;
   const { store } = deps;
-  const target = await identifyLegacyNode(store, q);
+  const target = await identifyLegacyNode(store, reads, q);
   const { cluster, job } = target;
-  const token = await store.token(cluster);
-  if (!token) throw new NotFoundError(`cluster ${cluster} of job ${job} no longer exists`);
-  const id: NodeIdentity = { cluster, job, token };
+  const identity = await reads.identity(cluster);
+  if (!identity) throw new NotFoundError(`cluster ${cluster} of job ${job} no longer exists`);
+  const id: NodeIdentity = { cluster, job, token: identity.token };
   const ctx: ProxyContext = { nc: deps.nc, subjects: deps.subjects, shared };
   const gone = clientGone(reply);
   try {
@@ -79,7 +88,7 @@ async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request:
       case 'wait_start':
       case 'wait_ready':
       case 'wait_finish': {
-        if (q.state === 'finished' && target.flavour === 'intel') return text(reply, await intelFinished(deps, ctx, id, request, gone.signal));
+        if (q.state === 'finished' && target.flavour === 'intel') return text(reply, await intelFinished(deps, reads, ctx, id, request, gone.signal));
         // Compass-CI's `finished` is held until the finish barrier resolves (its deadline bounds it)
         const limit = q.state === 'finished' ? undefined : deps.options.longPollMs;
         const outcome = await waitAtBarrier(ctx, id, q.state, limit, gone.signal);
@@ -105,7 +114,7 @@ async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request:
         const problem = node && checkNodeInfo(info, node);
         if (problem) throw new InvalidInputError('query', problem.reason, problem.field);
         if (changes(node, info)) await reportAndSeeFold(ctx, id, 'write_state', info, deps.options.foldWaitMs, gone.signal);
-        return text(reply, await stateJson(deps, cluster));
+        return text(reply, await reads.stateJson(cluster));
       }
       case 'failed':
       case 'abort': {
@@ -113,17 +122,17 @@ async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request:
         if (node?.state !== 'abort') {
           await reportAndSeeFold(ctx, id, q.state, undefined, deps.options.foldWaitMs, gone.signal);
         }
-        return text(reply, await stateJson(deps, cluster));
+        return text(reply, await reads.stateJson(cluster));
       }
       case undefined:
-        return text(reply, await stateJson(deps, cluster));
+        return text(reply, await reads.stateJson(cluster));
       case 'send':
       case 'wait':
       case 'wait_all':
       case 'sync': {
         // LAVA MultiNode messages (legacy-messages.ts), held open like the barrier waits.
         try {
-          return text(reply, await answerMessage(ctx, store, id, { ...q, state: q.state }, request.raw.url ?? request.url, deps.options.longPollMs, gone.signal));
+          return text(reply, await answerMessage(ctx, identity.nodes, id, { ...q, state: q.state }, request.raw.url ?? request.url, deps.options.longPollMs, gone.signal));
         } catch (err) {
           if (!gone.signal.aborted) throw err;
           request.log.info({ job: q.job_id, state: q.state }, 'lkp client went away during a long poll');
@@ -148,7 +157,7 @@ async function answer(deps: SchedulerDeps, shared: SharedSubscriptions, request:
  * others would export an empty address for its roles. From a node at
  * `ready` it is the test's end, folded as usual.
  */
-async function intelFinished(deps: SchedulerDeps, ctx: ProxyContext, id: NodeIdentity, request: FastifyRequest, signal: AbortSignal): Promise<string> {
+async function intelFinished(deps: SchedulerDeps, reads: LegacyReads, ctx: ProxyContext, id: NodeIdentity, request: FastifyRequest, signal: GoneSignal): Promise<string> {
   const node = (await deps.store.readCluster(id.cluster)).nodes.find((n) => n.job === id.job);
   if (node?.state === '' || node?.state === 'start') {
     await deps.store.recordDaemonStarted(id.cluster, id.job);
@@ -156,7 +165,7 @@ async function intelFinished(deps: SchedulerDeps, ctx: ProxyContext, id: NodeIde
   } else if (node?.state === 'ready') {
     await reportAndSeeFold(ctx, id, 'finished', undefined, deps.options.foldWaitMs, signal);
   }
-  return stateJson(deps, id.cluster);
+  return reads.stateJson(id.cluster);
 }
 
 /** Would folding `info` change the node's entry? A repeat is not sent, so it is not waited for. */
@@ -164,11 +173,4 @@ function changes(node: NodeEntry | undefined, info: ReportInfo): boolean {
   if (!node) return true;
   const now: Record<keyof ReportInfo, string> = { node_roles: node.roles, ip: node.ip, direct_macs: node.direct_macs, direct_ips: node.direct_ips };
   return (Object.keys(info) as (keyof ReportInfo)[]).some((k) => info[k] !== now[k]);
-}
-
-/** The cluster's entry of `sched/cluster_state`, as Compass-CI answered it. */
-async function stateJson(deps: SchedulerDeps, cluster: string): Promise<string> {
-  const raw = await deps.store.redis.hget(deps.store.keys.clusterState, cluster);
-  if (raw === null) throw new NotFoundError(`cluster ${cluster} no longer exists`);
-  return raw;
 }

@@ -7,7 +7,7 @@ import { ClusterAbortedError, RejectedError } from '../core/errors';
 import { normalizeMessage } from '../fold/outcome';
 import type { MessageState } from '../fold/outcome';
 import { ReportGroups, holdWait } from './held-waits';
-import type { Held, ReportGroup } from './held-waits';
+import type { GoneSignal, Held, ReportGroup } from './held-waits';
 import { barrierLease, reporterFor } from './node-proxy';
 import type { ProxyContext } from './node-proxy';
 
@@ -82,10 +82,25 @@ export class MessageRouter implements Router {
     return this.groups.waiting;
   }
 
-  /** The group of this request: shared by one node's waits on an ID (same mode and role), its own for a send or sync. */
-  groupFor(job: string, meta: Omit<MessageGroup, 'folded'>, shared: boolean, send: () => Promise<void>): MsgGroup {
-    const key = shared ? `${job} ${meta.mode ?? ''} ${meta.role ?? ''}` : `send ${meta.reportId}`;
-    const g = this.groups.group(meta.msg, key, { ...meta, folded: shared }, send);
+  /**
+   * The group of this request: shared by one node's waits on an ID (same
+   * mode and role), its own for a send or sync. `report()` makes a new
+   * group's report id and report, only when the group is new.
+   */
+  groupFor(job: string, ask: Omit<MessageGroup, 'folded' | 'reportId'>, shared: boolean, report: () => { reportId: string; send: () => Promise<void> }): MsgGroup {
+    if (!shared) {
+      const own = report();
+      return this.add(this.groups.group(ask.msg, `send ${own.reportId}`, () => ({ meta: { ...ask, reportId: own.reportId, folded: false }, send: own.send })));
+    }
+    return this.add(
+      this.groups.group(ask.msg, `${job} ${ask.mode ?? ''} ${ask.role ?? ''}`, () => {
+        const made = report();
+        return { meta: { ...ask, reportId: made.reportId, folded: true }, send: made.send };
+      }),
+    );
+  }
+
+  private add(g: MsgGroup): MsgGroup {
     this.byReport.set(g.meta.reportId, g);
     return g;
   }
@@ -106,7 +121,7 @@ export interface MessageAsk {
  * ClusterAbortedError (the cluster aborted), RejectedError (the workers
  * refused it) or the report's own error.
  */
-export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Group, ask: MessageAsk, limitMs: number, signal: AbortSignal): Promise<Held<MessageState>> {
+export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Group, ask: MessageAsk, limitMs: number, signal: GoneSignal): Promise<Held<MessageState>> {
   const lease = await ctx.shared.acquire(ctx.subjects.message(id.cluster), () => new MessageRouter(id.cluster));
   const barriers = await barrierLease(ctx, id.cluster).catch((err: unknown) => {
     lease.release();
@@ -116,10 +131,12 @@ export async function holdMessage(ctx: ProxyContext, id: NodeIdentity, nodes: Gr
     return await holdWait<MessageState>(limitMs, signal, (finish) => {
       const unAbort = barriers.router.onAbort((reason) => finish(new ClusterAbortedError(reason)));
       const kind = ask.op === 'wait' ? 'wait_msg' : 'send';
-      const reporter = reporterFor(ctx, id, limitMs);
-      const reportId = reporter.newReportId(kind);
-      const fields = { msg: ask.msg, data: ask.op === 'wait' ? undefined : ask.data, mode: ask.mode, role: ask.role };
-      const group = lease.router.groupFor(id.job, { msg: ask.msg, mode: ask.mode, role: ask.role, nodes, reportId }, ask.op === 'wait', () => reporter.report(kind, { id: reportId, message: fields }));
+      const group = lease.router.groupFor(id.job, { msg: ask.msg, mode: ask.mode, role: ask.role, nodes }, ask.op === 'wait', () => {
+        const reporter = reporterFor(ctx, id, limitMs);
+        const reportId = reporter.newReportId(kind);
+        const fields = { msg: ask.msg, data: ask.op === 'wait' ? undefined : ask.data, mode: ask.mode, role: ask.role };
+        return { reportId, send: () => reporter.report(kind, { id: reportId, message: fields }) };
+      });
       const leave = group.join(finish);
       lease.router.check(group);
       group.ensureSent();

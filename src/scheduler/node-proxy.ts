@@ -7,7 +7,8 @@ import type { NodeIdentity } from '../client/node-client';
 import { WAITS_FOR } from '../core/states';
 import type { Barrier, ReportKind, Result } from '../core/states';
 import { ReportGroups, holdWait } from './held-waits';
-import type { Held } from './held-waits';
+import type { GoneSignal, Held } from './held-waits';
+import type { ClusterIdentity, IdentityHolder } from './legacy-reads';
 
 /**
  * The legacy endpoint speaks for an lkp node that cannot talk NATS: it
@@ -44,9 +45,11 @@ export function reporterFor(ctx: ProxyContext, id: NodeIdentity, giveUpAfterMs: 
  * barrier's result is final), the groups of waits by barrier, and whoever
  * wants to hear of an abort (message waits).
  */
-export class BarrierRouter implements Router {
+export class BarrierRouter implements Router, IdentityHolder {
   readonly answers = new Map<Barrier, Result>();
   abortReason: string | undefined;
+  /** The cluster's token and nodes, kept while subscribed (legacy-reads.ts). */
+  identity: ClusterIdentity | undefined;
   readonly groups = new ReportGroups<undefined, Result>();
   private readonly abortListeners = new Set<(reason: string) => void>();
 
@@ -76,6 +79,11 @@ export class BarrierRouter implements Router {
     return this.groups.waiting;
   }
 
+  /** Heard the cluster end: its finish barrier resolved, or it aborted. */
+  get ended(): boolean {
+    return this.abortReason !== undefined || this.answers.has('finish');
+  }
+
   /** Calls `fn` once when the cluster aborts (now, if it has). Returns how to forget `fn`. */
   onAbort(fn: (reason: string) => void): () => void {
     if (this.abortReason !== undefined) {
@@ -85,6 +93,11 @@ export class BarrierRouter implements Router {
     this.abortListeners.add(fn);
     return () => this.abortListeners.delete(fn);
   }
+}
+
+/** The cluster's barrier router while some wait holds its subscription (no share is taken). */
+export function barrierRouter(ctx: Pick<ProxyContext, 'subjects' | 'shared'>, cluster: string): BarrierRouter | undefined {
+  return ctx.shared.peek<BarrierRouter>(ctx.subjects.barrier(cluster));
 }
 
 /** A share of the cluster's barrier subject. */
@@ -100,7 +113,7 @@ export function barrierLease(ctx: ProxyContext, cluster: string) {
  * publish the stored answer again for a repeated wait report. The node's
  * requests waiting at one barrier share one report.
  */
-export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number | undefined, signal: AbortSignal): Promise<WaitOutcome> {
+export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: WaitKind, limitMs: number | undefined, signal: GoneSignal): Promise<WaitOutcome> {
   const barrier = WAITS_FOR[kind] as Barrier;
   const lease = await barrierLease(ctx, id.cluster);
   try {
@@ -111,9 +124,11 @@ export async function waitAtBarrier(ctx: ProxyContext, id: NodeIdentity, kind: W
         finish(known);
         return () => undefined;
       }
-      const reporter = reporterFor(ctx, id, limitMs ?? UNLIMITED_WAIT_REPORT_GIVE_UP_MS);
-      const reportId = reporter.newReportId(kind);
-      const group = router.groups.group(barrier, `${id.job} ${kind}`, undefined, () => reporter.report(kind, { id: reportId }));
+      const group = router.groups.group(barrier, `${id.job} ${kind}`, () => {
+        const reporter = reporterFor(ctx, id, limitMs ?? UNLIMITED_WAIT_REPORT_GIVE_UP_MS);
+        const reportId = reporter.newReportId(kind);
+        return { meta: undefined, send: () => reporter.report(kind, { id: reportId }) };
+      });
       const leave = group.join(finish);
       group.ensureSent();
       return leave;
@@ -149,14 +164,16 @@ let seeFoldSeq = 0;
  * cluster's event for this node's report. Returns false when the fold was
  * not seen within `limitMs` (the report is durable either way).
  */
-export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind: ReportKind, info: ReportInfo | undefined, limitMs: number, signal: AbortSignal): Promise<boolean> {
+export async function reportAndSeeFold(ctx: ProxyContext, id: NodeIdentity, kind: ReportKind, info: ReportInfo | undefined, limitMs: number, signal: GoneSignal): Promise<boolean> {
   const lease = await ctx.shared.acquire(ctx.subjects.event(id.cluster), () => new EventRouter());
   try {
     const seen = await holdWait<true>(limitMs, signal, (finish) => {
-      const reporter = reporterFor(ctx, id, limitMs);
-      const reportId = reporter.newReportId(kind);
       // Each call its own group (two write_states may carry different info); the event settles every group of the node and kind.
-      const group = lease.router.groups.group(`${id.job} ${kind}`, `${++seeFoldSeq}`, undefined, () => reporter.report(kind, { id: reportId, info }));
+      const group = lease.router.groups.group(`${id.job} ${kind}`, `${++seeFoldSeq}`, () => {
+        const reporter = reporterFor(ctx, id, limitMs);
+        const reportId = reporter.newReportId(kind);
+        return { meta: undefined, send: () => reporter.report(kind, { id: reportId, info }) };
+      });
       const leave = group.join(finish);
       group.ensureSent();
       return leave;

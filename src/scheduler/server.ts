@@ -6,7 +6,7 @@ import { registerClusterRoutes } from './clusters-route';
 import type { SchedulerDeps } from './deps';
 import { sendError } from './error-reply';
 import { registerJobRoutes } from './jobs-route';
-import { registerLegacyRoutes } from './legacy-route';
+import { legacyReadsOf, registerLegacyRoutes } from './legacy-route';
 import { registerResultRoutes } from './results-route';
 import { redisGate } from './redis-gate';
 import { zodValidatorCompiler } from './zod-validator';
@@ -35,7 +35,9 @@ export const KEEP_ALIVE_MS = 75_000;
  * Bodies are at most 1 MiB. The caller owns the connections in `deps`.
  */
 export function buildServer(input: SchedulerDeps): FastifyInstance {
-  const deps: SchedulerDeps = { ...input, shared: input.shared ?? new SharedSubscriptions(input.nc) };
+  const shared = input.shared ?? new SharedSubscriptions(input.nc);
+  const legacyReads = input.legacyReads ?? legacyReadsOf(input, shared);
+  const deps: SchedulerDeps = { ...input, shared, legacyReads };
   const logger: FastifyBaseLogger | undefined = deps.logger;
   const app = Fastify({
     loggerInstance: logger,

@@ -14,6 +14,8 @@ import { parseSchedulerOptions } from './options';
 import type { SchedulerOptionsInput } from './options';
 import { LISTEN_BACKLOG, buildServer } from './server';
 import { SharedSubscriptions } from '../bus/shared-subscriptions';
+import { legacyReadsOf } from './legacy-route';
+import type { LegacyReads } from './legacy-reads';
 
 export interface StartSchedulerOptions extends SchedulerOptionsInput {
   /** Port to listen on. Default 3000 (lkp-tests' LKP_CGI_PORT default); 0 picks a free one. */
@@ -29,6 +31,8 @@ export interface SchedulerHandle {
   nc: NatsConnection;
   /** The shared subscriptions the legacy waits hold (how many subjects, deliveries so far). */
   shared: SharedSubscriptions;
+  /** What legacy requests read before they wait (its counts: requests answered from a kept cluster identity, and read). */
+  legacyReads: LegacyReads;
   /** `http://HOST:PORT`. */
   url: string;
   close(): Promise<void>;
@@ -54,14 +58,17 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     throw err;
   }
   const shared = new SharedSubscriptions(nc);
+  const subjects = new Subjects(config.subjectPrefix);
+  const legacyReads = legacyReadsOf({ store, subjects }, shared);
   const app = buildServer({
     store,
     queues,
     nc,
     replication: new ReplicationGuard(replicationOf(config)),
-    subjects: new Subjects(config.subjectPrefix),
+    subjects,
     options: opts,
     shared,
+    legacyReads,
     logger,
     routes: options.routes,
     redisWhere: describeRedis(config),
@@ -81,5 +88,5 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : (options.port ?? 3000);
-  return { app, nc, shared, url: `http://${options.host ?? '127.0.0.1'}:${port}`, close };
+  return { app, nc, shared, legacyReads, url: `http://${options.host ?? '127.0.0.1'}:${port}`, close };
 }
