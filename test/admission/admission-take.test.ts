@@ -109,6 +109,39 @@ test('a waiting cluster reserves idle machines after --reserve-after only while 
   expect(await w.admission.waiting()).toContain(y!.cluster);
 });
 
+test("a reservation is released in the same call that leaves its cluster's testbox without a live machine: a leave, or a renew that finds a lease lapsed", async () => {
+  await lab.workers.close();
+  const { startWorkers } = await import('../../workers');
+  // No sweep pass during the test: only the calls below act.
+  const w = res.add(await startWorkers(lab.config, { sweepEveryMs: 600_000, admission: { reserveAfterMs: 1 } }), (x) => x.close());
+  const state = async (id: string): Promise<unknown> => (await w.admission.machines()).find((m) => m.id === id);
+  const busyOn = async (tb: string, machine: string, leaseMs: number): Promise<string> => {
+    const [s] = await submitInline(res, lab.config, job(), `nodes:\n  ${tb}--1: { roles: [client] }\n`);
+    expect(jobOf(await take(tb, machine, { lease_ms: leaseMs }))).toBe(s!.jobs[0]!.job_id);
+    return s!.jobs[0]!.job_id;
+  };
+  // b1 is busy; X (ta + tb) reserves a1.
+  const s2 = await busyOn('tb', 'b1', 60_000);
+  const [x] = await submitInline(res, lab.config, job(), PAIR);
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  expect(await state('a1')).toMatchObject({ state: 'reserved', reserved_for: x!.cluster });
+  // b1, tb's only machine, leaves: a1 is idle when the leave is answered.
+  expect(await take('tb', 'b1', { leave: true, last: s2 })).toEqual({ ok: true, job: null });
+  expect(await state('a1')).toMatchObject({ state: 'idle' });
+  // X waits for tb, which has no live machine now. d1 is busy (1 s lease); X2 (ta + td) reserves a1.
+  // d1's lease lapses; the first call after that is c1's renew (another testbox): it finds the lapse and
+  // releases a1 in the same call.
+  const s4 = await busyOn('td', 'd1', 1000);
+  const c1 = await busyOn('tc', 'c1', 60_000);
+  const [x2] = await submitInline(res, lab.config, job(), 'nodes:\n  ta--1: { roles: [server] }\n  td--1: { roles: [client] }\n');
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  expect(await state('a1')).toMatchObject({ state: 'reserved', reserved_for: x2!.cluster });
+  await eventually(async () => (await w.store.now()) > ((await state('d1')) as { seen: number }).seen + 1100, "d1's lease to lapse");
+  expect(await take('tc', 'c1', { renew: true, last: c1 })).toEqual({ ok: true, job: null });
+  expect(await state('d1')).toMatchObject({ state: 'gone', job: s4 });
+  expect(await state('a1')).toMatchObject({ state: 'idle' });
+});
+
 test('barrier deadlines count from admission: a cluster that waited longer than its cluster_timeout still has all of it at start', async () => {
   const [x] = await submitInline(res, lab.config, job('cluster_timeout: 2s'), PAIR);
   const cid = x!.cluster;

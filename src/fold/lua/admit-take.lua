@@ -29,6 +29,16 @@ local lock_ms, reserve_after, limit, keep_ms = tonumber(ARGV[13]), tonumber(ARGV
 local now = now_ms()
 expire_machines(A, now, keep_ms)
 
+-- A pass only when something changed since the last one (`~gen` against `~passed` in the testbox-seen hash).
+-- Every op runs it after its change: a lease lapsed or a machine gone may leave a reservation whose cluster
+-- has a testbox with no live machine, released by the pass in the same call.
+local function pass_if_changed()
+  local gen = redis.call('HMGET', A.seen, '~gen', '~passed')
+  if gen[1] == gen[2] then return 0 end
+  redis.call('HSET', A.seen, '~passed', gen[1] or '0')
+  return admit_pass(A, now, reserve_after, limit)
+end
+
 if op == 'pass' then
   -- The sweep's pass, too, runs only when something changed since the last pass, or when a waiting
   -- cluster comes of reserve age (`~due`, set by admit_pass): an idle sweep reads nothing per waiting cluster.
@@ -47,7 +57,7 @@ if op == 'leave' then
     redis.call('ZADD', A.leases, now, id)
     expire_machines(A, now, keep_ms)
   end
-  return cjson.encode({ ok = true, state = 'gone', admitted = 0 })
+  return cjson.encode({ ok = true, state = 'gone', admitted = pass_if_changed() })
 end
 if m and m.state ~= 'gone' and m.testbox ~= testbox then
   return cjson.encode({ ok = false, reason = 'machine id ' .. id .. ' is in use by a machine of testbox ' .. m.testbox .. ' (give each agent its own --machine-id)' })
@@ -70,7 +80,7 @@ if op == 'renew' then
     m.state, m.job, m.cluster, m.taken, m.session = 'running', last, nil, true, session
   end
   put_m(A, m)
-  return cjson.encode({ ok = true, state = m.state, admitted = 0 })
+  return cjson.encode({ ok = true, state = m.state, admitted = pass_if_changed() })
 end
 
 -- A machine that ran its job and asks again, whose cluster ended, or whose agent restarted holds nothing.
@@ -90,13 +100,7 @@ else
 end
 put_m(A, m)
 
--- A pass only when something changed since the last one (`~gen` against `~passed` in the testbox-seen hash).
-local admitted = 0
-local gen = redis.call('HMGET', A.seen, '~gen', '~passed')
-if gen[1] ~= gen[2] then
-  redis.call('HSET', A.seen, '~passed', gen[1] or '0')
-  admitted = admit_pass(A, now, reserve_after, limit)
-end
+local admitted = pass_if_changed()
 m = get_m(A, id)
 if m.state == 'running' then
   local fresh = not m.taken
