@@ -47,6 +47,11 @@ export interface AgentOptions {
   machineId?: string;
   /** The machine's lease, renewed by every take and, while a job runs, every third of it, ms. Default 15 000. */
   leaseMs?: number;
+  /**
+   * Runs a node job's life in place of runLife and the program runner (the
+   * chaos campaign's recording nodes). Default: runLife.
+   */
+  life?: (job: NodeJob, signal: AbortSignal | undefined) => Promise<LifeResult>;
 }
 
 /** The default machine id: host name and testbox, so two agents on one host are two machines. */
@@ -170,6 +175,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
 }
 
 async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts: AgentOptions): Promise<LifeResult> {
+  if (opts.life) return opts.life(job, opts.signal);
   const client = new NodeClient(nc, subjects, { cluster: job.cluster, job: job.job_id, token: job.token }, { onNotice: (l) => opts.output.notice(`${job.job_id}: ${l}`) });
   try {
     return await runLife(job, client, {
