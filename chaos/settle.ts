@@ -3,7 +3,6 @@ import { testboxQueueName } from '../src/queue/queues';
 import { sleep } from './env';
 import { reportsInFlight } from './history';
 import type { History } from './history';
-import { NEVER_GOT } from './nodes';
 import { readNodeJob, readRecord, retentionTarget } from './records';
 import type { NodeJobRecord } from './records';
 import type { RoundContext, Submitted } from './round';
@@ -48,11 +47,12 @@ export async function settle(s: Submitted, ctx: RoundContext, history: History, 
       detail: `records read ${(await store.now()) - endedAt} ms after the cluster ended, past the ${ctx.retention.retentionMs} ms retention: what retention removed reads as missing`,
     });
   const nodeJobs = new Map<string, NodeJobRecord>();
-  // The jobs the NodeClient nodes took, or asked for and never got.
-  const taken = s.jobs.filter((j) => history.lines.some((l) => l.job === j.job_id && (l.kind === 'take' || (l.kind === 'error' && l.detail?.startsWith(NEVER_GOT)))));
+  // Every node job: those the nodes took (or asked for and never got) end as their nodes said or by the
+  // dispatcher; the others (legacy nodes', machine clusters' untaken ones) are failed by the reaper at the end.
+  const taken = s.jobs;
   for (const until = Date.now() + ctx.endGraceMs + ctx.check.recoveryMs; ; await sleep(200)) {
     for (const j of taken) nodeJobs.set(j.job_id, await readNodeJob(queues, testboxQueueName(j.queue), j.job_id).catch((err: unknown) => ({ state: `unreadable: ${errorMessage(err)}` })));
-    if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed') || Date.now() > until) break;
+    if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed' || r.state === 'unknown') || Date.now() > until) break;
   }
   s.record = { ...clusterRecord, nodeJobs };
 }
