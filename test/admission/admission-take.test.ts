@@ -176,3 +176,16 @@ test('status explains a waiting cluster: a partner testbox busy in another clust
     expect.stringMatching(/^testbox tc: no live machine for \S+ \(needs 1\)$/),
   ]);
 });
+
+test("status and the web page give a waiting cluster the workers' --admit-timeout, not their own default", async () => {
+  await lab.workers.close();
+  const { startWorkers } = await import('../../workers');
+  const w = res.add(await startWorkers(lab.config, { sweepEveryMs: 100, admission: { admitTimeoutMs: 20_000 } }), (x) => x.close());
+  const [y] = await submitInline(res, lab.config, job(), PAIR);
+  const redis = res.redis(lab.config);
+  await eventually(async () => (await redis.zscore(w.store.keys.admitDue, y!.cluster)) !== null, "the sweep to index Y's admit deadline");
+  // explainWaiting's own default (1 h) is what `cluster-sync status` has: the workers' 20 s holds.
+  const [explained] = await explainWaiting(w.admission);
+  const created = Number(await redis.hget(w.store.keys.meta(y!.cluster), 'created'));
+  expect(explained).toMatchObject({ cluster: y!.cluster, admitTimeoutMs: 20_000, admitDeadline: created + 20_000 });
+});
