@@ -141,7 +141,8 @@ export class MachineLab {
         20_000,
       );
     if (this.stopping) return;
-    const nc = await connect({ servers: this.o.natsServers, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: `chaos-machine-${id}` });
+    // A machine that comes while NATS restarts waits for it (as an agent under systemd would start again).
+    const nc = await connect({ servers: this.o.natsServers, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true, name: `chaos-machine-${id}` });
     const stop = new AbortController();
     let kill: () => void = () => undefined;
     const died = new Promise<void>((resolve) => (kill = resolve));
