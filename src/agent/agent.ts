@@ -91,6 +91,8 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       said = line;
     };
     let last = 0;
+    // Since when the dispatcher has said this machine id is in use by another agent (0: it has not).
+    let inUseSince = 0;
     while (!opts.signal?.aborted) {
       let reply: TakeReply;
       try {
@@ -109,6 +111,19 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         else say(`take: ${errorMessage(err)}; retrying`);
         reply = { ok: true, job: null };
       }
+      if (!reply.ok && reply.in_use) {
+        // Another agent holds this machine id. A restart of this machine passes once the old process's lease
+        // lapses (one lease); an agent still refused after two leases is a second agent with the same id.
+        inUseSince ||= Date.now();
+        if (Date.now() - inUseSince > 2 * leaseMs) {
+          out.notice(`the dispatcher refused: ${reply.reason}; still so after ${2 * leaseMs} ms (two leases), so another agent runs as machine ${machine}`);
+          return EXIT_CODES.setup_error;
+        }
+        say(`the dispatcher refused machine ${machine} for now: ${reply.reason}; asking again until that agent's lease lapses`);
+        await pause(pollMs, opts.signal);
+        continue;
+      }
+      inUseSince = 0;
       if (!reply.ok) {
         if (reply.retryable) {
           // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.

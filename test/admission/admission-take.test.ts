@@ -58,8 +58,13 @@ test('a two-node cluster is not handed out while its partner testbox has no mach
 
 test("a machine that says it ran its job is idle again; a new agent process on a machine does not get the old process's job", async () => {
   const [s1] = await submitInline(res, lab.config, job(), ONE);
-  const first = await take('ta', 'a1', { session: 'p1' });
+  const first = await take('ta', 'a1', { session: 'p1', lease_ms: 1000 });
   expect(jobOf(first)).toBe(s1!.jobs[0]!.job_id);
+  // A new agent process while the old one's lease lives is refused (it may be a second agent with the same id) ...
+  expect(await take('ta', 'a1', { session: 'p2' })).toEqual({ ok: false, retryable: true, in_use: true, reason: expect.stringMatching(/^machine id a1 is in use by another agent/) });
+  // ... and once that lease lapsed, it is the machine again, without the old process's job.
+  const seen = (await lab.workers.admission.machines())[0]!.seen;
+  await eventually(async () => (await lab.workers.store.now()) > seen + 1100, "p1's lease to lapse");
   expect(jobOf(await take('ta', 'a1', { session: 'p2' }))).toBeNull();
   const [s2] = await submitInline(res, lab.config, job(), ONE);
   expect(jobOf(await take('ta', 'a1', { session: 'p2', last: '' }))).toBe(s2!.jobs[0]!.job_id);
