@@ -52,7 +52,10 @@ export function checkAdmission(lines: readonly HistoryLine[], clusters: readonly
     if (!rec.view) continue; // integrity's
     // Every cluster: nothing handed out after the end; nothing left queued.
     for (const [job, r] of rec.nodeJobs ?? []) {
-      if (endedAt !== undefined && r.processedOn !== undefined && r.processedOn > endedAt && !NEVER_HANDED.test(r.failedReason ?? ''))
+      // Handed out: a node of the harness took it (a job the reaper locked to fail, whose failing was cut short by
+      // a fault, is moved to active after the end too, and then failed as an orphan after the end grace).
+      const took = mine.some((l) => l.job === job && l.kind === 'take');
+      if (took && endedAt !== undefined && r.processedOn !== undefined && r.processedOn > endedAt && !NEVER_HANDED.test(r.failedReason ?? ''))
         v(
           `node job ${job} was handed out ${r.processedOn - endedAt} ms after its cluster ended (record: ${r.state}${r.failedReason ? `, ${r.failedReason}` : ''})`,
           mine.filter((l) => l.job === job),

@@ -120,7 +120,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     if (!rec.view) {
       v(
         'integrity',
-        `cluster ${cid} was submitted but its state is gone`,
+        `cluster ${cid} was submitted but its state is gone (${rec.viewError ?? 'not read'})`,
         mine.filter((l) => l.kind === 'submit'),
       );
       continue;

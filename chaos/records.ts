@@ -3,6 +3,7 @@ import type { ClusterView } from '../src/cluster/view';
 import { BARRIERS } from '../src/core/states';
 import type { ClusterEvent } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
+import { NotFoundError, errorMessage } from '../src/core/errors';
 
 /**
  * The servers' side of a chaos run, read after each cluster of a round
@@ -45,6 +46,8 @@ export interface ClusterRecord {
   /** Each node job's BullMQ record (absent: not read). */
   nodeJobs?: Map<string, NodeJobRecord>;
   admission?: AdmissionRecord;
+  /** Why `view` is absent: the cluster is unknown, or the read kept failing (Redis down). */
+  viewError?: string;
 }
 
 /** What retention must remove of a cluster, read from its meta while it is there. */
@@ -79,11 +82,22 @@ export async function readNodeJob(queues: QueueSet, queue: string, id: string): 
   return { state, returnvalue: job.returnvalue, failedReason: job.failedReason || undefined, ...(job.processedOn ? { processedOn: job.processedOn } : {}) };
 }
 
+/** A cluster's view; a read that fails other than "unknown cluster" (Redis restarting) is tried again for up to 20 s. */
+async function readView(store: ClusterStore, cid: string): Promise<{ view?: ClusterView; error?: string }> {
+  for (const until = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 250))) {
+    try {
+      return { view: await store.readCluster(cid) };
+    } catch (err) {
+      if (err instanceof NotFoundError || Date.now() > until) return { error: errorMessage(err) };
+    }
+  }
+}
+
 export async function readRecord(store: ClusterStore, cid: string, jobs: string[], folded: Map<string, Set<string>>, nodeJobs?: Map<string, NodeJobRecord>): Promise<ClusterRecord> {
-  const view = await store.readCluster(cid).catch(() => undefined);
+  const { view, error } = await readView(store, cid);
   const raw = await store.redis.xrange(store.keys.events(cid), '-', '+');
   const events = raw.map(([id, f]) => ({ ...(JSON.parse(f[1] as string) as ClusterEvent), id }));
-  return { cid, jobs, view, events, folded: folded.get(cid) ?? new Set(), ...(nodeJobs ? { nodeJobs } : {}), admission: await readAdmission(store, cid) };
+  return { cid, jobs, view, events, folded: folded.get(cid) ?? new Set(), ...(nodeJobs ? { nodeJobs } : {}), admission: await readAdmission(store, cid), ...(error ? { viewError: error } : {}) };
 }
 
 export async function readAdmission(store: ClusterStore, cid: string): Promise<AdmissionRecord> {
