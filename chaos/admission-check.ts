@@ -103,7 +103,8 @@ export function checkAdmission(lines: readonly HistoryLine[], clusters: readonly
           const due = a.created + a.admitTimeoutMs;
           if (endedAt < due) v(`it ended not_admitted ${due - endedAt} ms before its admit timeout (${a.admitTimeoutMs} ms)`);
           const bound = o.sweepMs + (o.faultNear(endedAt - o.t0) || o.faultNear(due - o.t0) ? o.recoveryMs : o.boundMs);
-          if (endedAt - due > bound) v(`it ended not_admitted ${endedAt - due} ms after its admit timeout (bound ${bound} ms)`);
+          // A time bound, as the barriers' (1 s without a fault): liveness.
+          if (endedAt - due > bound) out.push({ invariant: 'liveness', cluster: cid, message: `it ended not_admitted ${endedAt - due} ms after its admit timeout (bound ${bound} ms)`, lines: [] });
         }
       }
     }

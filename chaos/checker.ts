@@ -260,6 +260,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         const never = mine.find((l) => l.job === job && l.kind === 'error' && l.detail?.startsWith('never got its node job'));
         if (!took && !never) continue;
         const r = rec.nodeJobs.get(job) ?? { state: 'unknown' };
+        if (r.state === 'unknown' && rec.nodeJobsLate) continue; // read after retention removed it: not checked
         recordsChecked++;
         if (!took && never) {
           // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.

@@ -48,6 +48,8 @@ export interface ClusterRecord {
   admission?: AdmissionRecord;
   /** Why `view` is absent: the cluster is unknown, or the read kept failing (Redis down). */
   viewError?: string;
+  /** `nodeJobs` were read past the cluster's retention: a record retention removed reads `unknown`. */
+  nodeJobsLate?: boolean;
 }
 
 /** What retention must remove of a cluster, read from its meta while it is there. */

@@ -55,5 +55,8 @@ export async function settle(s: Submitted, ctx: RoundContext, history: History, 
     for (const j of taken) nodeJobs.set(j.job_id, await readNodeJob(queues, testboxQueueName(j.queue), j.job_id).catch((err: unknown) => ({ state: `unreadable: ${errorMessage(err)}` })));
     if ([...nodeJobs.values()].every((r) => r.state === 'completed' || r.state === 'failed' || r.state === 'unknown') || Date.now() > until) break;
   }
-  s.record = { ...clusterRecord, nodeJobs };
+  // Read past the cluster's retention (a fault made the waits above long): a job retention removed reads as unknown.
+  const nodeJobsLate = endedAt !== undefined && (await store.now().catch(() => 0)) - endedAt > ctx.retention.retentionMs;
+  if (nodeJobsLate) history.add({ kind: 'note', cluster: s.cid, detail: `node job records read past the ${ctx.retention.retentionMs} ms retention: those removed are not checked` });
+  s.record = { ...clusterRecord, nodeJobs, ...(nodeJobsLate ? { nodeJobsLate } : {}) };
 }

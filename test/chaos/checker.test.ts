@@ -196,6 +196,14 @@ test("legacy nodes (no take): the record check leaves their jobs alone; admissio
   expect(check(legacy, rec)).toEqual(['admission: node job cs-2 is still waiting in its testbox queue after its cluster ended']);
 });
 
+test('a node job record read after retention removed it (a fault made the reads late) is not checked; read in time, unknown is a violation', () => {
+  const { h, rec } = withRecords();
+  rec.nodeJobs!.set('cs-2', { state: 'unknown' });
+  expect(check(h, rec).filter((m) => m.startsWith('record: node job cs-2'))).toHaveLength(1);
+  rec.nodeJobsLate = true;
+  expect(check(h, rec)).toEqual([]);
+});
+
 test('an ended cluster with traces left past its retention is a retention violation; before then it is waited for', () => {
   const o = { retentionMs: 8000, sweepMs: 1000, recoveryMs: 20_000 };
   const c = { cid: 'cs-1', endedAt: T0, remaining: ['key cs/cluster/cs-1/meta', 'node job cs-2 (tb-b, failed)'] };
