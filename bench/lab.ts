@@ -18,7 +18,7 @@ import { startWorkers } from '../workers';
 import { SleepRunner } from './lab-runner';
 
 /**
- * `npm run bench:lab [-- --seed N --jobs N --machines N --testboxes N --timeout S --poll-ms MS --out DIR]`
+ * `npm run bench:lab [-- --seed N --jobs N --machines N --testboxes N --timeout S --poll-ms MS --reserve-after S --out DIR]`
  *
  * A synthetic lab, run twice on the same throw-away Redis and NATS, once with
  * today's first-come-first-served hand-out (`--admission fifo`) and once with
@@ -37,11 +37,13 @@ interface LabOptions {
   testboxes: number;
   timeoutS: number;
   pollMs: number;
+  /** The workers' --reserve-after, s. */
+  reserveAfterS: number;
   out: string;
 }
 
 function parse(argv: string[]): LabOptions {
-  const o: LabOptions = { seed: 20, jobs: 300, machines: 40, testboxes: 12, timeoutS: 120, pollMs: 100, out: path.resolve(__dirname, '../../bench/results') };
+  const o: LabOptions = { seed: 20, jobs: 300, machines: 40, testboxes: 12, timeoutS: 120, pollMs: 100, reserveAfterS: 5, out: path.resolve(__dirname, '../../bench/results') };
   for (let i = 0; i < argv.length; i++) {
     const [flag, v] = [argv[i], argv[i + 1]];
     const num = (): number => {
@@ -57,10 +59,11 @@ function parse(argv: string[]): LabOptions {
     else if (flag === '--testboxes') o.testboxes = num();
     else if (flag === '--timeout') o.timeoutS = num();
     else if (flag === '--poll-ms') o.pollMs = num();
+    else if (flag === '--reserve-after') o.reserveAfterS = num();
     else if (flag === '--out' && v !== undefined) {
       o.out = path.resolve(v);
       i++;
-    } else throw new Error(`unknown option ${flag} (known: --seed --jobs --machines --testboxes --timeout --poll-ms --out)`);
+    } else throw new Error(`unknown option ${flag} (known: --seed --jobs --machines --testboxes --timeout --poll-ms --reserve-after --out)`);
   }
   return o;
 }
@@ -109,8 +112,20 @@ export interface LabResult {
   otherAborts: number;
   /** Per cluster, in submit order: did it pass? */
   passed: boolean[];
-  /** Clusters that passed with FIFO but not with this hand-out (filled in for the second run). */
-  lostVsFifo?: number;
+  /** Per cluster, in submit order: how it ended, why, and when its last node job was handed out (s from the start; absent: never). */
+  ends: ClusterEnd[];
+  /** Clusters that finished with FIFO but here ended by a timeout or not admitted (a missing or busy partner); filled in beside a FIFO run. */
+  lostToTimeoutVsFifo?: number;
+  /** Clusters that finished with FIFO but here aborted otherwise (a machine left mid-job); filled in beside a FIFO run. */
+  lostOtherVsFifo?: number;
+}
+
+export type EndKind = 'finished' | 'timeout' | 'not_admitted' | 'other';
+
+export interface ClusterEnd {
+  kind: EndKind;
+  reason: string;
+  handedS?: number;
 }
 
 const pct = (xs: number[], p: number): number => {
@@ -124,7 +139,7 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
   const workers = await startWorkers(config, {
     sweepEveryMs: 250,
     logger: createLogger('lab', 'error'),
-    admission: { admitTimeoutMs: o.timeoutS * 1000, reserveAfterMs: 5000 },
+    admission: { admitTimeoutMs: o.timeoutS * 1000, reserveAfterMs: o.reserveAfterS * 1000 },
     dispatcher: { endGraceMs: 2000 },
   });
   const redis = new Redis(urls.redis, { maxRetriesPerRequest: null });
@@ -182,20 +197,30 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
   await Promise.all(agents.map((a) => a.done.catch(() => 0)));
   const admitS: number[] = [];
   let lastFinish = t0;
-  const result: LabResult = { mode, idleMachineSeconds: idleMs / 1000, makespanS: 0, p50AdmitS: 0, p95AdmitS: 0, finished: 0, timedOut: 0, notAdmitted: 0, otherAborts: 0, passed: [] };
+  const result: LabResult = { mode, idleMachineSeconds: idleMs / 1000, makespanS: 0, p50AdmitS: 0, p95AdmitS: 0, finished: 0, timedOut: 0, notAdmitted: 0, otherAborts: 0, passed: [], ends: [] };
   for (const cid of cids) {
     const view = await store.readCluster(cid);
     const reason = view.barriers.find((b) => b.result === 'abort')?.reason ?? '';
     result.passed.push(view.final === 'finish');
+    let kind: EndKind = 'other';
     if (view.final === 'finish') {
+      kind = 'finished';
       result.finished++;
       lastFinish = Math.max(lastFinish, view.barriers[2]?.at ?? t0);
-    } else if (/^not admitted/.test(reason)) result.notAdmitted++;
-    else if (/timed out|no heartbeat/.test(reason)) result.timedOut++;
-    else result.otherAborts++;
+    } else if (/^not admitted/.test(reason)) {
+      kind = 'not_admitted';
+      result.notAdmitted++;
+    } else if (/timed out|no heartbeat/.test(reason)) {
+      kind = 'timeout';
+      result.timedOut++;
+    } else result.otherAborts++;
     const where = await store.nodeQueues(cid);
-    const handed = await Promise.all(Object.entries(where).map(async ([job, q]) => (await queues.get(q).getJob(job))?.processedOn));
-    if (handed.every((t) => typeof t === 'number')) admitS.push((Math.max(...(handed as number[])) - view.created) / 1000);
+    const jobs = await Promise.all(Object.entries(where).map(async ([job, q]) => queues.get(q).getJob(job)));
+    // Handed out: moved to active for a machine (not by the reaper, to fail it: "before any machine took").
+    const handed = jobs.map((j) => (j?.processedOn && !/before any machine took/.test(j.failedReason ?? '') ? j.processedOn : undefined));
+    const all = handed.every((t) => typeof t === 'number');
+    if (all) admitS.push((Math.max(...(handed as number[])) - view.created) / 1000);
+    result.ends.push({ kind, reason, ...(all ? { handedS: (Math.max(...(handed as number[])) - t0) / 1000 } : {}) });
   }
   // Makespan: until the last cluster that passed ended (those that cannot run end at their timeout in either hand-out).
   result.makespanS = (lastFinish - t0) / 1000;
@@ -211,12 +236,12 @@ async function runMode(mode: AdmissionMode, o: LabOptions, lab: ReturnType<typeo
 export function formatLab(rows: LabResult[], o: LabOptions): string {
   const f = (n: number): string => (Number.isNaN(n) ? '-' : n.toFixed(1));
   const lines = [
-    `lab: ${o.machines} machines on ${o.testboxes} testboxes, ${o.jobs} clusters (1/2/4 nodes), seed ${o.seed}, timeouts ${o.timeoutS}s, agents poll every ${o.pollMs} ms, one testbox's machines and one more leave at 3s`,
-    '| hand-out | idle machine-s before start | makespan s (last pass) | submit->handed p50 s | p95 s | finished | ended by barrier timeout / dead node | not admitted | other aborts | passed with FIFO, not here |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `lab: ${o.machines} machines on ${o.testboxes} testboxes, ${o.jobs} clusters (1/2/4 nodes), seed ${o.seed}, timeouts ${o.timeoutS}s, reserve after ${o.reserveAfterS}s, agents poll every ${o.pollMs} ms, one testbox's machines and one more leave 3 s after the last submit`,
+    '| hand-out | idle machine-s before start | makespan s (last pass) | submit->handed p50 s | p95 s | finished | ended by barrier timeout / dead node | not admitted | other aborts | finished with FIFO, here timed out or not admitted | finished with FIFO, here aborted otherwise |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} | ${r.lostVsFifo ?? '-'} |`,
+        `| ${r.mode} | ${f(r.idleMachineSeconds)} | ${f(r.makespanS)} | ${f(r.p50AdmitS)} | ${f(r.p95AdmitS)} | ${r.finished} | ${r.timedOut} | ${r.notAdmitted} | ${r.otherAborts} | ${r.lostToTimeoutVsFifo ?? '-'} | ${r.lostOtherVsFifo ?? '-'} |`,
     ),
   ];
   return lines.join('\n');
@@ -233,11 +258,24 @@ export async function labMain(argv: string[]): Promise<number> {
       rows.push(await runMode(mode, o, lab, { redis: redis.url, nats: nats.url }));
     }
     const [fifo, adm] = rows;
-    if (fifo && adm) adm.lostVsFifo = adm.passed.filter((p, i) => !p && fifo.passed[i]).length;
+    const lost: string[] = [];
+    if (fifo && adm) {
+      const ranWithFifo = (i: number): boolean => fifo.ends[i]?.kind === 'finished';
+      adm.lostToTimeoutVsFifo = adm.ends.filter((e, i) => (e.kind === 'timeout' || e.kind === 'not_admitted') && ranWithFifo(i)).length;
+      adm.lostOtherVsFifo = adm.ends.filter((e, i) => e.kind === 'other' && ranWithFifo(i)).length;
+      adm.ends.forEach((e, i) => {
+        if (e.kind === 'finished' || !ranWithFifo(i)) return;
+        const fe = fifo.ends[i];
+        lost.push(
+          `cluster #${i} (${lab.jobs[i]?.testboxes.join(' + ')}, ${lab.jobs[i]?.secs} s): fifo handed it at ${fe?.handedS?.toFixed(1) ?? '-'} s and it finished; admission ${e.handedS === undefined ? 'never handed it' : `handed it at ${e.handedS.toFixed(1)} s`}: ${e.kind}: ${e.reason}`,
+        );
+      });
+    }
     const table = formatLab(rows, o);
     process.stdout.write(`${table}\n`);
+    if (lost.length > 0) process.stdout.write(`\nfinished with FIFO, not with admission:\n${lost.map((l) => `  ${l}`).join('\n')}\n`);
     mkdirSync(o.out, { recursive: true });
-    writeFileSync(path.join(o.out, `lab-${new Date().toISOString().slice(0, 10)}.json`), JSON.stringify({ options: o, rows, table }, null, 2));
+    writeFileSync(path.join(o.out, `lab-${new Date().toISOString().slice(0, 10)}.json`), JSON.stringify({ options: o, rows, table, lost }, null, 2));
     return 0;
   } finally {
     await Promise.all([redis.dispose(), nats.dispose()]);

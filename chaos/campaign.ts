@@ -12,13 +12,16 @@ import { ReplicationGuard, replicationOf } from '../src/core/replication';
 import { QueueSet } from '../src/queue/queues';
 import { checkPending, checkRound, wholeOrAbsent } from './checker';
 import type { ClusterUnderCheck } from './checker';
-import { ChaosEnv, sleep } from './env';
+import { ChaosEnv, sleep, within } from './env';
 import { History, formatLine } from './history';
 import { legacyLife, takerLife } from './nodes';
 import type { RecordingClient } from './nodes';
 import { inject } from './faults';
 import { FAULT_KINDS, HA_FAULT_KINDS, planRound } from './plan';
-import type { ClusterPlan, FaultKind, RoundPlan } from './plan';
+import type { ClusterPlan, FaultKind, MachinesPlan, RoundPlan } from './plan';
+import { MachineLab } from './machine-lab';
+import { AdmissionSampler } from './admission-snapshot';
+import { checkReleased } from './admission-check';
 import { leftovers } from './records';
 import { HEARTBEAT_MS, ROUND_LIMIT_MS, SWEEP_MS, TIMEOUT_MS, countFault } from './round';
 import type { CampaignResult, RoundContext, RoundViolation, Submitted } from './round';
@@ -45,6 +48,8 @@ export interface CampaignOptions {
   workers?: number;
   maxClusters?: number;
   maxFaults?: number;
+  /** Clusters per round that run on machines (admission agents that come, leave and die), at most; 0: none. Default 5. */
+  maxMachineClusters?: number;
   faultKinds?: readonly FaultKind[];
   boundMs?: number;
   recoveryMs?: number;
@@ -55,12 +60,18 @@ export interface CampaignOptions {
   log?: (line: string) => void;
 }
 
-function jobText(): string {
-  return `suite: chaos\ncluster: cs-chaos\ncluster_timeout: ${TIMEOUT_MS / 1000}\nif role server:\n  srv:\nif role client:\n  cli:\n`;
+function jobText(c: ClusterPlan, machines: MachinesPlan | undefined): string {
+  const admit = c.machineTestboxes && machines ? `admit_timeout: ${machines.admitTimeoutMs}ms\n` : '';
+  return `suite: chaos\ncluster: cs-chaos\ncluster_timeout: ${TIMEOUT_MS / 1000}\n${admit}if role server:\n  srv:\nif role client:\n  cli:\n`;
 }
 
-function specText(c: ClusterPlan, name: string): string {
-  const hosts = c.nodes.map((n, i) => `  ${name}-${i}--1: { roles: [${n.roles.split(' ').join(', ')}] }`).join('\n');
+/** Each node its own testbox (`name-i`), or, for a machine cluster, the round's machine testbox it needs. */
+function specText(c: ClusterPlan, name: string, machines: MachinesPlan | undefined): string {
+  const host = (i: number): string => {
+    const tb = c.machineTestboxes?.[i];
+    return tb !== undefined && machines ? `${machines.testboxes[tb]}--${i + 1}` : `${name}-${i}--1`;
+  };
+  const hosts = c.nodes.map((n, i) => `  ${host(i)}: { roles: [${n.roles.split(' ').join(', ')}] }`).join('\n');
   return `nodes:\n${hosts}\n`;
 }
 
@@ -75,7 +86,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const log = options.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const seed = options.seed >>> 0;
   const workers = options.workers ?? 2 + (seed % 2);
-  const planOptions = { maxClusters: options.maxClusters ?? 8, maxFaults: options.maxFaults ?? 2, faultKinds: options.faultKinds ?? (options.ha ? HA_FAULT_KINDS : FAULT_KINDS) };
+  const planOptions = {
+    maxClusters: options.maxClusters ?? 8,
+    maxFaults: options.maxFaults ?? 2,
+    faultKinds: options.faultKinds ?? (options.ha ? HA_FAULT_KINDS : FAULT_KINDS),
+    maxMachineClusters: options.maxMachineClusters ?? 5,
+  };
   const check = { boundMs: options.boundMs ?? 1000, recoveryMs: options.recoveryMs ?? 20_000, heartbeatMs: HEARTBEAT_MS, timeoutMs: TIMEOUT_MS, sweepMs: SWEEP_MS };
   const result: CampaignResult = {
     seed,
@@ -87,6 +103,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     recordsChecked: 0,
     retentionChecked: 0,
     tracesBefore: 0,
+    snapshotsChecked: 0,
+    machineClusters: { total: 0, admitted: 0, notAdmitted: 0 },
     violations: [],
     ms: 0,
     failoverMs: [],
@@ -102,6 +120,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;
+  let rctx: RoundContext | undefined;
   try {
     await env.start();
     log(
@@ -112,7 +131,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const store = new ClusterStore(redis);
     queues = new QueueSet(redis, store.keys);
     nc = await connect({ servers: env.config.natsUrl.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    const rctx: RoundContext = {
+    rctx = {
       env,
       store,
       queues,
@@ -126,6 +145,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       retention: { retentionMs, sweepMs: SWEEP_MS, recoveryMs: check.recoveryMs },
       endGraceMs,
       pending: [],
+      unwinding: [],
     };
     const first = options.fromRound ?? 0;
     for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
@@ -140,7 +160,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       for (const line of await batchJobsAbout(queues, r)) log(line);
       result.violations.push(...r);
       log(
-        `round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}], ${r.length} violations`,
+        `round ${round}: ${plan.clusters.length} clusters, ${plan.clusters.reduce((a, c) => a + c.nodes.length, 0)} nodes, faults [${plan.faults.map((f) => f.kind).join(', ')}]${plan.machines ? `, ${plan.clusters.filter((c) => c.machineTestboxes).length} on ${plan.machines.machines.length} machines (${plan.machines.machines.map((m) => `${m.id}:${m.events.map((e) => `${e.kind}@${e.atMs}`).join('/')}`).join(' ')})` : ''}, ${r.length} violations`,
       );
     }
     // The last rounds' clusters: wait out their retention.
@@ -151,6 +171,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       `retention: ${result.retentionChecked} ended clusters checked gone after retention (${result.tracesBefore} traces of the harness's clusters found as they settled), ${last.length} violations at the end`,
     );
   } finally {
+    // Dead machines' agents give up their `done` on their closed connections: nothing is left running.
+    if (rctx) await within(Promise.all(rctx.unwinding), 20_000);
     await nc?.close().catch(() => undefined);
     await queues?.close().catch(() => undefined);
     await redis?.quit().catch(() => redis?.disconnect());
@@ -217,6 +239,15 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   });
   const submitted: Submitted[] = [];
   const clients: RecordingClient[] = [];
+  // The round's machines (admission agents) and the sampler that checks admission's state while they run.
+  const lab = plan.machines ? new MachineLab(plan.machines, { natsServers: env.config.natsUrl.split(','), subjects, history, onClient: (cl) => clients.push(cl) }) : undefined;
+  const sampler = lab ? new AdmissionSampler(store, MachineLab.prefix(plan.round), lab.runs) : undefined;
+  if (lab) {
+    for (const m of plan.machines?.machines ?? []) countFault(result, 'machines', m.events.filter((e) => e.kind === 'come').length);
+    for (const m of plan.machines?.machines ?? []) for (const e of m.events) if (e.kind !== 'come') countFault(result, `machine ${e.kind}`);
+    lab.start(t0);
+    sampler?.start();
+  }
   const ended = (cid: string) => async (): Promise<void> => {
     while (Date.now() < deadline) {
       const final = await store.finalResult(cid).catch(() => undefined);
@@ -230,7 +261,7 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
   const submitting = plan.clusters.map(async (c, k) => {
     await sleep(c.submitMs);
     try {
-      const prepared = prepareClusters(jobText(), 'chaos job', { inlineSpec: specText(c, `r${plan.round}c${k}`), heartbeatIntervalMs: HEARTBEAT_MS });
+      const prepared = prepareClusters(jobText(c, plan.machines), 'chaos job', { inlineSpec: specText(c, `r${plan.round}c${k}`, plan.machines), heartbeatIntervalMs: HEARTBEAT_MS });
       // Told "submitted" only once the replicas hold it, as the scheduler's answer (DESIGN §7); else it is the reaper's.
       const mark = ctx.replication.mark(queues.connection);
       const [sc] = await submitClusters(store, queues, prepared);
@@ -248,7 +279,9 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
       for (const [i, j] of sc.jobs.entries()) {
         const np = c.nodes[i]!;
         const nctx = { history, heartbeatMs: HEARTBEAT_MS, ended: ended(sc.cluster) };
-        if (np.legacy) {
+        if (lab && c.machineTestboxes) {
+          s.lives.push(lab.node(j.job_id, np, i, nctx));
+        } else if (np.legacy) {
           s.lives.push(legacyLife(() => env.schedulerUrl, j.job_id, sc.cluster, np, i, nctx));
         } else {
           s.lives.push(takerLife(j, np, i, { ...nctx, nc, subjects, deadline, onClient: (cl) => clients.push(cl) }));
@@ -273,23 +306,49 @@ async function runRound(plan: RoundPlan, ctx: RoundContext): Promise<RoundViolat
 
   await Promise.all([...submitting, faulting]);
   await Promise.all(submitted.map((s) => s.settled));
+  // Every cluster settled: no machine may still be reserved for, or assigned an untaken job of, one that ended.
+  const released: RoundViolation[] = [];
+  if (sampler) {
+    await sampler.stop();
+    const last = await sampler.once().catch(() => undefined);
+    if (last) released.push(...checkReleased(last).map((v) => ({ ...v, round: plan.round, lines: [] })));
+    released.push(
+      ...sampler.violations.map((v) => ({
+        ...v,
+        round: plan.round,
+        lines: history.lines.filter((l) => l.kind === 'machine' || (l.cluster !== undefined && l.cluster === v.cluster && (l.kind === 'take' || l.kind === 'submit'))),
+      })),
+    );
+    ctx.result.snapshotsChecked += sampler.snapshots;
+  }
+  if (lab) ctx.unwinding.push((await lab.stop()).unwinding);
   observer.unsubscribe();
   await Promise.all(clients.map((c) => c.close()));
 
   const under: ClusterUnderCheck[] = [];
   for (const s of submitted) {
     ctx.known.add(s.cid);
-    if (s.record) under.push({ record: s.record, plan: s.plan });
+    if (s.plan.machineTestboxes) {
+      result.machineClusters.total++;
+      if (s.record?.admission?.admitted !== undefined) result.machineClusters.admitted++;
+      if (s.record?.admission?.endCause === 'not_admitted') result.machineClusters.notAdmitted++;
+    }
+    if (s.record) under.push({ record: s.record, plan: s.plan, ...(s.target?.endedAt !== undefined ? { endedAt: s.target.endedAt } : {}) });
     if (s.target) ctx.result.tracesBefore += (await leftovers(store, queues, s.target)).length;
     if (s.target) ctx.pending.push({ target: s.target, round: plan.round, shown: history.lines.filter((l) => l.cluster === s.cid && (l.kind === 'submit' || l.kind === 'broadcast')).slice(0, 6) });
   }
   for (const l of history.lines) if (l.kind === 'note') ctx.log(`round ${plan.round}: ${formatLine(l)}`);
-  const { violations, reportsChecked, recordsChecked } = checkRound(history.lines, under, { ...ctx.check, t0: history.t0, priorFaultEnd: ctx.lastFaultEnd });
+  const { violations, reportsChecked, recordsChecked } = checkRound(history.lines, under, {
+    ...ctx.check,
+    t0: history.t0,
+    priorFaultEnd: ctx.lastFaultEnd,
+    ...(plan.machines ? { machines: plan.machines } : {}),
+  });
   const healed = history.lines.filter((l) => l.kind === 'healed' || l.kind === 'pause');
   if (healed.length > 0) ctx.lastFaultEnd = history.t0 + Math.max(...healed.map((l) => l.t));
   result.reportsChecked += reportsChecked;
   result.recordsChecked += recordsChecked;
-  const out: RoundViolation[] = violations.map((v) => ({ ...v, round: plan.round }));
+  const out: RoundViolation[] = [...violations.map((v) => ({ ...v, round: plan.round })), ...released];
   out.push(
     ...(await wholeOrAbsent(ctx, plan.round)).map((message) => ({
       round: plan.round,

@@ -1,7 +1,8 @@
 import { BARRIERS } from '../src/core/states';
 import type { Barrier } from '../src/core/states';
 import type { HistoryLine } from './history';
-import type { ClusterPlan } from './plan';
+import type { ClusterPlan, MachinesPlan } from './plan';
+import { checkAdmission } from './admission-check';
 import type { ClusterStore } from '../src/cluster/store';
 import { testboxQueueName } from '../src/queue/queues';
 import type { QueueSet } from '../src/queue/queues';
@@ -16,7 +17,7 @@ import type { ClusterRecord, NodeJobRecord, RetentionTarget } from './records';
  * history lines that show it.
  */
 export interface Violation {
-  invariant: 'safety' | 'exactly-once' | 'liveness' | 'integrity' | 'record' | 'retention';
+  invariant: 'safety' | 'exactly-once' | 'liveness' | 'integrity' | 'record' | 'retention' | 'admission';
   cluster?: string;
   message: string;
   lines: HistoryLine[];
@@ -36,11 +37,15 @@ export interface CheckOptions {
   t0: number;
   /** When the previous round's last fault ended (epoch ms): its recovery reaches into this round. */
   priorFaultEnd?: number;
+  /** The round's machines (admission clusters). */
+  machines?: MachinesPlan;
 }
 
 export interface ClusterUnderCheck {
   record: ClusterRecord;
   plan: ClusterPlan;
+  /** When it ended (Redis clock, ms), if it did. */
+  endedAt?: number;
 }
 
 const RANK: Record<string, number> = { start: 1, ready: 2, finish: 3, abort: 4 };
@@ -88,6 +93,13 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
   if (o.priorFaultEnd !== undefined) windows.push([o.priorFaultEnd - o.t0, o.priorFaultEnd - o.t0]);
   /** A fault touched [t - recovery, t + bound]: the recovery bound applies. */
   const faultNear = (t: number): boolean => windows.some(([s, e]) => s <= t + o.boundMs && e >= t - o.recoveryMs);
+  out.push(
+    ...checkAdmission(
+      lines,
+      clusters.map((c) => ({ record: c.record, plan: c.plan, ...(c.endedAt !== undefined ? { endedAt: c.endedAt } : {}) })),
+      { sweepMs: o.sweepMs, boundMs: o.boundMs, recoveryMs: o.recoveryMs, t0: o.t0, faultNear, ...(o.machines ? { machines: o.machines } : {}) },
+    ),
+  );
 
   for (const { record: rec, plan } of clusters) {
     const cid = rec.cid;
@@ -108,7 +120,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
     if (!rec.view) {
       v(
         'integrity',
-        `cluster ${cid} was submitted but its state is gone`,
+        `cluster ${cid} was submitted but its state is gone (${rec.viewError ?? 'not read'})`,
         mine.filter((l) => l.kind === 'submit'),
       );
       continue;
@@ -248,6 +260,7 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         const never = mine.find((l) => l.job === job && l.kind === 'error' && l.detail?.startsWith('never got its node job'));
         if (!took && !never) continue;
         const r = rec.nodeJobs.get(job) ?? { state: 'unknown' };
+        if (r.state === 'unknown' && rec.nodeJobsLate) continue; // read after retention removed it: not checked
         recordsChecked++;
         if (!took && never) {
           // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.
@@ -376,9 +389,12 @@ export async function wholeOrAbsent(ctx: ServerCheckContext, round: number): Pro
     const view = await store.readCluster(cid).catch(() => undefined);
     const token = await store.token(cid);
     if (!view || !token) return [`cluster ${cid} is half there: state ${view ? 'present' : 'missing'}, meta ${token ? 'present' : 'missing'}`];
+    // Its node jobs' queues from its meta: the scheduler's clusters are on testbox chaos-sched, but a harness
+    // submit that failed after queueing every node job (Redis out of memory) is completed by the reaper.
+    const where = await store.nodeQueues(cid);
     for (const n of view.nodes) {
       const owner = await store.clusterOfJob(n.job);
-      const job = await queues.get(testboxQueueName('chaos-sched')).getJob(n.job);
+      const job = await queues.get(where[n.job] ?? testboxQueueName('chaos-sched')).getJob(n.job);
       if (owner !== cid || !job) problems.push(`cluster ${cid} is half there: node ${n.job} ${owner !== cid ? 'has no id map entry' : 'has no node job queued'}`);
     }
     return problems;

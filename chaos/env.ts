@@ -88,6 +88,13 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Waits for `p`, at most `ms` (its timer cleared either way, so it keeps no process alive). */
+export async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 export class ChaosEnv {
   redis!: LocalServer;
   nats!: LocalServer;
@@ -139,7 +146,7 @@ export class ChaosEnv {
 
   /** 1 s locks: a killed worker's reports go to another within about 2 s. */
   async startWorker(i: number): Promise<Proc> {
-    const args = ['worker', '--lock-ms', '1000', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
+    const args = ['worker', '--lock-ms', '1000', '--reserve-after', '1s', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
     const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
     // One that never said so is stopped here: nothing else knows it, and its pipes kept jest alive for ever.
     await p.waitFor(/workers ready/).catch(async (err: unknown) => {

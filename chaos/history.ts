@@ -21,6 +21,7 @@ export type HistoryKind =
   | 'submit' // a cluster was submitted
   | 'take' // a node took its node job from the dispatcher
   | 'done' // a node told the dispatcher how its node job ended (what: outcome, result: ok | refused | error, detail: reason)
+  | 'machine' // a machine (admission agent) came, left or died (what: come | leave | die)
   | 'note';
 
 export interface HistoryLine {
@@ -35,6 +36,8 @@ export interface HistoryLine {
   barrier?: string;
   result?: string;
   legacy?: boolean;
+  /** The machine (admission agent) that took the node job, or that came, left or died. */
+  machine?: string;
   detail?: string;
 }
 
@@ -78,6 +81,7 @@ export function formatLine(l: HistoryLine): string {
   if (l.barrier) parts.push(`${l.barrier}=${l.result ?? '?'}`);
   else if (l.result) parts.push(`-> ${l.result}`);
   if (l.legacy) parts.push('(legacy)');
+  if (l.machine) parts.push(`machine=${l.machine}`);
   if (l.detail) parts.push(`- ${l.detail}`);
   return parts.join(' ');
 }

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     .option('--workers <n>', 'worker processes (default: 2 or 3, from the seed)', int('--workers'))
     .option('--max-clusters <n>', 'clusters per round, at most', int('--max-clusters'), 8)
     .option('--max-faults <n>', 'faults per round, at most', int('--max-faults'), 2)
+    .option('--max-machine-clusters <n>', 'clusters per round run by machines through admission (agents that come, leave and die), at most; 0: none', int('--max-machine-clusters'), 5)
     .option('--ha', 'run against a 3-server NATS cluster and Redis behind Sentinel (primary, 2 replicas, 3 sentinels), with their faults')
     .option('--faults <kinds>', `fault kinds to draw from, comma-separated (${FAULT_KINDS.join(', ')}; with --ha: ${HA_FAULT_KINDS.join(', ')})`)
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     workers?: number;
     maxClusters: number;
     maxFaults: number;
+    maxMachineClusters: number;
     faults?: string;
     boundMs: number;
     recoveryMs: number;

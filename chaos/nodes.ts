@@ -120,6 +120,8 @@ export async function clientLife(client: RecordingClient, plan: NodePlan, index:
       }
       const kind = b === 'finish' ? 'finished' : (WAIT_REPORT[b] as 'wait_start' | 'wait_ready');
       const waiting = client.wait(kind);
+      // Awaited below; a rejection meanwhile (its machine died: connection closed) must not go unhandled.
+      waiting.catch(() => undefined);
       if (plan.duplicate) {
         await sleep(5);
         const last = client.sent[client.sent.length - 1];

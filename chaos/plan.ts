@@ -30,6 +30,34 @@ export interface ClusterPlan {
   nodes: NodePlan[];
   /** Delay before the cluster is submitted, ms. */
   submitMs: number;
+  /**
+   * Its nodes run on the round's machines (admission agents, DESIGN §9): node i
+   * needs a machine of testbox `machineTestboxes[i]` (an index into the round's
+   * `machines.testboxes`). Absent: each node takes its own node job first come,
+   * first served, or is a legacy node.
+   */
+  machineTestboxes?: number[];
+}
+
+/** What happens to a machine, from the round's start, ms. */
+export interface MachineEvent {
+  atMs: number;
+  /** come: an agent starts; leave: it stops after its current job and says so; die: it stops at once, silent (no goodbye, no heartbeat). */
+  kind: 'come' | 'leave' | 'die';
+}
+
+export interface MachinePlan {
+  id: string;
+  /** Index into the round's `machines.testboxes`. */
+  testbox: number;
+  events: MachineEvent[];
+}
+
+/** The round's lab: testboxes, the machines on them (some testbox may have none), and the clusters' admit timeout. */
+export interface MachinesPlan {
+  testboxes: string[];
+  machines: MachinePlan[];
+  admitTimeoutMs: number;
 }
 
 export const FAULT_KINDS = ['worker-kill', 'worker-stop', 'nats-restart', 'redis-restart', 'client-pause', 'scheduler-kill-submit', 'redis-oom'] as const;
@@ -56,12 +84,16 @@ export interface RoundPlan {
   round: number;
   clusters: ClusterPlan[];
   faults: FaultPlan[];
+  /** The machines of the round's admission clusters (absent with `maxMachineClusters` 0). */
+  machines?: MachinesPlan;
 }
 
 export interface PlanOptions {
   maxClusters: number;
   maxFaults: number;
   faultKinds: readonly FaultKind[];
+  /** Clusters per round that run on machines through admission, at most (0: none). Default 0. */
+  maxMachineClusters?: number;
 }
 
 const ROLES = ['server', 'client', 'server client'];
@@ -104,5 +136,60 @@ export function planRound(seed: number, round: number, options: PlanOptions): Ro
     faults.push({ kind: rng.pick(options.faultKinds), atMs: rng.int(0, 3000), durationMs: rng.int(300, 2500), target: rng.int(0, 1000) });
   }
   faults.sort((a, b) => a.atMs - b.atMs);
-  return { round, clusters, faults };
+  const machines = (options.maxMachineClusters ?? 0) > 0 ? planMachines(seed, round, options.maxMachineClusters ?? 0, clusters) : undefined;
+  return { round, clusters, faults, ...(machines ? { machines } : {}) };
+}
+
+/**
+ * The round's machines and their clusters, from a PRNG stream of their own
+ * (so the rest of a seed's schedule is what it was before machines existed):
+ * three testboxes, the first two with 1-3 machines, the third with 0-2 (with
+ * none, its clusters end not_admitted at their admit timeout); machines that
+ * come late, leave after their job, or die (their lease lapses), and some that
+ * come back; 1- to 3-node clusters on those testboxes, appended to `clusters`.
+ */
+function planMachines(seed: number, round: number, max: number, clusters: ClusterPlan[]): MachinesPlan {
+  const rng = new Prng((seed * 1_000_003 + round) ^ 0x6d616368);
+  const testboxes = [0, 1, 2].map((k) => `m${round}x${k}`);
+  const machines: MachinePlan[] = [];
+  for (let tb = 0; tb < 3; tb++) {
+    const count = tb < 2 ? rng.int(1, 3) : rng.chance(0.35) ? 0 : rng.int(1, 2);
+    for (let i = 0; i < count; i++) {
+      const events: MachineEvent[] = [{ atMs: rng.chance(0.7) ? 0 : rng.int(300, 4000), kind: 'come' }];
+      const fate = rng.next();
+      if (fate < 0.45) {
+        const kind = fate < 0.2 ? 'leave' : 'die';
+        const at = (events[0] as MachineEvent).atMs + rng.int(500, 6000);
+        events.push({ atMs: at, kind });
+        if (rng.chance(0.4)) events.push({ atMs: at + rng.int(500, 4000), kind: 'come' });
+      }
+      machines.push({ id: `m${round}x${tb}n${i}`, testbox: tb, events });
+    }
+  }
+  const n = rng.int(1, max);
+  for (let c = 0; c < n; c++) {
+    const size = rng.int(1, 3);
+    const odd = rng.chance(0.3) ? rng.int(0, size - 1) : -1;
+    const oddKind = rng.pick<Behaviour>(['fail', 'hang', 'die']);
+    const nodes: NodePlan[] = [];
+    const tbs: number[] = [];
+    for (let i = 0; i < size; i++) {
+      tbs.push(rng.int(0, 2));
+      nodes.push({
+        roles: size === 1 ? 'server client' : rng.pick(ROLES),
+        behaviour: i === odd ? oddKind : 'pass',
+        at: rng.pick(AT),
+        legacy: false,
+        duplicate: rng.chance(0.15),
+        reorder: rng.chance(0.15),
+        late: rng.chance(0.1),
+        // A node holds its machine a while before its first report: machines are busy, clusters wait.
+        startMs: rng.int(200, 2500),
+      });
+    }
+    if (!nodes.some((x) => x.roles.includes('server'))) nodes[0]!.roles = 'server client';
+    if (!nodes.some((x) => x.roles.includes('client'))) nodes[nodes.length - 1]!.roles = 'server client';
+    clusters.push({ nodes, submitMs: rng.int(0, 4000), machineTestboxes: tbs });
+  }
+  return { testboxes, machines, admitTimeoutMs: 5000 };
 }

@@ -3,6 +3,7 @@ import type { ClusterView } from '../src/cluster/view';
 import { BARRIERS } from '../src/core/states';
 import type { ClusterEvent } from '../src/fold/outcome';
 import type { QueueSet } from '../src/queue/queues';
+import { NotFoundError, errorMessage } from '../src/core/errors';
 
 /**
  * The servers' side of a chaos run, read after each cluster of a round
@@ -16,6 +17,23 @@ export interface NodeJobRecord {
   state: string;
   returnvalue?: unknown;
   failedReason?: string;
+  /** When it was moved to active (handed out, or locked by the reaper to fail it), ms. */
+  processedOn?: number;
+}
+
+/** A cluster's admission, from its meta (DESIGN §9). */
+export interface AdmissionRecord {
+  created?: number;
+  /** When it was admitted (absent: never). */
+  admitted?: number;
+  /** `fifo` or `reports` when admitted by a FIFO take or its nodes' reports; absent when admission assigned it. */
+  admittedBy?: string;
+  /** Node job -> machine, written with `admitted`. */
+  assign: Record<string, string>;
+  /** Testbox -> node jobs. */
+  needs: Record<string, string[]>;
+  admitTimeoutMs?: number;
+  endCause?: string;
 }
 
 export interface ClusterRecord {
@@ -27,6 +45,11 @@ export interface ClusterRecord {
   folded: Set<string>;
   /** Each node job's BullMQ record (absent: not read). */
   nodeJobs?: Map<string, NodeJobRecord>;
+  admission?: AdmissionRecord;
+  /** Why `view` is absent: the cluster is unknown, or the read kept failing (Redis down). */
+  viewError?: string;
+  /** `nodeJobs` were read past the cluster's retention: a record retention removed reads `unknown`. */
+  nodeJobsLate?: boolean;
 }
 
 /** What retention must remove of a cluster, read from its meta while it is there. */
@@ -58,14 +81,55 @@ export async function readNodeJob(queues: QueueSet, queue: string, id: string): 
   const state = await q.getJobState(id);
   const job = await q.getJob(id);
   if (!job || state === 'unknown') return { state: 'unknown' };
-  return { state, returnvalue: job.returnvalue, failedReason: job.failedReason || undefined };
+  return { state, returnvalue: job.returnvalue, failedReason: job.failedReason || undefined, ...(job.processedOn ? { processedOn: job.processedOn } : {}) };
+}
+
+/** A cluster's view; a read that fails other than "unknown cluster" (Redis restarting) is tried again for up to 20 s. */
+async function readView(store: ClusterStore, cid: string): Promise<{ view?: ClusterView; error?: string }> {
+  for (const until = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 250))) {
+    try {
+      return { view: await store.readCluster(cid) };
+    } catch (err) {
+      if (err instanceof NotFoundError || Date.now() > until) return { error: errorMessage(err) };
+    }
+  }
 }
 
 export async function readRecord(store: ClusterStore, cid: string, jobs: string[], folded: Map<string, Set<string>>, nodeJobs?: Map<string, NodeJobRecord>): Promise<ClusterRecord> {
-  const view = await store.readCluster(cid).catch(() => undefined);
+  const { view, error } = await readView(store, cid);
   const raw = await store.redis.xrange(store.keys.events(cid), '-', '+');
   const events = raw.map(([id, f]) => ({ ...(JSON.parse(f[1] as string) as ClusterEvent), id }));
-  return { cid, jobs, view, events, folded: folded.get(cid) ?? new Set(), ...(nodeJobs ? { nodeJobs } : {}) };
+  return { cid, jobs, view, events, folded: folded.get(cid) ?? new Set(), ...(nodeJobs ? { nodeJobs } : {}), admission: await readAdmission(store, cid), ...(error ? { viewError: error } : {}) };
+}
+
+export async function readAdmission(store: ClusterStore, cid: string): Promise<AdmissionRecord> {
+  const [created, admitted, by, assign, needs, timeout, cause] = await store.redis.hmget(
+    store.keys.meta(cid),
+    'created',
+    'admitted',
+    'admitted_by',
+    'assign',
+    'needs',
+    'admit_timeout_ms',
+    'end_cause',
+  );
+  const json = <T>(s: string | null | undefined, dflt: T): T => {
+    try {
+      return s ? (JSON.parse(s) as T) : dflt;
+    } catch {
+      return dflt;
+    }
+  };
+  const num = (s: string | null | undefined): number | undefined => (s && Number.isFinite(Number(s)) ? Number(s) : undefined);
+  return {
+    created: num(created),
+    admitted: num(admitted),
+    ...(by ? { admittedBy: by } : {}),
+    assign: json(assign, {}),
+    needs: json(needs, {}),
+    admitTimeoutMs: num(timeout),
+    ...(cause ? { endCause: cause } : {}),
+  };
 }
 
 /** What retention will have to remove of `cid`, and when it ended if it has; undefined when its meta is gone. */

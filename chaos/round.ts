@@ -35,6 +35,10 @@ export interface CampaignResult {
   retentionChecked: number;
   /** Traces of those clusters found when they had just settled (what retention had to remove). */
   tracesBefore: number;
+  /** Admission snapshots (machines, reservations, assignments) read and checked while rounds ran. */
+  snapshotsChecked: number;
+  /** Clusters run by machines through admission: admitted, and ended not_admitted. */
+  machineClusters: { total: number; admitted: number; notAdmitted: number };
   violations: RoundViolation[];
   ms: number;
   /** `--ha`: for each primary killed or frozen, ms from the failure to the sentinels' `+switch-master`. */
@@ -60,6 +64,8 @@ export interface RoundContext {
   endGraceMs: number;
   /** Ended (or ending) clusters not yet seen gone after retention. */
   pending: { target: RetentionTarget; round: number; shown: HistoryLine[] }[];
+  /** Dead machines' agents still unwinding (their `done` retried on a closed connection). */
+  unwinding: Promise<void>[];
 }
 
 /** A cluster the harness submitted in a round, and what was read of it once it settled. */

@@ -13,6 +13,8 @@ export function summaryTable(r: CampaignResult): string {
     ['reports checked', String(r.reportsChecked)],
     ['node job records checked', String(r.recordsChecked)],
     ['clusters checked gone after retention', String(r.retentionChecked)],
+    ['clusters on machines (admitted / ended not_admitted)', `${r.machineClusters.total} (${r.machineClusters.admitted} / ${r.machineClusters.notAdmitted})`],
+    ['admission snapshots checked', String(r.snapshotsChecked)],
     ...(r.failoverMs.length > 0 ? [['failovers (ms to +switch-master, median / max)', `${r.failoverMs.length} (${median(r.failoverMs)} / ${Math.max(...r.failoverMs)})`] as [string, string]] : []),
     ['violations', String(r.violations.length)],
     ['time', `${(r.ms / 1000).toFixed(0)} s`],

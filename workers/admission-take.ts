@@ -17,6 +17,11 @@ export interface AdmittedJob {
   waitedMs: number;
 }
 
+/** A refusal; one for a machine id in use by another agent may pass once that agent's lease lapses (a restart): retryable. */
+function refused(r: { reason: string; in_use?: boolean }): TakeReply {
+  return r.in_use ? { ok: false, reason: r.reason, retryable: true, in_use: true } : { ok: false, reason: r.reason };
+}
+
 /**
  * A take from an agent that names its machine (DESIGN §9): one admit-take.lua
  * call renews the machine's lease, runs an admission pass and moves the node
@@ -32,10 +37,10 @@ export async function admissionTake(
   const args = { machine: req.machine, testbox, leaseMs: req.lease_ms ?? DEFAULT_MACHINE_LEASE_MS, session: req.session ?? req.machine, last: req.last ?? '' };
   if (req.renew || req.leave) {
     const r = await (req.leave ? admission.leave(args) : admission.renew(args));
-    return r.ok ? { ok: true, job: null } : { ok: false, reason: r.reason };
+    return r.ok ? { ok: true, job: null } : refused(r);
   }
   const r = await admission.take({ ...args, lock: randomUUID() });
-  if (!r.ok) return { ok: false, reason: r.reason };
+  if (!r.ok) return refused(r);
   if (r.state !== 'running') return { ok: true, job: null };
   const job = (await Job.fromId(workerFor(testbox), r.job)) as Job<NodeJob> | undefined;
   if (!job?.id) return { ok: false, reason: `node job ${r.job} assigned to machine ${req.machine} is missing from queue ${r.queue}`, retryable: true };

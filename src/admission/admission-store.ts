@@ -23,6 +23,8 @@ export interface MachineRecord {
   /** Its node job was moved to active for it (handed out). */
   taken?: boolean;
   reserved_for?: string;
+  /** The agent process (session) that holds the machine id: another is refused while its lease lives. */
+  agent?: string;
   gone_at?: number;
   /** A gone machine's state before its lease lapsed. */
   was?: string;
@@ -32,7 +34,7 @@ export interface MachineRecord {
 export type AdmitTake =
   | { ok: true; state: 'running'; job: string; cluster: string; queue: string; lock: string; admitted: number; fresh: boolean; waited_ms: number }
   | { ok: true; state: 'idle' | 'reserved' | 'none'; reserved_for?: string; admitted: number }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; in_use?: boolean };
 
 export interface TakeArgs {
   machine: string;

@@ -51,13 +51,17 @@ export async function explainWaiting(store: AdmissionStore, defaultAdmitTimeoutM
     store.redis.time(),
   ]);
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  // The workers' sweep indexes each waiting cluster's admit deadline with the workers' --admit-timeout
+  // (`cs/admit/due`): that one holds, not this process's default, which status and the web page only guess.
+  const due = cids.length > 0 ? await store.redis.zmscore(store.keys.admitDue, ...cids) : [];
   const out: WaitingCluster[] = [];
-  for (const cid of cids) {
+  for (const [i, cid] of cids.entries()) {
     const [needsRaw, created, timeout, reservedRaw] = await store.redis.hmget(store.keys.meta(cid), 'needs', 'created', 'admit_timeout_ms', 'reserved');
     if (!needsRaw || !created) continue;
     const needs = JSON.parse(needsRaw) as Record<string, string[]>;
     const since = Number(created);
-    const admitTimeoutMs = Number(timeout) || defaultAdmitTimeoutMs;
+    const indexed = due[i];
+    const admitTimeoutMs = Number(timeout) || (indexed !== null && indexed !== undefined ? Number(indexed) - since : defaultAdmitTimeoutMs);
     out.push({
       cluster: cid,
       waitingMs: now - since,

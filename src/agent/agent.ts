@@ -47,6 +47,11 @@ export interface AgentOptions {
   machineId?: string;
   /** The machine's lease, renewed by every take and, while a job runs, every third of it, ms. Default 15 000. */
   leaseMs?: number;
+  /**
+   * Runs a node job's life in place of runLife and the program runner (the
+   * chaos campaign's recording nodes). Default: runLife.
+   */
+  life?: (job: NodeJob, signal: AbortSignal | undefined) => Promise<LifeResult>;
 }
 
 /** The default machine id: host name and testbox, so two agents on one host are two machines. */
@@ -86,6 +91,8 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
       said = line;
     };
     let last = 0;
+    // Since when the dispatcher has said this machine id is in use by another agent (0: it has not).
+    let inUseSince = 0;
     while (!opts.signal?.aborted) {
       let reply: TakeReply;
       try {
@@ -104,6 +111,19 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
         else say(`take: ${errorMessage(err)}; retrying`);
         reply = { ok: true, job: null };
       }
+      if (!reply.ok && reply.in_use) {
+        // Another agent holds this machine id. A restart of this machine passes once the old process's lease
+        // lapses (one lease); an agent still refused after two leases is a second agent with the same id.
+        inUseSince ||= Date.now();
+        if (Date.now() - inUseSince > 2 * leaseMs) {
+          out.notice(`the dispatcher refused: ${reply.reason}; still so after ${2 * leaseMs} ms (two leases), so another agent runs as machine ${machine}`);
+          return EXIT_CODES.setup_error;
+        }
+        say(`the dispatcher refused machine ${machine} for now: ${reply.reason}; asking again until that agent's lease lapses`);
+        await pause(pollMs, opts.signal);
+        continue;
+      }
+      inUseSince = 0;
       if (!reply.ok) {
         if (reply.retryable) {
           // Redis could not serve the take just now (out of memory, restarting): a passing fault, not this node's.
@@ -170,6 +190,7 @@ export async function runAgent(nc: NatsConnection, subjects: Subjects, opts: Age
 }
 
 async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts: AgentOptions): Promise<LifeResult> {
+  if (opts.life) return opts.life(job, opts.signal);
   const client = new NodeClient(nc, subjects, { cluster: job.cluster, job: job.job_id, token: job.token }, { onNotice: (l) => opts.output.notice(`${job.job_id}: ${l}`) });
   try {
     return await runLife(job, client, {

@@ -37,8 +37,11 @@ export const TakeRequestSchema = z.strictObject({
 export type TakeRequest = z.infer<typeof TakeRequestSchema>;
 
 /** dispatcher -> node: a job and the lock token that ends it, or no job. */
-/** `retryable`: Redis could not serve it just now (out of memory, restarting): ask again. */
-export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; job: null } | { ok: false; reason: string; retryable?: true };
+/**
+ * `retryable`: Redis could not serve it just now (out of memory, restarting), or (`in_use`) the machine id is held by
+ * another agent process whose lease still lives (a restart passes once it lapses; a second agent never does): ask again.
+ */
+export type TakeReply = { ok: true; job: NodeJob; lock: string } | { ok: true; job: null } | { ok: false; reason: string; retryable?: true; in_use?: true };
 
 /** node -> dispatcher: the node job ended. */
 export const DoneRequestSchema = z.strictObject({

@@ -58,8 +58,13 @@ test('a two-node cluster is not handed out while its partner testbox has no mach
 
 test("a machine that says it ran its job is idle again; a new agent process on a machine does not get the old process's job", async () => {
   const [s1] = await submitInline(res, lab.config, job(), ONE);
-  const first = await take('ta', 'a1', { session: 'p1' });
+  const first = await take('ta', 'a1', { session: 'p1', lease_ms: 1000 });
   expect(jobOf(first)).toBe(s1!.jobs[0]!.job_id);
+  // A new agent process while the old one's lease lives is refused (it may be a second agent with the same id) ...
+  expect(await take('ta', 'a1', { session: 'p2' })).toEqual({ ok: false, retryable: true, in_use: true, reason: expect.stringMatching(/^machine id a1 is in use by another agent/) });
+  // ... and once that lease lapsed, it is the machine again, without the old process's job.
+  const seen = (await lab.workers.admission.machines())[0]!.seen;
+  await eventually(async () => (await lab.workers.store.now()) > seen + 1100, "p1's lease to lapse");
   expect(jobOf(await take('ta', 'a1', { session: 'p2' }))).toBeNull();
   const [s2] = await submitInline(res, lab.config, job(), ONE);
   expect(jobOf(await take('ta', 'a1', { session: 'p2', last: '' }))).toBe(s2!.jobs[0]!.job_id);
@@ -109,6 +114,39 @@ test('a waiting cluster reserves idle machines after --reserve-after only while 
   expect(await w.admission.waiting()).toContain(y!.cluster);
 });
 
+test("a reservation is released in the same call that leaves its cluster's testbox without a live machine: a leave, or a renew that finds a lease lapsed", async () => {
+  await lab.workers.close();
+  const { startWorkers } = await import('../../workers');
+  // No sweep pass during the test: only the calls below act.
+  const w = res.add(await startWorkers(lab.config, { sweepEveryMs: 600_000, admission: { reserveAfterMs: 1 } }), (x) => x.close());
+  const state = async (id: string): Promise<unknown> => (await w.admission.machines()).find((m) => m.id === id);
+  const busyOn = async (tb: string, machine: string, leaseMs: number): Promise<string> => {
+    const [s] = await submitInline(res, lab.config, job(), `nodes:\n  ${tb}--1: { roles: [client] }\n`);
+    expect(jobOf(await take(tb, machine, { lease_ms: leaseMs }))).toBe(s!.jobs[0]!.job_id);
+    return s!.jobs[0]!.job_id;
+  };
+  // b1 is busy; X (ta + tb) reserves a1.
+  const s2 = await busyOn('tb', 'b1', 60_000);
+  const [x] = await submitInline(res, lab.config, job(), PAIR);
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  expect(await state('a1')).toMatchObject({ state: 'reserved', reserved_for: x!.cluster });
+  // b1, tb's only machine, leaves: a1 is idle when the leave is answered.
+  expect(await take('tb', 'b1', { leave: true, last: s2 })).toEqual({ ok: true, job: null });
+  expect(await state('a1')).toMatchObject({ state: 'idle' });
+  // X waits for tb, which has no live machine now. d1 is busy (1 s lease); X2 (ta + td) reserves a1.
+  // d1's lease lapses; the first call after that is c1's renew (another testbox): it finds the lapse and
+  // releases a1 in the same call.
+  const s4 = await busyOn('td', 'd1', 1000);
+  const c1 = await busyOn('tc', 'c1', 60_000);
+  const [x2] = await submitInline(res, lab.config, job(), 'nodes:\n  ta--1: { roles: [server] }\n  td--1: { roles: [client] }\n');
+  expect(jobOf(await take('ta', 'a1'))).toBeNull();
+  expect(await state('a1')).toMatchObject({ state: 'reserved', reserved_for: x2!.cluster });
+  await eventually(async () => (await w.store.now()) > ((await state('d1')) as { seen: number }).seen + 1100, "d1's lease to lapse");
+  expect(await take('tc', 'c1', { renew: true, last: c1 })).toEqual({ ok: true, job: null });
+  expect(await state('d1')).toMatchObject({ state: 'gone', job: s4 });
+  expect(await state('a1')).toMatchObject({ state: 'idle' });
+});
+
 test('barrier deadlines count from admission: a cluster that waited longer than its cluster_timeout still has all of it at start', async () => {
   const [x] = await submitInline(res, lab.config, job('cluster_timeout: 2s'), PAIR);
   const cid = x!.cluster;
@@ -142,4 +180,17 @@ test('status explains a waiting cluster: a partner testbox busy in another clust
     `testbox tb: 1 machine busy in ${busy!.cluster} (b1) (needs 1)`,
     expect.stringMatching(/^testbox tc: no live machine for \S+ \(needs 1\)$/),
   ]);
+});
+
+test("status and the web page give a waiting cluster the workers' --admit-timeout, not their own default", async () => {
+  await lab.workers.close();
+  const { startWorkers } = await import('../../workers');
+  const w = res.add(await startWorkers(lab.config, { sweepEveryMs: 100, admission: { admitTimeoutMs: 20_000 } }), (x) => x.close());
+  const [y] = await submitInline(res, lab.config, job(), PAIR);
+  const redis = res.redis(lab.config);
+  await eventually(async () => (await redis.zscore(w.store.keys.admitDue, y!.cluster)) !== null, "the sweep to index Y's admit deadline");
+  // explainWaiting's own default (1 h) is what `cluster-sync status` has: the workers' 20 s holds.
+  const [explained] = await explainWaiting(w.admission);
+  const created = Number(await redis.hget(w.store.keys.meta(y!.cluster), 'created'));
+  expect(explained).toMatchObject({ cluster: y!.cluster, admitTimeoutMs: 20_000, admitDeadline: created + 20_000 });
 });

@@ -187,11 +187,21 @@ test("a dead node's job must be failed by the dispatcher (dead node or end grace
   ]);
 });
 
-test('legacy nodes (no take) have their records left alone', () => {
+test("legacy nodes (no take): the record check leaves their jobs alone; admission's reaper must not leave them waiting", () => {
   const { h, rec } = withRecords();
   const legacy = h.filter((l) => !(l.job === 'cs-2' && (l.kind === 'take' || l.kind === 'done')));
-  rec.nodeJobs!.set('cs-2', { state: 'waiting' });
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: 'its cluster cs-1 aborted before any machine took this node job' });
   expect(check(legacy, rec)).toEqual([]);
+  rec.nodeJobs!.set('cs-2', { state: 'waiting' });
+  expect(check(legacy, rec)).toEqual(['admission: node job cs-2 is still waiting in its testbox queue after its cluster ended']);
+});
+
+test('a node job record read after retention removed it (a fault made the reads late) is not checked; read in time, unknown is a violation', () => {
+  const { h, rec } = withRecords();
+  rec.nodeJobs!.set('cs-2', { state: 'unknown' });
+  expect(check(h, rec).filter((m) => m.startsWith('record: node job cs-2'))).toHaveLength(1);
+  rec.nodeJobsLate = true;
+  expect(check(h, rec)).toEqual([]);
 });
 
 test('an ended cluster with traces left past its retention is a retention violation; before then it is waited for', () => {
