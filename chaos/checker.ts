@@ -358,8 +358,9 @@ export async function checkPending(ctx: ServerCheckContext, drain: boolean): Pro
 }
 
 /**
- * Integrity: every cluster in Redis that the harness did not submit itself
- * (the scheduler's) is whole: meta, ids and node jobs all there, or absent.
+ * Integrity: every cluster in Redis that the harness was not told it
+ * submitted (the scheduler's, and its own whose submit failed, e.g. not
+ * replicated in time) is whole: meta, ids and node jobs all there, or absent.
  * One seen half there is looked at again until it is whole or gone, for up
  * to the workers' `--submit-grace` + two sweeps + the recovery bound: the
  * reaper finishes or removes a half-written cluster after the grace, and
@@ -376,9 +377,11 @@ export async function wholeOrAbsent(ctx: ServerCheckContext, round: number): Pro
     const view = await store.readCluster(cid).catch(() => undefined);
     const token = await store.token(cid);
     if (!view || !token) return [`cluster ${cid} is half there: state ${view ? 'present' : 'missing'}, meta ${token ? 'present' : 'missing'}`];
+    // Each node job in its own testbox's queue, as the meta names it (the scheduler's clusters use chaos-sched--N, the harness's its own).
+    const where = await store.nodeQueues(cid);
     for (const n of view.nodes) {
       const owner = await store.clusterOfJob(n.job);
-      const job = await queues.get(testboxQueueName('chaos-sched')).getJob(n.job);
+      const job = await queues.get(where[n.job] ?? testboxQueueName('chaos-sched')).getJob(n.job);
       if (owner !== cid || !job) problems.push(`cluster ${cid} is half there: node ${n.job} ${owner !== cid ? 'has no id map entry' : 'has no node job queued'}`);
     }
     return problems;
