@@ -53,6 +53,13 @@ export interface CampaignOptions {
   /** The workers' `--end-grace`, ms: a node job whose node never said done is failed this long after its cluster ended. Default 3000. */
   endGraceMs?: number;
   log?: (line: string) => void;
+  /** Once aborted, no further round is started; the campaign checks what it ran and stops its servers. */
+  signal?: AbortSignal;
+  /**
+   * Errors of the campaign process itself seen outside any check (main.ts puts its unhandled promise
+   * rejections here): each is an integrity violation of the round that was running.
+   */
+  harnessErrors?: string[];
 }
 
 function jobText(): string {
@@ -128,12 +135,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       pending: [],
     };
     const first = options.fromRound ?? 0;
-    for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
+    for (let round = first; round < first + options.rounds && Date.now() < stopAt && !options.signal?.aborted; round++) {
       const plan = planRound(seed, round, planOptions);
       const r = await runRound(plan, rctx);
       result.rounds++;
       const deaths = env.deaths.splice(0);
       for (const d of deaths) r.push({ round, invariant: 'integrity', message: `a process died that was not killed: ${d}`, lines: [] });
+      for (const e of options.harnessErrors?.splice(0) ?? []) r.push({ round, invariant: 'integrity', message: `the campaign process met an unhandled error: ${e}`, lines: [] });
       r.push(...(await checkPending(rctx, false)));
       for (const v of r) log(describeViolation(seed, v));
       for (const line of workerLinesAbout(env, r)) log(line);
