@@ -60,6 +60,8 @@ export interface CampaignOptions {
    * rejections here): each is an integrity violation of the round that was running.
    */
   harnessErrors?: string[];
+  /** Where each worker's and the scheduler's whole output is written, one file per process. Default: only their last lines are kept. */
+  logDir?: string;
 }
 
 function jobText(): string {
@@ -105,7 +107,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   if (retentionMs <= endGraceMs + 2000)
     throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
   // With --ha a submit may wait out a failover (seconds): the reaper must not take it for a dead submitter meanwhile.
-  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false);
+  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false, options.logDir);
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;

@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
     .option('--retention-ms <ms>', "the workers' --retention: each ended cluster must be gone this long after it ended", int('--retention-ms'), 8000)
+    .option('--log-dir <dir>', "write each worker's and the scheduler's whole output there, one file per process")
     .option('--end-grace-ms <ms>', "the workers' --end-grace: a node job whose node never said done is failed this long after its cluster ended", int('--end-grace-ms'), 3000)
     .parse();
   const o = program.opts<{
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     recoveryMs: number;
     retentionMs: number;
     endGraceMs: number;
+    logDir?: string;
   }>();
   const known: readonly string[] = o.ha ? HA_FAULT_KINDS : FAULT_KINDS;
   const kinds = o.faults === undefined ? known : o.faults.split(',').filter(Boolean);
