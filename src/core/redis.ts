@@ -87,6 +87,7 @@ export function redactUrl(url: string): string {
  *   detector's connections to the sentinels open, so a process that quit
  *   every client never exits (redis/ioredis#1362): a quit also disconnects.
  * Should the client still end without being closed, it connects again.
+ * Closed means `quit()` or `disconnect()` since the last `connect()`.
  */
 function sentinelClient(options: RedisOptions): Redis {
   const state: CloseState = { closing: false };
@@ -94,6 +95,13 @@ function sentinelClient(options: RedisOptions): Redis {
   client.on('error', () => undefined);
   const quit = client.quit.bind(client);
   const disconnect = client.disconnect.bind(client);
+  const connect = client.connect.bind(client);
+  // A client closed on purpose may be opened again (BullMQ disconnects its blocking connection to
+  // interrupt a wait, then connects it): from then on it is not closing any more.
+  client.connect = (callback?: Parameters<Redis['connect']>[0]) => {
+    if (client.status === 'wait' || client.status === 'end') state.closing = false;
+    return connect(callback);
+  };
   client.quit = async (callback?: Parameters<Redis['quit']>[0]) => {
     state.closing = true;
     try {
