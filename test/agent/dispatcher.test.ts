@@ -156,6 +156,31 @@ test('Redis out of memory: a take is refused as retryable (the agent asks again)
   expect(await bullJob(res, lab.config, 'node', cluster!.jobs[1]!.job_id)).toMatchObject({ state: 'active' });
 });
 
+test('Redis refusing writes when the node says done: the done is refused as retryable, the job stays held, and the done asked again ends it as the node said', async () => {
+  // A failover or an out-of-memory Redis refused the end: dropped then, the job stayed active for ever
+  // once its node gave up (a chaos --ha run). The lock outlives the refusal window; its extensions go on after.
+  const holder = dispatcher(2000);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const j1 = cluster!.jobs[0]!;
+  const a = await ask(subjects.take('node'), { v: 1 });
+  const done = { v: 1, job: j1.job_id, lock: a.lock, ok: false, outcome: 'test_failed', reason: 'test t exited with code 1' };
+  // What a promoted replica answers until its replicas are back (min-replicas-to-write): NOREPLICAS for every write.
+  const redis = res.redis(lab.config);
+  await redis.config('SET', 'min-replicas-to-write', '1');
+  let refused: Record<string, unknown>;
+  try {
+    refused = await ask(subjects.done('node'), done);
+  } finally {
+    await redis.config('SET', 'min-replicas-to-write', '0');
+  }
+  expect(refused).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('NOREPLICAS') });
+  expect(holder.holding).toEqual([j1.job_id]);
+  expect(await bullJob(res, lab.config, 'node', j1.job_id)).toMatchObject({ state: 'active' });
+  expect(await ask(subjects.done('node'), done)).toEqual({ ok: true });
+  expect(await bullJob(res, lab.config, 'node', j1.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t exited with code 1' });
+  expect(holder.holding).toEqual([]);
+});
+
 test('a job moved to active by a dispatcher that died before recording its lock (or replying) is failed once its cluster ended and the grace passed', async () => {
   const workers = res.add(await startWorkers(lab.config, { dispatcher: { endGraceMs: 200 } }), (w) => w.close());
   const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
