@@ -46,6 +46,7 @@ export class RecordingClient extends NodeClient {
   }
 
   override async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string } = {}): Promise<void> {
+    if (kind !== 'heartbeat' && Date.now() < this.pausedUntil) this.history.add({ kind: 'held', cluster: this.id.cluster, job: this.id.job, what: kind });
     while (Date.now() < this.pausedUntil) await sleep(Math.min(100, this.pausedUntil - Date.now()));
     const p = super.report(kind, extra); // takes its id synchronously
     const id = this.lastId;
