@@ -1,11 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { NodeClient } from '../src/client/node-client';
-import { startHaSet, watchSwitchMaster } from '../src/services/ha-servers';
-import type { HaSet } from '../src/services/ha-servers';
-import { FoldTracker, submitBenchClusters } from './clusters';
+import { startHaSet } from '../src/services/ha-servers';
+import { FoldTracker } from './clusters';
 import { Environment } from './environment';
+import { measureFailover } from './failover';
+import type { FailoverSample } from './failover';
 import { isolatedLatency } from './latency';
 import { ramp } from './throughput';
 import { idleCommandsPerSecond } from './wait-cost';
@@ -13,16 +14,20 @@ import { summarize } from './stats';
 import type { Summary } from './stats';
 
 /**
- * `node dist/bench/ha.js [--failovers N] [--quick]`: single Redis against
- * Redis behind Sentinel (a primary, 2 replicas, 3 sentinels, every
+ * `node dist/bench/ha.js [--failovers N] [--load C] [--quick]`: single Redis
+ * against Redis behind Sentinel (a primary, 2 replicas, 3 sentinels, every
  * "accepted" after `WAIT 1`), side by side in one run with the same worker
  * count: barrier latency one at a time (p50/p99), the throughput ramp
  * (folds/s at saturation, Redis commands per report at that level); then
- * the failover: the primary SIGKILLed N times, each time the time from its
- * death to the first barrier answered again, and to +switch-master.
+ * the failover (bench/failover.ts): the primary SIGKILLed N times while C
+ * clusters of 4 nodes report, each time the time from its death to
+ * +switch-master and to the first barrier answered again, and the accepted
+ * reports lost.
  */
 
 const ROOT = path.resolve(__dirname, '../..');
+/** The machine's 1, 5 and 15 minute load averages, rounded: the machine may be shared. */
+const loadAverage = (): number[] => loadavg().map((l) => Math.round(l * 10) / 10);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 interface ModeResult {
@@ -47,71 +52,42 @@ async function measure(mode: string, env: Environment, o: { barriers: number; le
   return { mode, barrier: isolated.latency, saturationPerSecond: r.saturationPerSecond, commandsPerReport: top.redisCommandsPerReport, p99AtSaturationMs: top.latency.p99 };
 }
 
-interface Failover {
-  /** Primary's death to the sentinels' +switch-master, ms. */
-  switchMs: number;
-  /** Primary's death to the first barrier answered again, ms. */
-  barrierMs: number;
-}
-
-/**
- * One failover: a 2-node cluster is ready; the primary is SIGKILLed and at
- * once both nodes wait at the start barrier; the time is that of the
- * answer. The dead primary is then started again and rejoins as a replica.
- */
-async function failover(set: HaSet, env: Environment): Promise<Failover> {
-  const [cluster] = await submitBenchClusters(env, 1, 2);
-  const nodes = cluster!.jobs.map(
-    (j) => new NodeClient(env.nodeConnection(), env.subjects, { cluster: j.cluster, job: j.job_id, token: j.token }, { requestTimeoutMs: 2000, maxBackoffMs: 50, giveUpAfterMs: 120_000 }),
-  );
-  await Promise.all(nodes.map((n) => n.start()));
-  const old = await set.primary();
-  const watch = await watchSwitchMaster(set.sentinels[0]!.port, set.masterName);
-  try {
-    const t0 = performance.now();
-    process.kill(old.pid, 'SIGKILL');
-    const switched = watch.next.then(() => performance.now() - t0);
-    const answers = await Promise.all(nodes.map((n) => n.wait('wait_start')));
-    const barrierMs = performance.now() - t0;
-    if (answers.some((a) => a.result !== 'start')) throw new Error(`barrier answered ${answers.map((a) => a.result).join(', ')}`);
-    const switchMs = await switched;
-    return { switchMs, barrierMs };
-  } finally {
-    watch.close();
-    await Promise.all(nodes.map((n) => n.close()));
-    await old.restart();
-    await set.ready();
-  }
-}
-
 async function main(): Promise<void> {
   const o = new Command('bench-ha')
-    .option('--failovers <n>', 'primaries killed', (v) => Number(v), 10)
+    .option('--failovers <n>', 'primaries killed', (v) => Number(v), 12)
+    .option('--load <clusters>', '4-node clusters living their life through each failover', (v) => Number(v), 10)
+    .option('--skip-throughput', 'only the failovers, not the side-by-side measurement')
     .option('--workers <n>', 'worker processes in both modes', (v) => Number(v), 1)
     .option('--quick', 'short levels and fewer barriers')
     .option('--out <dir>', 'where the JSON goes', path.join(ROOT, 'bench/results'))
     .parse()
-    .opts<{ failovers: number; workers: number; quick?: boolean; out: string }>();
+    .opts<{ failovers: number; load: number; skipThroughput?: boolean; workers: number; quick?: boolean; out: string }>();
   const shape = { barriers: o.quick ? 60 : 300, levels: o.quick ? [500, 1000, 2000, 4000] : [1000, 2000, 4000, 8000, 12000, 16000, 24000], seconds: o.quick ? 2 : 4, workers: o.workers };
   const envOpts = { nodeConnections: 4, workerNodeArgs: [], workerArgs: [], workerCwd: o.out };
   mkdirSync(o.out, { recursive: true });
   const modes: ModeResult[] = [];
-  const single = await Environment.start(envOpts);
-  try {
-    modes.push(await measure('single Redis', single, shape));
-  } finally {
-    await single.close();
+  const load = { start: loadAverage(), end: [0, 0, 0] };
+  if (!o.skipThroughput) {
+    const single = await Environment.start(envOpts);
+    try {
+      modes.push(await measure('single Redis', single, shape));
+    } finally {
+      await single.close();
+    }
   }
   const set = await startHaSet({ downAfterMs: 1000, failoverTimeoutMs: 5000 });
-  const failovers: Failover[] = [];
+  const failovers: FailoverSample[] = [];
   try {
     const { redisSentinels, redisMaster, natsUrl } = set.connection();
     const ha = await Environment.start({ ...envOpts, natsUrl, sentinels: { redisSentinels, redisMaster } });
     try {
-      modes.push(await measure('Sentinel, WAIT 1', ha, shape));
+      if (!o.skipThroughput) modes.push(await measure('Sentinel, WAIT 1', ha, shape));
+      await ha.setWorkers(o.workers);
       for (let i = 0; i < o.failovers; i++) {
-        const f = await failover(set, ha);
-        log(`failover ${i + 1}/${o.failovers}: +switch-master after ${f.switchMs.toFixed(0)} ms, first barrier answered after ${f.barrierMs.toFixed(0)} ms`);
+        const f = await measureFailover(set, ha, o.load);
+        log(
+          `failover ${i + 1}/${o.failovers}: +switch-master after ${f.switchMs.toFixed(0)} ms, first barrier answered after ${f.barrierMs.toFixed(0)} ms; ${f.accepted} reports accepted, ${f.lost} lost, ${f.unanswered} nodes unanswered, ${f.doubled} folded twice`,
+        );
         failovers.push(f);
       }
     } finally {
@@ -120,9 +96,20 @@ async function main(): Promise<void> {
   } finally {
     await set.stop();
   }
-  const fo = { switchMs: summarize(failovers.map((f) => f.switchMs)), barrierMs: summarize(failovers.map((f) => f.barrierMs)), runs: failovers };
+  load.end = loadAverage();
+  const sum = (k: 'accepted' | 'lost' | 'unanswered' | 'doubled'): number => failovers.reduce((a, f) => a + f[k], 0);
+  const fo = {
+    load: o.load,
+    switchMs: summarize(failovers.map((f) => f.switchMs)),
+    barrierMs: summarize(failovers.map((f) => f.barrierMs)),
+    accepted: sum('accepted'),
+    lost: sum('lost'),
+    unanswered: sum('unanswered'),
+    doubled: sum('doubled'),
+    runs: failovers,
+  };
   const file = path.join(o.out, `ha-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, JSON.stringify({ shape, modes, failover: fo }, null, 2) + '\n');
+  writeFileSync(file, JSON.stringify({ command: process.argv.slice(1).join(' '), loadAverage: load, shape, modes, failover: fo }, null, 2) + '\n');
   const row = (m: ModeResult): string => `| ${m.mode} | ${m.saturationPerSecond.toFixed(0)} | ${m.barrier.p50.toFixed(2)} | ${m.barrier.p99.toFixed(2)} | ${m.commandsPerReport?.toFixed(1) ?? '-'} |`;
   process.stdout.write(
     [
@@ -130,11 +117,19 @@ async function main(): Promise<void> {
       '| --- | ---: | ---: | ---: | ---: |',
       ...modes.map(row),
       '',
-      `failovers: ${failovers.length}; primary death -> +switch-master: median ${fo.switchMs.p50.toFixed(0)} ms (max ${fo.switchMs.max.toFixed(0)}); -> first barrier answered: median ${fo.barrierMs.p50.toFixed(0)} ms (max ${fo.barrierMs.max.toFixed(0)})`,
+      `load average (1, 5, 15 min) at the start ${load.start.join(', ')}, at the end ${load.end.join(', ')}`,
+      '',
+      `| failover | primary death -> +switch-master ms | -> first barrier answered ms | reports accepted meanwhile | lost | nodes unanswered | folded twice |`,
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...failovers.map((f, i) => `| ${i + 1} | ${f.switchMs.toFixed(0)} | ${f.barrierMs.toFixed(0)} | ${f.accepted} | ${f.lost} | ${f.unanswered} | ${f.doubled} |`),
+      `| median | ${fo.switchMs.p50.toFixed(0)} | ${fo.barrierMs.p50.toFixed(0)} | total ${fo.accepted} | ${fo.lost} | ${fo.unanswered} | ${fo.doubled} |`,
+      '',
       `results: ${file}`,
       '',
     ].join('\n'),
   );
+  // Nothing accepted may be lost, and every node answered: else the run failed, whatever its times.
+  if (fo.lost > 0 || fo.unanswered > 0 || fo.doubled > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

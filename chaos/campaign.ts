@@ -58,6 +58,15 @@ export interface CampaignOptions {
   /** The workers' `--end-grace`, ms: a node job whose node never said done is failed this long after its cluster ended. Default 3000. */
   endGraceMs?: number;
   log?: (line: string) => void;
+  /** Once aborted, no further round is started; the campaign checks what it ran and stops its servers. */
+  signal?: AbortSignal;
+  /**
+   * Errors of the campaign process itself seen outside any check (main.ts puts its unhandled promise
+   * rejections here): each is an integrity violation of the round that was running.
+   */
+  harnessErrors?: string[];
+  /** Where each worker's and the scheduler's whole output is written, one file per process. Default: only their last lines are kept. */
+  logDir?: string;
 }
 
 function jobText(c: ClusterPlan, machines: MachinesPlan | undefined): string {
@@ -116,7 +125,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   if (retentionMs <= endGraceMs + 2000)
     throw new Error(`--retention-ms (${retentionMs}) must exceed --end-grace-ms (${endGraceMs}) by over 2 s: node job records are read after the end grace, before retention removes them`);
   // With --ha a submit may wait out a failover (seconds): the reaper must not take it for a dead submitter meanwhile.
-  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false);
+  const env = new ChaosEnv(workers, retentionMs, endGraceMs, options.ha ? 10_000 : undefined, options.ha ?? false, options.logDir);
   let redis: Redis | undefined;
   let nc: NatsConnection | undefined;
   let queues: QueueSet | undefined;
@@ -148,12 +157,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       unwinding: [],
     };
     const first = options.fromRound ?? 0;
-    for (let round = first; round < first + options.rounds && Date.now() < stopAt; round++) {
+    for (let round = first; round < first + options.rounds && Date.now() < stopAt && !options.signal?.aborted; round++) {
       const plan = planRound(seed, round, planOptions);
       const r = await runRound(plan, rctx);
       result.rounds++;
       const deaths = env.deaths.splice(0);
       for (const d of deaths) r.push({ round, invariant: 'integrity', message: `a process died that was not killed: ${d}`, lines: [] });
+      for (const e of options.harnessErrors?.splice(0) ?? []) r.push({ round, invariant: 'integrity', message: `the campaign process met an unhandled error: ${e}`, lines: [] });
       r.push(...(await checkPending(rctx, false)));
       for (const v of r) log(describeViolation(seed, v));
       for (const line of workerLinesAbout(env, r)) log(line);

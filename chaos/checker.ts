@@ -58,6 +58,12 @@ const STATE_OF: Record<string, string> = { wait_start: 'start', wait_ready: 'rea
  */
 const DISPATCHER_REASON = /^aborted: no heartbeat|never reported the job's end$/;
 
+/**
+ * The failure of a node job never handed out whose cluster ended first (workers/admission.ts,
+ * workers/dispatch/take.ts: "node jobs of an ended cluster are never handed out and end with it").
+ */
+const NEVER_HANDED_OUT = /^its cluster \S+ (finished|aborted|ended \(.*\)) before any machine took this node job$/;
+
 /** Whether a node job's record says what its node said in its `done`. */
 function recordSays(r: NodeJobRecord, done: HistoryLine): boolean {
   if (done.what === 'passed') return r.state === 'completed' && (r.returnvalue as { outcome?: unknown } | undefined)?.outcome === 'passed';
@@ -263,8 +269,9 @@ export function checkRound(lines: HistoryLine[], clusters: ClusterUnderCheck[], 
         if (r.state === 'unknown' && rec.nodeJobsLate) continue; // read after retention removed it: not checked
         recordsChecked++;
         if (!took && never) {
-          // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never handed out.
-          if (!(r.state === 'failed' && DISPATCHER_REASON.test(r.failedReason ?? '')))
+          // It asked until its cluster ended: its job was handed out and the reply lost (then the end grace fails it), or never
+          // handed out (then it fails with its cluster, before any machine took it).
+          if (!(r.state === 'failed' && (DISPATCHER_REASON.test(r.failedReason ?? '') || NEVER_HANDED_OUT.test(r.failedReason ?? ''))))
             v(
               'record',
               `node job ${job}: its node asked for it until its cluster ended and never got it, and the record is ${describeRecord(r)} (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)`,
@@ -371,8 +378,9 @@ export async function checkPending(ctx: ServerCheckContext, drain: boolean): Pro
 }
 
 /**
- * Integrity: every cluster in Redis that the harness did not submit itself
- * (the scheduler's) is whole: meta, ids and node jobs all there, or absent.
+ * Integrity: every cluster in Redis that the harness was not told it
+ * submitted (the scheduler's, and its own whose submit failed, e.g. not
+ * replicated in time) is whole: meta, ids and node jobs all there, or absent.
  * One seen half there is looked at again until it is whole or gone, for up
  * to the workers' `--submit-grace` + two sweeps + the recovery bound: the
  * reaper finishes or removes a half-written cluster after the grace, and

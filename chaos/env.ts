@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { connectionEnv, withoutRedisEnv } from '../src/core/config';
@@ -28,21 +28,26 @@ export class Proc {
   expectedExit = false;
   readonly exited: Promise<void>;
 
+  /** `logDir`: where its whole output also goes, as `<name>-<pid>.log` (the tail is kept in any case). */
   constructor(
     readonly name: string,
     args: string[],
     env: NodeJS.ProcessEnv,
     onDeath: (p: Proc, how: string) => void,
+    logDir?: string,
   ) {
     this.child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const file = logDir ? createWriteStream(path.join(logDir, `${name.replace(/\W+/g, '-')}-${this.child.pid ?? 'x'}.log`)) : undefined;
     const keep = (d: Buffer): void => {
       this.tail = (this.tail + d.toString()).slice(-8000);
+      file?.write(d);
     };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         if (!this.expectedExit) onDeath(this, `exited with ${signal ?? `code ${code}`}; last output:\n${this.tail.split('\n').slice(-8).join('\n')}`);
+        file?.end();
         resolve();
       }),
     );
@@ -119,7 +124,11 @@ export class ChaosEnv {
     readonly endGraceMs: number,
     readonly submitGraceMs = 2000,
     readonly withHa = false,
-  ) {}
+    /** Where each worker's and scheduler's whole output goes (one file per process); none by default. */
+    readonly logDir?: string,
+  ) {
+    if (logDir) mkdirSync(logDir, { recursive: true });
+  }
 
   private env(level = 'info'): NodeJS.ProcessEnv {
     return { ...withoutRedisEnv(process.env), ...connectionEnv(this.config), CS_LOG_LEVEL: level };
@@ -147,7 +156,7 @@ export class ChaosEnv {
   /** 1 s locks: a killed worker's reports go to another within about 2 s. */
   async startWorker(i: number): Promise<Proc> {
     const args = ['worker', '--lock-ms', '1000', '--reserve-after', '1s', '--retention', `${this.retentionMs}ms`, '--end-grace', `${this.endGraceMs}ms`, '--submit-grace', `${this.submitGraceMs}ms`];
-    const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath);
+    const p = new Proc(`worker ${i}`, args, this.env(), this.onDeath, this.logDir);
     // One that never said so is stopped here: nothing else knows it, and its pipes kept jest alive for ever.
     await p.waitFor(/workers ready/).catch(async (err: unknown) => {
       await p.stop();
@@ -157,7 +166,7 @@ export class ChaosEnv {
   }
 
   async startScheduler(): Promise<void> {
-    this.scheduler = new Proc('scheduler', ['scheduler', '--port', String(this.schedulerPort), '--long-poll', '3', '--token', API_TOKEN], this.env('warn'), this.onDeath);
+    this.scheduler = new Proc('scheduler', ['scheduler', '--port', String(this.schedulerPort), '--long-poll', '3', '--token', API_TOKEN], this.env('warn'), this.onDeath, this.logDir);
     await this.scheduler.waitFor(/listening on/);
     this.schedulerUrl = `http://127.0.0.1:${this.schedulerPort}`;
   }

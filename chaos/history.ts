@@ -5,6 +5,7 @@
  * only this and the servers' records.
  */
 export type HistoryKind =
+  | 'held' // a report waits for its client's pause to end before it goes out (what: its kind)
   | 'send' // a report went out (NodeClient or the legacy endpoint)
   | 'ack' // the workers accepted it (it is durable)
   | 'reject' // the workers refused it
@@ -58,16 +59,22 @@ export class History {
 
 /**
  * True while a report of `cluster` that a node sent (or sent again) has no
- * acknowledgement, refusal or error yet. A node's life can end with one still
- * being retried (its wait answered by the cluster's abort while Redis refused
- * the report), so its fold records are read only once this is false.
+ * acknowledgement, refusal or error yet, or one is held by its client's
+ * pause and not sent yet. A node's life can end with one still being retried
+ * (its wait answered by the cluster's abort while Redis refused the report),
+ * or still held (its wait answered by the abort that its pause caused: a dead
+ * node), so its fold records are read only once this is false.
  */
 export function reportsInFlight(lines: readonly HistoryLine[], cluster: string): boolean {
   const open = new Map<string, number>();
+  const add = (key: string, n: number): void => void open.set(key, (open.get(key) ?? 0) + n);
   for (const l of lines) {
-    if (l.cluster !== cluster || !l.id || l.what === 'heartbeat') continue;
-    if (l.kind === 'send' || l.kind === 'dup') open.set(l.id, (open.get(l.id) ?? 0) + 1);
-    else if (l.kind === 'ack' || l.kind === 'reject' || l.kind === 'error') open.set(l.id, (open.get(l.id) ?? 0) - 1);
+    if (l.cluster !== cluster || l.what === 'heartbeat') continue;
+    if (l.kind === 'held') add(`held ${l.job} ${l.what}`, 1);
+    if (!l.id) continue;
+    if (l.kind === 'send') add(`held ${l.job} ${l.what}`, -1);
+    if (l.kind === 'send' || l.kind === 'dup') add(l.id, 1);
+    else if (l.kind === 'ack' || l.kind === 'reject' || l.kind === 'error') add(l.id, -1);
   }
   return [...open.values()].some((n) => n > 0);
 }

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     .option('--bound-ms <ms>', 'liveness bound without faults', int('--bound-ms'), 1000)
     .option('--recovery-ms <ms>', 'liveness bound after a fault', int('--recovery-ms'), 20_000)
     .option('--retention-ms <ms>', "the workers' --retention: each ended cluster must be gone this long after it ended", int('--retention-ms'), 8000)
+    .option('--log-dir <dir>', "write each worker's and the scheduler's whole output there, one file per process")
     .option('--end-grace-ms <ms>', "the workers' --end-grace: a node job whose node never said done is failed this long after its cluster ended", int('--end-grace-ms'), 3000)
     .parse();
   const o = program.opts<{
@@ -49,11 +50,28 @@ async function main(): Promise<void> {
     recoveryMs: number;
     retentionMs: number;
     endGraceMs: number;
+    logDir?: string;
   }>();
   const known: readonly string[] = o.ha ? HA_FAULT_KINDS : FAULT_KINDS;
   const kinds = o.faults === undefined ? known : o.faults.split(',').filter(Boolean);
   for (const k of kinds) if (!known.includes(k)) throw new Error(`--faults: unknown fault kind ${JSON.stringify(k)}${o.ha ? ' with --ha' : ''} (known: ${known.join(', ')})`);
-  const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[] });
+  // SIGINT / SIGTERM: no further round; what ran is checked, the servers and processes are stopped by PID.
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      process.stderr.write(`chaos: ${sig}: finishing the round under way, then checking and stopping everything\n`);
+      stop.abort();
+    });
+  }
+  // A rejection nobody handled is a bug of the harness or of what it calls: counted, not fatal (the servers would be left running).
+  const harnessErrors: string[] = [];
+  process.on('unhandledRejection', (reason) => {
+    const text = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+    process.stderr.write(`chaos: unhandled promise rejection: ${text}\n`);
+    harnessErrors.push(`unhandled promise rejection: ${text}`);
+  });
+  const result = await runCampaign({ ...o, faultKinds: kinds as FaultKind[], signal: stop.signal, harnessErrors });
+  for (const e of harnessErrors) result.violations.push({ round: result.rounds, invariant: 'integrity', message: `the campaign process met an unhandled error: ${e}`, lines: [] });
   process.stdout.write(
     `\n${summaryTable(result)}\n\nreplay: npm run chaos --${o.ha ? ' --ha' : ''} --seed ${result.seed} --rounds ${result.rounds}${o.fromRound ? ` --from-round ${o.fromRound}` : ''}\n`,
   );

@@ -46,6 +46,7 @@ export class RecordingClient extends NodeClient {
   }
 
   override async report(kind: ReportKind, extra: { info?: ReportInfo; reason?: string } = {}): Promise<void> {
+    if (kind !== 'heartbeat' && Date.now() < this.pausedUntil) this.history.add({ kind: 'held', cluster: this.id.cluster, job: this.id.job, what: kind });
     while (Date.now() < this.pausedUntil) await sleep(Math.min(100, this.pausedUntil - Date.now()));
     const p = super.report(kind, extra); // takes its id synchronously
     const id = this.lastId;
@@ -215,7 +216,10 @@ export async function takerLife(submitted: NodeJob, plan: NodePlan, index: numbe
     await sayDone(ctx, testbox, { v: 1, job: job.job_id, lock, ok: result.outcome === Outcome.Passed, outcome: result.outcome, reason: result.reason ? result.reason.slice(0, 1000) : undefined }, who);
 }
 
-/** The agent's `done`: asked again while nobody answers (a NATS restart); the last answer is in the history. */
+/**
+ * The agent's `done`: asked again while nobody answers (a NATS restart) or the refusal is retryable
+ * (Redis refused the write, as in a failover), as src/agent/agent.ts does; the last answer is in the history.
+ */
 async function sayDone(ctx: TakerContext, testbox: string, done: DoneRequest, who: { cluster: string; job: string }): Promise<void> {
   const line = { kind: 'done' as const, ...who, what: done.outcome, ...(done.reason ? { detail: done.reason } : {}) };
   let last = '';
@@ -223,6 +227,12 @@ async function sayDone(ctx: TakerContext, testbox: string, done: DoneRequest, wh
     try {
       const msg = await ctx.nc.request(ctx.subjects.done(testbox), encodeJson(done), { timeout: 1000 });
       const reply = JSON.parse(decodeText(msg.data)) as DoneReply;
+      if (!reply.ok && reply.retryable && attempt < 10) {
+        ctx.history.add({ kind: 'note', ...who, detail: `done: refused, retryable: ${reply.reason}; asking again` });
+        last = reply.reason;
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+        continue;
+      }
       ctx.history.add({ ...line, result: reply.ok ? 'ok' : `refused: ${reply.reason}` });
       return;
     } catch (err) {

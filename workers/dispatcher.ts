@@ -127,6 +127,8 @@ export class Dispatcher {
         if (ok) this.extensions++;
         else throw new Error('lock not held');
       } catch (err) {
+        // Redis refused or was out of reach (a failover): try again next time.
+        if (isRedisUnavailable(err)) continue;
         // Ended elsewhere (another process took the `done`) or lost: stop extending it.
         held.delete(id);
         this.ctx.log.debug({ job: id, err: errorMessage(err) }, 'stopped extending a node job lock');

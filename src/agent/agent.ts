@@ -206,17 +206,27 @@ async function runOne(nc: NatsConnection, subjects: Subjects, job: NodeJob, opts
   }
 }
 
+/**
+ * How long the agent keeps asking the dispatcher to record a node job's end while nobody answers or
+ * Redis refuses (retryable): past a Redis failover (seconds), well inside the workers' end grace
+ * (default 60 s), after which the dispatcher fails the job itself.
+ */
+const DONE_PATIENCE_MS = 30_000;
+
 async function sendDone(nc: NatsConnection, subjects: Subjects, testbox: string, done: DoneRequest, out: Output, timeout: number): Promise<void> {
-  for (let attempt = 1; attempt <= 5; attempt++) {
+  const giveUp = Date.now() + DONE_PATIENCE_MS;
+  for (let attempt = 1; ; attempt++) {
+    const last = Date.now() >= giveUp;
     try {
       const msg = await nc.request(subjects.done(testbox), encodeJson(done), { timeout });
       const reply = JSON.parse(decodeText(msg.data)) as DoneReply;
-      if (!reply.ok && reply.retryable && attempt < 5) throw new Error(reply.reason);
+      if (!reply.ok && reply.retryable && !last) throw new Error(reply.reason);
       if (!reply.ok) out.notice(`the dispatcher could not record the end of ${done.job}: ${reply.reason}`);
       return;
     } catch (err) {
-      out.notice(`done ${done.job}: ${errorMessage(err)} (attempt ${attempt} of 5)`);
-      await pause(200 * 2 ** attempt);
+      out.notice(`done ${done.job}: ${errorMessage(err)} (attempt ${attempt})`);
+      if (last) return;
+      await pause(Math.min(200 * 2 ** attempt, 2000));
     }
   }
 }

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { ConnectionConfig } from './config';
+import { failoverSafeConnector } from './sentinel-connector';
+import type { CloseState } from './sentinel-connector';
 
 /** What a Redis connection needs of the configuration: a URL, or sentinels and the primary's name. */
 export type RedisTarget = Pick<ConnectionConfig, 'redisUrl'> & Partial<Pick<ConnectionConfig, 'redisSentinels' | 'redisMaster' | 'redisPassword' | 'redisSentinelPassword'>>;
@@ -37,25 +39,27 @@ export function connectRedis(target: RedisTarget | string, name: string): Redis 
     retryStrategy: (times) => Math.min(50 * times, 1000),
     ...(t.redisPassword ? { password: t.redisPassword } : {}),
   };
-  const client = !viaSentinels(t)
-    ? new Redis(t.redisUrl, common)
-    : closingItsSentinels(
-        new Redis({
-          ...common,
-          sentinels: t.redisSentinels,
-          name: t.redisMaster,
-          role: 'master',
-          ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
-          sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
-          failoverDetector: true,
-          // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
-          reconnectOnError: (err) => (ON_A_REPLICA.test(err.message) ? 2 : false),
-        }),
-      );
-  // Each failed reconnect is an 'error' event; unheard, ioredis prints a stack for each. Who waits for
-  // Redis says so once per interval (src/core/wait-servers.ts), and failed commands are logged where made.
-  client.on('error', () => undefined);
-  return client;
+  if (!viaSentinels(t)) {
+    const client = new Redis(t.redisUrl, common);
+    // Each failed reconnect is an 'error' event; unheard, ioredis prints a stack for each. Who waits for
+    // Redis says so once per interval (src/core/wait-servers.ts), and failed commands are logged where made.
+    client.on('error', () => undefined);
+    return client;
+  }
+  return sentinelClient({
+    ...common,
+    sentinels: t.redisSentinels,
+    name: t.redisMaster,
+    role: 'master',
+    ...(t.redisSentinelPassword ? { sentinelPassword: t.redisSentinelPassword } : {}),
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
+    // A sentinel that takes the connection but never answers (its host frozen) is left for the next one after this, ms;
+    // without it the client would wait for that sentinel for ever, and never find the promoted primary.
+    sentinelCommandTimeout: 1000,
+    failoverDetector: true,
+    // 2 = reconnect and send the failed command again, to the primary the sentinels name now.
+    reconnectOnError: (err) => (ON_A_REPLICA.test(err.message) ? 2 : false),
+  });
 }
 
 /**
@@ -102,22 +106,33 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Two ioredis faults with sentinels, worked around here for the client and
- * each `duplicate()` (BullMQ's blocking connections):
+ * A client of the primary behind sentinels, with two ioredis faults worked
+ * around, for the client and each `duplicate()` (BullMQ's blocking
+ * connections):
+ * - a failover announced while the client is reconnecting ended it for good
+ *   ("Connection is closed." on every command, redis/ioredis#1683): its
+ *   connector asks the sentinels again instead (src/core/sentinel-connector.ts);
  * - `quit()` ends the connection to the primary but leaves the failover
  *   detector's connections to the sentinels open, so a process that quit
  *   every client never exits (redis/ioredis#1362): a quit also disconnects.
- * - a failover detected while the client is already reconnecting can end it
- *   for good ("Connection is closed." on every command after a failover,
- *   redis/ioredis#1683): a client that ended without being closed connects
- *   again.
+ * Should the client still end without being closed, it connects again.
+ * Closed means `quit()` or `disconnect()` since the last `connect()`.
  */
-function closingItsSentinels(client: Redis): Redis {
-  let closing = false;
+function sentinelClient(options: RedisOptions): Redis {
+  const state: CloseState = { closing: false };
+  const client = new Redis({ ...options, Connector: failoverSafeConnector(state) });
+  client.on('error', () => undefined);
   const quit = client.quit.bind(client);
   const disconnect = client.disconnect.bind(client);
+  const connect = client.connect.bind(client);
+  // A client closed on purpose may be opened again (BullMQ disconnects its blocking connection to
+  // interrupt a wait, then connects it): from then on it is not closing any more.
+  client.connect = (callback?: Parameters<Redis['connect']>[0]) => {
+    if (client.status === 'wait' || client.status === 'end') state.closing = false;
+    return connect(callback);
+  };
   client.quit = async (callback?: Parameters<Redis['quit']>[0]) => {
-    closing = true;
+    state.closing = true;
     try {
       return await quit(callback);
     } finally {
@@ -125,17 +140,16 @@ function closingItsSentinels(client: Redis): Redis {
     }
   };
   client.disconnect = (reconnect?: boolean) => {
-    if (!reconnect) closing = true;
+    if (!reconnect) state.closing = true;
     disconnect(reconnect);
   };
   client.on('end', () => {
-    if (closing) return;
+    if (state.closing) return;
     setTimeout(() => {
-      if (!closing && client.status === 'end') client.connect().catch(() => undefined);
+      if (!state.closing && client.status === 'end') client.connect().catch(() => undefined);
     }, 100).unref();
   });
-  const duplicate = client.duplicate.bind(client);
-  client.duplicate = (override) => closingItsSentinels(duplicate(override));
+  client.duplicate = (override) => sentinelClient({ ...client.options, ...override });
   return client;
 }
 

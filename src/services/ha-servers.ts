@@ -155,13 +155,12 @@ export async function startHaSet(options: HaSetOptions = {}): Promise<HaSet> {
         throw new TimeoutError('no sentinel names a primary');
       },
       async ready(timeoutMs = 60_000) {
-        const p = await set.primary();
-        await until('replicas in sync', timeoutMs, async () => {
+        const inSync = async (p: LocalServer): Promise<boolean> => {
           const info = await ask(p.port, (r) => r.info('replication'));
           const up = redis.filter((r) => r !== p).length;
           return new RegExp(`connected_slaves:${up}\\b`).test(info) && (info.match(/state=online/g)?.length ?? 0) === up;
-        });
-        await until('sentinels know each other and the replicas', timeoutMs, async () => {
+        };
+        const sentinelsAgree = async (p: LocalServer): Promise<boolean> => {
           for (const s of sentinels) {
             const [master, replicas, others] = await ask(
               s.port,
@@ -175,6 +174,12 @@ export async function startHaSet(options: HaSetOptions = {}): Promise<HaSet> {
             if (Number(master?.[1]) !== p.port || replicas.length !== redis.length - 1 || others.length !== sentinels.length - 1) return false;
           }
           return true;
+        };
+        // The primary is asked again at each poll: the sentinels may promote another one meanwhile (two of
+        // them can each run a failover of the same primary, one epoch apart, the second undoing the first).
+        await until('replicas in sync with the primary, every sentinel naming it and knowing the others', timeoutMs, async () => {
+          const p = await set.primary();
+          return (await inSync(p)) && (await sentinelsAgree(p));
         });
       },
       async stop() {

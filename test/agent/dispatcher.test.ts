@@ -4,6 +4,7 @@ import { decodeText, encodeJson } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { Keys } from '../../src/core/keys';
 import { createLogger } from '../../src/core/logger';
+import { ReplicationGuard } from '../../src/core/replication';
 import { NodeClient } from '../../src/client/node-client';
 import { testboxQueueName } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
@@ -154,6 +155,61 @@ test('Redis out of memory: a take is refused as retryable (the agent asks again)
   expect((second.job as { job_id: string }).job_id).toBe(cluster!.jobs[1]!.job_id);
   expect(await ask(subjects.take('node'), { v: 1 })).toEqual({ ok: true, job: null });
   expect(await bullJob(res, lab.config, 'node', cluster!.jobs[1]!.job_id)).toMatchObject({ state: 'active' });
+});
+
+test('Redis refusing writes when the node says done: the done is refused as retryable, the job stays held, and the done asked again ends it as the node said', async () => {
+  // A failover or an out-of-memory Redis refused the end: dropped then, the job stayed active for ever
+  // once its node gave up (a chaos --ha run). The lock outlives the refusal window; its extensions go on after.
+  const holder = dispatcher(2000);
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const j1 = cluster!.jobs[0]!;
+  const a = await ask(subjects.take('node'), { v: 1 });
+  const done = { v: 1, job: j1.job_id, lock: a.lock, ok: false, outcome: 'test_failed', reason: 'test t exited with code 1' };
+  // What a promoted replica answers until its replicas are back (min-replicas-to-write): NOREPLICAS for every write.
+  const redis = res.redis(lab.config);
+  await redis.config('SET', 'min-replicas-to-write', '1');
+  let refused: Record<string, unknown>;
+  try {
+    refused = await ask(subjects.done('node'), done);
+  } finally {
+    await redis.config('SET', 'min-replicas-to-write', '0');
+  }
+  expect(refused).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('NOREPLICAS') });
+  expect(holder.holding).toEqual([j1.job_id]);
+  expect(await bullJob(res, lab.config, 'node', j1.job_id)).toMatchObject({ state: 'active' });
+  expect(await ask(subjects.done('node'), done)).toEqual({ ok: true });
+  expect(await bullJob(res, lab.config, 'node', j1.job_id)).toEqual({ state: 'failed', failedReason: 'test_failed: test t exited with code 1' });
+  expect(holder.holding).toEqual([]);
+});
+
+test('a take that fails after BullMQ moved the job to active puts it back, also when Redis refuses for longer than its lock', async () => {
+  // A failover: the take's WAIT fails, and the promoted primary refuses writes (NOREPLICAS) for longer than the
+  // 300 ms lock. Left active (node jobs have no stalled check), the job was never handed out and its cluster,
+  // never admitted, never started nor ended (a chaos --ha run).
+  const failing = new Dispatcher(nc, subjects, res.redis(lab.config), new Keys(lab.config.keyPrefix), createLogger('test', 'silent'), {
+    lockMs: 300,
+    replication: new ReplicationGuard({ minReplicas: 1, timeoutMs: 1000 }),
+  });
+  failing.start();
+  res.add(failing, (x) => x.close());
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const j1 = cluster!.jobs[0]!;
+  const redis = res.redis(lab.config);
+  const taking = ask(subjects.take('node'), { v: 1 });
+  // While the take waits for a replica that does not exist, Redis starts refusing writes.
+  await eventually(async () => (await bullJob(res, lab.config, 'node', j1.job_id)).state === 'active', 'the take to move the job to active');
+  await redis.config('SET', 'min-replicas-to-write', '1');
+  try {
+    expect(await taking).toMatchObject({ ok: false, retryable: true, reason: expect.stringContaining('NOREPLICAS 0 of 1') });
+    await new Promise((r) => setTimeout(r, 1000)); // the lock lapses meanwhile
+    expect(await bullJob(res, lab.config, 'node', j1.job_id)).toMatchObject({ state: 'active' });
+  } finally {
+    await redis.config('SET', 'min-replicas-to-write', '0');
+  }
+  await eventually(async () => (await bullJob(res, lab.config, 'node', j1.job_id)).state === 'waiting', 'the job to be put back', 20_000);
+  await failing.close();
+  dispatcher(30_000);
+  expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1.job_id);
 });
 
 test('a job moved to active by a dispatcher that died before recording its lock (or replying) is failed once its cluster ended and the grace passed', async () => {

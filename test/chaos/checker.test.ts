@@ -225,6 +225,9 @@ test('a node that asked for its job until its cluster ended and never got it: it
   lost.push({ n: 98, t: 70, kind: 'error', cluster: 'cs-1', job: 'cs-2', detail: 'never got its node job from the dispatcher (last: no job)' });
   rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: "its cluster aborted 3000 ms ago and the node never reported the job's end" });
   expect(check(lost, rec)).toEqual([]);
+  // Never handed out, and failed with its cluster by admission's reaper (seed 2212 round 62 under --ha).
+  rec.nodeJobs!.set('cs-2', { state: 'failed', failedReason: 'its cluster cs-1 ended (node cs-1 (server) reported abort: no heartbeat for 1.50s (dead node)) before any machine took this node job' });
+  expect(check(lost, rec)).toEqual([]);
   rec.nodeJobs!.set('cs-2', { state: 'waiting' });
   expect(check(lost, rec)).toEqual([
     'record: node job cs-2: its node asked for it until its cluster ended and never got it, and the record is waiting (a job handed out whose reply was lost must be failed after the end grace; one still waiting was never handed out)',
@@ -245,4 +248,13 @@ test("a report still being retried when its node's life ended is in flight until
   const again = [...acked, { n: acked.length, t: 500, kind: 'dup' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' }];
   expect(reportsInFlight(again, 'cs-1')).toBe(true);
   expect(reportsInFlight([...again, { n: again.length, t: 600, kind: 'reject' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_start', id: 'a' }], 'cs-1')).toBe(false);
+});
+
+test('a report held by its client pause is in flight until it is sent and answered (seed 2212 round 110 under --ha)', () => {
+  // The node's wait was answered by the abort its own pause caused (a dead node) before its report went out.
+  const held = lines({ t: 300, kind: 'held', cluster: 'cs-1', job: 'cs-1', what: 'wait_ready' });
+  expect(reportsInFlight(held, 'cs-1')).toBe(true);
+  const sent = [...held, { n: held.length, t: 2600, kind: 'send' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_ready', id: 'b' }];
+  expect(reportsInFlight(sent, 'cs-1')).toBe(true);
+  expect(reportsInFlight([...sent, { n: sent.length, t: 2610, kind: 'ack' as const, cluster: 'cs-1', job: 'cs-1', what: 'wait_ready', id: 'b' }], 'cs-1')).toBe(false);
 });

@@ -1,6 +1,7 @@
 import { Job } from 'bullmq';
 import type { Msg } from 'nats';
 import { errorMessage } from '../../src/core/errors';
+import { isRedisUnavailable } from '../../src/core/redis-errors';
 import { testboxQueueName } from '../../src/queue/queues';
 import type { NodeJob } from '../../src/split/node-job';
 import { DoneRequestSchema } from '../../src/bus/queue-messages';
@@ -24,20 +25,30 @@ export async function done(ctx: DispatchContext, msg: Msg): Promise<DoneReply> {
   const job = held?.job ?? ((await Job.fromId(ctx.pool.workerFor(testbox), req.job)) as Job<NodeJob> | undefined);
   if (!job) return missing;
   ctx.pool.held.delete(req.job);
+  // Redis refused or could not be reached (a failover, out of memory): the job is still this process's
+  // to keep locked and, past the end grace, to fail (workers/dispatcher.ts extendAll); the node is told
+  // to ask again. Dropped from `held` here, it stayed active for ever once its node gave up.
+  const refused = (err: unknown): DoneReply => {
+    const reason = `could not end node job ${req.job}: ${errorMessage(err)}`;
+    if (!isRedisUnavailable(err)) return { ok: false, reason };
+    if (held && !ctx.pool.held.has(req.job)) ctx.pool.held.set(req.job, held);
+    return { ok: false, reason, retryable: true };
+  };
   const end = (lock: string): Promise<unknown> =>
     req.ok ? job.moveToCompleted({ outcome: req.outcome }, lock, false) : job.moveToFailed(new Error(`${req.outcome}: ${req.reason ?? 'no reason given'}`), lock, false);
   try {
     await end(req.lock);
   } catch (err) {
+    if (isRedisUnavailable(err)) return refused(err);
     // BullMQ's lock lapsed (the holding process was stopped or died while the node ran): the job is
     // still active with no lock. The token recorded at take says whether this node holds it; then it
     // is ended without BullMQ's lock check ("0"), as the node says it ended.
-    if (!(await lapsedHolder(ctx, job, req.lock))) return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(err)}` };
     try {
+      if (!(await lapsedHolder(ctx, job, req.lock))) return refused(err);
       await end('0');
       ctx.log.info({ job: req.job }, 'node job ended after its lock had lapsed (its dispatcher was stopped or died)');
     } catch (again) {
-      return { ok: false, reason: `could not end node job ${req.job}: ${errorMessage(again)}` };
+      return refused(again);
     }
   }
   ctx.log.info({ job: req.job, outcome: req.outcome, reason: req.reason }, 'node job ended');

@@ -1,6 +1,7 @@
 import { Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../src/core/errors';
+import { isRedisUnavailable } from '../../src/core/redis-errors';
 import { timeReplyMs } from '../../src/core/redis';
 import type { ClusterEvent } from '../../src/fold/outcome';
 import { testboxOfQueue } from '../../src/queue/queues';
@@ -57,7 +58,10 @@ export class EndedJobReaper {
       await h.job.moveToFailed(new Error(reason), h.token, false);
       this.log.warn({ job: id, reason }, 'node job failed by the dispatcher');
     } catch (err) {
-      this.log.warn({ err, job: id }, 'could not fail a node job');
+      // Redis refused or was out of reach: still held, so the next lock extension tries again.
+      const retry = isRedisUnavailable(err);
+      if (retry && !this.ctx.pool.held.has(id)) this.ctx.pool.held.set(id, h);
+      this.log.warn({ err: errorMessage(err), job: id }, retry ? 'could not fail a node job yet; trying again at the next lock extension' : 'could not fail a node job');
     }
   }
 

@@ -4,6 +4,8 @@ import type { Msg } from 'nats';
 import { payloadLimit } from '../../src/bus/bounded';
 import { encodeJson } from '../../src/bus/connect';
 import { errorMessage } from '../../src/core/errors';
+import { pause } from '../../src/core/pause';
+import { isRedisUnavailable } from '../../src/core/redis-errors';
 import type { NodeJob } from '../../src/split/node-job';
 import { TakeRequestSchema } from '../../src/bus/queue-messages';
 import type { TakeReply } from '../../src/bus/queue-messages';
@@ -73,8 +75,8 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
       await ctx.replication.waitForReplicas(ctx.connection, mark);
     } catch (err) {
       // Taken but not handed (Redis refused the lock record, or too few replicas hold it): put it back for the next take rather than
-      // leave it active with nobody to run it, to be failed as stalled.
-      await job.moveToWait(token).catch((e: unknown) => ctx.log.error({ job: job.id, err: errorMessage(e) }, 'could not put back a node job whose take failed; it will be failed as stalled'));
+      // leave it active with nobody to run it. In the background: the agent is answered now and asks again.
+      void putBack(ctx, job, token);
       throw err;
     }
     // The take counts as the node's heartbeat until its own; its cluster counts as admitted.
@@ -82,5 +84,40 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
     ctx.pool.held.set(job.id, { job, token, testbox });
     ctx.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
     return reply;
+  }
+}
+
+/** How long a node job whose take failed is tried to be put back while Redis is out of reach, ms: longer than a failover. */
+const PUT_BACK_PATIENCE_MS = 60_000;
+
+/**
+ * Puts a node job whose take failed back in its queue's wait list. Node jobs
+ * have no stalled check (their fate is their node's to tell), so one left
+ * active here would never be handed out, and its cluster, never admitted,
+ * would never start nor end. When the take failed because of a failover,
+ * Redis is out of reach for seconds (tried again meanwhile), and the job's
+ * lock may have lapsed by then: a job still active with no lock is held by
+ * nobody, and is put back without the lock check (BullMQ's token "0"; the
+ * script moves it only if it is still active). Never rejects.
+ */
+async function putBack(ctx: DispatchContext, job: Job<NodeJob>, token: string): Promise<void> {
+  const giveUp = Date.now() + PUT_BACK_PATIENCE_MS;
+  let lock = token;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await job.moveToWait(lock);
+      if (attempt > 1) ctx.log.info({ job: job.id, attempts: attempt }, 'node job whose take failed put back');
+      return;
+    } catch (err) {
+      if (lock !== '0' && /^Missing lock for job/.test(errorMessage(err))) {
+        lock = '0';
+        continue;
+      }
+      if (!isRedisUnavailable(err) || Date.now() > giveUp) {
+        ctx.log.error({ job: job.id, err: errorMessage(err) }, 'could not put back a node job whose take failed; it stays active until its cluster ends');
+        return;
+      }
+      await pause(Math.min(100 * 2 ** attempt, 2000));
+    }
   }
 }
