@@ -125,8 +125,9 @@ test('submit refuses a node job whose size after alias expansion is over the bou
   const anchor = 'y'.repeat(80_000);
   const refs = Array.from({ length: 30 }, (_, i) => `    p${i}: *b`).join('\n');
   const job = `suite: t\ncluster: cs-localhost\nbase: &b ${anchor}\nif role server:\n  srv:\n${refs}\n`;
-  // The worker's sweep moves BullMQ's own timer and report keys by itself: those are not the submit's.
-  const snap = () => snapshotKeys(res.redis(config), config.keyPrefix, { ignore: /cs-bull:cs-(timers|reports):|:stalled-check$/ });
+  // The worker's sweep moves BullMQ's own timer and report keys by itself, and admission indexes an earlier test's waiting
+  // cluster's admit deadline when its sweep first sees it (cs/admit/due): those are not the submit's.
+  const snap = () => snapshotKeys(res.redis(config), config.keyPrefix, { ignore: /cs-bull:cs-(timers|reports):|:stalled-check$|cs\/admit\/due$/ });
   const before = await snap();
   const r = await post(sched.url, job, 'application/yaml');
   expect(r.status).toBe(400);

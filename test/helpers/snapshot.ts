@@ -42,8 +42,8 @@ async function readKey(redis: Redis, key: string, type: string): Promise<unknown
   }
 }
 
-/** The workers' sweep lease is taken and lapses every period by itself: it is no one's data. */
-const SWEEP_LEASE = /cs\/sweep\/lease$/;
+/** The workers' sweep leases (the retention sweep's and admission's) are taken and lapse every period by themselves: no one's data. */
+const SWEEP_LEASE = /cs\/(sweep\/lease|admit\/sweep-lease)$/;
 
 export async function snapshotKeys(redis: Redis, prefix: string, options: SnapshotOptions = {}): Promise<RedisSnapshot> {
   const keys = new Set<string>();
