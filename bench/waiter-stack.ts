@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectionConfig } from '../src/core/config';
 import { cliEnv } from './worker-process';
 
@@ -98,7 +99,14 @@ export function get(url: string, onConnect?: () => void): Promise<Answer> {
 export async function submitPair(url: string, name: string): Promise<{ cluster: string; a: string; b: string }> {
   const job = `suite: ${name}\nif role server:\n  srv:\nif role client:\n  cli:\n`;
   const spec = `nodes:\n  ${name}--1: { roles: [server] }\n  ${name}--2: { roles: [client] }\n`;
-  const r = await fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ job, cluster_spec: spec }) });
+  const send = (): Promise<Response> =>
+    fetch(`${url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ job, cluster_spec: spec }) });
+  let r = await send();
+  // 503: the scheduler listens before its Redis connection is ready (on a loaded machine that takes a while); it says to try again.
+  for (let i = 0; r.status === 503 && i < 30; i++) {
+    await sleep(1000);
+    r = await send();
+  }
   const body = (await r.json()) as { job_id: string; cluster: string }[];
   if (r.status !== 200 || body.length !== 2) throw new Error(`submit failed: HTTP ${r.status} ${JSON.stringify(body)}`);
   return { cluster: body[0]!.cluster, a: body[0]!.job_id, b: body[1]!.job_id };

@@ -6,6 +6,7 @@ import { freePort, startNats, startRedis } from '../src/services/local-servers';
 import { sampleProcess } from './proc-stats';
 import { round, summarize } from './stats';
 import type { Summary } from './stats';
+import { unrelatedRequests } from './unrelated-client';
 import { deliveredTo, get, startStack, submitPair } from './waiter-stack';
 import type { Answer } from './waiter-stack';
 
@@ -20,8 +21,9 @@ import type { Answer } from './waiter-stack';
  * delivered to the scheduler's connection (its /connz `out_msgs`), release
  * latency (the releasing request sent -> each answer), an unrelated cluster's
  * legacy `write_state` latency while the N open (against the same with
- * nothing open; one every 50 ms, and their own CPU and deliveries, measured
- * alone first, are taken off the scheduler's totals), and connection errors.
+ * nothing open; one every 50 ms, from a worker thread of its own
+ * (unrelated-client.ts); their own CPU and deliveries, measured alone
+ * first, are taken off the scheduler's totals), and connection errors.
  * "before" is main's build, given as
  * CS_BENCH_BEFORE_CLI (its dist/src/cli/main.js); "after" is this build.
  * CS_BENCH_KINDS (default `message,barrier`) picks the kinds;
@@ -57,19 +59,6 @@ const LEGACY = '/~lkp/cgi-bin/lkp-cluster-sync';
 /** Pause between the unrelated cluster's requests, ms: another lab cluster going about its life, not a flood. */
 const UNRELATED_GAP_MS = 50;
 
-/** Sequential write_states (a new address each: a fold each) of the unrelated cluster's node until `until()`; their latencies, ms. */
-async function unrelated(url: string, job: string, until: () => boolean, max = Infinity): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; !until() && out.length < max; i++) {
-    const t = performance.now();
-    const r = await get(`${url}${LEGACY}?job_id=${job}&state=write_state&ip=10.9.${i % 2}.1`);
-    if (r.status !== 200) throw new Error(`unrelated write_state: HTTP ${r.status} ${r.body}`);
-    out.push(r.at - t);
-    await sleep(UNRELATED_GAP_MS);
-  }
-  return out;
-}
-
 /** Waits until the process's CPU stays under 5 % for two 1 s windows (it has taken in every request). */
 async function quiet(pid: number, deadline: number): Promise<void> {
   let calm = 0;
@@ -94,7 +83,7 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     // The unrelated requests' own CPU and deliveries, measured alone, are taken off the totals below.
     const idleCpu0 = sampleProcess(spid)?.cpuSeconds ?? 0;
     const idleOut0 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
-    const unrelatedIdle = await unrelated(url, other.a, () => false, 40);
+    const unrelatedIdle = await unrelatedRequests(url, other.a, UNRELATED_GAP_MS, 40).done;
     const cpuPerUnrelated = ((sampleProcess(spid)?.cpuSeconds ?? 0) - idleCpu0) / unrelatedIdle.length;
     const outPerUnrelated = ((await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler')) - idleOut0) / unrelatedIdle.length;
     const waitUrl = kind === 'message' ? `${url}${LEGACY}?job_id=${target.a}&state=wait&msg=m` : `${url}${LEGACY}?job_id=${target.a}&state=wait_start`;
@@ -116,13 +105,12 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
         .finally(() => settled++),
     );
     const deadline = Date.now() + PHASE_LIMIT_MS;
-    let opened = false;
-    const opening = unrelated(url, other.a, () => opened);
+    const opening = unrelatedRequests(url, other.a, UNRELATED_GAP_MS);
     while (connected + Object.values(errors).reduce((a, b) => a + b, 0) < n && Date.now() < deadline) await sleep(200);
     // Every connection is in: the unrelated requests stop after 2 s more, then the scheduler settles.
     await sleep(2000);
-    opened = true;
-    const unrelatedOpening = await opening;
+    opening.stop();
+    const unrelatedOpening = await opening.done;
     await quiet(spid, deadline);
     const openSeconds = (performance.now() - t0) / 1000;
     const early = settled;
