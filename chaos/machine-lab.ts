@@ -50,6 +50,8 @@ interface Incarnation {
   stop: AbortController;
   done: Promise<number>;
   dead: boolean;
+  /** Its agent returned. */
+  finished: boolean;
   /** Resolves when the machine dies: its node's life stops being waited for. */
   died: Promise<void>;
   kill: () => void;
@@ -127,6 +129,8 @@ export class MachineLab {
     for (const inc of this.current.values()) inc.stop.abort();
     const live = this.everyone.filter((i) => !i.dead);
     await within(Promise.all(live.map((i) => i.done.catch(() => 0))), 20_000);
+    // One whose node's life still waits (for an answer that will not come now) dies: its agent then returns.
+    for (const i of live) if (!i.finished) this.die(i, false);
     await Promise.all(this.everyone.map((i) => i.nc.close().catch(() => undefined)));
     return { unwinding: Promise.all(this.everyone.filter((i) => i.dead).map((i) => i.done.catch(() => 0))).then(() => undefined) };
   }
@@ -146,7 +150,7 @@ export class MachineLab {
     const stop = new AbortController();
     let kill: () => void = () => undefined;
     const died = new Promise<void>((resolve) => (kill = resolve));
-    const inc: Incarnation = { id, testbox, nc, stop, done: Promise.resolve(0), dead: false, died, kill };
+    const inc: Incarnation = { id, testbox, nc, stop, done: Promise.resolve(0), dead: false, finished: false, died, kill };
     inc.done = runAgent(nc, this.o.subjects, {
       testbox,
       scriptsRoot: '/nonexistent',
@@ -158,10 +162,12 @@ export class MachineLab {
       leaseMs: MACHINE_LEASE_MS,
       requestTimeoutMs: 1000,
       life: (job) => this.life(inc, job),
-    }).catch((err: unknown) => {
-      this.o.history.add({ kind: 'note', machine: id, detail: `agent failed: ${errorMessage(err)}` });
-      return -1;
-    });
+    })
+      .catch((err: unknown) => {
+        this.o.history.add({ kind: 'note', machine: id, detail: `agent failed: ${errorMessage(err)}` });
+        return -1;
+      })
+      .finally(() => (inc.finished = true));
     this.current.set(id, inc);
     this.everyone.push(inc);
     this.o.history.add({ kind: 'machine', what: 'come', machine: id, detail: testbox });
