@@ -109,7 +109,11 @@ async function main(): Promise<void> {
     runs: failovers,
   };
   const file = path.join(o.out, `ha-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, JSON.stringify({ command: process.argv.slice(1).join(' '), loadAverage: load, shape, modes, failover: fo }, null, 2) + '\n');
+  writeFileSync(
+    file,
+    JSON.stringify({ command: ['node', ...process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.relative(ROOT, a) : a))].join(' '), loadAverage: load, shape, modes, failover: fo }, null, 2) +
+      '\n',
+  );
   const row = (m: ModeResult): string => `| ${m.mode} | ${m.saturationPerSecond.toFixed(0)} | ${m.barrier.p50.toFixed(2)} | ${m.barrier.p99.toFixed(2)} | ${m.commandsPerReport?.toFixed(1) ?? '-'} |`;
   process.stdout.write(
     [
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
       '',
       `load average (1, 5, 15 min) at the start ${load.start.join(', ')}, at the end ${load.end.join(', ')}`,
       '',
-      `| failover | primary death -> +switch-master ms | -> first barrier answered ms | reports accepted meanwhile | lost | nodes unanswered | folded twice |`,
+      `| failover | primary death -> +switch-master ms | -> first barrier answered ms | load's reports accepted | lost | nodes unanswered | folded twice |`,
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...failovers.map((f, i) => `| ${i + 1} | ${f.switchMs.toFixed(0)} | ${f.barrierMs.toFixed(0)} | ${f.accepted} | ${f.lost} | ${f.unanswered} | ${f.doubled} |`),
       `| median | ${fo.switchMs.p50.toFixed(0)} | ${fo.barrierMs.p50.toFixed(0)} | total ${fo.accepted} | ${fo.lost} | ${fo.unanswered} | ${fo.doubled} |`,
