@@ -111,8 +111,7 @@ async function main(): Promise<void> {
   const file = path.join(o.out, `ha-${new Date().toISOString().slice(0, 10)}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ command: ['node', ...process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.relative(ROOT, a) : a))].join(' '), loadAverage: load, shape, modes, failover: fo }, null, 2) +
-      '\n',
+    JSON.stringify({ command: ['node', path.relative(ROOT, process.argv[1] ?? ''), ...process.argv.slice(2)].join(' '), loadAverage: load, shape, modes, failover: fo }, null, 2) + '\n',
   );
   const row = (m: ModeResult): string => `| ${m.mode} | ${m.saturationPerSecond.toFixed(0)} | ${m.barrier.p50.toFixed(2)} | ${m.barrier.p99.toFixed(2)} | ${m.commandsPerReport?.toFixed(1) ?? '-'} |`;
   process.stdout.write(
