@@ -41,18 +41,16 @@ test('SIGKILL of the Redis primary while 40 clusters x 4 nodes report: every nod
   const switchMs = Date.now() - t0;
   const told = await Promise.all(lives);
   expect(told.filter((r) => r.join(' ') !== 'start ready finish')).toEqual([]);
-  // Read on the new primary: what every node was told is there, each report folded exactly once.
-  const after = await ha.storeAfterFailover(res, config, next);
+  // Read on the new primary (the sentinels' choice once they agree: on a loaded machine they may fail over
+  // once more): what every node was told is there, each report folded exactly once.
+  const { primary, store: after } = await ha.afterFailover(res, config);
+  expect(primary).not.toBe(old);
   await reportsDrained(after, 60_000);
-  expect(await ha.set.primary()).toBe(next);
   const counts = await expectAllFinished(after, clusters, 4);
   expect(counts).toMatchObject({ moves: CLUSTERS * NODES * 3, resolutions: CLUSTERS * 3, folded: CLUSTERS * NODES * 4 });
   expect(await failedJobs(after, clusters)).toBe(0);
   note(
     `Redis primary SIGKILLed (Sentinel, 2 replicas, WAIT 1) while ${CLUSTERS} clusters x ${NODES} nodes report`,
-    `+switch-master ${switchMs} ms after the kill (${old.port} -> ${next.port}); all ${CLUSTERS * NODES} nodes answered start/ready/finish; ${counts.folded} reports each folded once; 0 failed jobs`,
+    `+switch-master ${switchMs} ms after the kill (${old.port} -> ${next.port}${primary === next ? '' : `, then ${primary.port}`}); all ${CLUSTERS * NODES} nodes answered start/ready/finish; ${counts.folded} reports each folded once; 0 failed jobs`,
   );
-  // The dead primary comes back as a replica of the new one: the set is whole again for the next test.
-  await old.restart();
-  await ha.set.ready();
 });

@@ -55,24 +55,26 @@ test('SIGSTOP of the primary past down-after, then SIGCONT: it rejoins as a repl
   // Either the old primary took the write and no replica acknowledged it, or it was already a replica (READONLY).
   await expect(confirmed).rejects.toThrow(/NOREPLICAS 0 of 1|READONLY/);
 
-  // The old primary rejoins as a replica of the new one, and the write it took alone is not on the new primary.
+  // The old primary rejoins as a replica of the new one (the sentinels' choice once they agree: on a loaded
+  // machine they may fail over once more), and the write it took alone is not on the new primary.
   const oldConn = res.add(new Redis(old.port, '127.0.0.1', { maxRetriesPerRequest: 0 }), (r) => Promise.resolve(r.disconnect()));
   await eventually(async () => {
+    const primary = await ha.agreedPrimary();
     const info = await oldConn.info('replication').catch(() => '');
-    return /role:slave/.test(info) && new RegExp(`master_port:${next.port}\\b`).test(info) && /master_link_status:up/.test(info);
+    return primary !== undefined && primary !== old && /role:slave/.test(info) && new RegExp(`master_port:${primary.port}\\b`).test(info) && /master_link_status:up/.test(info);
   }, 'the old primary to follow the new one');
-  const after = await ha.storeAfterFailover(res, config, next);
+  const { primary, store: after } = await ha.afterFailover(res, config);
+  expect(primary).not.toBe(old);
   expect(await after.redis.get(probe)).toBeNull();
 
   const told = await Promise.all(lives);
   expect(told.filter((r) => r.join(' ') !== 'start ready finish')).toEqual([]);
   await reportsDrained(after, 60_000);
-  expect(await ha.set.primary()).toBe(next);
   const counts = await expectAllFinished(after, clusters, 4);
   expect(counts).toMatchObject({ resolutions: CLUSTERS * 3, folded: CLUSTERS * NODES * 4 });
   expect(await failedJobs(after, clusters)).toBe(0);
   note(
     `Redis primary frozen (SIGSTOP) past down-after 1000 ms while ${CLUSTERS} clusters x ${NODES} nodes report, then SIGCONT`,
-    `+switch-master after ${switchMs} ms; a write the woken old primary took alone was not confirmed (WAIT: 0 replicas) and is absent from the new primary; the old one rejoined as its replica; ${counts.folded} reports each folded once`,
+    `+switch-master after ${switchMs} ms (${old.port} -> ${next.port}${primary === next ? '' : `, then ${primary.port}`}); a write the woken old primary took alone was not confirmed (WAIT: 0 replicas) and is absent from the new primary; the old one rejoined as its replica; ${counts.folded} reports each folded once`,
   );
 });
