@@ -35,11 +35,17 @@ test('sweeps read nothing per open cluster: 10 sweeps over 200 waiting clusters 
   // may come from the other sweep first): let that one-time read land before counting.
   const store = new ClusterStore(redis, { keyPrefix: lab.config.keyPrefix });
   await eventually(async () => (await redis.zcard(store.keys.admitDue)) >= OPEN, 'admission to index every waiting cluster once');
-  await redis.config('RESETSTAT');
-  const from = sweeps;
-  await eventually(() => sweeps >= from + 10, 'ten more sweeps');
-  const hmget = await commandCalls(redis, 'hmget');
-  expect(hmget).toBeLessThan(OPEN);
+  // Two windows of ten sweeps each. A read made once per cluster (the backfill walk, admission's
+  // index) that a loaded machine delays past the waits above lands in one window only; a read per
+  // cluster per sweep (the old retention) costs ten per cluster in both.
+  const windows: number[] = [];
+  for (let w = 0; w < 2; w++) {
+    await redis.config('RESETSTAT');
+    const from = sweeps;
+    await eventually(() => sweeps >= from + 10, 'ten more sweeps');
+    windows.push(await commandCalls(redis, 'hmget'));
+  }
+  expect(Math.min(...windows)).toBeLessThan(OPEN);
 });
 
 test('a cluster that ended before the index existed is found by the backfill walk and deleted after retention', async () => {
