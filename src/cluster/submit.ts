@@ -94,7 +94,25 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   }
   // A submit slower than the workers' --submit-grace may find that the reaper, which saw no node job
   // queued, removed the cluster meanwhile: then the jobs just queued go too, and the submit fails.
-  const end = await claimSubmit(store, cid, 'queued');
+  let end: SubmitEnd | 'gone';
+  try {
+    end = await claimSubmit(store, cid, 'queued');
+  } catch (err) {
+    // Every node job is queued but the cluster is not marked complete (Redis refused the write, or the
+    // connection broke): left alone, the reaper would find its node jobs queued and complete it, and a
+    // cluster this submit reports as failed would run. Remove it (deletes pass even when Redis is full).
+    const removed = await removeCluster(store, queues, cid, where).then(
+      () => true,
+      () => false,
+    );
+    throw new ClusterSyncError(
+      ErrorCode.Internal,
+      removed
+        ? `could not mark cluster ${cid} complete after queueing its node jobs (${errorMessage(err)}); it was removed, nothing of it is left`
+        : `could not mark cluster ${cid} complete after queueing its node jobs (${errorMessage(err)}), nor remove it: the workers' reaper will complete it, so it may still run; see \`cluster-sync status ${cid}\` before submitting again`,
+      { cause: err, retryable: true },
+    );
+  }
   if (end === 'reaper' || (end === 'gone' && (await store.token(cid)) === undefined)) {
     await removeCluster(store, queues, cid, where).catch(() => undefined);
     throw new ClusterSyncError(

@@ -159,6 +159,58 @@ describe('half-written clusters', () => {
   });
 });
 
+describe('a submit whose last write Redis refuses', () => {
+  test('Redis refuses the write that marks a submit complete, after its node jobs were queued: the submit fails and the cluster is gone, not run later', async () => {
+    const config = lab.servers.config();
+    const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
+    const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
+    const { prepareClusters } = await import('../../src/cluster/prepare');
+    const { submitClusters } = await import('../../src/cluster/submit');
+    const prepared = prepareClusters(`suite: t\ncluster: cs-test\nif role server:\n  srv:\n`, 'job', { inlineSpec: 'nodes:\n  h--1: { roles: [server] }\n' });
+    // The fault at its instant: Redis fills up the moment the node jobs are queued, before the submit marks the cluster complete.
+    const flows = queues.flows;
+    const addBulk = flows.addBulk.bind(flows);
+    flows.addBulk = async (...args: Parameters<typeof addBulk>) => {
+      const added = await addBulk(...args);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      return added;
+    };
+    let error: Error | undefined;
+    try {
+      await submitClusters(store, queues, prepared);
+    } catch (err) {
+      error = err as Error;
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect(error?.message).toMatch(/^could not mark cluster (cs-\d+) complete after queueing its node jobs \(.*OOM.*\); it was removed, nothing of it is left$/);
+    const cid = /cluster (cs-\d+)/.exec(error!.message)![1]!;
+    // Nothing of it: no state, no node job, no mark for the reaper. Workers started only now (so no reaper
+    // raced the submit itself), with a grace of 1 ms: after ten sweeps, still nothing.
+    const workers = res.add(await startWorkers(config, { sweepEveryMs: 100, submitGraceMs: 1 }), (w) => w.close());
+    const seen = workers.events;
+    let sweeps = 0;
+    const count = (): void => void sweeps++;
+    seen.on('swept', count);
+    await eventually(() => sweeps >= 10, 'ten sweeps, each past the 1 ms grace', 30_000);
+    seen.off('swept', count);
+    expect(await store.redis.hexists(store.keys.clusterState, cid)).toBe(0);
+    expect(await store.unfinishedSubmits(Number.MAX_SAFE_INTEGER)).not.toContain(cid);
+    expect(await store.redis.zscore(store.keys.admitWaiting, cid)).toBeNull();
+    // Its node job is not in its testbox's queue in any state.
+    const counts = await queues.get(`tb-${prepared[0]!.nodes[0]!.queue}`).getJobCounts();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+    const c = await completenessOf(res, config)();
+    expect([...c.complete, ...c.partial]).not.toContain(cid);
+    note(
+      'Redis full (maxmemory 1) the moment a submit queued its node jobs, before it marked the cluster complete',
+      `the submit failed with "${error!.message.slice(0, 120)}..."; the cluster was removed, and the reaper did not complete it later: it never runs`,
+    );
+  });
+});
+
 describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters)', () => {
   // Each case's processes and connections, stopped when it ends: the next case does not share the machine with them.
   const mine = new Resources();
