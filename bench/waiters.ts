@@ -34,6 +34,7 @@ import type { Answer } from './waiter-stack';
 const ROOT = path.resolve(__dirname, '../..');
 const AFTER_CLI = path.resolve(__dirname, '../src/cli/main.js');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const errorText = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? String(err);
 /** Longest a phase (opening, releasing) may take before the case is reported as not finished, ms. */
 const PHASE_LIMIT_MS = 300_000;
 
@@ -115,15 +116,27 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     const openSeconds = (performance.now() - t0) / 1000;
     const early = settled;
     const tr = performance.now();
-    const rel = await get(releaseUrl);
+    // The release and the answers it brings get PHASE_LIMIT_MS between them: a scheduler that cannot answer
+    // in that time is reported as such (main's, at 5,000 message waits, had not answered after 10 minutes).
     const limit = new AbortController();
-    const done = (await Promise.race([Promise.all(answers), sleep(PHASE_LIMIT_MS, undefined, { signal: limit.signal }).catch(() => undefined)])) ?? [];
+    const expired = sleep(PHASE_LIMIT_MS, undefined, { signal: limit.signal }).then(
+      () => undefined,
+      () => undefined,
+    );
+    const rel = (await Promise.race([get(releaseUrl).catch((err: unknown) => ({ status: 0, body: errorText(err), at: performance.now() })), expired])) ?? { status: -1, body: '', at: 0 };
+    const settledAnswers = answers.map((a) => a.then((x) => x ?? null));
+    const done = (await Promise.race([Promise.all(settledAnswers), expired])) ?? [];
     limit.abort();
     const cpu1 = sampleProcess(spid)?.cpuSeconds ?? 0;
     const out1 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
     const good = (done.filter(Boolean) as Answer[]).filter((a) => a.status === 200 && (kind === 'message' ? a.body.startsWith('ok') : a.body === 'start'));
-    if (rel.status !== 200) errors[`release HTTP ${rel.status}`] = 1;
+    if (rel.status === -1) errors[`release not answered within ${PHASE_LIMIT_MS / 1000} s`] = 1;
+    else if (rel.status !== 200) errors[`release HTTP ${rel.status}`] = 1;
     if (early > 0) errors['answered before the release'] = early;
+    // Answers still missing when the limit passed (the scheduler is stopped below: its resets are not counted).
+    const missing = done.length === 0 ? n - settled : 0;
+    if (missing > 0) errors[`not answered within ${PHASE_LIMIT_MS / 1000} s of the release`] = missing;
+    const errorsNow = { ...errors };
     return {
       build,
       kind,
@@ -134,8 +147,8 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
       unrelatedIdle: summarize(unrelatedIdle),
       unrelatedOpening: summarize(unrelatedOpening),
       unrelatedOver2x: unrelatedOpening.filter((ms) => ms > 2 * summarize(unrelatedIdle).p50).length,
-      errors,
-      wrongAnswers: n - good.length - Object.values(errors).reduce((a, b) => a + b, 0) + early,
+      errors: errorsNow,
+      wrongAnswers: Math.max(0, n - good.length - Object.values(errorsNow).reduce((a, b) => a + b, 0) + early),
       openSeconds,
       loadAverage: [load0, os.loadavg()[0] ?? 0],
     };
