@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { NatsConnection } from 'nats';
-import { connectNats } from '../src/bus/connect';
+import { closeNats, connectNats } from '../src/bus/connect';
 import { Subjects } from '../src/bus/subjects';
 import { ClusterStore } from '../src/cluster/store';
 import type { ConnectionConfig } from '../src/core/config';
@@ -129,7 +129,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
         await dispatcher.close();
         await Promise.all(workers.map((w) => w.close()));
         await queues.close();
-        await nc.drain().catch(() => undefined);
+        await closeNats(nc);
         await Promise.all([redis.quit(), bullConn.quit()].map((p) => p.catch(() => undefined)));
       })();
       // With Redis gone, ioredis would retry for ever: after the grace period, cut the connections.

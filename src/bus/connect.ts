@@ -73,3 +73,20 @@ export function encodeJson(value: unknown): Uint8Array {
 export function decodeText(data: Uint8Array): string {
   return dec.decode(data);
 }
+
+/** How long {@link closeNats} lets a drain run before it closes the connection, ms. */
+export const NATS_DRAIN_MS = 2000;
+
+/**
+ * Drains a connection (its subscriptions get what is in flight, its
+ * publishes are flushed), then closes it if the drain did not: with the NATS
+ * server gone, nats.js's drain never ends and the connection goes on
+ * reconnecting, which kept a stopping process alive until it was killed.
+ */
+export async function closeNats(nc: NatsConnection, drainMs = NATS_DRAIN_MS): Promise<void> {
+  if (nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([nc.drain().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
+}

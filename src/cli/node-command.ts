@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connectNats } from '../bus/connect';
+import { closeNats, connectNats } from '../bus/connect';
 import { Subjects, checkTestbox } from '../bus/subjects';
 import type { NatsConnection } from 'nats';
 import { runAgent } from '../agent/agent';
@@ -109,7 +109,7 @@ export function registerNode(program: Command): void {
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await nc.drain().catch(() => undefined);
+        await closeNats(nc);
       }
     }),
   );

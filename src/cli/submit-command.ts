@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connectNats } from '../bus/connect';
+import { closeNats, connectNats } from '../bus/connect';
 import { Subjects } from '../bus/subjects';
 import { ClusterSyncError, ErrorCode } from '../core/errors';
 import { formatEvent, useColor } from '../ops/event-line';
@@ -54,7 +54,7 @@ export function registerSubmit(program: Command): void {
           finalOf: async (cid) => ((await fetchResult(t, cid, false, 0)).attempts[0]?.state === 'ended' ? 'ended' : null),
         });
       } finally {
-        await nc.drain().catch(() => undefined);
+        await closeNats(nc);
       }
       process.stdout.write(`${watched.finished.length} finished, ${watched.aborted.length} aborted${watched.aborted.length ? `: ${watched.aborted.join(' ')}` : ''}\n`);
       // The verdicts (a cluster with retries is waited for until its last attempt ended).

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { connectNats } from '../bus/connect';
+import { closeNats, connectNats } from '../bus/connect';
 import { Subjects, checkToken } from '../bus/subjects';
 import { ClusterStore } from '../cluster/store';
 import { InvalidInputError, NotFoundError } from '../core/errors';
@@ -75,7 +75,7 @@ export function registerWatch(program: Command): void {
           await untilSignal('cluster-sync watch');
         } finally {
           await feed?.close();
-          await nc.drain().catch(() => undefined);
+          await closeNats(nc);
           await redis.quit().catch(() => undefined);
         }
       }),

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from 'nats';
-import { connectNats } from '../bus/connect';
+import { closeNats, connectNats } from '../bus/connect';
 import { Subjects } from '../bus/subjects';
 import { ClusterStore } from '../cluster/store';
 import type { ConnectionConfig } from '../core/config';
@@ -24,7 +24,12 @@ export interface StartSchedulerOptions extends SchedulerOptionsInput {
   host?: string;
   logger?: Logger;
   routes?: RouteRegistrar[];
+  /** How long close() waits for Redis and NATS to say goodbye before it cuts the connections, ms. Default {@link SCHEDULER_CLOSE_GRACE_MS}. */
+  closeGraceMs?: number;
 }
+
+/** Default of {@link StartSchedulerOptions.closeGraceMs}: well inside the CLI's 10 s stop deadline. */
+export const SCHEDULER_CLOSE_GRACE_MS = 3000;
 
 export interface SchedulerHandle {
   app: FastifyInstance;
@@ -73,12 +78,26 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
     routes: options.routes,
     redisWhere: describeRedis(config),
   });
-  const close = async (): Promise<void> => {
-    await app.close();
-    await queues.close();
-    await nc.drain().catch(() => undefined);
-    await redis.quit().catch(() => redis.disconnect());
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      const graceful = (async () => {
+        await app.close();
+        await queues.close();
+        await closeNats(nc);
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      // With Redis or NATS gone, ioredis and nats.js retry for ever and a quit or drain never settles:
+      // after the grace, cut the connections (the HTTP server is closed by then, or is closed below).
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), options.closeGraceMs ?? SCHEDULER_CLOSE_GRACE_MS)));
+      const how = await Promise.race([graceful.then(() => 'done' as const), late]);
+      clearTimeout(timer);
+      if (how === 'done') return;
+      logger.warn('scheduler did not stop in time (is Redis or NATS down?); closing connections');
+      redis.disconnect();
+      await nc.close().catch(() => undefined);
+    })());
   try {
     await firstConnectTry(redis);
     await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1', backlog: LISTEN_BACKLOG });

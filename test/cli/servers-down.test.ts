@@ -94,6 +94,19 @@ test('scheduler with Redis down answers 503 naming Redis, then serves once Redis
   expect(await terminate(scheduler)).toBe(0);
 });
 
+test('scheduler stops by itself on SIGTERM when Redis and NATS are already gone', async () => {
+  const scheduler = start(['scheduler', '--port', '0', '--token', 'scheduler-token-0123456789']);
+  const url = (await scheduler.waitFor(/listening on (http:\/\/\S+)/))[1]!;
+  // A long poll held, as lkp's wget holds one.
+  const held = fetch(`${url}/~lkp/cgi-bin/lkp-cluster-sync?job_id=1&state=wait_start`).catch(() => undefined);
+  await Promise.all([servers.redis.stop(), servers.nats.stop()]);
+  // Exit 0 by its own close, not the CLI's 10 s deadline (exit 1, "did not stop within 10s").
+  // Its NATS connection, reconnecting, used to keep the process alive after close.
+  expect(await terminate(scheduler)).toBe(0);
+  expect(scheduler.stderr).not.toContain('did not stop within');
+  await held;
+});
+
 test('node started before NATS waits for it, then asks for work (no dispatcher: exit 6 after --take-timeout)', async () => {
   await servers.nats.stop();
   const node = start(['node', '--testbox', 'tb1', '--scripts', path.join(ROOT, 'examples/lkp'), '--once', '--take-timeout', '1s', '--poll-ms', '100']);
