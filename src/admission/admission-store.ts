@@ -139,10 +139,17 @@ export class AdmissionStore {
    * as admitted: their start deadline runs from now. Returns how many.
    */
   async admitReporting(cids: readonly string[]): Promise<number> {
+    if (cids.length === 0) return 0;
+    // One round trip for every waiting cluster's count, not one each (a lab may have hundreds waiting).
+    const pipe = this.redis.pipeline();
+    for (const cid of cids) pipe.hlen(this.keys.reports(cid));
+    const counts = (await pipe.exec()) ?? [];
     let n = 0;
-    for (const cid of cids) {
-      if ((await this.redis.hlen(this.keys.reports(cid))) === 0) continue;
-      await this.redis.csAdmitFifo(...this.common(), cid, '', 'reports');
+    for (let i = 0; i < cids.length; i++) {
+      const [err, count] = counts[i] ?? [null, 0];
+      if (err) throw err;
+      if (count === 0) continue;
+      await this.redis.csAdmitFifo(...this.common(), cids[i] as string, '', 'reports');
       n++;
     }
     return n;
