@@ -27,6 +27,7 @@ import type { Answer } from './waiter-stack';
  * "before" is main's build, given as
  * CS_BENCH_BEFORE_CLI (its dist/src/cli/main.js); "after" is this build.
  * CS_BENCH_KINDS (default `message,barrier`) picks the kinds;
+ * CS_BENCH_OUT the folder of the JSON (default bench/results);
  * CS_BENCH_SCHEDULER_NODE_ARGS (space-separated, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof`) is given to node in each
  * scheduler process, to profile it under the bench's load.
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all([redis.dispose(), nats.dispose()]);
   }
-  const out = path.join(ROOT, 'bench/results');
+  const out = process.env.CS_BENCH_OUT ? path.resolve(process.env.CS_BENCH_OUT) : path.join(ROOT, 'bench/results');
   mkdirSync(out, { recursive: true });
   const file = path.join(out, `waiters-${startedAt.slice(0, 10)}.json`);
   writeFileSync(file, JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, before: before ?? null, rows }, null, 2) + '\n');
