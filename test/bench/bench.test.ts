@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, assertBuilt } from '../helpers/processes';
+import { runBench } from './run-bench';
 
 /**
  * Smoke test of `npm run bench -- --quick`: it runs the built bench as its
@@ -43,14 +43,7 @@ beforeAll(() => {
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 test('bench --quick measures latency, the floor, throughput, cost and the polling baseline, and stops what it started', async () => {
-  const child = spawn(process.execPath, [BENCH, '--quick', '--out', out, '--name', 'smoke'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGTERM'), 150_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runBench(BENCH, ['--quick', '--out', out, '--name', 'smoke']);
   expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
   expect(stdout).toMatch(/barrier latency/);
   expect(stdout).toMatch(/targets/);

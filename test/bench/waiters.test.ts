@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, assertBuilt } from '../helpers/processes';
+import { runBench } from './run-bench';
 
 /**
  * Smoke test of `npm run bench:waiters` (issue 23's fan-out table) at a small
@@ -30,18 +30,7 @@ interface Row {
 }
 
 test(`bench:waiters at N = ${N}: every message and barrier wait released, a handful of deliveries, no errors`, async () => {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/bench/waiters.js'), String(N)], {
-    cwd: ROOT,
-    env: { ...process.env, CS_BENCH_OUT: out, CS_BENCH_BEFORE_CLI: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGTERM'), 150_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
-  clearTimeout(timer);
+  const { code, stdout, stderr } = await runBench(path.join(ROOT, 'dist/bench/waiters.js'), [String(N)], { ...process.env, CS_BENCH_OUT: out, CS_BENCH_BEFORE_CLI: '' });
   expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
   expect(stdout).toMatch(/\| message \| 40 \| after \|/);
   const [file] = readdirSync(out);
