@@ -37,7 +37,10 @@ export class PartialSubmitError extends ClusterSyncError {
     super(
       ErrorCode.Internal,
       `created ${created.length} of ${total} clusters${created.length > 0 ? ` (${created.map((c) => c.cluster).join(', ')}, each queued whole)` : ''}; the others were not created: ${errorMessage(cause)}`,
-      { cause, retryable: true },
+      // Sent again whole, the clusters already created would be created twice: only a submit that created
+      // nothing (and failed for a passing reason) may be retried (a retryable error is answered 503, which
+      // `cluster-sync submit` sends again).
+      { cause, retryable: created.length === 0 && cause instanceof ClusterSyncError && cause.retryable },
     );
   }
 }
@@ -100,17 +103,25 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
   } catch (err) {
     // Every node job is queued but the cluster is not marked complete (Redis refused the write, or the
     // connection broke): left alone, the reaper would find its node jobs queued and complete it, and a
-    // cluster this submit reports as failed would run. Remove it (deletes pass even when Redis is full).
-    const removed = await removeCluster(store, queues, cid, where).then(
-      () => true,
-      () => false,
-    );
+    // cluster this submit reports as failed would run. Remove it (deletes pass even when Redis is full),
+    // unless a node took one of its jobs already (first come, first served hands jobs out at once): then
+    // removing the others would leave that node waiting for peers that are gone, so the cluster stays.
+    const taken = await anyNodeJobTaken(queues, where).catch(() => undefined);
+    const removed =
+      taken === false &&
+      (await removeCluster(store, queues, cid, where).then(
+        () => true,
+        () => false,
+      ));
+    const why = taken === true ? 'a node took one of them already' : taken === undefined ? 'could not tell whether a node took one of them' : 'could not remove it';
+    // Only "nothing of it is left" may be retried: the scheduler answers a retryable error 503, which
+    // `cluster-sync submit` sends again, and a cluster that may still run would then run twice.
     throw new ClusterSyncError(
       ErrorCode.Internal,
       removed
         ? `could not mark cluster ${cid} complete after queueing its node jobs (${errorMessage(err)}); it was removed, nothing of it is left`
-        : `could not mark cluster ${cid} complete after queueing its node jobs (${errorMessage(err)}), nor remove it: the workers' reaper will complete it, so it may still run; see \`cluster-sync status ${cid}\` before submitting again`,
-      { cause: err, retryable: true },
+        : `could not mark cluster ${cid} complete after queueing its node jobs (${errorMessage(err)}), and ${why}: the workers' reaper will complete it, so it may still run; see \`cluster-sync status ${cid}\` before submitting again`,
+      { cause: err, retryable: removed },
     );
   }
   if (end === 'reaper' || (end === 'gone' && (await store.token(cid)) === undefined)) {
@@ -134,6 +145,12 @@ async function submitOne(store: ClusterStore, queues: QueueSet, p: PreparedClust
  */
 export async function claimSubmit(store: ClusterStore, cid: string, who: SubmitEnd): Promise<SubmitEnd | 'gone'> {
   return store.redis.csClaimSubmit(store.keys.submitting, cid, who);
+}
+
+/** Whether a node took (or ended) any of these node jobs (id -> queue): one that is no longer waiting in its queue. */
+async function anyNodeJobTaken(queues: QueueSet, where: Record<string, string>): Promise<boolean> {
+  const states = await Promise.all(Object.entries(where).map(([job, queue]) => queues.get(queue).getJobState(job)));
+  return states.some((s) => s === 'active' || s === 'completed' || s === 'failed');
 }
 
 /**

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Worker as BullWorker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { decodeText } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
 import { ClusterStore } from '../../src/cluster/store';
+import type { ClusterSyncError } from '../../src/core/errors';
 import type { ConnectionConfig } from '../../src/core/config';
 import { QueueSet } from '../../src/queue/queues';
 import { startWorkers } from '../../workers';
@@ -209,6 +211,47 @@ describe('a submit whose last write Redis refuses', () => {
       `the submit failed with "${error!.message.slice(0, 120)}..."; the cluster was removed, and the reaper did not complete it later: it never runs`,
     );
   });
+
+  test('the same, but a node took one of its node jobs first (first come, first served): the cluster stays whole, and the error says it may run and is not to be retried', async () => {
+    const config = lab.servers.config();
+    const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
+    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
+    const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
+    const { prepareClusters } = await import('../../src/cluster/prepare');
+    const { submitClusters } = await import('../../src/cluster/submit');
+    const prepared = prepareClusters(`suite: t\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n`, 'job', {
+      inlineSpec: 'nodes:\n  ta--1: { roles: [server] }\n  tb--1: { roles: [client] }\n',
+    });
+    // A node takes the first node job the moment it is queued (as the dispatcher does, with BullMQ's getNextJob), then Redis fills up.
+    const taker = res.add(new BullWorker(`tb-${prepared[0]!.nodes[0]!.queue}`, null, { connection: res.redis(config), prefix: store.keys.bullPrefix }), (w) => w.close());
+    const flows = queues.flows;
+    const addBulk = flows.addBulk.bind(flows);
+    flows.addBulk = async (...args: Parameters<typeof addBulk>) => {
+      const added = await addBulk(...args);
+      expect(await taker.getNextJob('a-node', { block: false })).toBeDefined();
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      return added;
+    };
+    let error: ClusterSyncError | undefined;
+    try {
+      await submitClusters(store, queues, prepared);
+    } catch (err) {
+      error = err as ClusterSyncError;
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    expect(error?.message).toMatch(
+      /^could not mark cluster cs-\d+ complete after queueing its node jobs \(.*OOM.*\), and a node took one of them already: the workers' reaper will complete it, so it may still run; see `cluster-sync status cs-\d+` before submitting again$/,
+    );
+    // Not retryable: the scheduler answers it 500, and `cluster-sync submit` does not send it again (a second copy would run).
+    expect(error?.retryable).toBe(false);
+    const cid = /cluster (cs-\d+)/.exec(error!.message)![1]!;
+    // Whole: both node jobs still there (the taken one active, the other waiting), so the taker's peer can come.
+    const where = await store.nodeQueues(cid);
+    const states = await Promise.all(Object.entries(where).map(([job, q]) => queues.get(q).getJobState(job)));
+    expect(states.sort()).toEqual(['active', 'waiting']);
+  });
 });
 
 describe('scheduler SIGKILLed during POST /jobs of netperf-runtime.yaml (28 clusters)', () => {
@@ -294,7 +337,8 @@ describe('submit while Redis is out of memory', () => {
         earlier.push(...new Set((r.body as { cluster: string }[]).map((b) => b.cluster)));
         r = await post(url, netperfBody(), 'application/json');
       }
-      expect(r.status).toBe(503);
+      // 500, not 503: the clusters listed exist, so the submit must not be sent again whole (the CLI retries a 503).
+      expect(r.status).toBe(500);
       const body = r.body as { job_id: string; cluster?: string; message: string; error?: string }[];
       const error = body[body.length - 1]!;
       expect(error.error).toBeDefined();
