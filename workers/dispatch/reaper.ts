@@ -32,15 +32,26 @@ export class EndedJobReaper {
     return `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`;
   }
 
+  /**
+   * The reason for a job no node was ever handed: active with no take recorded (admission's reaper was
+   * cut off between taking the ended cluster's untaken jobs and failing them, or a dispatcher died
+   * between BullMQ's move and its record of the take).
+   */
+  neverHandedReason(cluster: string, ended: string): string {
+    // The words admission's reaper uses for the same end (workers/admission.ts).
+    return `its cluster ${cluster} ${ended} before any machine took this node job`;
+  }
+
   async onEvent(ev: ClusterEvent): Promise<void> {
     if (ev.type === 'resolution' && (ev.result === 'abort' || ev.barrier === 'finish')) {
-      const reason = this.endReason(ev.result === 'abort' ? 'aborted' : 'finished');
+      const ended = ev.result === 'abort' ? 'aborted' : 'finished';
+      const reason = this.endReason(ended);
       const timer = setTimeout(() => {
         this.graceTimers.delete(timer);
         for (const [id, h] of [...this.ctx.pool.held]) {
           if (h.job.data.cluster === ev.cluster) void this.fail(id, reason);
         }
-        void this.failOrphans(ev.cluster, reason);
+        void this.failOrphans(ev.cluster, reason, this.neverHandedReason(ev.cluster, ended));
       }, this.endGraceMs);
       this.graceTimers.add(timer);
       return;
@@ -70,7 +81,7 @@ export class EndedJobReaper {
    * lock: their holder died (or is stopped) and so is their node. Every
    * process tries; BullMQ lets one succeed.
    */
-  private async failOrphans(cluster: string, reason: string): Promise<void> {
+  private async failOrphans(cluster: string, reason: string, neverHanded: string): Promise<void> {
     const { connection, pool } = this.ctx;
     try {
       // Every node job of the cluster, not only those whose lock was recorded at take: a dispatcher
@@ -92,8 +103,11 @@ export class EndedJobReaper {
         if (await pool.locked(testbox, id)) continue;
         const job = (await Job.fromId(pool.workerFor(testbox), id)) as Job<NodeJob> | undefined;
         if (!job || !(await job.isActive())) continue;
-        await job.moveToFailed(new Error(reason), '0', false).then(
-          () => this.log.warn({ job: id, reason }, 'node job failed by the dispatcher (its holder and its node are gone)'),
+        // A take is recorded in the node locks before the job is handed to a node: without one, no node got it.
+        const why = id in locks ? reason : neverHanded;
+        await job.moveToFailed(new Error(why), '0', false).then(
+          () =>
+            this.log.warn({ job: id, reason: why }, id in locks ? 'node job failed by the dispatcher (its holder and its node are gone)' : 'node job failed by the dispatcher (no node was handed it)'),
           () => undefined,
         );
       }
