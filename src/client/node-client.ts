@@ -175,6 +175,9 @@ export class NodeClient {
         else problem = errorMessage(err);
       }
       if (this.stopped) throw new Error(`node client stopped while sending ${kind}`);
+      // A connection closed on purpose (its process is stopping) never comes back: retrying would only
+      // keep the process alive until the give-up, 10 minutes for the scheduler's legacy reports.
+      if (this.nc.isClosed()) throw new Error(`the NATS connection was closed while sending ${kind}: ${problem}`);
       if (Date.now() + delay > giveUp) throw new TimeoutError(`gave up sending ${kind} after ${attempt} attempts: ${problem}`);
       this.opts.onNotice(`${kind}: ${problem}; retrying in ${delay} ms (attempt ${attempt})`);
       await new Promise((r) => setTimeout(r, delay));
