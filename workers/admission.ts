@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Job } from 'bullmq';
 import type { NatsConnection, Subscription } from 'nats';
 import type { AdmissionStore } from '../src/admission/admission-store';
-import { explainWaiting, notAdmittedReason } from '../src/admission/explain';
+import { explainWaiting, neverTakenReason, notAdmittedReason } from '../src/admission/explain';
 import { DEFAULT_ADMIT_TIMEOUT_MS } from '../src/admission/settings';
 import { decodeText } from '../src/bus/connect';
 import type { Subjects } from '../src/bus/subjects';
@@ -168,7 +168,7 @@ export class AdmissionKeeper extends PeriodicSweep {
     for (const { job, queue } of Array.isArray(r.jobs) ? r.jobs : []) {
       const j = await Job.fromId(this.queues.get(queue), job);
       if (!j) continue;
-      await j.moveToFailed(new Error(`its cluster ${cid} ${why} before any machine took this node job`), lock, false);
+      await j.moveToFailed(new Error(neverTakenReason(cid, why)), lock, false);
       failed++;
       this.log.info({ cluster: cid, job }, 'node job of an ended cluster failed before it was handed out');
     }

@@ -76,6 +76,16 @@ export async function explainWaiting(store: AdmissionStore, defaultAdmitTimeoutM
   return out;
 }
 
+/**
+ * The failure of a node job no machine took before its cluster ended (`ended`: "finished",
+ * "aborted", "ended (<reason>)"): the one wording of admission's reaper, the dispatcher's take of a
+ * job of an ended cluster, and its reaper of jobs active with no take recorded (the chaos checker
+ * matches it).
+ */
+export function neverTakenReason(cluster: string, ended: string): string {
+  return `its cluster ${cluster} ${ended} before any machine took this node job`;
+}
+
 /** The reason a cluster ends with when its admit timeout comes. */
 export function notAdmittedReason(w: WaitingCluster): string {
   return `not admitted within ${formatDuration(w.admitTimeoutMs)}: waited for ${w.waitsFor.join('; ')}`;

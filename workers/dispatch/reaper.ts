@@ -1,5 +1,6 @@
 import { Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { neverTakenReason } from '../../src/admission/explain';
 import { errorMessage } from '../../src/core/errors';
 import { isRedisUnavailable } from '../../src/core/redis-errors';
 import { timeReplyMs } from '../../src/core/redis';
@@ -32,16 +33,6 @@ export class EndedJobReaper {
     return `its cluster ${ended} ${this.endGraceMs} ms ago and the node never reported the job's end`;
   }
 
-  /**
-   * The reason for a job no node was ever handed: active with no take recorded (admission's reaper was
-   * cut off between taking the ended cluster's untaken jobs and failing them, or a dispatcher died
-   * between BullMQ's move and its record of the take).
-   */
-  neverHandedReason(cluster: string, ended: string): string {
-    // The words admission's reaper uses for the same end (workers/admission.ts).
-    return `its cluster ${cluster} ${ended} before any machine took this node job`;
-  }
-
   async onEvent(ev: ClusterEvent): Promise<void> {
     if (ev.type === 'resolution' && (ev.result === 'abort' || ev.barrier === 'finish')) {
       const ended = ev.result === 'abort' ? 'aborted' : 'finished';
@@ -51,7 +42,10 @@ export class EndedJobReaper {
         for (const [id, h] of [...this.ctx.pool.held]) {
           if (h.job.data.cluster === ev.cluster) void this.fail(id, reason);
         }
-        void this.failOrphans(ev.cluster, reason, this.neverHandedReason(ev.cluster, ended));
+        // A job active with no take recorded was handed to no node (admission's reaper was cut off between
+        // taking the ended cluster's untaken jobs and failing them, or a dispatcher died between BullMQ's
+        // move and its record of the take): it fails as admission's reaper would have failed it.
+        void this.failOrphans(ev.cluster, reason, neverTakenReason(ev.cluster, ended));
       }, this.endGraceMs);
       this.graceTimers.add(timer);
       return;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Msg } from 'nats';
+import { neverTakenReason } from '../../src/admission/explain';
 import { payloadLimit } from '../../src/bus/bounded';
 import { encodeJson } from '../../src/bus/connect';
 import { errorMessage } from '../../src/core/errors';
@@ -55,7 +56,7 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
     const final = await ctx.connection.hget(ctx.pool.keys.meta(job.data.cluster), 'final');
     if (final) {
       // Its cluster ended before any machine took it: ended with it, never handed out (DESIGN §9).
-      await job.moveToFailed(new Error(`its cluster ${job.data.cluster} ${final === 'finish' ? 'finished' : 'aborted'} before any machine took this node job`), token, false);
+      await job.moveToFailed(new Error(neverTakenReason(job.data.cluster, final === 'finish' ? 'finished' : 'aborted')), token, false);
       continue;
     }
     const reply: TakeReply = { ok: true, job: job.data, lock: token };
