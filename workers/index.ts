@@ -5,6 +5,7 @@ import { Subjects } from '../src/bus/subjects';
 import { ClusterStore } from '../src/cluster/store';
 import type { ConnectionConfig } from '../src/core/config';
 import { createLogger } from '../src/core/logger';
+import { settledWithin } from '../src/core/pause';
 import type { Logger } from '../src/core/logger';
 import { connectRedis, describeRedis } from '../src/core/redis';
 import { ReplicationGuard, replicationOf } from '../src/core/replication';
@@ -133,11 +134,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
         await Promise.all([redis.quit(), bullConn.quit()].map((p) => p.catch(() => undefined)));
       })();
       // With Redis gone, ioredis would retry for ever: after the grace period, cut the connections.
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), options.closeGraceMs ?? 5000)));
-      const how = await Promise.race([graceful.then(() => 'done' as const), late]);
-      clearTimeout(timer);
-      if (how === 'late') {
+      if (!(await settledWithin(graceful, options.closeGraceMs ?? 5000))) {
         fold.stop();
         log.warn('workers did not stop in time (is Redis down?); closing connections');
         redis.disconnect();

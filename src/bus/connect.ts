@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Events, connect, credsAuthenticator, nkeyAuthenticator } from 'nats';
 import type { ConnectionOptions, NatsConnection } from 'nats';
 import type { ConnectionConfig } from '../core/config';
+import { settledWithin } from '../core/pause';
 
 /** Where a connection's refused operations are told: one line each. Default: the process's stderr. */
 export type NatsProblemSink = (line: string) => void;
@@ -85,8 +86,9 @@ export const NATS_DRAIN_MS = 2000;
  */
 export async function closeNats(nc: NatsConnection, drainMs = NATS_DRAIN_MS): Promise<void> {
   if (nc.isClosed()) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([nc.drain().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs)))]);
-  clearTimeout(timer);
+  await settledWithin(
+    nc.drain().catch(() => undefined),
+    drainMs,
+  );
   if (!nc.isClosed()) await nc.close().catch(() => undefined);
 }

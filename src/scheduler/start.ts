@@ -6,6 +6,7 @@ import { ClusterStore } from '../cluster/store';
 import type { ConnectionConfig } from '../core/config';
 import { errorMessage } from '../core/errors';
 import { createLogger } from '../core/logger';
+import { settledWithin } from '../core/pause';
 import type { Logger } from '../core/logger';
 import { connectRedis, describeRedis, firstConnectTry } from '../core/redis';
 import { ReplicationGuard, replicationOf } from '../core/replication';
@@ -91,19 +92,12 @@ export async function startScheduler(config: ConnectionConfig, options: StartSch
       // With Redis or NATS gone, ioredis and nats.js retry for ever and a quit or drain never settles:
       // after the grace (or a failure), cut the connections. The HTTP server closed first, its open
       // connections with it (forceCloseConnections).
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), options.closeGraceMs ?? SCHEDULER_CLOSE_GRACE_MS)));
-      const how = await Promise.race([
-        graceful.then(
-          () => 'done' as const,
-          (err: unknown) => err,
-        ),
-        late,
-      ]);
-      clearTimeout(timer);
-      if (how === 'done') return;
-      if (how === 'late') logger.warn('scheduler did not stop in time (is Redis or NATS down?); closing connections');
-      else logger.warn({ err: errorMessage(how) }, 'scheduler could not stop cleanly; closing connections');
+      try {
+        if (await settledWithin(graceful, options.closeGraceMs ?? SCHEDULER_CLOSE_GRACE_MS)) return;
+        logger.warn('scheduler did not stop in time (is Redis or NATS down?); closing connections');
+      } catch (err) {
+        logger.warn({ err: errorMessage(err) }, 'scheduler could not stop cleanly; closing connections');
+      }
       redis.disconnect();
       await nc.close().catch(() => undefined);
     })());
