@@ -6,6 +6,7 @@ import { connect } from 'nats';
 import type { NatsConnection } from 'nats';
 import { decodeText } from '../../src/bus/connect';
 import { Subjects } from '../../src/bus/subjects';
+import type { PreparedCluster } from '../../src/cluster/prepare';
 import { ClusterStore } from '../../src/cluster/store';
 import type { ClusterSyncError } from '../../src/core/errors';
 import type { ConnectionConfig } from '../../src/core/config';
@@ -162,31 +163,45 @@ describe('half-written clusters', () => {
 });
 
 describe('a submit whose last write Redis refuses', () => {
-  test('Redis refuses the write that marks a submit complete, after its node jobs were queued: the submit fails and the cluster is gone, not run later', async () => {
+  /**
+   * Submits `job` (its spec inline) with the fault at its instant: Redis fills up (maxmemory 1) the
+   * moment the node jobs are queued, before the submit marks the cluster complete. `onQueued` runs
+   * first, at that instant. Returns what the submit threw.
+   */
+  async function submitFillingRedisOnQueue(
+    job: string,
+    spec: string,
+    onQueued: (at: { config: ConnectionConfig; store: ClusterStore; prepared: PreparedCluster[] }) => Promise<void> = async () => undefined,
+  ): Promise<{ config: ConnectionConfig; store: ClusterStore; queues: QueueSet; prepared: PreparedCluster[]; error: ClusterSyncError | undefined }> {
     const config = lab.servers.config();
     const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
     const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
     const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
     const { prepareClusters } = await import('../../src/cluster/prepare');
     const { submitClusters } = await import('../../src/cluster/submit');
-    const prepared = prepareClusters(`suite: t\ncluster: cs-test\nif role server:\n  srv:\n`, 'job', { inlineSpec: 'nodes:\n  h--1: { roles: [server] }\n' });
-    // The fault at its instant: Redis fills up the moment the node jobs are queued, before the submit marks the cluster complete.
+    const prepared = prepareClusters(job, 'job', { inlineSpec: spec });
     const flows = queues.flows;
     const addBulk = flows.addBulk.bind(flows);
     flows.addBulk = async (...args: Parameters<typeof addBulk>) => {
       const added = await addBulk(...args);
+      await onQueued({ config, store, prepared });
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       await admin.config('SET', 'maxmemory', '1');
       return added;
     };
-    let error: Error | undefined;
+    let error: ClusterSyncError | undefined;
     try {
       await submitClusters(store, queues, prepared);
     } catch (err) {
-      error = err as Error;
+      error = err as ClusterSyncError;
     } finally {
       await admin.config('SET', 'maxmemory', '0');
     }
+    return { config, store, queues, prepared, error };
+  }
+
+  test('Redis refuses the write that marks a submit complete, after its node jobs were queued: the submit fails and the cluster is gone, not run later', async () => {
+    const { config, store, queues, prepared, error } = await submitFillingRedisOnQueue(`suite: t\ncluster: cs-test\nif role server:\n  srv:\n`, 'nodes:\n  h--1: { roles: [server] }\n');
     expect(error?.message).toMatch(/^could not mark cluster (cs-\d+) complete after queueing its node jobs \(.*OOM.*\); it was removed, nothing of it is left$/);
     const cid = /cluster (cs-\d+)/.exec(error!.message)![1]!;
     // Nothing of it: no state, no node job, no mark for the reaper. Workers started only now (so no reaper
@@ -213,34 +228,15 @@ describe('a submit whose last write Redis refuses', () => {
   });
 
   test('the same, but a node took one of its node jobs first (first come, first served): the cluster stays whole, and the error says it may run and is not to be retried', async () => {
-    const config = lab.servers.config();
-    const store = new ClusterStore(res.redis(config), { keyPrefix: config.keyPrefix });
-    const admin = res.add(new Redis(config.redisUrl), (r) => r.quit());
-    const queues = res.add(new QueueSet(store.redis, store.keys), (q) => q.close());
-    const { prepareClusters } = await import('../../src/cluster/prepare');
-    const { submitClusters } = await import('../../src/cluster/submit');
-    const prepared = prepareClusters(`suite: t\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n`, 'job', {
-      inlineSpec: 'nodes:\n  ta--1: { roles: [server] }\n  tb--1: { roles: [client] }\n',
-    });
     // A node takes the first node job the moment it is queued (as the dispatcher does, with BullMQ's getNextJob), then Redis fills up.
-    const taker = res.add(new BullWorker(`tb-${prepared[0]!.nodes[0]!.queue}`, null, { connection: res.redis(config), prefix: store.keys.bullPrefix }), (w) => w.close());
-    const flows = queues.flows;
-    const addBulk = flows.addBulk.bind(flows);
-    flows.addBulk = async (...args: Parameters<typeof addBulk>) => {
-      const added = await addBulk(...args);
-      expect(await taker.getNextJob('a-node', { block: false })).toBeDefined();
-      await admin.config('SET', 'maxmemory-policy', 'noeviction');
-      await admin.config('SET', 'maxmemory', '1');
-      return added;
-    };
-    let error: ClusterSyncError | undefined;
-    try {
-      await submitClusters(store, queues, prepared);
-    } catch (err) {
-      error = err as ClusterSyncError;
-    } finally {
-      await admin.config('SET', 'maxmemory', '0');
-    }
+    const { store, queues, error } = await submitFillingRedisOnQueue(
+      `suite: t\ncluster: cs-test\nif role server:\n  srv:\nif role client:\n  cli:\n`,
+      'nodes:\n  ta--1: { roles: [server] }\n  tb--1: { roles: [client] }\n',
+      async ({ config, store, prepared }) => {
+        const taker = res.add(new BullWorker(`tb-${prepared[0]!.nodes[0]!.queue}`, null, { connection: res.redis(config), prefix: store.keys.bullPrefix }), (w) => w.close());
+        expect(await taker.getNextJob('a-node', { block: false })).toBeDefined();
+      },
+    );
     expect(error?.message).toMatch(
       /^could not mark cluster cs-\d+ complete after queueing its node jobs \(.*OOM.*\), and a node took one of them already: the workers' reaper will complete it, so it may still run; see `cluster-sync status cs-\d+` before submitting again$/,
     );
