@@ -1,3 +1,5 @@
+import { setBounded } from '../core/bounded-map';
+
 /**
  * Remembers (cluster, job, token) triples that passed the membership check.
  * A cluster's token and its jobs never change after the cluster is created,
@@ -28,12 +30,7 @@ export class MembershipCache {
 
   remember(cluster: string, job: string, token: string): void {
     const k = flat(MembershipCache.key(cluster, job, token));
-    if (this.seen.has(k)) return;
-    if (this.seen.size >= this.max) {
-      const oldest = this.seen.keys().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
-    this.seen.set(k, true);
+    setBounded(this.seen, k, true, this.max);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Group } from '../client/message-client';
 import { compareJobIds } from '../cluster/read-store';
 import type { NodeEntry } from '../cluster/view';
 import type { Keys } from '../core/keys';
+import { setBounded } from '../core/bounded-map';
 import { NotFoundError } from '../core/errors';
 import { CoalescedReads } from './coalesced-reads';
 
@@ -109,12 +110,7 @@ export class LegacyReads {
   }
 
   private hint(job: string, cluster: string): void {
-    if (this.hints.get(job) === cluster) return;
-    if (this.hints.size >= MAX_HINTS) {
-      const oldest = this.hints.keys().next().value;
-      if (oldest !== undefined) this.hints.delete(oldest);
-    }
-    this.hints.set(job, cluster);
+    setBounded(this.hints, job, cluster, MAX_HINTS);
   }
 
   private parse(cluster: string, raw: string): Readonly<Group> {
@@ -129,12 +125,9 @@ export class LegacyReads {
     );
     // Shared by every request that reads the same JSON: nobody may change it.
     Object.freeze(nodes);
+    // Deleted first, so it is set as the newest.
     this.parsed.delete(cluster);
-    if (this.parsed.size >= PARSED_CLUSTERS) {
-      const oldest = this.parsed.keys().next().value;
-      if (oldest !== undefined) this.parsed.delete(oldest);
-    }
-    this.parsed.set(cluster, { raw, nodes });
+    setBounded(this.parsed, cluster, { raw, nodes }, PARSED_CLUSTERS);
     return nodes;
   }
 }
