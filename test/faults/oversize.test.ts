@@ -17,6 +17,7 @@ import type { CliProcess } from '../helpers/processes';
 import { Resources, eventually } from '../helpers/servers';
 import { post, startTestScheduler } from '../scheduler/scheduler-helpers';
 import { note } from './summary';
+import { Keys } from '../../src/core/keys';
 import { snapshotKeys } from '../helpers/snapshot';
 
 /**
@@ -128,6 +129,17 @@ test('submit refuses a node job whose size after alias expansion is over the bou
   // The worker's sweep moves BullMQ's own timer and report keys by itself, and admission indexes an earlier test's waiting
   // cluster's admit deadline when its sweep first sees it (cs/admit/due): those are not the submit's.
   const snap = () => snapshotKeys(res.redis(config), config.keyPrefix, { ignore: /cs-bull:cs-(timers|reports):|:stalled-check$|cs\/admit\/due$/ });
+  // Admission acts on the earlier tests' clusters within a sweep or two: it admits a waiting cluster whose nodes
+  // reported, and runs the pass its last change asked for (~passed catches up with ~gen). On a loaded machine that
+  // came between the two snapshots; wait for it first, so the snapshots see only what the submit does.
+  const redis = res.redis(config);
+  const keys = new Keys(config.keyPrefix);
+  await eventually(async () => {
+    const [gen, passed] = await redis.hmget(keys.testboxSeen, '~gen', '~passed');
+    if ((gen ?? '0') !== (passed ?? '0')) return false;
+    for (const cid of await redis.zrange(keys.admitWaiting, 0, -1)) if ((await redis.hlen(keys.reports(cid))) > 0) return false;
+    return true;
+  }, "admission to act on the earlier tests' clusters");
   const before = await snap();
   const r = await post(sched.url, job, 'application/yaml');
   expect(r.status).toBe(400);
