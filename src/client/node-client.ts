@@ -89,7 +89,11 @@ export class NodeClient {
         }
       },
     });
-    await this.nc.flush();
+    // The server has the subscription before any report goes out. A flush cut by a NATS restart (DISCONNECT)
+    // needs no retry: nats.js sends the subscription again on reconnect, before anything published after it.
+    await this.nc.flush().catch((err: unknown) => {
+      if (this.nc.isClosed()) throw err;
+    });
     this.statusIter = this.nc.status();
     void this.watchReconnects(this.statusIter);
   }
