@@ -108,6 +108,7 @@ export async function startWorkers(config: ConnectionConfig, options: WorkersOpt
     retentionMs: options.retentionMs,
     submitGraceMs: options.submitGraceMs,
     retryBackoffMs: options.retryBackoffMs,
+    replication,
   });
   log.info({ nats: config.natsUrl, redis: describeRedis(config), prefix: config.subjectPrefix }, 'workers ready');
 

@@ -13,11 +13,22 @@ import { Housekeeping } from './housekeeping';
 import type { HousekeepingOptions } from './housekeeping';
 import { Retrier } from '../src/results/retries';
 import type { RetryOptions } from '../src/results/retries';
+import { NO_REPLICATION } from '../src/core/replication';
+import type { ReplicationGuard } from '../src/core/replication';
 
 export interface TimerOptions extends HousekeepingOptions, RetryOptions {
   /** How often silent nodes, half-written clusters and ended clusters past retention are looked for, ms. Default 1000. */
   sweepEveryMs?: number;
+  /** Replicas a timeout's abort must reach before it is published (the fold worker's guard). Default: none. */
+  replication?: ReplicationGuard;
 }
+
+/**
+ * How long a fired deadline whose abort was not yet published waits before a
+ * sweep fires it again, ms: longer than a sweep that waits for a replica
+ * (WAIT's own timeout, 2 s by default), so two sweeps do not publish it at once.
+ */
+export const TIMEOUT_PENDING_MS = 5000;
 
 /**
  * The per-second sweep: barrier deadlines that have come (the fold keeps them
@@ -41,6 +52,7 @@ export interface TimerOptions extends HousekeepingOptions, RetryOptions {
 export class Sweeper extends PeriodicSweep {
   private readonly housekeeping: Housekeeping;
   private readonly retrier: Retrier;
+  private readonly replication: ReplicationGuard;
   /** Sweeps this process ran to their end. */
   sweeps = 0;
 
@@ -52,6 +64,7 @@ export class Sweeper extends PeriodicSweep {
     super(ctx, options.sweepEveryMs);
     this.housekeeping = new Housekeeping(store, ctx.queues, ctx.log, options);
     this.retrier = new Retrier(store, ctx.queues, ctx.log, options);
+    this.replication = options.replication ?? NO_REPLICATION;
   }
 
   /** Starts the timer; the first period begins at once. */
@@ -72,18 +85,37 @@ export class Sweeper extends PeriodicSweep {
     }
   }
 
-  /** Resolves a barrier abort if it is still open at its deadline (timeout.lua drops the deadline either way). */
+  /**
+   * Resolves a barrier abort if it is still open at its deadline, and tells
+   * the nodes once a replica holds it, as the fold does (docs/high-availability.md):
+   * timeout.lua keeps an abort's deadline due again {@link TIMEOUT_PENDING_MS}
+   * later with its outcome, so a sweep that fails here (no replica in time,
+   * Redis gone, this process killed) leaves it for a later sweep, which
+   * publishes the same outcome. Once published, the deadline is dropped.
+   */
   private async fireDeadline(cluster: string, barrier: Barrier): Promise<number> {
-    const outcome = await this.store.timeout(cluster, barrier);
-    if (!outcome.ok) return 0;
-    if (outcome.resolutions.length > 0) this.log.info({ cluster, barrier }, 'barrier timed out');
+    const mark = this.replication.mark(this.store.redis);
+    const outcome = await this.store.timeout(cluster, barrier, TIMEOUT_PENDING_MS);
+    if (!outcome.ok || outcome.resolutions.length === 0) return 0;
+    await this.replication.waitForReplicas(this.store.redis, mark);
+    this.log.info({ cluster, barrier }, 'barrier timed out');
     this.publisher.apply(cluster, outcome);
+    await this.store.confirmTimeout(cluster, barrier);
     return outcome.resolutions.length;
   }
 
   private async sweep(): Promise<SweepResult> {
     let timedOut = 0;
-    for (const [cluster, barrier] of await this.store.dueDeadlines()) timedOut += await this.fireDeadline(cluster, barrier);
+    // A deadline whose abort is not yet published (no replica in time) does not hold up the rest of the sweep;
+    // the sweep still fails, with its error, after the rest: the deadline is due again (timeout.lua).
+    let unpublished: unknown;
+    for (const [cluster, barrier] of await this.store.dueDeadlines()) {
+      try {
+        timedOut += await this.fireDeadline(cluster, barrier);
+      } catch (err) {
+        unpublished ??= err;
+      }
+    }
     const silent = await this.store.silentNodes();
     for (const [cluster, node] of silent) {
       const settings = await this.store.heartbeatSettings(cluster);
@@ -113,6 +145,7 @@ export class Sweeper extends PeriodicSweep {
     }
     const kept = await this.housekeeping.run();
     const retried = await this.retrier.run(await this.store.now());
+    if (unpublished !== undefined) throw unpublished;
     return { dead: silent.length, timedOut, ...kept, retried };
   }
 

@@ -40,12 +40,23 @@ export class FoldStore {
     return raw.map((o) => parseOutcome(o));
   }
 
-  /** Resolves `barrier` abort if it is still open at its deadline (timeout.lua). */
-  async timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
+  /**
+   * Resolves `barrier` abort if it is still open at its deadline (timeout.lua).
+   * With `pendingMs` above 0, a deadline that aborted the cluster stays due
+   * again `pendingMs` later, and a later call returns the same outcome, until
+   * {@link confirmTimeout}: for a caller that must not lose the outcome before
+   * it is published (the workers' sweep waits for a replica first).
+   */
+  async timeout(cid: string, barrier: Barrier, pendingMs = 0): Promise<FoldOutcome> {
     const k = this.ctx.keys;
     const prefix = `barrier ${barrier} timed out after ${formatDuration(await this.reads.clusterTimeoutMs(cid))}`;
-    const raw = await this.ctx.redis.csTimeout(...k.endKeys(cid), k.retryDue, cid, barrier, prefix, this.ctx.maxEvents);
+    const raw = await this.ctx.redis.csTimeout(...k.endKeys(cid), k.retryDue, cid, barrier, prefix, this.ctx.maxEvents, pendingMs);
     return parseOutcome(raw);
+  }
+
+  /** The outcome of `barrier`'s timeout was published: its deadline and kept outcome are dropped, and no sweep publishes it again. */
+  async confirmTimeout(cid: string, barrier: Barrier): Promise<void> {
+    await this.ctx.redis.multi().zrem(this.ctx.keys.deadlines, `${cid} ${barrier}`).hdel(this.ctx.keys.meta(cid), `timeout_outcome:${barrier}`).exec();
   }
 
   /** The cheap check made before a report or query is accepted: does the token and job fit the cluster? */

@@ -68,8 +68,11 @@ export class ClusterStore {
   foldBatch(reports: readonly Report[]): Promise<FoldOutcome[]> {
     return this.folds.foldBatch(reports);
   }
-  timeout(cid: string, barrier: Barrier): Promise<FoldOutcome> {
-    return this.folds.timeout(cid, barrier);
+  timeout(cid: string, barrier: Barrier, pendingMs?: number): Promise<FoldOutcome> {
+    return this.folds.timeout(cid, barrier, pendingMs);
+  }
+  confirmTimeout(cid: string, barrier: Barrier): Promise<void> {
+    return this.folds.confirmTimeout(cid, barrier);
   }
   checkMembership(cid: string, job: string, token: string): Promise<MembershipRefusal | undefined> {
     return this.folds.checkMembership(cid, job, token);

@@ -59,9 +59,14 @@ export function registerResultRoutes(app: FastifyInstance, deps: SchedulerDeps):
     async (request) => {
       const cid = request.params.id;
       const who = request.query.by ?? 'api';
+      const mark = deps.replication?.mark(deps.store.redis) ?? 0;
       const outcome = await cancelCluster(deps.store, cid, who, request.query.reason);
-      // The same path as any abort: the barrier subject every node listens on, then the events.
+      // The same path as any abort: the barrier subject every node listens on, then the events. Told at once,
+      // replicated or not: the cluster has ended on the primary, and a cancel lost in a failover only ends it later.
       publisher.apply(cid, outcome);
+      // The operator is answered "cancelled" once a replica holds it (a NotReplicatedError is a 503: send it again;
+      // a cancel that did survive is then answered 409 "ended already (abort, cancelled)").
+      await deps.replication?.waitForReplicas(deps.store.redis, mark);
       request.log.warn({ cluster: cid, by: who, reason: request.query.reason }, 'cluster cancelled');
       const reason = outcome.resolutions[0]?.reason ?? '';
       return { cluster: cid, final: 'abort', end_cause: 'cancelled', reason, barriers: outcome.resolutions.map((r) => r.barrier) };
@@ -69,7 +74,10 @@ export function registerResultRoutes(app: FastifyInstance, deps: SchedulerDeps):
   );
 
   app.post<{ Params: z.infer<typeof Params> }>('/clusters/:id/rerun', { onRequest: auth, schema: { params: Params } }, async (request) => {
+    const mark = deps.replication?.mark(deps.store.redis) ?? 0;
     const created = await rerunCluster(deps.store, deps.queues, request.params.id, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
+    // As POST /jobs: answered once the replicas hold the new cluster.
+    await deps.replication?.waitForReplicas(deps.store.redis, mark);
     request.log.info({ cluster: created.cluster, rerun_of: request.params.id }, 'cluster re-run');
     return submitAnswer([created]);
   });

@@ -137,6 +137,33 @@ test('a barrier that times out aborts with the names of the missing nodes', asyn
   }
 });
 
+test('a timeout decided by a sweep that died before telling anyone is told by a later sweep, once', async () => {
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, lab.config, job, spec);
+  const cid = cluster!.cluster;
+  const store = lab.workers.store;
+  // The nodes' subject, heard without sending a report (a node's wait would be answered by the fold itself).
+  const told: { barrier: string; result: string; reason: string }[] = [];
+  const nc = await res.nats(lab.config);
+  nc.subscribe(new Subjects(lab.config.subjectPrefix).barrier(cid), { callback: (_e, m) => told.push(m.json<{ barrier: string; result: string; reason: string }>()) });
+  await nc.flush();
+  // What a sweep killed between timeout.lua and its publish leaves: the cluster aborted, nobody told,
+  // the deadline due again when its pending time (60 s here) has passed.
+  const decided = await store.timeout(cid, 'start', 60_000);
+  if (!decided.ok) throw new Error(decided.reason);
+  expect(decided.resolutions.map((r) => `${r.barrier} ${r.result}`)).toEqual(['start abort', 'ready abort', 'finish abort']);
+  expect((await store.readCluster(cid)).final).toBe('abort');
+  // The pending time passes: the workers' sweep tells the nodes the same abort, then drops the deadline.
+  await store.redis.zadd(store.keys.deadlines, 0, `${cid} start`);
+  await eventually(() => told.length >= 3, 'the abort told by a later sweep');
+  expect(told.map((t) => [t.barrier, t.result, t.reason])).toEqual(decided.resolutions.map((r) => [r.barrier, 'abort', r.reason]));
+  await eventually(async () => (await store.redis.zscore(store.keys.deadlines, `${cid} start`)) === null, 'the deadline dropped once told');
+  expect(await store.redis.hexists(store.keys.meta(cid), 'timeout_outcome:start')).toBe(0);
+  const sweeps = lab.workers.sweeper.sweeps;
+  await eventually(() => lab.workers.sweeper.sweeps >= sweeps + 2, 'two more sweeps');
+  expect(told).toHaveLength(3);
+});
+
 test('wait reports carry the info of write_state, so roles_ip after start has every ip whatever order the folds ran in', async () => {
   const { job, spec } = nodesJob(2);
   const [cluster] = await submitInline(res, lab.config, job, spec);

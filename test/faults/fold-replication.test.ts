@@ -12,6 +12,7 @@ import { startWorkers } from '../../workers';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
+import { TOKEN, startTestScheduler } from '../scheduler/scheduler-helpers';
 import { note } from './summary';
 
 /**
@@ -88,5 +89,90 @@ test('the last wait_start is folded while no replica acknowledges it: nobody is 
   note(
     'the last report of a barrier folded on a primary whose only replica is frozen (SIGSTOP), min replicas 1',
     'the fold was tried again for want of a replica (NOREPLICAS) and the barrier was not answered; answered start once the replica was continued',
+  );
+});
+
+test("a barrier's deadline comes while no replica acknowledges: the timeout's abort is published only once a replica holds it", async () => {
+  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
+  const admin = res.redis(config);
+  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const cid = cluster!.cluster;
+  const { logger, lines } = capturedLogger();
+  const workers = res.add(await startWorkers(config, { logger, sweepEveryMs: 100 }), (w) => w.close());
+  const subjects = new Subjects(config.subjectPrefix);
+  const answers: string[] = [];
+  const nc = await res.nats(config);
+  nc.subscribe(subjects.barrier(cid), { callback: (_e, m) => answers.push(decodeText(m.data)) });
+  await nc.flush();
+  const failures: string[] = [];
+  workers.events.on('sweepFailed', (err: unknown) => failures.push(String(err)));
+
+  process.kill(replica.pid, 'SIGSTOP');
+  // The start deadline comes now: no node reported anything.
+  await workers.store.setDeadline(cid, 'start', Date.now() - 1);
+  // The sweep fires it on the primary (the cluster aborts there) and no replica acknowledges it: nobody is told.
+  await eventually(() => failures.some((f) => /NOREPLICAS/.test(f)) || answers.length > 0, 'a sweep failed for want of a replica (or an answer)');
+  expect(answers).toEqual([]);
+  expect((await workers.store.readCluster(cid)).barriers[0]?.result).toBe('abort');
+  expect(lines.filter((l) => /sweep failed/.test(l)).length).toBeGreaterThan(0);
+
+  process.kill(replica.pid, 'SIGCONT');
+  await eventually(() => answers.length >= 3, 'the timeout abort published once the replica holds it');
+  const told = answers.map((a) => JSON.parse(a) as { barrier: string; result: string; reason?: string });
+  expect(told.map((t) => `${t.barrier} ${t.result}`).slice(0, 3)).toEqual(['start abort', 'ready abort', 'finish abort']);
+  expect(told[0]?.reason).toMatch(/^barrier start timed out after .*; still missing: /);
+  // Published, then taken off the deadlines: no later sweep publishes it again.
+  await eventually(async () => (await admin.zscore(workers.store.keys.deadlines, `${cid} start`)) === null, 'the fired deadline taken off once published');
+  const sweeps = workers.sweeper.sweeps;
+  await eventually(() => workers.sweeper.sweeps >= sweeps + 3, 'three more sweeps');
+  expect(answers.length).toBe(told.length);
+  note(
+    "a barrier's deadline comes on a primary whose only replica is frozen (SIGSTOP), min replicas 1",
+    'the cluster aborted on the primary but no node was told while no replica held it (the sweep failed NOREPLICAS); the abort of every barrier was published once the replica was continued, and not again after',
+  );
+});
+
+test("an operator's cancel and re-run while no replica acknowledges: nodes told at once, the operator answered 503 until a replica holds it", async () => {
+  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
+  const admin = res.redis(config);
+  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
+  const { job, spec } = nodesJob(2);
+  const [cluster] = await submitInline(res, config, job, spec);
+  const cid = cluster!.cluster;
+  const { url } = await startTestScheduler(res, config);
+  const subjects = new Subjects(config.subjectPrefix);
+  const answers: string[] = [];
+  const nc = await res.nats(config);
+  nc.subscribe(subjects.barrier(cid), { callback: (_e, m) => answers.push(decodeText(m.data)) });
+  await nc.flush();
+  const call = async (method: string, path: string): Promise<{ status: number; text: string }> => {
+    const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+    return { status: r.status, text: await r.text() };
+  };
+
+  process.kill(replica.pid, 'SIGSTOP');
+  const rerun = await call('POST', `/clusters/${cid}/rerun`);
+  expect(rerun.status).toBe(503);
+  expect(rerun.text).toMatch(/NOREPLICAS/);
+  const cancel = await call('DELETE', `/clusters/${cid}?by=alice&reason=wrong+kernel`);
+  expect(cancel.status).toBe(503);
+  expect(cancel.text).toMatch(/NOREPLICAS/);
+  // The nodes were told at once: the cluster has ended on the primary.
+  await eventually(() => answers.length >= 3, 'the cancel published to the nodes');
+  expect(answers.map((a) => (JSON.parse(a) as { result: string; reason: string }).reason)).toEqual(Array(3).fill('cancelled by alice: wrong kernel'));
+
+  process.kill(replica.pid, 'SIGCONT');
+  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica back in sync');
+  // Sent again: the cancel did survive, so it is answered as any second cancel.
+  const again = await call('DELETE', `/clusters/${cid}?by=alice`);
+  expect(again.status).toBe(409);
+  expect(again.text).toMatch(/ended already \(abort, cancelled\)/);
+  const rerunAgain = await call('POST', `/clusters/${cid}/rerun`);
+  expect(rerunAgain.status).toBe(200);
+  note(
+    "an operator's cancel and re-run while the only Redis replica is frozen (SIGSTOP), min replicas 1",
+    'the nodes were told of the cancel at once; the operator got 503 NOREPLICAS for both; once the replica was continued, the cancel sent again was answered 409 ended already (abort, cancelled) and the re-run 200',
   );
 });

@@ -9,20 +9,36 @@
   KEYS[8] ended clusters (zset)        KEYS[9] clusters whose end the retrier judges (zset)
   ARGV[1] cluster id   ARGV[2] barrier   ARGV[3] reason prefix ("barrier ready timed out after 8h")
   ARGV[4] max length of the all-events stream
+  ARGV[5] pending ms: 0 drops the deadline whatever happens. Above 0 (the
+          workers' sweep), a deadline that aborts the cluster stays in the
+          zset, due again that many ms later, and its outcome is kept in meta
+          (`timeout_outcome:<barrier>`): the sweep publishes it once a replica
+          holds it, then drops the deadline and the kept outcome
+          (FoldStore.confirmTimeout). A
+          sweep that failed before that fires it again and gets the kept
+          outcome, to publish: a timeout is never decided without being told.
 
   Returns a JSON outcome {ok=true, resolutions=[...], events=[...]} (empty when
   the barrier had resolved in time) or {ok=false, code, reason}.
 ]]
 --@include common.lua
 
-local cid, barrier, prefix, max_all = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local cid, barrier, prefix, max_all, pending_ms = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]) or 0
 local k = { state = KEYS[1], meta = KEYS[2], events = KEYS[3], all_events = KEYS[4], heartbeats = KEYS[5], open = KEYS[6], deadlines = KEYS[7], ended = KEYS[8], retry = KEYS[9] }
+local member = cid .. ' ' .. barrier
+local kept_field = 'timeout_outcome:' .. barrier
 
-redis.call('ZREM', k.deadlines, cid .. ' ' .. barrier)
+local was_due = redis.call('ZREM', k.deadlines, member) == 1
 if not RANK[barrier] or barrier == '' then return fail('BAD_BARRIER', 'no barrier ' .. barrier) end
 local raw = redis.call('HGET', k.state, cid)
 if not raw or redis.call('EXISTS', k.meta) == 0 then return fail('UNKNOWN_CLUSTER', 'unknown cluster ' .. cid) end
 if redis.call('HEXISTS', k.meta, 'res:' .. barrier) == 1 then
+  local kept = redis.call('HGET', k.meta, kept_field)
+  -- Fired before and not yet confirmed published: the same outcome again, still pending.
+  if kept and was_due and pending_ms > 0 then
+    redis.call('ZADD', k.deadlines, now_ms() + pending_ms, member)
+    return kept
+  end
   return cjson.encode({ ok = true, resolutions = {}, events = {} })
 end
 local nodes = cjson.decode(raw)
@@ -43,4 +59,9 @@ if redis.call('HEXISTS', k.meta, 'res:' .. barrier) == 0 then
   for _, r in ipairs(more) do resolutions[#resolutions + 1] = r end
 end
 redis.call('HSET', k.state, cid, cjson.encode(nodes))
-return resolutions_outcome(cid, resolutions)
+local outcome = resolutions_outcome(cid, resolutions)
+if pending_ms > 0 and #resolutions > 0 then
+  redis.call('HSET', k.meta, kept_field, outcome)
+  redis.call('ZADD', k.deadlines, now + pending_ms, member)
+end
+return outcome
