@@ -2,6 +2,7 @@ import type { ClusterStore } from '../cluster/store';
 import { ClusterSyncError, ErrorCode, NotFoundError } from '../core/errors';
 import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
+import { BARRIERS } from '../core/states';
 import { EndCause } from './end-cause';
 
 /** Longest operator note kept with a cancel. */
@@ -26,8 +27,10 @@ export function cancelReason(who: string, note: string | undefined): string {
  * Ends an open cluster `abort` as an operator (end-cluster.lua, one atomic
  * call): every open barrier resolves abort with the cancel's reason and
  * `end_cause` is `cancelled`. Returns the outcome to publish (the same path as
- * any abort: the barrier subject and the event subject). Throws
- * {@link AlreadyEndedError} when it had ended, {@link NotFoundError} when unknown.
+ * any abort: the barrier subject and the event subject). The same `who`
+ * cancelling again gets the first cancel's answer ({@link repeatedCancel}).
+ * Throws {@link AlreadyEndedError} when it had ended otherwise,
+ * {@link NotFoundError} when unknown.
  */
 export async function cancelCluster(store: ClusterStore, cid: string, who: string, note: string | undefined, maxEvents = 100_000): Promise<FoldOutcome & { ok: true }> {
   const k = store.keys;
@@ -36,7 +39,24 @@ export async function cancelCluster(store: ClusterStore, cid: string, who: strin
   const outcome = parseOutcome(raw);
   if (!outcome.ok) {
     if (outcome.code === 'UNKNOWN_CLUSTER') throw new NotFoundError(outcome.reason);
+    const repeated = await repeatedCancel(store, cid, who);
+    if (repeated) return repeated;
     throw new AlreadyEndedError(outcome.reason);
   }
   return outcome;
+}
+
+/**
+ * The same operator's cancel, sent again after its answer was lost or was a
+ * 503 (no replica held it in time, while it had ended the cluster): the
+ * answer of the first, as a `dup` outcome whose resolutions are the barriers
+ * it resolved, and nothing to publish again (the first told every node).
+ * Undefined when the cluster ended otherwise, or by someone else's cancel.
+ */
+async function repeatedCancel(store: ClusterStore, cid: string, who: string): Promise<(FoldOutcome & { ok: true }) | undefined> {
+  const fields = ['end_cause', 'ended_by', 'end_note', ...BARRIERS.flatMap((b) => [`res:${b}`, `reason:${b}`, `at:${b}`])];
+  const [cause, by, note, ...res] = await store.redis.hmget(store.keys.meta(cid), ...fields);
+  if (cause !== EndCause.Cancelled || by !== who || !note) return undefined;
+  const resolutions = BARRIERS.flatMap((barrier, i) => (res[3 * i] === 'abort' && res[3 * i + 1] === note ? [{ barrier, result: 'abort' as const, reason: note, at: Number(res[3 * i + 2]) }] : []));
+  return { ok: true, dup: true, changed: false, state: 'abort', resolutions, events: [] };
 }

@@ -63,11 +63,12 @@ export function registerResultRoutes(app: FastifyInstance, deps: SchedulerDeps):
       const outcome = await cancelCluster(deps.store, cid, who, request.query.reason);
       // The same path as any abort: the barrier subject every node listens on, then the events. Told at once,
       // replicated or not: the cluster has ended on the primary, and a cancel lost in a failover only ends it later.
+      // A repeat (`dup`) tells the barriers again, with no new event.
       publisher.apply(cid, outcome);
       // The operator is answered "cancelled" once a replica holds it (a NotReplicatedError is a 503: send it again;
-      // a cancel that did survive is then answered 409 "ended already (abort, cancelled)").
+      // the same `by` sending it again is answered as the first, its barriers told once more).
       await deps.replication?.waitForReplicas(deps.store.redis, mark);
-      request.log.warn({ cluster: cid, by: who, reason: request.query.reason }, 'cluster cancelled');
+      request.log.warn({ cluster: cid, by: who, reason: request.query.reason }, outcome.dup ? 'cancel sent again; answered as the first' : 'cluster cancelled');
       const reason = outcome.resolutions[0]?.reason ?? '';
       return { cluster: cid, final: 'abort', end_cause: 'cancelled', reason, barriers: outcome.resolutions.map((r) => r.barrier) };
     },
