@@ -9,6 +9,8 @@ import { QueueSet } from '../../src/queue/queues';
 import { startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
 import { startWorkers } from '../../workers';
+import type { Redis } from 'ioredis';
+import type { SubmittedCluster } from '../../src/cluster/submit';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
@@ -52,28 +54,38 @@ function capturedLogger(): { logger: pino.Logger; lines: string[] } {
   return { logger: pino({ level: 'warn' }, sink), lines };
 }
 
-test('the last wait_start is folded while no replica acknowledges it: nobody is answered until a replica holds the fold', async () => {
+/**
+ * A 2-node cluster written on the primary once its replica is in sync, the
+ * connection settings (min replicas 1, 200 ms per WAIT), and what its
+ * nodes' barrier subject hears from now on.
+ */
+async function clusterWithReplica(): Promise<{ config: ConnectionConfig; admin: Redis; cluster: SubmittedCluster; answers: string[] }> {
   const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
   const admin = res.redis(config);
   await eventually(async () => /connected_slaves:1\b/.test(await admin.info('replication')) && /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
   const { job, spec } = nodesJob(2);
   const [cluster] = await submitInline(res, config, job, spec);
-  const { logger, lines } = capturedLogger();
-  const workers = res.add(await startWorkers(config, { logger }), (w) => w.close());
-  const subjects = new Subjects(config.subjectPrefix);
+  if (!cluster) throw new Error('the submit created no cluster');
   const answers: string[] = [];
   const nc = await res.nats(config);
-  nc.subscribe(subjects.barrier(cluster!.cluster), { callback: (_e, m) => answers.push(decodeText(m.data)) });
+  nc.subscribe(new Subjects(config.subjectPrefix).barrier(cluster.cluster), { callback: (_e, m) => answers.push(decodeText(m.data)) });
   await nc.flush();
+  return { config, admin, cluster, answers };
+}
+
+test('the last wait_start is folded while no replica acknowledges it: nobody is answered until a replica holds the fold', async () => {
+  const { config, admin, cluster, answers } = await clusterWithReplica();
+  const { logger, lines } = capturedLogger();
+  const workers = res.add(await startWorkers(config, { logger }), (w) => w.close());
 
   const report = (i: number): Report => {
-    const j = cluster!.jobs[i]!;
+    const j = cluster.jobs[i]!;
     return { v: 1, id: `${j.job_id}.start-${i}`, cluster: j.cluster, job: j.job_id, state: 'wait_start', at: Date.now(), token: j.token };
   };
   // Node 1 at start, folded and replicated; then the replica freezes and node 2's wait_start, the last one, comes.
   const queues = res.add(new QueueSet(admin, workers.store.keys), (q) => q.close());
   await enqueueReports(queues, [report(0)]);
-  await eventually(async () => (await workers.store.readCluster(cluster!.cluster)).nodes.filter((n) => n.state === 'start').length === 1, 'node 1 folded');
+  await eventually(async () => (await workers.store.readCluster(cluster.cluster)).nodes.filter((n) => n.state === 'start').length === 1, 'node 1 folded');
   process.kill(replica.pid, 'SIGSTOP');
   await enqueueReports(queues, [report(1)]);
   // The primary folds it (the barrier is resolved there), no replica acknowledges it: the fold is tried again,
@@ -81,7 +93,7 @@ test('the last wait_start is folded while no replica acknowledges it: nobody is 
   const retried = () => lines.some((l) => /fold failed because of Redis/.test(l) && /NOREPLICAS/.test(l));
   await eventually(() => retried() || answers.length > 0, 'a fold retried for want of a replica (or an answer)');
   expect(answers).toEqual([]);
-  expect((await workers.store.readCluster(cluster!.cluster)).barriers[0]?.result).toBe('start');
+  expect((await workers.store.readCluster(cluster.cluster)).barriers[0]?.result).toBe('start');
 
   process.kill(replica.pid, 'SIGCONT');
   await eventually(() => answers.length > 0, 'the start barrier answered once the replica holds the fold');
@@ -93,19 +105,10 @@ test('the last wait_start is folded while no replica acknowledges it: nobody is 
 });
 
 test("a barrier's deadline comes while no replica acknowledges: the timeout's abort is published only once a replica holds it", async () => {
-  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
-  const admin = res.redis(config);
-  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
-  const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  const cid = cluster!.cluster;
+  const { config, admin, cluster, answers } = await clusterWithReplica();
+  const cid = cluster.cluster;
   const { logger, lines } = capturedLogger();
   const workers = res.add(await startWorkers(config, { logger, sweepEveryMs: 100 }), (w) => w.close());
-  const subjects = new Subjects(config.subjectPrefix);
-  const answers: string[] = [];
-  const nc = await res.nats(config);
-  nc.subscribe(subjects.barrier(cid), { callback: (_e, m) => answers.push(decodeText(m.data)) });
-  await nc.flush();
   const failures: string[] = [];
   workers.events.on('sweepFailed', (err: unknown) => failures.push(String(err)));
 
@@ -135,18 +138,9 @@ test("a barrier's deadline comes while no replica acknowledges: the timeout's ab
 });
 
 test("an operator's cancel and re-run while no replica acknowledges: nodes told at once, the operator answered 503 until a replica holds it", async () => {
-  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
-  const admin = res.redis(config);
-  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
-  const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  const cid = cluster!.cluster;
+  const { config, admin, cluster, answers } = await clusterWithReplica();
+  const cid = cluster.cluster;
   const { url } = await startTestScheduler(res, config);
-  const subjects = new Subjects(config.subjectPrefix);
-  const answers: string[] = [];
-  const nc = await res.nats(config);
-  nc.subscribe(subjects.barrier(cid), { callback: (_e, m) => answers.push(decodeText(m.data)) });
-  await nc.flush();
   const call = async (method: string, path: string): Promise<{ status: number; text: string }> => {
     const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
     return { status: r.status, text: await r.text() };
