@@ -20,11 +20,17 @@ interface Job {
   gapMs: number;
 }
 
-/** Latencies (ms) of the requests sent until `stop()` (or `max`); rejects if one is not answered 200. */
-export function unrelatedRequests(url: string, job: string, gapMs: number, max?: number): { done: Promise<number[]>; stop: () => void } {
+/** One unrelated request: when it was sent (epoch ms, comparable across threads) and how long its answer took (ms). */
+export interface UnrelatedSample {
+  sentAt: number;
+  ms: number;
+}
+
+/** The requests sent until `stop()` (or `max`); rejects if one is not answered 200. */
+export function unrelatedRequests(url: string, job: string, gapMs: number, max?: number): { done: Promise<UnrelatedSample[]>; stop: () => void } {
   const worker = new Worker(__filename, { workerData: { url, job, max, gapMs } satisfies Job });
-  const done = new Promise<number[]>((resolve, reject) => {
-    worker.once('message', (m: { samples?: number[]; error?: string }) => {
+  const done = new Promise<UnrelatedSample[]>((resolve, reject) => {
+    worker.once('message', (m: { samples?: UnrelatedSample[]; error?: string }) => {
       // Its answer is all it has to give: end it, whatever it still holds.
       void worker.terminate();
       if (m.error) reject(new Error(m.error));
@@ -36,15 +42,16 @@ export function unrelatedRequests(url: string, job: string, gapMs: number, max?:
   return { done, stop: () => worker.postMessage('stop') };
 }
 
-async function run(j: Job): Promise<number[]> {
+async function run(j: Job): Promise<UnrelatedSample[]> {
   let stopped = false;
   parentPort?.once('message', () => (stopped = true));
-  const out: number[] = [];
+  const out: UnrelatedSample[] = [];
   for (let i = 0; !stopped && out.length < (j.max ?? Infinity); i++) {
+    const sentAt = Date.now();
     const t = performance.now();
     const r = await get(`${j.url}${LEGACY}?job_id=${j.job}&state=write_state&ip=10.9.${i % 2}.1`);
     if (r.status !== 200) throw new Error(`unrelated write_state: HTTP ${r.status} ${r.body}`);
-    out.push(r.at - t);
+    out.push({ sentAt, ms: r.at - t });
     await sleep(j.gapMs);
   }
   return out;

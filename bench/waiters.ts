@@ -43,6 +43,7 @@ interface CaseResult {
   build: string;
   kind: 'message' | 'barrier';
   n: number;
+  /** Negative when the N waits cost less than the noise of the unrelated requests' share taken off (small N). */
   schedulerCpuMsPerWait: number;
   deliveries: number;
   release: Summary;
@@ -50,6 +51,10 @@ interface CaseResult {
   unrelatedOpening: Summary;
   /** Unrelated requests during the opening that took more than twice the idle p50. */
   unrelatedOver2x: number;
+  /** Of those, the ones in flight while the scheduler was still taking in the N connections (its intake). */
+  unrelatedOver2xDuringIntake: number;
+  /** From the first of the N requests to the last 100 ms in which the scheduler was busy (over 30 % of a core), s. */
+  intakeSeconds: number;
   errors: Record<string, number>;
   wrongAnswers: number;
   openSeconds: number;
@@ -73,6 +78,31 @@ async function quiet(pid: number, deadline: number): Promise<void> {
   }
 }
 
+/** Slices of this length whose scheduler CPU is above BUSY_SHARE of a core are its intake of the N connections. */
+const SLICE_MS = 100;
+const BUSY_SHARE = 0.3;
+
+/**
+ * Samples `pid`'s CPU every SLICE_MS until stopped; `lastBusyAt` is the end
+ * (epoch ms) of the last slice above BUSY_SHARE: when the scheduler had taken
+ * in the connections (a held wait costs nothing until its answer).
+ */
+function busyTracker(pid: number): { stop: () => Promise<number> } {
+  let last = sampleProcess(pid)?.cpuSeconds ?? 0;
+  let lastBusyAt = Date.now();
+  const timer = setInterval(() => {
+    const now = sampleProcess(pid)?.cpuSeconds ?? last;
+    if ((now - last) * 1000 > BUSY_SHARE * SLICE_MS) lastBusyAt = Date.now();
+    last = now;
+  }, SLICE_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      return lastBusyAt;
+    },
+  };
+}
+
 async function runCase(build: string, cli: string, kind: 'message' | 'barrier', n: number, servers: { redisUrl: string; natsUrl: string; monitorUrl: string }): Promise<CaseResult> {
   const ns = `bw${build[0]}${kind[0]}${n}`;
   const config = { redisUrl: servers.redisUrl, natsUrl: servers.natsUrl, subjectPrefix: ns, keyPrefix: `${ns}:` };
@@ -85,7 +115,7 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     // The unrelated requests' own CPU and deliveries, measured alone, are taken off the totals below.
     const idleCpu0 = sampleProcess(spid)?.cpuSeconds ?? 0;
     const idleOut0 = await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler');
-    const unrelatedIdle = await unrelatedRequests(url, other.a, UNRELATED_GAP_MS, 40).done;
+    const unrelatedIdle = (await unrelatedRequests(url, other.a, UNRELATED_GAP_MS, 40).done).map((u) => u.ms);
     const cpuPerUnrelated = ((sampleProcess(spid)?.cpuSeconds ?? 0) - idleCpu0) / unrelatedIdle.length;
     const outPerUnrelated = ((await deliveredTo(servers.monitorUrl, 'cluster-sync-scheduler')) - idleOut0) / unrelatedIdle.length;
     const waitUrl = kind === 'message' ? `${url}${LEGACY}?job_id=${target.a}&state=wait&msg=m` : `${url}${LEGACY}?job_id=${target.a}&state=wait_start`;
@@ -97,6 +127,8 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     let connected = 0;
     let settled = 0;
     const t0 = performance.now();
+    const startedAt = Date.now();
+    const busy = busyTracker(spid);
     const answers = Array.from({ length: n }, () =>
       get(waitUrl, () => connected++)
         .catch((err: unknown) => {
@@ -112,7 +144,9 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     // Every connection is in: the unrelated requests stop after 2 s more, then the scheduler settles.
     await sleep(2000);
     opening.stop();
-    const unrelatedOpening = await opening.done;
+    const unrelatedSamples = await opening.done;
+    const intakeEndAt = await busy.stop();
+    const unrelatedOpening = unrelatedSamples.map((u) => u.ms);
     await quiet(spid, deadline);
     const openSeconds = (performance.now() - t0) / 1000;
     const early = settled;
@@ -141,6 +175,7 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
     const missing = finished ? 0 : n - settled;
     if (missing > 0) errors[`not answered within ${PHASE_LIMIT_MS / 1000} s of the release`] = missing;
     const errorsNow = { ...errors };
+    const slow = unrelatedSamples.filter((u) => u.ms > 2 * summarize(unrelatedIdle).p50);
     return {
       build,
       kind,
@@ -150,7 +185,9 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
       release: summarize(good.map((a) => a.at - tr)),
       unrelatedIdle: summarize(unrelatedIdle),
       unrelatedOpening: summarize(unrelatedOpening),
-      unrelatedOver2x: unrelatedOpening.filter((ms) => ms > 2 * summarize(unrelatedIdle).p50).length,
+      unrelatedOver2x: slow.length,
+      unrelatedOver2xDuringIntake: slow.filter((u) => u.sentAt <= intakeEndAt).length,
+      intakeSeconds: (intakeEndAt - startedAt) / 1000,
       errors: errorsNow,
       wrongAnswers: Math.max(0, n - good.length - Object.values(errorsNow).reduce((a, b) => a + b, 0) + early),
       openSeconds,
@@ -164,15 +201,15 @@ async function runCase(build: string, cli: string, kind: 'message' | 'barrier', 
 
 function table(rows: CaseResult[]): string {
   const head =
-    '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state during opening: p50 / max (idle p50) | of them over 2× idle | errors | load avg (1 min) |';
-  const lines = [head, '|---|---|---|---|---|---|---|---|---|---|'];
+    '| kind | N | build | scheduler CPU per wait | deliveries into the scheduler | release p50 / p99 | unrelated write_state during opening: p50 / max (idle p50) | of them over 2× idle (sent during the intake) | intake | errors | load avg (1 min) |';
+  const lines = [head, '|---|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
     const errs =
       Object.entries(r.errors)
         .map(([k, v]) => `${v} ${k}`)
         .join(', ') || (r.wrongAnswers ? `${r.wrongAnswers} wrong` : 'none');
     lines.push(
-      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${round(r.schedulerCpuMsPerWait)} ms | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${r.unrelatedOver2x ?? '-'} of ${r.unrelatedOpening.n} | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
+      `| ${r.kind} | ${r.n.toLocaleString('en')} | ${r.build} | ${r.schedulerCpuMsPerWait < 0 ? 'below the noise' : `${round(r.schedulerCpuMsPerWait)} ms`} | ${r.deliveries.toLocaleString('en')} | ${round(r.release.p50)} / ${round(r.release.p99)} ms | ${round(r.unrelatedOpening.p50)} / ${round(r.unrelatedOpening.max)} ms (${round(r.unrelatedIdle.p50)} ms) | ${r.unrelatedOver2x ?? '-'} of ${r.unrelatedOpening.n} (${r.unrelatedOver2xDuringIntake}) | ${r.intakeSeconds.toFixed(1)} s | ${errs} | ${r.loadAverage.map((l) => l.toFixed(1)).join(' -> ')} |`,
     );
   }
   return lines.join('\n');
