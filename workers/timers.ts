@@ -107,13 +107,15 @@ export class Sweeper extends PeriodicSweep {
   private async sweep(): Promise<SweepResult> {
     let timedOut = 0;
     // A deadline whose abort is not yet published (no replica in time) does not hold up the rest of the sweep;
-    // the sweep still fails, with its error, after the rest: the deadline is due again (timeout.lua).
+    // the sweep still fails, with its error, after the rest: the deadline is due again (timeout.lua). The later
+    // deadlines wait for a later sweep: each would wait out its own WAIT timeout for a replica that is not there.
     let unpublished: unknown;
     for (const [cluster, barrier] of await this.store.dueDeadlines()) {
       try {
         timedOut += await this.fireDeadline(cluster, barrier);
       } catch (err) {
-        unpublished ??= err;
+        unpublished = err;
+        break;
       }
     }
     const silent = await this.store.silentNodes();

@@ -11,6 +11,7 @@ import type { LocalServer } from '../../src/services/local-servers';
 import { startWorkers } from '../../workers';
 import type { Redis } from 'ioredis';
 import type { SubmittedCluster } from '../../src/cluster/submit';
+import { ClusterStore } from '../../src/cluster/store';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
@@ -55,22 +56,33 @@ function capturedLogger(): { logger: pino.Logger; lines: string[] } {
 }
 
 /**
- * A 2-node cluster written on the primary once its replica is in sync, the
- * connection settings (min replicas 1, 200 ms per WAIT), and what its
- * nodes' barrier subject hears from now on.
+ * `count` 2-node clusters written on the primary once its replica is in
+ * sync, the connection settings (min replicas 1, 200 ms per WAIT), and what
+ * each cluster's barrier subject hears from now on.
  */
-async function clusterWithReplica(): Promise<{ config: ConnectionConfig; admin: Redis; cluster: SubmittedCluster; answers: string[] }> {
+async function clustersWithReplica(count: number): Promise<{ config: ConnectionConfig; admin: Redis; clusters: { cluster: SubmittedCluster; answers: string[] }[] }> {
   const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
   const admin = res.redis(config);
   await eventually(async () => /connected_slaves:1\b/.test(await admin.info('replication')) && /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
-  const { job, spec } = nodesJob(2);
-  const [cluster] = await submitInline(res, config, job, spec);
-  if (!cluster) throw new Error('the submit created no cluster');
-  const answers: string[] = [];
   const nc = await res.nats(config);
-  nc.subscribe(new Subjects(config.subjectPrefix).barrier(cluster.cluster), { callback: (_e, m) => answers.push(decodeText(m.data)) });
+  const subjects = new Subjects(config.subjectPrefix);
+  const clusters: { cluster: SubmittedCluster; answers: string[] }[] = [];
+  for (let i = 0; i < count; i++) {
+    const { job, spec } = nodesJob(2);
+    const [cluster] = await submitInline(res, config, job, spec);
+    if (!cluster) throw new Error('the submit created no cluster');
+    const answers: string[] = [];
+    nc.subscribe(subjects.barrier(cluster.cluster), { callback: (_e, m) => answers.push(decodeText(m.data)) });
+    clusters.push({ cluster, answers });
+  }
   await nc.flush();
-  return { config, admin, cluster, answers };
+  return { config, admin, clusters };
+}
+
+/** One such cluster. */
+async function clusterWithReplica(): Promise<{ config: ConnectionConfig; admin: Redis; cluster: SubmittedCluster; answers: string[] }> {
+  const { config, admin, clusters } = await clustersWithReplica(1);
+  return { config, admin, ...clusters[0]! };
 }
 
 test('the last wait_start is folded while no replica acknowledges it: nobody is answered until a replica holds the fold', async () => {
@@ -134,6 +146,37 @@ test("a barrier's deadline comes while no replica acknowledges: the timeout's ab
   note(
     "a barrier's deadline comes on a primary whose only replica is frozen (SIGSTOP), min replicas 1",
     'the cluster aborted on the primary but no node was told while no replica held it (the sweep failed NOREPLICAS); the abort of every barrier was published once the replica was continued, and not again after',
+  );
+});
+
+test('several deadlines come while no replica acknowledges: a sweep stops at the first, the rest wait for later sweeps, and each abort is told once a replica holds it', async () => {
+  const { config, admin, clusters } = await clustersWithReplica(3);
+  const ended = async () => (await Promise.all(clusters.map(async (c) => (await workers.store.readCluster(c.cluster.cluster)).final))).filter(Boolean).length;
+  process.kill(replica.pid, 'SIGSTOP');
+  const store = new ClusterStore(admin, { keyPrefix: config.keyPrefix });
+  for (const { cluster } of clusters) await store.setDeadline(cluster.cluster, 'start', Date.now() - 1);
+  // One sweep (the first period runs at once, the next a minute later) with all three due.
+  let workers = res.add(await startWorkers(config, { logger: capturedLogger().logger, sweepEveryMs: 60_000 }), (w) => w.close());
+  const failed = new Promise((resolve) => workers.events.once('sweepFailed', resolve));
+  expect(String(await failed)).toMatch(/NOREPLICAS/);
+  // It fired the first (the cluster aborted on the primary, nobody told) and left the others due: each would
+  // have waited out its own WAIT timeout for the same missing replica.
+  expect(await ended()).toBe(1);
+  expect(clusters.map((c) => c.answers)).toEqual(clusters.map(() => []));
+  await workers.close();
+
+  process.kill(replica.pid, 'SIGCONT');
+  // Sweeps every 100 ms from here (the minute-long lease of the first workers let go).
+  await admin.del(store.keys.sweepLease);
+  workers = res.add(await startWorkers(config, { logger: capturedLogger().logger, sweepEveryMs: 100 }), (w) => w.close());
+  await eventually(() => clusters.every((c) => c.answers.length >= 3), 'every abort told once the replica holds it');
+  expect(await ended()).toBe(3);
+  const sweeps = workers.sweeper.sweeps;
+  await eventually(() => workers.sweeper.sweeps >= sweeps + 2, 'two more sweeps');
+  for (const { answers } of clusters) expect(answers.map((a) => (JSON.parse(a) as { barrier: string; result: string }).barrier)).toEqual(['start', 'ready', 'finish']);
+  note(
+    "three clusters' deadlines due at once on a primary whose only replica is frozen (SIGSTOP), min replicas 1",
+    'the sweep fired the first (aborted on the primary, nobody told), failed NOREPLICAS and left the other two due instead of waiting out a WAIT timeout for each; once the replica was continued, each of the three was told its abort once',
   );
 });
 
