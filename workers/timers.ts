@@ -25,8 +25,9 @@ export interface TimerOptions extends HousekeepingOptions, RetryOptions {
 
 /**
  * How long a fired deadline whose abort was not yet published waits before a
- * sweep fires it again, ms: longer than a sweep that waits for a replica
- * (WAIT's own timeout, 2 s by default), so two sweeps do not publish it at once.
+ * sweep fires it again, ms, at the least. It is also at least twice the WAIT
+ * timeout (`--replica-timeout-ms`), so it is not due again while the sweep
+ * that fired it still waits for a replica.
  */
 export const TIMEOUT_PENDING_MS = 5000;
 
@@ -53,6 +54,8 @@ export class Sweeper extends PeriodicSweep {
   private readonly housekeeping: Housekeeping;
   private readonly retrier: Retrier;
   private readonly replication: ReplicationGuard;
+  /** How long a fired deadline stays pending before a sweep may fire it again, ms ({@link TIMEOUT_PENDING_MS}). */
+  readonly pendingMs: number;
   /** Sweeps this process ran to their end. */
   sweeps = 0;
 
@@ -65,6 +68,7 @@ export class Sweeper extends PeriodicSweep {
     this.housekeeping = new Housekeeping(store, ctx.queues, ctx.log, options);
     this.retrier = new Retrier(store, ctx.queues, ctx.log, options);
     this.replication = options.replication ?? NO_REPLICATION;
+    this.pendingMs = Math.max(TIMEOUT_PENDING_MS, 2 * this.replication.timeoutMs);
   }
 
   /** Starts the timer; the first period begins at once. */
@@ -88,14 +92,14 @@ export class Sweeper extends PeriodicSweep {
   /**
    * Resolves a barrier abort if it is still open at its deadline, and tells
    * the nodes once a replica holds it, as the fold does (docs/high-availability.md):
-   * timeout.lua keeps an abort's deadline due again {@link TIMEOUT_PENDING_MS}
-   * later with its outcome, so a sweep that fails here (no replica in time,
+   * timeout.lua keeps an abort's deadline due again {@link pendingMs} later
+   * with its outcome, so a sweep that fails here (no replica in time,
    * Redis gone, this process killed) leaves it for a later sweep, which
    * publishes the same outcome. Once published, the deadline is dropped.
    */
   private async fireDeadline(cluster: string, barrier: Barrier): Promise<number> {
     const mark = this.replication.mark(this.store.redis);
-    const outcome = await this.store.timeout(cluster, barrier, TIMEOUT_PENDING_MS);
+    const outcome = await this.store.timeout(cluster, barrier, this.pendingMs);
     if (!outcome.ok || outcome.resolutions.length === 0) return 0;
     await this.replication.waitForReplicas(this.store.redis, mark);
     this.log.info({ cluster, barrier }, 'barrier timed out');
@@ -104,7 +108,8 @@ export class Sweeper extends PeriodicSweep {
     return outcome.resolutions.length;
   }
 
-  private async sweep(): Promise<SweepResult> {
+  /** One sweep, without the lease (the periods take it first); public for tests that run sweeps side by side. */
+  async sweep(): Promise<SweepResult> {
     let timedOut = 0;
     // A deadline whose abort is not yet published (no replica in time) does not hold up the rest of the sweep;
     // the sweep still fails, with its error, after the rest: the deadline is due again (timeout.lua). The later

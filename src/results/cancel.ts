@@ -50,7 +50,9 @@ export async function cancelCluster(store: ClusterStore, cid: string, who: strin
  * The same operator's cancel, sent again after its answer was lost or was a
  * 503 (no replica held it in time, while it had ended the cluster): the
  * answer of the first, as a `dup` outcome whose resolutions are the barriers
- * it resolved, and nothing to publish again (the first told every node).
+ * it resolved (told again: a node that missed the first hears them) and no
+ * event. Without `?by=`, every HTTP caller is `api`, so one `api` caller's
+ * repeat is another's.
  * Undefined when the cluster ended otherwise, or by someone else's cancel.
  */
 async function repeatedCancel(store: ClusterStore, cid: string, who: string): Promise<(FoldOutcome & { ok: true }) | undefined> {

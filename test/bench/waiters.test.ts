@@ -27,9 +27,6 @@ interface Row {
   errors: Record<string, number>;
   wrongAnswers: number;
   unrelatedOpening: { n: number };
-  unrelatedOver2x: number;
-  unrelatedOver2xDuringIntake: number;
-  intakeSeconds: number;
 }
 
 test(`bench:waiters at N = ${N}: every message and barrier wait released, a handful of deliveries, no errors`, async () => {
@@ -47,8 +44,5 @@ test(`bench:waiters at N = ${N}: every message and barrier wait released, a hand
     // One report reply and one state or resolution (a few more at most): never one per wait.
     expect(r.deliveries).toBeLessThan(N / 4);
     expect(r.unrelatedOpening.n).toBeGreaterThan(0);
-    // Where the slow unrelated requests were sent: during the scheduler's intake of the N, or after it.
-    expect(r.unrelatedOver2xDuringIntake).toBeLessThanOrEqual(r.unrelatedOver2x);
-    expect(r.intakeSeconds).toBeGreaterThanOrEqual(0);
   }
 }, 180_000);

@@ -9,6 +9,7 @@ import { QueueSet } from '../../src/queue/queues';
 import { startRedis } from '../../src/services/local-servers';
 import type { LocalServer } from '../../src/services/local-servers';
 import { startWorkers } from '../../workers';
+import { attachWorkerMetrics } from '../../src/ops/metrics/worker-metrics';
 import type { Redis } from 'ioredis';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 import { ClusterStore } from '../../src/cluster/store';
@@ -57,11 +58,12 @@ function capturedLogger(): { logger: pino.Logger; lines: string[] } {
 
 /**
  * `count` 2-node clusters written on the primary once its replica is in
- * sync, the connection settings (min replicas 1, 200 ms per WAIT), and what
+ * sync, the connection settings (min replicas 1, 200 ms per WAIT unless
+ * given), and what
  * each cluster's barrier subject hears from now on.
  */
-async function clustersWithReplica(count: number): Promise<{ config: ConnectionConfig; admin: Redis; clusters: { cluster: SubmittedCluster; answers: string[] }[] }> {
-  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs: 200 };
+async function clustersWithReplica(count: number, replicaTimeoutMs = 200): Promise<{ config: ConnectionConfig; admin: Redis; clusters: { cluster: SubmittedCluster; answers: string[] }[] }> {
+  const config: ConnectionConfig = { ...servers.config(), minReplicas: 1, replicaTimeoutMs };
   const admin = res.redis(config);
   await eventually(async () => /connected_slaves:1\b/.test(await admin.info('replication')) && /state=online/.test(await admin.info('replication')), 'the replica to be in sync');
   const nc = await res.nats(config);
@@ -79,9 +81,17 @@ async function clustersWithReplica(count: number): Promise<{ config: ConnectionC
   return { config, admin, clusters };
 }
 
+/** True once the replica has acknowledged everything the primary has written so far. */
+async function replicaCaughtUp(admin: Redis): Promise<boolean> {
+  const info = await admin.info('replication');
+  const written = Number(/^master_repl_offset:(\d+)/m.exec(info)?.[1]);
+  const acknowledged = Number(/^slave0:.*\boffset=(\d+)/m.exec(info)?.[1] ?? -1);
+  return acknowledged >= written;
+}
+
 /** One such cluster. */
-async function clusterWithReplica(): Promise<{ config: ConnectionConfig; admin: Redis; cluster: SubmittedCluster; answers: string[] }> {
-  const { config, admin, clusters } = await clustersWithReplica(1);
+async function clusterWithReplica(replicaTimeoutMs?: number): Promise<{ config: ConnectionConfig; admin: Redis; cluster: SubmittedCluster; answers: string[] }> {
+  const { config, admin, clusters } = await clustersWithReplica(1, replicaTimeoutMs);
   return { config, admin, ...clusters[0]! };
 }
 
@@ -123,6 +133,7 @@ test("a barrier's deadline comes while no replica acknowledges: the timeout's ab
   const workers = res.add(await startWorkers(config, { logger, sweepEveryMs: 100 }), (w) => w.close());
   const failures: string[] = [];
   workers.events.on('sweepFailed', (err: unknown) => failures.push(String(err)));
+  const metrics = res.add(attachWorkerMetrics(workers.events), (m) => Promise.resolve(m.detach()));
 
   process.kill(replica.pid, 'SIGSTOP');
   // The start deadline comes now: no node reported anything.
@@ -132,6 +143,8 @@ test("a barrier's deadline comes while no replica acknowledges: the timeout's ab
   expect(answers).toEqual([]);
   expect((await workers.store.readCluster(cid)).barriers[0]?.result).toBe('abort');
   expect(lines.filter((l) => /sweep failed/.test(l)).length).toBeGreaterThan(0);
+  // What an operator alerts on: the failed sweeps counted.
+  expect((await metrics.registry.getSingleMetric('cs_sweep_failures_total')?.get())?.values[0]?.value).toBeGreaterThan(0);
 
   process.kill(replica.pid, 'SIGCONT');
   await eventually(() => answers.length >= 3, 'the timeout abort published once the replica holds it');
@@ -181,7 +194,7 @@ test('several deadlines come while no replica acknowledges: a sweep stops at the
 });
 
 test("an operator's cancel and re-run while no replica acknowledges: nodes told at once, the operator answered 503 until a replica holds it", async () => {
-  const { config, admin, cluster, answers } = await clusterWithReplica();
+  const { config, admin, cluster, answers } = await clusterWithReplica(2000);
   const cid = cluster.cluster;
   const { url } = await startTestScheduler(res, config);
   const call = async (method: string, path: string): Promise<{ status: number; text: string }> => {
@@ -201,7 +214,8 @@ test("an operator's cancel and re-run while no replica acknowledges: nodes told 
   expect(answers.map((a) => (JSON.parse(a) as { result: string; reason: string }).reason)).toEqual(Array(3).fill('cancelled by alice: wrong kernel'));
 
   process.kill(replica.pid, 'SIGCONT');
-  await eventually(async () => /state=online/.test(await admin.info('replication')), 'the replica back in sync');
+  // Caught up, not only linked (a frozen replica's link stays "online"); each WAIT below then has 2 s to spare.
+  await eventually(async () => replicaCaughtUp(admin), 'the replica to acknowledge all the primary wrote');
   // Sent again by alice, as the 503 says to: her cancel did end it, so she gets its answer. Someone else's is refused.
   const again = await call('DELETE', `/clusters/${cid}?by=alice`);
   expect(again.status).toBe(200);

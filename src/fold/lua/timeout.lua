@@ -28,19 +28,32 @@ local k = { state = KEYS[1], meta = KEYS[2], events = KEYS[3], all_events = KEYS
 local member = cid .. ' ' .. barrier
 local kept_field = 'timeout_outcome:' .. barrier
 
-local was_due = redis.call('ZREM', k.deadlines, member) == 1
-if not RANK[barrier] or barrier == '' then return fail('BAD_BARRIER', 'no barrier ' .. barrier) end
+local none = cjson.encode({ ok = true, resolutions = {}, events = {} })
+local score = redis.call('ZSCORE', k.deadlines, member)
+if not RANK[barrier] or barrier == '' then
+  redis.call('ZREM', k.deadlines, member)
+  return fail('BAD_BARRIER', 'no barrier ' .. barrier)
+end
 local raw = redis.call('HGET', k.state, cid)
-if not raw or redis.call('EXISTS', k.meta) == 0 then return fail('UNKNOWN_CLUSTER', 'unknown cluster ' .. cid) end
+if not raw or redis.call('EXISTS', k.meta) == 0 then
+  redis.call('ZREM', k.deadlines, member)
+  return fail('UNKNOWN_CLUSTER', 'unknown cluster ' .. cid)
+end
 if redis.call('HEXISTS', k.meta, 'res:' .. barrier) == 1 then
   local kept = redis.call('HGET', k.meta, kept_field)
-  -- Fired before and not yet confirmed published: the same outcome again, still pending.
-  if kept and was_due and pending_ms > 0 then
-    redis.call('ZADD', k.deadlines, now_ms() + pending_ms, member)
-    return kept
+  if kept and pending_ms > 0 then
+    -- Fired before, not yet confirmed told. Due again (the sweep that fired it failed): the same outcome, pending
+    -- again. Not due: a sweep is telling it now (another sweep that listed it before it was fired gets nothing).
+    if score and tonumber(score) <= now_ms() then
+      redis.call('ZADD', k.deadlines, now_ms() + pending_ms, member)
+      return kept
+    end
+    return none
   end
-  return cjson.encode({ ok = true, resolutions = {}, events = {} })
+  redis.call('ZREM', k.deadlines, member)
+  return none
 end
+redis.call('ZREM', k.deadlines, member)
 local nodes = cjson.decode(raw)
 local missing = {}
 for _, id in ipairs(sorted_keys(nodes)) do

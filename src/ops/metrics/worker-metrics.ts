@@ -27,7 +27,7 @@ export interface WorkerMetrics {
 /**
  * What happens inside a worker process, counted from its WorkerEvents:
  * folds, rejections, resolutions, barrier latency, dead nodes, named
- * messages (sends, waits released, how long they waited). Each worker
+ * messages (sends, waits released, how long they waited), failed sweeps. Each worker
  * process counts its own share; Prometheus sums them across processes.
  */
 export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = new Registry()): WorkerMetrics {
@@ -59,6 +59,11 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
     'cs_message_release_latency_seconds',
     "From the workers' accepting the report that released waits to the message's state published (workers' clock)",
     LATENCY_BUCKETS,
+  );
+
+  const sweepFailures = counter(
+    'cs_sweep_failures_total',
+    "Sweeps (deadlines, dead nodes, housekeeping) that failed, mostly for Redis: out of memory, unreachable, or no replica acknowledging a timeout's abort in time, which is then not told until one does",
   );
 
   const seenEvents = new RecentSet();
@@ -98,6 +103,8 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
   events.on('rejected', onRejected);
   events.on('event', onEvent);
   events.on('dead', onDead);
+  const onSweepFailed = (): void => sweepFailures.inc();
+  events.on('sweepFailed', onSweepFailed);
   return {
     registry,
     detach() {
@@ -105,6 +112,7 @@ export function attachWorkerMetrics(events: WorkerEvents, registry: Registry = n
       events.off('rejected', onRejected);
       events.off('event', onEvent);
       events.off('dead', onDead);
+      events.off('sweepFailed', onSweepFailed);
     },
   };
 }
