@@ -3,7 +3,7 @@ import type { SubmitMessage } from '../scheduler/jobs-route';
 import { formatSubmitted } from '../scheduler/submit-client';
 import { clusterAction } from './cluster-arg';
 import { fetchResult, resultExit } from './result-command';
-import { askScheduler, withSchedulerFlags } from './scheduler-http';
+import { askScheduler, idempotencyHeader, withSchedulerFlags } from './scheduler-http';
 import { parseDuration } from '../core/duration';
 
 export function registerRerun(program: Command): void {
@@ -17,7 +17,7 @@ export function registerRerun(program: Command): void {
     true,
   ).action(
     clusterAction(true, async (cluster, t, opts) => {
-      const messages = (await askScheduler(t, 'POST', `/clusters/${encodeURIComponent(cluster)}/rerun`)).json<SubmitMessage[]>();
+      const messages = (await askScheduler(t, 'POST', `/clusters/${encodeURIComponent(cluster)}/rerun`, undefined, undefined, idempotencyHeader())).json<SubmitMessage[]>();
       process.stdout.write(opts.json ? `${JSON.stringify(messages, null, 2)}\n` : `${formatSubmitted(messages).join('\n')}\n`);
       const cid = messages[0]?.cluster;
       if (!opts.wait || cid === undefined) return 0;

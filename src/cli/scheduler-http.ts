@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration';
 import { ClusterSyncError, ErrorCode, InvalidInputError, NotFoundError } from '../core/errors';
@@ -60,11 +61,12 @@ class ServerBusy extends Error {
  * One request to the scheduler. A scheduler that cannot be reached, or that
  * answers 503 (its Redis is down), is asked again until `giveUpMs`, then the
  * command fails with exit 69 naming the URL. 401 and 404 become their
- * errors; other answers are returned.
+ * errors; other answers are returned. A request that creates something
+ * sends {@link idempotencyHeader}, so that asking again creates nothing twice.
  */
-export async function askScheduler(t: SchedulerTarget, method: string, path: string, body?: string, contentType = 'application/json'): Promise<ApiAnswer> {
+export async function askScheduler(t: SchedulerTarget, method: string, path: string, body?: string, contentType = 'application/json', extraHeaders: Record<string, string> = {}): Promise<ApiAnswer> {
   const url = new URL(path, t.origin);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extraHeaders };
   if (t.token) headers.authorization = `Bearer ${t.token}`;
   if (body !== undefined) headers['content-type'] = contentType;
   const res = await waitUntil(
@@ -93,4 +95,13 @@ export async function askScheduler(t: SchedulerTarget, method: string, path: str
   if (res.status === 400) throw new InvalidInputError('scheduler', message());
   if (res.status >= 500) throw new ClusterSyncError(ErrorCode.Internal, `the scheduler at ${redactUrl(t.origin)} answered ${res.status}: ${message()}`);
   return answer;
+}
+
+/**
+ * A new `Idempotency-Key` for one command's request, sent again on each of
+ * its retries: the scheduler answers a repeat as the first and creates
+ * nothing twice (src/scheduler/idempotency.ts).
+ */
+export function idempotencyHeader(): Record<string, string> {
+  return { 'idempotency-key': randomUUID() };
 }

@@ -10,7 +10,7 @@ import { action, connectionFrom, withNatsFlags } from './common';
 import { ExitCode } from './exit-codes';
 import { readJobFile } from './job-file';
 import { fetchResult, resultExit } from './result-command';
-import { askScheduler, schedulerTarget, withSchedulerFlags } from './scheduler-http';
+import { askScheduler, idempotencyHeader, schedulerTarget, withSchedulerFlags } from './scheduler-http';
 import type { ClusterResult } from '../results/result';
 import { waitForNats } from '../core/wait-servers';
 
@@ -35,7 +35,7 @@ export function registerSubmit(program: Command): void {
       const dir = opts.clusterDir as string | undefined;
       const clusterSpec = dir === undefined ? undefined : localSpecFor(job, file, dir);
       const [body, type] = clusterSpec === undefined ? [job, 'application/yaml'] : [JSON.stringify({ job, cluster_spec: clusterSpec }), 'application/json'];
-      const res = await askScheduler(t, 'POST', '/jobs', body, type);
+      const res = await askScheduler(t, 'POST', '/jobs', body, type, idempotencyHeader());
       const messages = res.json<SubmitMessage[]>();
       if (res.status !== 200) throw new ClusterSyncError(ErrorCode.Rejected, `scheduler answered ${res.status}: ${messages.at(-1)?.message ?? res.text.slice(0, 200)}`);
       process.stdout.write(opts.json ? `${JSON.stringify(messages, null, 2)}\n` : `${formatSubmitted(messages).join('\n')}\n`);

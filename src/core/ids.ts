@@ -28,7 +28,7 @@ export const ID_MAX = 253;
 export const ID_CHARS = /^[A-Za-z0-9_.-]+$/;
 
 /** What an identifier is, for the error that names it. */
-export type IdKind = 'cluster id' | 'job id' | 'message id' | 'data key' | 'testbox' | 'host' | 'spec name' | 'subject token';
+export type IdKind = 'cluster id' | 'job id' | 'message id' | 'data key' | 'testbox' | 'host' | 'spec name' | 'subject token' | 'idempotency key';
 
 /** The rule in words, for error messages and docs. */
 export const ID_RULE = `1 to ${ID_MAX} letters, digits, "_", "." or "-"`;

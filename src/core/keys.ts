@@ -102,6 +102,14 @@ export class Keys {
   get retryDue(): string {
     return `${this.prefix}cs/clusters/retry`;
   }
+  /**
+   * string: what a request with an `Idempotency-Key` header was answered
+   * (JSON `{state, fingerprint, answer}`), for its repeats
+   * (src/scheduler/idempotency.ts). `scope` names the route.
+   */
+  idempotency(scope: string, key: string): string {
+    return `${this.prefix}cs/idempotency/${scope}/${key}`;
+  }
   /** zset: open cluster id -> creation time (ms). */
   get openClusters(): string {
     return `${this.prefix}cs/clusters/open`;

@@ -10,6 +10,7 @@ import { LIMITS, isMapping, loadYamlDocuments } from '../core/safe-yaml';
 import type { Plain } from '../core/safe-yaml';
 import { requireBearer } from './auth';
 import type { SchedulerDeps } from './deps';
+import { fingerprintOf, idempotencyKeyOf, runOnce } from './idempotency';
 
 /** One node job in the submit answer: Compass-CI's `{job_id, message, job_state}` plus where it went. */
 export interface SubmitMessage {
@@ -94,13 +95,19 @@ export function registerJobRoutes(app: FastifyInstance, deps: SchedulerDeps): vo
     if (typeof request.body !== 'string' || request.body.trim() === '') throw new InvalidInputError('request body', 'is empty; send a job');
     const { text, spec } = readSubmitBody(request.body, request.headers['content-type'] ?? '', deps.options.clusterDir);
     const prepared = prepareSubmit(text, spec, nodeJobLimit(payloadLimit(deps.nc)));
-    // Watchers and the live page hear of a new cluster at once, not at its first report.
+    const key = idempotencyKeyOf(request.headers);
     const mark = deps.replication?.mark(deps.queues.connection) ?? 0;
-    const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
+    // A repeat of a request with the same Idempotency-Key gets the first one's answer and creates nothing.
+    const { answer, repeated } = await runOnce(deps.store.redis, deps.store.keys, 'jobs', key, fingerprintOf(request.headers['content-type'] ?? '', request.body), async () => {
+      // Watchers and the live page hear of a new cluster at once, not at its first report.
+      const clusters = await submitClusters(deps.store, deps.queues, prepared, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
+      request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
+      for (const c of clusters) for (const w of c.warnings) request.log.warn({ cluster: c.cluster }, w);
+      return submitAnswer(clusters);
+    });
     // Answered only once the replicas hold every cluster (a NotReplicatedError is a 503: the clusters may be lost in a failover).
     await deps.replication?.waitForReplicas(deps.queues.connection, mark);
-    request.log.info({ clusters: clusters.map((c) => c.cluster) }, 'submitted');
-    for (const c of clusters) for (const w of c.warnings) request.log.warn({ cluster: c.cluster }, w);
-    return submitAnswer(clusters);
+    if (repeated) request.log.info({ idempotency_key: key }, 'submit repeated; answered as the first');
+    return answer;
   });
 }

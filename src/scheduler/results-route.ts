@@ -9,6 +9,7 @@ import { rerunCluster } from '../results/resubmit';
 import { Publisher } from '../bus/publisher';
 import { requireBearer } from './auth';
 import type { SchedulerDeps } from './deps';
+import { fingerprintOf, idempotencyKeyOf, runOnce } from './idempotency';
 import { submitAnswer } from './jobs-route';
 
 const Id = z
@@ -75,11 +76,16 @@ export function registerResultRoutes(app: FastifyInstance, deps: SchedulerDeps):
   );
 
   app.post<{ Params: z.infer<typeof Params> }>('/clusters/:id/rerun', { onRequest: auth, schema: { params: Params } }, async (request) => {
+    const key = idempotencyKeyOf(request.headers);
     const mark = deps.replication?.mark(deps.store.redis) ?? 0;
-    const created = await rerunCluster(deps.store, deps.queues, request.params.id, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
-    // As POST /jobs: answered once the replicas hold the new cluster.
+    // As POST /jobs: a repeat with the same Idempotency-Key gets the first answer; answered once the replicas hold it.
+    const { answer, repeated } = await runOnce(deps.store.redis, deps.store.keys, `rerun/${request.params.id}`, key, fingerprintOf(request.params.id), async () => {
+      const created = await rerunCluster(deps.store, deps.queues, request.params.id, (cid, event) => publishBounded(deps.nc, deps.subjects.event(cid), event, request.log));
+      request.log.info({ cluster: created.cluster, rerun_of: request.params.id }, 'cluster re-run');
+      return submitAnswer([created]);
+    });
     await deps.replication?.waitForReplicas(deps.store.redis, mark);
-    request.log.info({ cluster: created.cluster, rerun_of: request.params.id }, 'cluster re-run');
-    return submitAnswer([created]);
+    if (repeated) request.log.info({ rerun_of: request.params.id, idempotency_key: key }, 're-run repeated; answered as the first');
+    return answer;
   });
 }

@@ -13,6 +13,7 @@ import { attachWorkerMetrics } from '../../src/ops/metrics/worker-metrics';
 import type { Redis } from 'ioredis';
 import type { SubmittedCluster } from '../../src/cluster/submit';
 import { ClusterStore } from '../../src/cluster/store';
+import { Keys } from '../../src/core/keys';
 import { nodesJob, submitInline } from '../helpers/cluster';
 import { Resources, eventually, startTestServers } from '../helpers/servers';
 import type { TestServers } from '../helpers/servers';
@@ -197,13 +198,15 @@ test("an operator's cancel and re-run while no replica acknowledges: nodes told 
   const { config, admin, cluster, answers } = await clusterWithReplica(2000);
   const cid = cluster.cluster;
   const { url } = await startTestScheduler(res, config);
-  const call = async (method: string, path: string): Promise<{ status: number; text: string }> => {
-    const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+  const call = async (method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> => {
+    const r = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
     return { status: r.status, text: await r.text() };
   };
+  const reruns = async () => Object.keys(await admin.hgetall(new Keys(config.keyPrefix).meta(cid))).filter((f) => f.startsWith('rerun:'));
 
   process.kill(replica.pid, 'SIGSTOP');
-  const rerun = await call('POST', `/clusters/${cid}/rerun`);
+  // As `cluster-sync rerun` sends it: with a key of its own, the same on each of its retries.
+  const rerun = await call('POST', `/clusters/${cid}/rerun`, { 'idempotency-key': 'rerun-once' });
   expect(rerun.status).toBe(503);
   expect(rerun.text).toMatch(/NOREPLICAS/);
   const cancel = await call('DELETE', `/clusters/${cid}?by=alice&reason=wrong+kernel`);
@@ -223,10 +226,15 @@ test("an operator's cancel and re-run while no replica acknowledges: nodes told 
   const other = await call('DELETE', `/clusters/${cid}?by=bob`);
   expect(other.status).toBe(409);
   expect(other.text).toMatch(/ended already \(abort, cancelled\)/);
-  const rerunAgain = await call('POST', `/clusters/${cid}/rerun`);
+  // The re-run sent again with its key: the cluster the first made (it survived), not a second one.
+  const made = await reruns();
+  expect(made).toHaveLength(1);
+  const rerunAgain = await call('POST', `/clusters/${cid}/rerun`, { 'idempotency-key': 'rerun-once' });
   expect(rerunAgain.status).toBe(200);
+  expect((JSON.parse(rerunAgain.text) as { cluster: string }[])[0]?.cluster).toBe(made[0]?.slice('rerun:'.length));
+  expect(await reruns()).toEqual(made);
   note(
     "an operator's cancel and re-run while the only Redis replica is frozen (SIGSTOP), min replicas 1",
-    "the nodes were told of the cancel at once; the operator got 503 NOREPLICAS for both; once the replica was continued, the same operator's cancel sent again was answered 200 with the first's answer, another's 409 ended already (abort, cancelled), and the re-run 200",
+    "the nodes were told of the cancel at once; the operator got 503 NOREPLICAS for both; once the replica was continued, the same operator's cancel sent again was answered 200 with the first's answer, another's 409 ended already (abort, cancelled), and the re-run sent again with its Idempotency-Key 200 with the cluster the first had made (no second re-run)",
   );
 });
