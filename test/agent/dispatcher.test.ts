@@ -247,3 +247,26 @@ test('a held job whose cluster ended while the event was lost (NATS restarted) i
   await eventually(async () => (await bullJob(res, lab.config, 'node', j1.job_id)).state === 'failed', 'the held job to fail');
   expect((await bullJob(res, lab.config, 'node', j1.job_id)).failedReason).toBe(`its cluster aborted 60000 ms ago and the node never reported the job's end`);
 });
+
+test('a take whose admission record is refused after BullMQ moved the job to active puts the job back (chaos seed 5, round 1)', async () => {
+  // Redis ran out of memory between the take's lock record and admission's record of it: the take failed, the job
+  // stayed active with nobody to run it, and its cluster, never admitted, waited with no start deadline for ever.
+  // Made certain here: admission's waiting set is made a string, so its script fails (WRONGTYPE) where OOM did.
+  const workers = res.add(await startWorkers(lab.config, { logger: createLogger('test', 'silent') }), (w) => w.close());
+  const [cluster] = await submitInline(res, lab.config, nodesJob(2).job, nodesJob(2).spec);
+  const j1 = cluster!.jobs[0]!;
+  const redis = res.redis(lab.config);
+  const waiting = workers.store.keys.admitWaiting;
+  const kept = await redis.zrange(waiting, 0, -1, 'WITHSCORES');
+  await redis.del(waiting);
+  await redis.set(waiting, 'not a zset');
+  try {
+    expect(await ask(subjects.take('node'), { v: 1 })).toMatchObject({ ok: false, reason: expect.stringMatching(/WRONGTYPE/) });
+    await eventually(async () => (await bullJob(res, lab.config, 'node', j1.job_id)).state === 'waiting', 'the job to be put back');
+  } finally {
+    await redis.del(waiting);
+    // WITHSCORES gives member, score; ZADD takes score, member.
+    for (let i = 0; i < kept.length; i += 2) await redis.zadd(waiting, kept[i + 1]!, kept[i]!);
+  }
+  expect(((await ask(subjects.take('node'), { v: 1 })).job as { job_id: string }).job_id).toBe(j1.job_id);
+});

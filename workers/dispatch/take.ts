@@ -72,16 +72,18 @@ export async function take(ctx: DispatchContext, msg: Msg): Promise<TakeReply> {
     }
     try {
       await ctx.connection.hset(ctx.pool.keys.nodeLocks(job.data.cluster), job.id, `${testbox} ${token}`);
+      // The take counts as the node's heartbeat until its own; its cluster counts as admitted (its start deadline runs).
+      await ctx.admission?.fifoTaken(job.data.cluster, job.id);
       // The take and its lock record are on the connection BullMQ took the job on: a failover must not hand it out twice.
       await ctx.replication.waitForReplicas(ctx.connection, mark);
     } catch (err) {
-      // Taken but not handed (Redis refused the lock record, or too few replicas hold it): put it back for the next take rather than
-      // leave it active with nobody to run it. In the background: the agent is answered now and asks again.
+      // Taken but not handed (Redis refused the lock record or admission's record, or too few replicas hold it): put it back for the
+      // next take rather than leave it active with nobody to run it. In the background: the agent is answered now and asks again.
+      // (Admission's record refused out of memory used to leave both jobs of a cluster active, never handed, and the cluster
+      // waiting with no start deadline: chaos seed 5, round 1.)
       void putBack(ctx, job, token);
       throw err;
     }
-    // The take counts as the node's heartbeat until its own; its cluster counts as admitted.
-    await ctx.admission?.fifoTaken(job.data.cluster, job.id);
     ctx.pool.held.set(job.id, { job, token, testbox });
     ctx.log.info({ job: job.id, cluster: job.data.cluster, testbox, agent: req.agent }, 'node job taken');
     return reply;
