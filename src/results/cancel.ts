@@ -2,7 +2,6 @@ import type { ClusterStore } from '../cluster/store';
 import { ClusterSyncError, ErrorCode, NotFoundError } from '../core/errors';
 import { parseOutcome } from '../fold/outcome';
 import type { FoldOutcome } from '../fold/outcome';
-import { BARRIERS } from '../core/states';
 import { EndCause } from './end-cause';
 
 /** Longest operator note kept with a cancel. */
@@ -56,9 +55,11 @@ export async function cancelCluster(store: ClusterStore, cid: string, who: strin
  * Undefined when the cluster ended otherwise, or by someone else's cancel.
  */
 async function repeatedCancel(store: ClusterStore, cid: string, who: string): Promise<(FoldOutcome & { ok: true }) | undefined> {
-  const fields = ['end_cause', 'ended_by', 'end_note', ...BARRIERS.flatMap((b) => [`res:${b}`, `reason:${b}`, `at:${b}`])];
-  const [cause, by, note, ...res] = await store.redis.hmget(store.keys.meta(cid), ...fields);
+  const [cause, by, note] = await store.redis.hmget(store.keys.meta(cid), 'end_cause', 'ended_by', 'end_note');
   if (cause !== EndCause.Cancelled || by !== who || !note) return undefined;
-  const resolutions = BARRIERS.flatMap((barrier, i) => (res[3 * i] === 'abort' && res[3 * i + 1] === note ? [{ barrier, result: 'abort' as const, reason: note, at: Number(res[3 * i + 2]) }] : []));
+  // The barriers as any reader sees them (readCluster); the cancel's own are those resolved abort with its reason.
+  const resolutions = (await store.readCluster(cid)).barriers.flatMap((b) =>
+    b.result === 'abort' && b.reason === note ? [{ barrier: b.barrier, result: 'abort' as const, reason: note, at: b.at ?? 0 }] : [],
+  );
   return { ok: true, dup: true, changed: false, state: 'abort', resolutions, events: [] };
 }
